@@ -1,0 +1,30 @@
+@{
+    RootModule           = 'module/ImapMigration.psm1'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '6f0c2b7e-3d4a-4e1b-9a57-1c2e8d4b5a90'
+    Author               = 'ImapMigration contributors'
+    CompanyName          = 'ImapMigration'
+    Copyright            = '(c) ImapMigration contributors. All rights reserved.'
+    Description          = 'Self-hosted IMAP migration engine behind the Exchange Online IMAP migration cmdlets (New-MigrationBatch, Get-MigrationBatch, ...), so existing admin scripts and Pester suites run unchanged.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @('module/ImapMigration.Format.ps1xml')
+    FunctionsToExport    = @(
+        'New-MigrationEndpoint', 'Get-MigrationEndpoint', 'Set-MigrationEndpoint', 'Remove-MigrationEndpoint',
+        'Test-MigrationServerAvailability',
+        'New-MigrationBatch', 'Get-MigrationBatch', 'Set-MigrationBatch', 'Start-MigrationBatch',
+        'Stop-MigrationBatch', 'Complete-MigrationBatch', 'Remove-MigrationBatch',
+        'Get-MigrationUser', 'Get-MigrationUserStatistics', 'Set-MigrationUser', 'Start-MigrationUser',
+        'Stop-MigrationUser', 'Remove-MigrationUser',
+        'Get-MigrationStatistics', 'Get-MigrationConfig', 'Set-MigrationConfig'
+    )
+    CmdletsToExport      = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('IMAP', 'Migration', 'Exchange', 'Mail', 'Linux')
+            ProjectUri = 'https://github.com/ImapMigration/ImapMigration'
+        }
+    }
+}

@@ -1,0 +1,152 @@
+# Argument helpers shared by the public cmdlets: identities, dates, Unlimited values and the
+# refusal of parameters that exist in Exchange only for other migration types.
+
+function ConvertTo-MigIdentityString {
+    <#
+    .SYNOPSIS
+    Turns whatever an admin passes as an identity into the string the engine resolves (name, email or GUID).
+    .DESCRIPTION
+    Accepts strings, GUIDs, our identity objects (MigrationBatchId, MigrationUserId, ...), our output
+    objects (their Identity), and the hashtables admins return from Pester mocks (@{ Identity = 'X' },
+    @{ Id = 'X' }). Only property names are used, never .NET types.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param([AllowNull()][object]$InputObject)
+    $value = $InputObject
+    for ($depth = 0; $depth -lt 4 -and $null -ne $value; $depth++) {
+        if ($value -is [System.Management.Automation.PSObject] -and $value.BaseObject -isnot [System.Management.Automation.PSCustomObject]) {
+            $value = $value.BaseObject
+        }
+        if ($value -is [string]) { return $value }
+        if ($value -is [guid] -or $value -is [System.ValueType]) { return $value.ToString() }
+        if ($value -is [ImapMigration.MigrationObjectId]) { return $value.Id }
+        if ($value -is [System.Collections.IDictionary]) {
+            $next = $null
+            foreach ($key in 'Identity', 'Id', 'Name') {
+                if ($value.Contains($key)) { $next = $value[$key]; break }
+            }
+            if ($null -eq $next) { return [string]$value }
+            $value = $next
+            continue
+        }
+        $props = $value.PSObject.Properties
+        $prop = $props['Identity']
+        if (-not $prop) { $prop = $props['Id'] }
+        if (-not $prop) { $prop = $props['Name'] }
+        if (-not $prop) { return $value.ToString() }
+        $value = $prop.Value
+    }
+    if ($null -eq $value) { return $null }
+    [string]$value
+}
+
+function ConvertTo-MigUtcString {
+    <#
+    .SYNOPSIS
+    RFC 3339 UTC text for a DateTime, following Exchange's rule: a DateTime without a zone (Kind
+    Unspecified) is UTC unless -TimeZone names the zone it is in; Local times are converted.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)][datetime]$DateTime,
+        [string]$TimeZone
+    )
+    $utc = switch ($DateTime.Kind) {
+        'Utc' { $DateTime }
+        'Local' { $DateTime.ToUniversalTime() }
+        default {
+            if ($TimeZone) {
+                $zone = [System.TimeZoneInfo]::FindSystemTimeZoneById($TimeZone)
+                [System.TimeZoneInfo]::ConvertTimeToUtc($DateTime, $zone)
+            }
+            else { [datetime]::SpecifyKind($DateTime, [System.DateTimeKind]::Utc) }
+        }
+    }
+    $utc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+function ConvertTo-MigUnlimited {
+    <#
+    .SYNOPSIS
+    An Exchange "Unlimited" value: an integer, or 'Unlimited' (sent as the string "Unlimited").
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][AllowNull()][object]$Value,
+        [Parameter(Mandatory)][string]$ParameterName,
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet
+    )
+    if ($null -eq $Value -or "$Value" -eq 'Unlimited') { return 'Unlimited' }
+    $number = 0L
+    if ([long]::TryParse("$Value", [System.Globalization.NumberStyles]::Integer, [System.Globalization.CultureInfo]::InvariantCulture, [ref]$number) -and $number -ge 0) {
+        return $number
+    }
+    $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Value `
+                -Message "The value '$Value' of -$ParameterName is not valid: give a non-negative integer or 'Unlimited'."))
+}
+
+function ConvertTo-MigCount {
+    <#
+    .SYNOPSIS
+    A positive integer concurrency value (MaxConcurrentMigrations and friends).
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][AllowNull()][object]$Value,
+        [Parameter(Mandatory)][string]$ParameterName,
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet
+    )
+    $number = 0
+    if ([int]::TryParse("$Value", [System.Globalization.NumberStyles]::Integer, [System.Globalization.CultureInfo]::InvariantCulture, [ref]$number) -and $number -gt 0) {
+        return $number
+    }
+    $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Value `
+                -Message "The value '$Value' of -$ParameterName is not valid: give a positive integer."))
+}
+
+function Assert-MigSupportedParameter {
+    <#
+    .SYNOPSIS
+    Refuses parameters Exchange has only for other migration types: a terminating ErrorRecord
+    'UnsupportedParameter,<Cmdlet>' naming the parameter.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet,
+        [Parameter(Mandatory)][string[]]$Unsupported
+    )
+    foreach ($name in $Unsupported) {
+        if ($Cmdlet.MyInvocation.BoundParameters.ContainsKey($name)) {
+            $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code UnsupportedParameter -TargetObject $name `
+                        -Message "The parameter -$name is not supported for IMAP migrations."))
+        }
+    }
+}
+
+function Get-MigAbsolutePath {
+    <#
+    .SYNOPSIS
+    A PowerShell path (relative to $PWD, ~, PSDrives) as the absolute file-system path the library needs:
+    the process working directory is not PowerShell's current location.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)][string]$Path,
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet
+    )
+    $Cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
+}
+
+function Get-MigShouldProcessTarget {
+    <#
+    .SYNOPSIS
+    Text naming an identity in confirmation prompts.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param([AllowNull()][AllowEmptyString()][string]$Identity, [string]$Default = 'the current migration batch')
+    if ($Identity) { $Identity } else { $Default }
+}

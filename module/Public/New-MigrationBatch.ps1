@@ -1,0 +1,316 @@
+function New-MigrationBatch {
+    <#
+    .SYNOPSIS
+    Creates an IMAP migration batch from a CSV file of users.
+    .DESCRIPTION
+    New-MigrationBatch reads the CSV (columns EmailAddress, UserName, Password and optional
+    UserRoot), validates it and stores the batch and its users. Pointing -SourceEndpoint at an IMAP
+    endpoint makes an IMAP batch. Without -AutoStart the batch stays Created until
+    Start-MigrationBatch; with -AutoStart the background worker starts it (the cmdlet returns at
+    once; poll Get-MigrationBatch for the Status).
+    A file-level CSV problem (missing required column, unknown column, not text, wrong column
+    count) fails the cmdlet with the error id CsvInvalid and creates nothing. Row-level problems
+    are recorded in the batch's ValidationWarnings; the batch is then not started automatically.
+    Dates without a zone (-StartAfter, -CompleteAfter) are read as UTC unless -TimeZone is given.
+    As an extension, -TargetEndpoint names an IMAP target endpoint; without it the configured
+    default target is used, else the embedded local Maildir store.
+    .PARAMETER Name
+    Unique name of the batch (up to 64 characters); it is the batch's Identity.
+    .PARAMETER SourceEndpoint
+    The IMAP endpoint to migrate from: its name or GUID, or an endpoint object.
+    .PARAMETER TargetEndpoint
+    Extension: an IMAP endpoint to migrate to. Omitted: the configured default target, else the local Maildir store.
+    .PARAMETER CSVData
+    The CSV file as bytes: ([System.IO.File]::ReadAllBytes('<path>')).
+    .PARAMETER AutoStart
+    Starts the batch as soon as it is created.
+    .PARAMETER StartAfter
+    Delays the start of data migration until this time (UTC unless -TimeZone is given).
+    .PARAMETER CompleteAfter
+    Time after which the batch is completed (UTC unless -TimeZone is given).
+    .PARAMETER TimeZone
+    Windows time-zone name (for example 'Pacific Standard Time') of the times you give. Default UTC.
+    .PARAMETER NotificationEmails
+    Addresses that receive the migration status reports. Without it no report is sent.
+    .PARAMETER ReportInterval
+    How often reports are sent. Default 24 hours; 0 means never.
+    .PARAMETER SkipReports
+    Skips automatic reporting.
+    .PARAMETER ExcludeFolders
+    Folders not to migrate, relative to the IMAP root; '<Folder>/*' includes the subfolders; #WellKnown# names are accepted.
+    .PARAMETER IncludeFolders
+    Folders to migrate (same syntax as -ExcludeFolders); the others are skipped.
+    .PARAMETER ContentFilter
+    Received-date filter, e.g. "Received -gt '8/23/2015' -and Received -lt '8/23/2020'".
+    .PARAMETER ContentFilterLanguage
+    Culture of the dates in -ContentFilter (for example da-DK); accepted, the engine reads dates in the invariant culture.
+    .PARAMETER AllowUnknownColumnsInCsv
+    $true ignores unknown CSV columns; $false (default) fails the CSV.
+    .PARAMETER AdoptPreexisting
+    Adopts users already in other batches; not supported by this engine yet.
+    .PARAMETER RemoveOnCopy
+    With -AdoptPreexisting, removes the adopted user from its old batch; not supported by this engine yet.
+    .PARAMETER BadItemLimit
+    Maximum number of bad items skipped before a user fails: an integer or 'Unlimited'.
+    .PARAMETER LargeItemLimit
+    Maximum number of too-large items skipped before a user fails: an integer or 'Unlimited'.
+    .PARAMETER Users
+    Re-batch set: users already in a batch (from Get-MigrationUser); not supported by this engine yet.
+    .PARAMETER UserIds
+    Re-batch set: email addresses or GUIDs of users already in a batch; not supported by this engine yet.
+    .PARAMETER DisableOnCopy
+    Re-batch sets: disables the user's original job item; not supported by this engine yet.
+    .PARAMETER Partition
+    Reserved for internal Microsoft use in Exchange; accepted and ignored.
+    .PARAMETER ArchiveOnly
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER PrimaryOnly
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER TargetDatabases
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER TargetArchiveDatabases
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER TargetDeliveryDomain
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER ArchiveDomain
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER MoveOptions
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipMoving
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipMerging
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER WorkflowControlFlags
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER WorkflowTemplate
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER WorkloadType
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER Local
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SourcePublicFolderDatabase
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SourcePFPrimaryMailboxGuid
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER ExcludeDumpsters
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER PublicFolderToUnifiedGroup
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER XMLData
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER AutoProvisioning
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER AvoidMergeOverlap
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER DataFusion
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER ForwardingDisposition
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER IncludeOtherContacts
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER MigrateTasks
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER RenamePrimaryCalendar
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SimplifiedSwitchOver
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipCalendar
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipContacts
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipDelegates
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipMail
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipProvisioning
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipRules
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER GoogleResource
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER ManagedGmailTeams
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER Analyze
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER Daily
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SkipDetails
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER Restore
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SlackPublicDataConnector
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER ConnectionLogicalId
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER SlackWorkspaceId
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER StagedRollOutGroupId
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .PARAMETER AutoComplete
+    Exchange parameter for another migration type; refused for IMAP migrations.
+    .EXAMPLE
+    New-MigrationBatch -Name IMAPBatch1 -SourceEndpoint IMAPEndpoint -CSVData ([System.IO.File]::ReadAllBytes(".\IMAPmigration_1.csv")) -AutoStart
+
+    Creates an IMAP batch from the CSV and starts it.
+    .EXAMPLE
+    New-MigrationBatch -Name IMAPbatch1 -CSVData ([System.IO.File]::ReadAllBytes(".\IMAPmigration_1.csv")) -SourceEndpoint IMAPEndpoint1 -ExcludeFolders "Deleted Items","Junk Email"
+
+    Creates a batch that skips two folders; it waits for Start-MigrationBatch.
+    .EXAMPLE
+    $b = New-MigrationBatch -Name Wave2 -SourceEndpoint IMAPEndpoint -CSVData $bytes -StartAfter "7/30/2026 9:00PM -700"; $b.Identity.Name
+
+    Creates a batch whose data migration starts at the given time (converted to UTC).
+    .OUTPUTS
+    ImapMigration.MigrationBatch
+    #>
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'Onboarding')]
+    [OutputType('ImapMigration.MigrationBatch')]
+    param(
+        [Parameter(Mandatory, ParameterSetName = 'Onboarding')]
+        [Parameter(Mandatory, ParameterSetName = 'Preexisting')]
+        [Parameter(ParameterSetName = 'PreexistingUserIds')]
+        [string]$Name,
+
+        [Parameter(ParameterSetName = 'Onboarding')][object]$SourceEndpoint,
+        [Parameter(ParameterSetName = 'Onboarding')][object]$TargetEndpoint,
+        [Parameter(ParameterSetName = 'Onboarding')][byte[]]$CSVData,
+
+        [switch]$AutoStart,
+        [datetime]$StartAfter,
+        [datetime]$CompleteAfter,
+        [string]$TimeZone,
+        [string[]]$NotificationEmails,
+        [timespan]$ReportInterval,
+        [switch]$SkipReports,
+
+        [Parameter(ParameterSetName = 'Onboarding')][string[]]$ExcludeFolders,
+        [Parameter(ParameterSetName = 'Onboarding')][string[]]$IncludeFolders,
+        [Parameter(ParameterSetName = 'Onboarding')][string]$ContentFilter,
+        [Parameter(ParameterSetName = 'Onboarding')][string]$ContentFilterLanguage,
+        [Parameter(ParameterSetName = 'Onboarding')][bool]$AllowUnknownColumnsInCsv,
+        [Parameter(ParameterSetName = 'Onboarding')][switch]$AdoptPreexisting,
+        [Parameter(ParameterSetName = 'Onboarding')][switch]$RemoveOnCopy,
+        [Parameter(ParameterSetName = 'Onboarding')][object]$BadItemLimit,
+        [Parameter(ParameterSetName = 'Onboarding')][object]$LargeItemLimit,
+
+        [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'Preexisting')]
+        [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'PreexistingUsers')]
+        [object[]]$Users,
+
+        [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'PreexistingUserIds')]
+        [object[]]$UserIds,
+
+        [Parameter(ParameterSetName = 'Preexisting')]
+        [Parameter(ParameterSetName = 'PreexistingUsers')]
+        [Parameter(ParameterSetName = 'PreexistingUserIds')]
+        [switch]$DisableOnCopy,
+
+        [object]$Partition,
+
+        [switch]$ArchiveOnly,
+        [switch]$PrimaryOnly,
+        [string[]]$TargetDatabases,
+        [string[]]$TargetArchiveDatabases,
+        [string]$TargetDeliveryDomain,
+        [string]$ArchiveDomain,
+        [string[]]$MoveOptions,
+        [string[]]$SkipMoving,
+        [string[]]$SkipMerging,
+        [object]$WorkflowControlFlags,
+        [string]$WorkflowTemplate,
+        [object]$WorkloadType,
+        [switch]$Local,
+        [object]$SourcePublicFolderDatabase,
+        [object]$SourcePFPrimaryMailboxGuid,
+        [switch]$ExcludeDumpsters,
+        [switch]$PublicFolderToUnifiedGroup,
+        [byte[]]$XMLData,
+        [switch]$AutoProvisioning,
+        [switch]$AvoidMergeOverlap,
+        [switch]$DataFusion,
+        [object]$ForwardingDisposition,
+        [switch]$IncludeOtherContacts,
+        [switch]$MigrateTasks,
+        [switch]$RenamePrimaryCalendar,
+        [switch]$SimplifiedSwitchOver,
+        [switch]$SkipCalendar,
+        [switch]$SkipContacts,
+        [switch]$SkipDelegates,
+        [switch]$SkipMail,
+        [switch]$SkipProvisioning,
+        [switch]$SkipRules,
+        [switch]$GoogleResource,
+        [switch]$ManagedGmailTeams,
+        [switch]$Analyze,
+        [switch]$Daily,
+        [switch]$SkipDetails,
+        [switch]$Restore,
+        [switch]$SlackPublicDataConnector,
+        [string]$ConnectionLogicalId,
+        [string]$SlackWorkspaceId,
+        [string]$StagedRollOutGroupId,
+        [switch]$AutoComplete
+    )
+
+    begin {
+        Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @('ArchiveOnly', 'PrimaryOnly', 'TargetDatabases', 'TargetArchiveDatabases', 'TargetDeliveryDomain', 'ArchiveDomain', 'MoveOptions', 'SkipMoving', 'SkipMerging', 'WorkflowControlFlags', 'WorkflowTemplate', 'WorkloadType', 'Local', 'SourcePublicFolderDatabase', 'SourcePFPrimaryMailboxGuid', 'ExcludeDumpsters', 'PublicFolderToUnifiedGroup', 'XMLData', 'AutoProvisioning', 'AvoidMergeOverlap', 'DataFusion', 'ForwardingDisposition', 'IncludeOtherContacts', 'MigrateTasks', 'RenamePrimaryCalendar', 'SimplifiedSwitchOver', 'SkipCalendar', 'SkipContacts', 'SkipDelegates', 'SkipMail', 'SkipProvisioning', 'SkipRules', 'GoogleResource', 'ManagedGmailTeams', 'Analyze', 'Daily', 'SkipDetails', 'Restore', 'SlackPublicDataConnector', 'ConnectionLogicalId', 'SlackWorkspaceId', 'StagedRollOutGroupId', 'AutoComplete')
+    }
+
+    process {
+        if ($PSCmdlet.ParameterSetName -ne 'Onboarding' -or $AdoptPreexisting -or $RemoveOnCopy) {
+            $what = if ($PSCmdlet.ParameterSetName -ne 'Onboarding') { 'Re-batching existing migration users (-Users, -UserIds)' } else { 'Adopting users from other batches (-AdoptPreexisting, -RemoveOnCopy)' }
+            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code Unsupported -TargetObject $Name `
+                        -Message "$what is not supported by this migration engine yet. Create a batch from a CSV of the users instead."))
+        }
+        if (-not $PSBoundParameters.ContainsKey('SourceEndpoint') -or $null -eq $SourceEndpoint) {
+            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Name `
+                        -Message "An IMAP migration batch needs a source endpoint: give -SourceEndpoint with the name of an IMAP endpoint (see New-MigrationEndpoint)."))
+        }
+        if (-not $CSVData -or $CSVData.Length -eq 0) {
+            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Name `
+                        -Message "An IMAP migration batch needs CSV data: give -CSVData ([System.IO.File]::ReadAllBytes('<path to the CSV file>'))."))
+        }
+
+        $arguments = @{
+            name           = $Name
+            sourceEndpoint = ConvertTo-MigIdentityString $SourceEndpoint
+            csvData        = [System.Convert]::ToBase64String($CSVData)
+            autoStart      = [bool]$AutoStart
+        }
+        if ($PSBoundParameters.ContainsKey('TargetEndpoint') -and $null -ne $TargetEndpoint) {
+            $arguments['targetEndpoint'] = ConvertTo-MigIdentityString $TargetEndpoint
+        }
+        if ($PSBoundParameters.ContainsKey('TimeZone')) {
+            try { $null = [System.TimeZoneInfo]::FindSystemTimeZoneById($TimeZone) }
+            catch {
+                $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $TimeZone `
+                            -Message "The time zone '$TimeZone' is not known. Give a Windows time-zone name such as 'Pacific Standard Time' or an IANA name such as 'America/Los_Angeles'."))
+            }
+            $arguments['timeZone'] = $TimeZone
+        }
+        if ($PSBoundParameters.ContainsKey('StartAfter')) { $arguments['startAfter'] = ConvertTo-MigUtcString -DateTime $StartAfter -TimeZone $TimeZone }
+        if ($PSBoundParameters.ContainsKey('CompleteAfter')) { $arguments['completeAfter'] = ConvertTo-MigUtcString -DateTime $CompleteAfter -TimeZone $TimeZone }
+        if ($PSBoundParameters.ContainsKey('NotificationEmails')) { $arguments['notificationEmails'] = @($NotificationEmails) }
+        if ($PSBoundParameters.ContainsKey('ExcludeFolders')) { $arguments['excludeFolders'] = @($ExcludeFolders) }
+        if ($PSBoundParameters.ContainsKey('IncludeFolders')) { $arguments['includeFolders'] = @($IncludeFolders) }
+        if ($PSBoundParameters.ContainsKey('ContentFilter')) { $arguments['contentFilter'] = $ContentFilter }
+        if ($PSBoundParameters.ContainsKey('AllowUnknownColumnsInCsv')) { $arguments['allowUnknownColumnsInCsv'] = $AllowUnknownColumnsInCsv }
+        if ($PSBoundParameters.ContainsKey('ReportInterval')) { $arguments['reportInterval'] = [long]$ReportInterval.TotalSeconds }
+        if ($SkipReports) { $arguments['skipReports'] = $true }
+        if ($PSBoundParameters.ContainsKey('BadItemLimit')) { $arguments['badItemLimit'] = ConvertTo-MigUnlimited -Value $BadItemLimit -ParameterName BadItemLimit -Cmdlet $PSCmdlet }
+        if ($PSBoundParameters.ContainsKey('LargeItemLimit')) { $arguments['largeItemLimit'] = ConvertTo-MigUnlimited -Value $LargeItemLimit -ParameterName LargeItemLimit -Cmdlet $PSCmdlet }
+        if ($PSBoundParameters.ContainsKey('ContentFilterLanguage')) {
+            Write-Verbose "-ContentFilterLanguage is accepted; dates in -ContentFilter are read in the invariant culture (month/day/year)."
+        }
+
+        if (-not $PSCmdlet.ShouldProcess($Name, 'Import the CSV data to migrate mailboxes in migration batch')) { return }
+
+        $result = Invoke-MigNative -Operation 'batch.new' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $Name -NonTerminating
+        if ($null -eq $result) { return }
+        $batch = ConvertTo-MigrationBatchObject $result
+        if ($batch.ValidationWarningCount -gt 0) {
+            Write-Warning ("Migration batch '{0}' was created with {1} validation warning(s) and was not started. Review the validation warnings (Get-MigrationBatch -Identity '{0}' | Select-Object -ExpandProperty ValidationWarnings), then run Start-MigrationBatch -Identity '{0}'." -f $Name, $batch.ValidationWarningCount)
+        }
+        $batch
+    }
+}
