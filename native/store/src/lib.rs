@@ -1,1 +1,32 @@
-//! State store.
+//! State store of ImapMigration.
+//!
+//! This crate owns everything ImapMigration keeps on disk except mail: the state directory
+//! ([`paths`]), the SQLite database with its schema and forward migrations ([`Store`]), the
+//! sealed secrets kept in it ([`secret`]), the intake of Exchange-format IMAP CSV files
+//! ([`csv_import`]) and the domain types and statuses shared by the engine, the worker and the
+//! FFI layer ([`types`]).
+//!
+//! Dependency rule: this crate knows nothing of IMAP and nothing of the FFI. Rows and types are
+//! kept 1:1 with the schema in `docs/design.md`; turning them into Exchange-shaped JSON is the
+//! FFI layer's job.
+//!
+//! Concurrency: the database is opened in WAL mode so the cdylib loaded by PowerShell can read
+//! while the worker writes. Every write is one short `BEGIN IMMEDIATE` transaction, and writers
+//! wait up to `busy_timeout` (10 s) for each other. A [`Store`] is `Send + Sync` (it wraps a
+//! `Mutex<Connection>`) and cheap to open, so each process or request may open its own.
+#![deny(unsafe_code)]
+
+pub mod csv_import;
+mod db;
+mod error;
+pub mod paths;
+pub mod secret;
+pub mod types;
+
+pub use db::{
+    AddedUsers, BatchFilter, BatchUpdate, EndpointUpdate, SCHEMA_VERSION, Store, SyncCounts,
+    UserCounts, UserFilter, UserUpdate,
+};
+pub use error::{Error, Result};
+pub use secret::{Sealed, Sealer, Secret};
+pub use types::*;

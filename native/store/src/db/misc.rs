@@ -1,0 +1,371 @@
+//! Skipped items, report events, configuration, worker heartbeats and statistics.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use super::{Store, get_opt_uuid, get_ts, get_uuid, json, ts, uid};
+use crate::error::{DbContext, Error, Result};
+use crate::types::{ConfigRecord, Event, SkippedItem, UserStatus, WorkerRecord};
+
+const SKIPPED_COLS: &str = "id, user_id, folder, src_uid, kind, subject, sender, date_sent, \
+    date_received, size, reason, created_at";
+
+fn skipped_from_row(r: &Row<'_>) -> rusqlite::Result<SkippedItem> {
+    Ok(SkippedItem {
+        id: r.get(0)?,
+        user_id: get_uuid(r, 1)?,
+        folder: r.get(2)?,
+        src_uid: r.get(3)?,
+        kind: r.get(4)?,
+        subject: r.get(5)?,
+        sender: r.get(6)?,
+        date_sent: r.get(7)?,
+        date_received: r.get(8)?,
+        size: r.get(9)?,
+        reason: r.get(10)?,
+        created_at: get_ts(r, 11)?,
+    })
+}
+
+const EVENT_COLS: &str = "id, user_id, batch_id, at, level, message";
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        user_id: get_opt_uuid(r, 1)?,
+        batch_id: get_opt_uuid(r, 2)?,
+        at: get_ts(r, 3)?,
+        level: r.get(4)?,
+        message: r.get(5)?,
+    })
+}
+
+const WORKER_COLS: &str = "id, pid, host, version, started_at, heartbeat_at";
+
+fn worker_from_row(r: &Row<'_>) -> rusqlite::Result<WorkerRecord> {
+    Ok(WorkerRecord {
+        id: r.get(0)?,
+        pid: r.get(1)?,
+        host: r.get(2)?,
+        version: r.get(3)?,
+        started_at: get_ts(r, 4)?,
+        heartbeat_at: get_ts(r, 5)?,
+    })
+}
+
+/// User counts and item totals of one batch or of every batch (Get-MigrationBatch counts,
+/// Get-MigrationStatistics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserCounts {
+    pub total: u64,
+    /// Being worked on: summary `Active` except `Queued`.
+    pub active: u64,
+    /// `Queued`: waiting for the batch to start or for a free slot.
+    pub pending: u64,
+    /// `Stopped` and `IncrementalStopped`.
+    pub stopped: u64,
+    /// `Synced`.
+    pub synced: u64,
+    /// `Completed` and `CompletedWithWarnings`.
+    pub finalized: u64,
+    /// `CompletedWithWarnings`.
+    pub completed_with_warnings: u64,
+    /// `Failed` and `IncrementalFailed`.
+    pub failed: u64,
+    /// `Failed` (the initial sync failed).
+    pub failed_initial: u64,
+    /// `IncrementalFailed`.
+    pub failed_incremental: u64,
+    /// Always 0: IMAP migrations provision nothing.
+    pub provisioned: u64,
+    pub items_total: u64,
+    pub items_synced: u64,
+    pub items_skipped: u64,
+    pub bytes_total: u64,
+    pub bytes_synced: u64,
+}
+
+fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCounts> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT status, count(*), sum(items_total), sum(items_synced), sum(items_skipped), \
+             sum(bytes_total), sum(bytes_synced) FROM users \
+             WHERE ?1 IS NULL OR batch_id = ?1 GROUP BY status",
+        )
+        .ctx("count users")?;
+    let rows = stmt
+        .query_map([batch_id.map(uid)], |r| {
+            Ok((
+                r.get::<_, UserStatus>(0)?,
+                r.get::<_, u64>(1)?,
+                [
+                    r.get::<_, u64>(2)?,
+                    r.get::<_, u64>(3)?,
+                    r.get::<_, u64>(4)?,
+                    r.get::<_, u64>(5)?,
+                    r.get::<_, u64>(6)?,
+                ],
+            ))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx("count users")?;
+    let mut c = UserCounts::default();
+    for (status, n, sums) in rows {
+        use UserStatus::*;
+        c.total += n;
+        c.items_total += sums[0];
+        c.items_synced += sums[1];
+        c.items_skipped += sums[2];
+        c.bytes_total += sums[3];
+        c.bytes_synced += sums[4];
+        match status {
+            Queued => c.pending += n,
+            Starting | Syncing | IncrementalSyncing | Completing | Stopping | Removing
+            | Validating => c.active += n,
+            Synced => c.synced += n,
+            Stopped | IncrementalStopped => c.stopped += n,
+            Completed => c.finalized += n,
+            CompletedWithWarnings => {
+                c.finalized += n;
+                c.completed_with_warnings += n;
+            }
+            Failed => {
+                c.failed += n;
+                c.failed_initial += n;
+            }
+            IncrementalFailed => {
+                c.failed += n;
+                c.failed_incremental += n;
+            }
+        }
+    }
+    Ok(c)
+}
+
+impl Store {
+    /// Records an item that was not migrated; returns its id (`item.id` is ignored).
+    pub fn insert_skipped_item(&self, item: &SkippedItem) -> Result<i64> {
+        self.write("record skipped item", |tx| {
+            tx.prepare_cached(
+                "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
+                 date_sent, date_received, size, reason, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    uid(&item.user_id),
+                    item.folder,
+                    item.src_uid,
+                    item.kind,
+                    item.subject,
+                    item.sender,
+                    item.date_sent,
+                    item.date_received,
+                    item.size,
+                    item.reason,
+                    ts(&item.created_at),
+                ])
+            })
+            .ctx("record skipped item")?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// A user's skipped items in the order they were recorded, at most `limit`
+    /// (`-LimitSkippedItemsTo`).
+    pub fn list_skipped_items(
+        &self,
+        user_id: &Uuid,
+        limit: Option<usize>,
+    ) -> Result<Vec<SkippedItem>> {
+        let conn = self.conn();
+        conn.prepare_cached(&format!(
+            "SELECT {SKIPPED_COLS} FROM skipped_items WHERE user_id = ?1 ORDER BY id LIMIT ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![uid(user_id), sql_limit(limit)], skipped_from_row)?
+                .collect()
+        })
+        .ctx("list skipped items")
+    }
+
+    /// Appends a report line; returns its id (`event.id` is ignored).
+    pub fn insert_event(&self, event: &Event) -> Result<i64> {
+        self.write("record event", |tx| {
+            tx.prepare_cached(
+                "INSERT INTO events (user_id, batch_id, at, level, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    event.user_id.as_ref().map(uid),
+                    event.batch_id.as_ref().map(uid),
+                    ts(&event.at),
+                    event.level,
+                    event.message,
+                ])
+            })
+            .ctx("record event")?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// A user's report lines in chronological order; with `limit`, the most recent ones.
+    pub fn events_for_user(&self, user_id: &Uuid, limit: Option<usize>) -> Result<Vec<Event>> {
+        self.events_where("user_id = ?1", uid(user_id), limit)
+    }
+
+    /// A batch's report lines, including those of its users, in chronological order; with
+    /// `limit`, the most recent ones.
+    pub fn events_for_batch(&self, batch_id: &Uuid, limit: Option<usize>) -> Result<Vec<Event>> {
+        self.events_where(
+            "batch_id = ?1 OR user_id IN (SELECT id FROM users WHERE batch_id = ?1)",
+            uid(batch_id),
+            limit,
+        )
+    }
+
+    fn events_where(&self, cond: &str, id: String, limit: Option<usize>) -> Result<Vec<Event>> {
+        let conn = self.conn();
+        let mut events: Vec<Event> = conn
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM events WHERE {cond} ORDER BY id DESC LIMIT ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![id, sql_limit(limit)], event_from_row)?
+                    .collect()
+            })
+            .ctx("list events")?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// A configuration value.
+    pub fn config_get(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let conn = self.conn();
+        let raw: Option<String> = conn
+            .query_row("SELECT value FROM config WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("read config")?;
+        raw.map(|s| {
+            serde_json::from_str(&s).map_err(|e| Error::Corrupt {
+                what: "config value",
+                reason: format!("{key}: {e}"),
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets a configuration value (`null` is stored as JSON null; see [`Store::config_delete`]).
+    pub fn config_set(&self, key: &str, value: &serde_json::Value) -> Result<()> {
+        let text = json(value);
+        self.write("write config", |tx| {
+            tx.execute(
+                "INSERT INTO config (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, text],
+            )
+            .ctx("write config")?;
+            Ok(())
+        })
+    }
+
+    /// Removes a configuration value; returns whether it existed.
+    pub fn config_delete(&self, key: &str) -> Result<bool> {
+        self.write("delete config", |tx| {
+            Ok(tx
+                .execute("DELETE FROM config WHERE key = ?1", [key])
+                .ctx("delete config")?
+                > 0)
+        })
+    }
+
+    /// Every configuration entry, by key.
+    pub fn config_list(&self) -> Result<Vec<ConfigRecord>> {
+        let conn = self.conn();
+        let raw: Vec<(String, String)> = conn
+            .prepare_cached("SELECT key, value FROM config ORDER BY key")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .ctx("list config")?;
+        raw.into_iter()
+            .map(|(key, value)| {
+                let value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
+                    what: "config value",
+                    reason: format!("{key}: {e}"),
+                })?;
+                Ok(ConfigRecord { key, value })
+            })
+            .collect()
+    }
+
+    /// Registers a worker or refreshes its heartbeat (insert or update by id).
+    pub fn worker_heartbeat(&self, w: &WorkerRecord) -> Result<()> {
+        self.write("record worker heartbeat", |tx| {
+            tx.prepare_cached(
+                "INSERT INTO workers (id, pid, host, version, started_at, heartbeat_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET \
+                 pid = excluded.pid, host = excluded.host, version = excluded.version, \
+                 started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    w.id,
+                    w.pid,
+                    w.host,
+                    w.version,
+                    ts(&w.started_at),
+                    ts(&w.heartbeat_at)
+                ])
+            })
+            .ctx("record worker heartbeat")?;
+            Ok(())
+        })
+    }
+
+    /// The worker registered under `id`.
+    pub fn worker_get(&self, id: &str) -> Result<Option<WorkerRecord>> {
+        let conn = self.conn();
+        conn.prepare_cached(&format!("SELECT {WORKER_COLS} FROM workers WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], worker_from_row).optional())
+            .ctx("read worker")
+    }
+
+    /// Registered workers, most recent heartbeat first.
+    pub fn workers_list(&self) -> Result<Vec<WorkerRecord>> {
+        let conn = self.conn();
+        conn.prepare_cached(&format!(
+            "SELECT {WORKER_COLS} FROM workers ORDER BY heartbeat_at DESC, id"
+        ))
+        .and_then(|mut s| s.query_map([], worker_from_row)?.collect())
+        .ctx("list workers")
+    }
+
+    /// Unregisters a worker (clean shutdown); returns whether it was registered.
+    pub fn worker_remove(&self, id: &str) -> Result<bool> {
+        self.write("remove worker", |tx| {
+            Ok(tx
+                .execute("DELETE FROM workers WHERE id = ?1", [id])
+                .ctx("remove worker")?
+                > 0)
+        })
+    }
+
+    /// User counts of one batch.
+    pub fn batch_counts(&self, batch_id: &Uuid) -> Result<UserCounts> {
+        let conn = self.conn();
+        user_counts_in(&conn, Some(batch_id))
+    }
+
+    /// User counts across every batch (Get-MigrationStatistics).
+    pub fn statistics(&self) -> Result<UserCounts> {
+        let conn = self.conn();
+        user_counts_in(&conn, None)
+    }
+}
+
+/// SQLite reads a negative LIMIT as "no limit".
+fn sql_limit(limit: Option<usize>) -> i64 {
+    limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))
+}

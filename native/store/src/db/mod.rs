@@ -1,0 +1,321 @@
+//! The SQLite store: opening, migrations and the transaction helpers every table module uses.
+
+mod batches;
+mod endpoints;
+mod misc;
+mod schema;
+mod sync;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use uuid::Uuid;
+
+use crate::error::{DbContext, Error, Result};
+use crate::paths;
+use crate::secret::{Sealed, Sealer, Secret};
+use crate::types::{Timestamp, format_timestamp, parse_timestamp};
+
+pub use batches::{BatchFilter, BatchUpdate};
+pub use endpoints::EndpointUpdate;
+pub use misc::UserCounts;
+pub use sync::SyncCounts;
+pub use users::{AddedUsers, UserFilter, UserUpdate};
+
+/// The schema version this build writes and understands (`meta.schema_version`).
+pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
+
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handle on `<home>/state.db` plus the sealer of `<home>/secret.key`.
+///
+/// Cheap to open (the schema check is one read when the database is current) and safe to use
+/// from several processes at once: WAL lets readers proceed while one writer commits, and every
+/// write here is a single short `BEGIN IMMEDIATE` transaction so writers queue on the lock up
+/// front instead of failing midway with `SQLITE_BUSY` on lock upgrade.
+pub struct Store {
+    conn: Mutex<Connection>,
+    sealer: Sealer,
+    home: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("home", &self.home).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the state directory, its key and `state.db`, and brings the
+    /// schema up to [`SCHEMA_VERSION`].
+    ///
+    /// Fails with [`Error::SchemaTooNew`] when a newer ImapMigration has upgraded the database.
+    pub fn open(home: &Path) -> Result<Store> {
+        paths::ensure_dir(home)?;
+        let sealer = Sealer::open(home)?;
+        let path = paths::db_path(home);
+        let mut conn = Connection::open(&path).ctx("open the state database")?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            sealer,
+            home: home.to_path_buf(),
+        })
+    }
+
+    /// The state directory this store lives in.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The sealer over this state directory's key.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// Seals a secret for storage.
+    pub fn seal(&self, secret: &Secret) -> Sealed {
+        self.sealer.seal(secret)
+    }
+
+    /// Opens a sealed value read from this store.
+    pub fn unseal(&self, sealed: &Sealed) -> Result<Secret> {
+        self.sealer.unseal(sealed.as_bytes())
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<i64> {
+        let conn = self.conn();
+        read_schema_version(&conn)
+    }
+
+    /// A `meta` value (`schema_version`, `app_version`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let conn = self.conn();
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .ctx("read meta")
+    }
+
+    /// Locks the connection. A panic while the lock was held cannot leave a transaction open
+    /// (rusqlite rolls back when the `Transaction` drops during unwinding), so a poisoned lock
+    /// is safe to reuse.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it; any error rolls back.
+    fn write<T>(
+        &self,
+        action: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(action)?;
+        let out = f(&tx)?;
+        tx.commit().ctx(action)?;
+        Ok(out)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("set busy timeout on the state database")?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .ctx("switch the state database to WAL")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(
+            mode,
+            "the state database did not switch to WAL (network file system?)"
+        );
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        .ctx("configure the state database")?;
+    Ok(())
+}
+
+fn read_schema_version(conn: &Connection) -> Result<i64> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |r| r.get(0),
+        )
+        .ctx("read the schema version")?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .ctx("read the schema version")?;
+    match value {
+        None => Ok(0),
+        Some(v) => v.trim().parse().map_err(|_| Error::Corrupt {
+            what: "meta.schema_version",
+            reason: format!("not an integer: {v:?}"),
+        }),
+    }
+}
+
+fn check_version(found: i64) -> Result<()> {
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Applies the missing migrations and records `schema_version` and `app_version`.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let app_version = env!("CARGO_PKG_VERSION");
+    // Fast path without the write lock: the usual open of a current database.
+    let found = read_schema_version(conn)?;
+    check_version(found)?;
+    if found == SCHEMA_VERSION {
+        let recorded: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'app_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("read the app version")?;
+        if recorded.as_deref() == Some(app_version) {
+            return Ok(());
+        }
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("migrate the state database")?;
+    // Another process may have migrated between the check above and taking the lock.
+    let found = read_schema_version(&tx)?;
+    check_version(found)?;
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tracing::info!(from = i, to = i + 1, "migrating the state database");
+        tx.execute_batch(sql).ctx("migrate the state database")?;
+    }
+    let upsert = "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                  ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    tx.execute(upsert, ["schema_version", &SCHEMA_VERSION.to_string()])
+        .ctx("record the schema version")?;
+    tx.execute(upsert, ["app_version", app_version])
+        .ctx("record the app version")?;
+    tx.commit().ctx("migrate the state database")?;
+    Ok(())
+}
+
+// ---- conversions shared by the table modules --------------------------------------------
+
+pub(crate) fn ts(t: &Timestamp) -> String {
+    format_timestamp(t)
+}
+
+pub(crate) fn opt_ts(t: &Option<Timestamp>) -> Option<String> {
+    t.as_ref().map(format_timestamp)
+}
+
+pub(crate) fn uid(id: &Uuid) -> String {
+    id.to_string()
+}
+
+fn conversion(i: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into())
+}
+
+pub(crate) fn get_uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let s: String = row.get(i)?;
+    Uuid::parse_str(&s).map_err(|e| conversion(i, e))
+}
+
+pub(crate) fn get_opt_uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
+    let s: Option<String> = row.get(i)?;
+    s.map(|s| Uuid::parse_str(&s).map_err(|e| conversion(i, e)))
+        .transpose()
+}
+
+pub(crate) fn get_ts(row: &Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
+    let s: String = row.get(i)?;
+    parse_timestamp(&s).ok_or_else(|| conversion(i, format!("not an RFC 3339 timestamp: {s:?}")))
+}
+
+pub(crate) fn get_opt_ts(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Timestamp>> {
+    let s: Option<String> = row.get(i)?;
+    s.map(|s| {
+        parse_timestamp(&s)
+            .ok_or_else(|| conversion(i, format!("not an RFC 3339 timestamp: {s:?}")))
+    })
+    .transpose()
+}
+
+pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let s: String = row.get(i)?;
+    serde_json::from_str(&s).map_err(|e| conversion(i, e))
+}
+
+pub(crate) fn get_sealed(row: &Row<'_>, i: usize) -> rusqlite::Result<Sealed> {
+    Ok(Sealed(row.get(i)?))
+}
+
+pub(crate) fn get_opt_sealed(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Sealed>> {
+    Ok(row.get::<_, Option<Vec<u8>>>(i)?.map(Sealed))
+}
+
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
+    // Invariant: the values serialized here are Vec<String>/Vec<ValidationWarning>/Value,
+    // whose serialization cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Parses a GUID identity (plain, hyphenated, braced or URN form) into the stored form.
+pub(crate) fn identity_guid(identity: &str) -> Option<String> {
+    Uuid::parse_str(identity.trim()).ok().map(|u| u.to_string())
+}
+
+/// Maps a UNIQUE constraint violation to [`Error::AlreadyExists`].
+pub(crate) fn unique_violation(
+    e: rusqlite::Error,
+    kind: &'static str,
+    name: &str,
+    action: &'static str,
+) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
+            return Error::AlreadyExists {
+                kind,
+                name: name.to_owned(),
+            };
+        }
+    }
+    Error::Database { action, source: e }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Overwrites `dst` when an update carries a value.
+pub(crate) fn set<T>(dst: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *dst = v;
+    }
+}
