@@ -1,1 +1,89 @@
-fn main() {}
+//! `imapmigration`: the background worker and a shell front end over the same engine and store
+//! as the PowerShell cmdlets.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+mod cli;
+
+#[derive(Parser)]
+#[command(name = "imapmigration", version, about = "IMAP mailbox migration: worker and command line")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run batches from the state directory until stopped (foreground; for systemd). The
+    /// PowerShell module starts it detached on its own.
+    Worker {
+        /// State directory (default: IMAPMIGRATION_HOME, XDG data dir, ~/.local/share/ImapMigration).
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// Start a worker in the background and return at once.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Migrate the mailboxes listed in an Exchange IMAP CSV now, in the foreground.
+    Migrate(Box<cli::MigrateArgs>),
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Version => {
+            println!("imapmigration {}", imapmigration::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Worker { home, detach } => {
+            let home = imapmigration_store::paths::state_dir(home.as_deref());
+            if detach {
+                let exe = match std::env::current_exe() {
+                    Ok(e) => e,
+                    Err(e) => {
+                        eprintln!("error: cannot find this program's path: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                return match imapmigration::worker::spawn::detach(&exe, &home) {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: cannot start the worker: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            let _guard = imapmigration::worker::init_logging(&home);
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(async {
+                let shutdown = CancellationToken::new();
+                cli::cancel_on_signals(shutdown.clone());
+                match imapmigration::worker::run_daemon(&home, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(imapmigration::worker::WorkerError::Busy { pid, .. }) => {
+                        eprintln!("another worker (pid {pid}) already owns {}", home.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        tracing::error!(error = %e, "worker failed");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+        Command::Migrate(m) => cli::migrate(*m),
+    }
+}

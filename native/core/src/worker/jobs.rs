@@ -1,0 +1,242 @@
+//! Turning stored records into an engine job: where the source is, how each side logs in, where
+//! the mail goes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use imapmigration_imap as imap;
+use imapmigration_store::{
+    self as store, AuthenticationMethod, BatchRecord, EndpointRecord, SecurityMode, Store,
+    TargetLogin, UserRecord,
+};
+use uuid::Uuid;
+
+use crate::engine::{SourceSpec, SyncOptions, TargetSpec, UserJob};
+
+/// Why a job could not be built: these fail the user at once, with a clear message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    #[error("cannot read the state store: {0}")]
+    Store(#[from] store::Error),
+    #[error("endpoint {0} no longer exists")]
+    MissingEndpoint(Uuid),
+    #[error("endpoint {endpoint} is set to {what} but has no {missing}")]
+    Incomplete { endpoint: String, what: &'static str, missing: &'static str },
+    #[error("cannot prepare OAuth2 tokens for endpoint {endpoint}: {source}")]
+    OAuth { endpoint: String, source: imap::Error },
+    #[error("invalid ContentFilter of batch {batch}: {message}")]
+    ContentFilter { batch: String, message: String },
+}
+
+/// OAuth2 token sources, one per endpoint, shared by every user of that endpoint so a token is
+/// fetched once and refreshed before it expires.
+#[derive(Default)]
+pub struct TokenCache {
+    sources: HashMap<Uuid, Arc<imap::ClientCredentialsTokens>>,
+}
+
+impl TokenCache {
+    fn get(&mut self, store: &Store, endpoint: &EndpointRecord) -> Result<Arc<dyn imap::TokenSource>, JobError> {
+        if let Some(t) = self.sources.get(&endpoint.id) {
+            return Ok(t.clone());
+        }
+        let url = endpoint.oauth_token_endpoint.clone().ok_or_else(|| JobError::Incomplete {
+            endpoint: endpoint.name.clone(),
+            what: "OAuth2",
+            missing: "token endpoint (-OAuthTokenEndpoint)",
+        })?;
+        let client_id = endpoint.oauth_client_id.clone().ok_or_else(|| JobError::Incomplete {
+            endpoint: endpoint.name.clone(),
+            what: "OAuth2",
+            missing: "client id (-OAuthClientId)",
+        })?;
+        let sealed = endpoint.admin_secret.as_ref().ok_or_else(|| JobError::Incomplete {
+            endpoint: endpoint.name.clone(),
+            what: "OAuth2",
+            missing: "client secret (-Credentials password)",
+        })?;
+        let secret = store.unseal(sealed)?;
+        let mut tokens = imap::ClientCredentialsTokens::new(
+            url,
+            client_id,
+            imap::Secret::new(secret.expose()),
+            endpoint.oauth_scope.clone(),
+        )
+        .map_err(|source| JobError::OAuth { endpoint: endpoint.name.clone(), source })?;
+        if let Some(ca) = &endpoint.ca_file {
+            tokens = tokens
+                .with_ca_file(ca)
+                .map_err(|source| JobError::OAuth { endpoint: endpoint.name.clone(), source })?;
+        }
+        let tokens = Arc::new(tokens);
+        self.sources.insert(endpoint.id, tokens.clone());
+        Ok(tokens)
+    }
+}
+
+/// Connection settings of an endpoint.
+pub fn server_config(e: &EndpointRecord) -> imap::ServerConfig {
+    let security = match e.security {
+        SecurityMode::None => imap::Security::None,
+        SecurityMode::Tls => imap::Security::Tls,
+        SecurityMode::Ssl => imap::Security::Ssl,
+    };
+    let mut cfg = imap::ServerConfig::new(e.remote_server.clone(), e.port, security);
+    cfg.accept_untrusted = e.accept_untrusted;
+    cfg.ca_file = e.ca_file.as_ref().map(PathBuf::from);
+    cfg.connect_timeout = Duration::from_secs(20);
+    cfg.io_timeout = Duration::from_secs(120);
+    cfg
+}
+
+/// The target user name for `user` under an endpoint's `-TargetUserTemplate`
+/// (`{EmailAddress}` by default; `{UserName}` and `{LocalPart}` are the other placeholders).
+pub fn target_user_name(template: Option<&str>, user: &UserRecord) -> String {
+    let template = template.unwrap_or("{EmailAddress}");
+    let local = user.email.split('@').next().unwrap_or(&user.email);
+    template
+        .replace("{EmailAddress}", &user.email)
+        .replace("{UserName}", &user.user_name)
+        .replace("{LocalPart}", local)
+}
+
+/// Where the batch's mail goes when it names no IMAP target.
+pub fn maildir_root(home: &Path, batch: &BatchRecord, user: &UserRecord) -> PathBuf {
+    let base = batch
+        .target_maildir
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| store::paths::maildir_root(home));
+    base.join(sanitize_dir_name(&user.email))
+}
+
+/// An address is a safe directory name except for separators and dot-only names.
+fn sanitize_dir_name(email: &str) -> String {
+    let s: String = email
+        .chars()
+        .map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." { format!("_{s}") } else { s }
+}
+
+/// The target endpoint of a batch: its own, else the configured default, else none (Maildir).
+pub fn target_endpoint(store: &Store, batch: &BatchRecord) -> Result<Option<EndpointRecord>, JobError> {
+    let id = match batch.target_endpoint_id {
+        Some(id) => Some(id.to_string()),
+        None => store
+            .config_get("defaultTargetEndpoint")?
+            .and_then(|v| v.as_str().map(str::to_owned)),
+    };
+    match id {
+        None => Ok(None),
+        Some(id) => match store.get_endpoint(&id)? {
+            Some(e) => Ok(Some(e)),
+            None => match batch.target_endpoint_id {
+                Some(uuid) => Err(JobError::MissingEndpoint(uuid)),
+                // A default that was removed falls back to the embedded store, as documented.
+                None => Ok(None),
+            },
+        },
+    }
+}
+
+/// Builds the engine job for one user of a batch.
+pub fn build(
+    store: &Store,
+    tokens: &mut TokenCache,
+    batch: &BatchRecord,
+    user: &UserRecord,
+) -> Result<UserJob, JobError> {
+    let source_ep = store
+        .get_endpoint(&batch.source_endpoint_id.to_string())?
+        .ok_or(JobError::MissingEndpoint(batch.source_endpoint_id))?;
+    let password = store.user_password(user)?;
+    let source_credentials = match source_ep.authentication {
+        AuthenticationMethod::OAuth2 => imap::Credentials::XOAuth2 {
+            user: user.user_name.clone(),
+            token: tokens.get(store, &source_ep)?,
+        },
+        _ => imap::Credentials::Login {
+            user: user.user_name.clone(),
+            password: imap::Secret::new(password.expose()),
+        },
+    };
+    let source = SourceSpec {
+        server: server_config(&source_ep),
+        credentials: source_credentials,
+        user_root: user.user_root.clone(),
+        include_other_namespaces: false,
+    };
+
+    let target = match target_endpoint(store, batch)? {
+        None => TargetSpec::Maildir { root: maildir_root(store.home(), batch, user) },
+        Some(t) => {
+            let name = target_user_name(t.target_user_template.as_deref(), user);
+            let admin = || -> Result<(String, imap::Secret), JobError> {
+                let admin = t.admin_user.clone().ok_or_else(|| JobError::Incomplete {
+                    endpoint: t.name.clone(),
+                    what: "an admin login",
+                    missing: "user name (-Credentials)",
+                })?;
+                let sealed = t.admin_secret.as_ref().ok_or_else(|| JobError::Incomplete {
+                    endpoint: t.name.clone(),
+                    what: "an admin login",
+                    missing: "password (-Credentials)",
+                })?;
+                Ok((admin, imap::Secret::new(store.unseal(sealed)?.expose())))
+            };
+            let credentials = match t.target_login {
+                Some(TargetLogin::MasterUser) => {
+                    let (admin, pw) = admin()?;
+                    imap::master_user_login(&name, &t.master_user_separator, &admin, pw)
+                }
+                Some(TargetLogin::AuthorizationId) => {
+                    let (admin, pw) = admin()?;
+                    imap::Credentials::Plain { authcid: admin, authzid: Some(name), password: pw }
+                }
+                Some(TargetLogin::OAuth2) => imap::Credentials::XOAuth2 { user: name, token: tokens.get(store, &t)? },
+                None => imap::Credentials::Login { user: name, password: imap::Secret::new(password.expose()) },
+            };
+            TargetSpec::Imap { server: server_config(&t), credentials }
+        }
+    };
+
+    let received_filter = match batch.content_filter.as_deref().map(str::trim) {
+        Some(f) if !f.is_empty() => Some(crate::engine::parse_content_filter(f).map_err(|e| {
+            JobError::ContentFilter { batch: batch.name.clone(), message: e.to_string() }
+        })?),
+        _ => None,
+    };
+    let options = SyncOptions {
+        exclude_folders: batch.exclude_folders.clone(),
+        include_folders: batch.include_folders.clone(),
+        received_filter,
+        max_message_size: batch.max_message_size,
+        large_item_limit: batch.large_item_limit.map(u64::from),
+        bad_item_limit: batch.bad_item_limit.map(u64::from),
+        ..SyncOptions::default()
+    };
+    Ok(UserJob {
+        user_id: user.id.to_string(),
+        email: user.email.clone(),
+        source,
+        target,
+        options,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_names_never_escape_the_maildir_root() {
+        assert_eq!(sanitize_dir_name("ann@contoso.com"), "ann@contoso.com");
+        assert_eq!(sanitize_dir_name("../x"), ".._x");
+        assert_eq!(sanitize_dir_name(".."), "_..");
+        assert_eq!(sanitize_dir_name("a/b\\c"), "a_b_c");
+    }
+}
