@@ -1,1 +1,44 @@
-//! IMAP client layer.
+//! IMAP client layer of ImapMigration.
+//!
+//! Modules, by concern:
+//! - `transport`: TCP/TLS stream, response framing, I/O timeouts (no IMAP semantics)
+//! - `response`: classifying one response (imap-proto, plus fallbacks for what it cannot parse)
+//! - `wire`: formatting arguments (quoting, dates, flags, UID sets); no I/O
+//! - `session`: connect, STARTTLS, login, the command/response loop
+//! - `mailbox`: NAMESPACE, LIST/SPECIAL-USE, EXAMINE/SELECT, CREATE
+//! - `messages`: UID FETCH (status-checked, streaming), UID SEARCH, UID STORE
+//! - `append`: pipelined APPEND with LITERAL+ and APPENDUID
+//! - `auth`, `oauth`, `tls`, `mutf7`, `secret`, `error`
+//!
+//! This crate knows nothing of the store or the engine. Every command checks its tagged
+//! completion: NO/BAD are errors carrying the server's words, never empty results.
+#![deny(unsafe_code)]
+
+mod append;
+mod auth;
+mod config;
+mod error;
+mod mailbox;
+mod messages;
+pub mod mutf7;
+mod oauth;
+mod response;
+mod secret;
+mod session;
+mod tls;
+mod transport;
+mod wire;
+
+pub use append::{AppendOutcome, Appender};
+pub use auth::{Credentials, StaticToken, TokenSource, master_user_login};
+pub use config::{Security, ServerConfig};
+pub use error::{Error, RefusalKind, Result, ServerRefusal};
+pub use mailbox::{
+    Folder, MailboxInfo, Namespace, Namespaces, SpecialUse, filter_flags_for_target,
+};
+pub use messages::{FetchedBody, FlagOp, MessageMeta};
+pub use oauth::ClientCredentialsTokens;
+pub use secret::Secret;
+pub use session::{Capabilities, Session, connect};
+pub use tls::install_default_provider;
+pub use wire::is_valid_flag;

@@ -1,0 +1,141 @@
+//! Credentials and SASL payloads: LOGIN (RFC 3501 §6.2.3), PLAIN (RFC 4616), XOAUTH2
+//! (Google/Microsoft), and the Dovecot-style master-user login.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+use crate::secret::Secret;
+
+/// Supplies OAuth2 access tokens (for XOAUTH2). Implementations cache and refresh.
+pub trait TokenSource: Send + Sync {
+    /// A currently valid access token.
+    fn token(&self) -> BoxFuture<'_, Result<Secret>>;
+}
+
+/// A fixed token, for callers that obtain tokens elsewhere.
+#[derive(Debug, Clone)]
+pub struct StaticToken(pub Secret);
+
+impl TokenSource for StaticToken {
+    fn token(&self) -> BoxFuture<'_, Result<Secret>> {
+        Box::pin(async move { Ok(self.0.clone()) })
+    }
+}
+
+/// How to log in.
+#[derive(Clone)]
+pub enum Credentials {
+    /// `LOGIN user password`. Falls back to `AUTHENTICATE PLAIN` when the server advertises
+    /// `LOGINDISABLED` but offers `AUTH=PLAIN`, or when a value cannot be sent as a quoted
+    /// string (8-bit characters).
+    Login { user: String, password: Secret },
+    /// SASL PLAIN (RFC 4616). `authzid` is the user to act for; `authcid` the admin logging in.
+    Plain {
+        authcid: String,
+        authzid: Option<String>,
+        password: Secret,
+    },
+    /// SASL XOAUTH2 with a bearer token for `user`.
+    XOAuth2 {
+        user: String,
+        token: Arc<dyn TokenSource>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Login { user, .. } => f
+                .debug_struct("Login")
+                .field("user", user)
+                .field("password", &"***")
+                .finish(),
+            Credentials::Plain {
+                authcid, authzid, ..
+            } => f
+                .debug_struct("Plain")
+                .field("authcid", authcid)
+                .field("authzid", authzid)
+                .field("password", &"***")
+                .finish(),
+            Credentials::XOAuth2 { user, .. } => f
+                .debug_struct("XOAuth2")
+                .field("user", user)
+                .field("token", &"***")
+                .finish(),
+        }
+    }
+}
+
+impl Credentials {
+    /// The user this login acts as, for messages.
+    pub fn user(&self) -> &str {
+        match self {
+            Credentials::Login { user, .. } | Credentials::XOAuth2 { user, .. } => user,
+            Credentials::Plain {
+                authcid, authzid, ..
+            } => authzid.as_deref().unwrap_or(authcid),
+        }
+    }
+}
+
+/// Master-user login as Dovecot spells it: `LOGIN "<user><sep><admin>" <admin password>`
+/// (`alice*admin` with the default separator `*`).
+pub fn master_user_login(
+    user: &str,
+    separator: &str,
+    admin: &str,
+    password: Secret,
+) -> Credentials {
+    Credentials::Login {
+        user: format!("{user}{separator}{admin}"),
+        password,
+    }
+}
+
+/// RFC 4616 §2: `[authzid] NUL authcid NUL passwd`.
+pub(crate) fn plain_payload(authzid: Option<&str>, authcid: &str, password: &Secret) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(authzid.unwrap_or_default().as_bytes());
+    out.push(0);
+    out.extend_from_slice(authcid.as_bytes());
+    out.push(0);
+    out.extend_from_slice(password.expose().as_bytes());
+    out
+}
+
+/// `user=<user>^Aauth=Bearer <token>^A^A`.
+pub(crate) fn xoauth2_payload(user: &str, token: &Secret) -> Vec<u8> {
+    format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_payload_layout() {
+        let p = plain_payload(Some("alice"), "admin", &Secret::new("pw"));
+        assert_eq!(p, b"alice\0admin\0pw");
+        let p = plain_payload(None, "bob", &Secret::new("pw"));
+        assert_eq!(p, b"\0bob\0pw");
+    }
+
+    #[test]
+    fn xoauth2_payload_layout() {
+        let p = xoauth2_payload("u@x", &Secret::new("tok"));
+        assert_eq!(p, b"user=u@x\x01auth=Bearer tok\x01\x01");
+    }
+
+    #[test]
+    fn master_user_and_debug_redaction() {
+        let c = master_user_login("alice", "*", "admin", Secret::new("adminpass"));
+        let Credentials::Login { user, .. } = &c else {
+            panic!()
+        };
+        assert_eq!(user, "alice*admin");
+        assert!(!format!("{c:?}").contains("adminpass"));
+    }
+}

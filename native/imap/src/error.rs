@@ -1,0 +1,242 @@
+//! The error type of the IMAP layer.
+//!
+//! Server refusals keep the server's words: a tagged `NO` becomes [`Error::No`], a tagged
+//! `BAD` [`Error::Bad`], an untagged `BYE` [`Error::Bye`], each with the response code
+//! (RFC 3501 §7.1, RFC 5530) and the human-readable text.
+
+use std::io;
+use std::time::Duration;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking IMAP.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The TCP connection could not be opened.
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    /// TLS setup or handshake failed (untrusted certificate, wrong host name, bad CA file, ...).
+    #[error("tls with {host} failed: {message}")]
+    Tls { host: String, message: String },
+    /// No progress within the configured timeout.
+    #[error("timed out after {after:?} while {action}")]
+    Timeout { action: String, after: Duration },
+    /// The server rejected the credentials. Carries the server's reply, never the secret.
+    #[error("authentication as {user} with {mechanism} failed: {text}")]
+    Auth {
+        user: String,
+        mechanism: String,
+        code: Option<String>,
+        text: String,
+    },
+    /// A command was answered with a tagged `NO`.
+    #[error("server refused {command}: {}", refusal_text(code.as_deref(), text))]
+    No {
+        command: String,
+        code: Option<String>,
+        text: String,
+    },
+    /// A command was answered with a tagged `BAD`.
+    #[error("server rejected {command} as invalid: {}", refusal_text(code.as_deref(), text))]
+    Bad {
+        command: String,
+        code: Option<String>,
+        text: String,
+    },
+    /// The server closed the session with an untagged `BYE`.
+    #[error("server closed the connection: {}", refusal_text(code.as_deref(), text))]
+    Bye { code: Option<String>, text: String },
+    /// The connection dropped or an I/O operation on it failed.
+    #[error("connection failed while {action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The server does not offer something we need (STARTTLS, CONDSTORE, a SASL mechanism).
+    #[error("server does not support {what}")]
+    Unsupported { what: String },
+    /// We refused to proceed because it would expose a secret (e.g. a password in clear text).
+    #[error("refusing to {action}: {reason}")]
+    Insecure { action: String, reason: String },
+    /// The server sent something we cannot make sense of.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// An argument cannot be expressed on the wire (CR/LF in a name, a bad UID set, ...).
+    #[error("invalid argument: {0}")]
+    InvalidInput(String),
+    /// Obtaining an OAuth2 access token failed.
+    #[error("cannot obtain oauth2 token from {url}: {message}")]
+    OAuth { url: String, message: String },
+}
+
+fn refusal_text(code: Option<&str>, text: &str) -> String {
+    match code {
+        Some(c) => format!("[{c}] {text}"),
+        None => text.to_string(),
+    }
+}
+
+impl Error {
+    /// Whether retrying later (on a new connection) may succeed: connection drops, timeouts,
+    /// `BYE`, and refusals the server marks as temporary (`[UNAVAILABLE]`, `[INUSE]` from
+    /// RFC 5530, `[THROTTLED]`, or Exchange Online's "Suggested Backoff Time").
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Connect { .. }
+            | Error::Timeout { .. }
+            | Error::Io { .. }
+            | Error::Bye { .. } => true,
+            Error::No { code, text, .. } | Error::Auth { code, text, .. } => {
+                is_temporary_code(code.as_deref()) || throttle_in_text(text).is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// How long the server asks us to wait, if it said so (Exchange Online:
+    /// "Request is throttled. Suggested Backoff Time: 2000 milliseconds").
+    pub fn throttle_hint(&self) -> Option<Duration> {
+        match self {
+            Error::No { text, .. }
+            | Error::Bad { text, .. }
+            | Error::Bye { text, .. }
+            | Error::Auth { text, .. } => throttle_in_text(text),
+            _ => None,
+        }
+    }
+
+    /// The response code of a server refusal, if any (`ALREADYEXISTS`, `OVERQUOTA`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::No { code, .. }
+            | Error::Bad { code, .. }
+            | Error::Bye { code, .. }
+            | Error::Auth { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(action: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            action: action.into(),
+            source,
+        }
+    }
+}
+
+fn is_temporary_code(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    let atom = code.split_whitespace().next().unwrap_or_default();
+    ["UNAVAILABLE", "INUSE", "THROTTLED", "LIMIT"]
+        .iter()
+        .any(|c| atom.eq_ignore_ascii_case(c))
+}
+
+/// Finds "Suggested Backoff Time: N milliseconds" (Exchange Online's wording) in a reply.
+fn throttle_in_text(text: &str) -> Option<Duration> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("backoff time")?;
+    let rest = &lower[at + "backoff time".len()..];
+    let rest = rest.trim_start_matches([':', ' ']);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok()?;
+    let unit = rest[digits.len()..].trim_start();
+    if unit.starts_with("ms") || unit.starts_with("milli") {
+        Some(Duration::from_millis(n))
+    } else if unit.starts_with('s') {
+        Some(Duration::from_secs(n))
+    } else {
+        Some(Duration::from_millis(n))
+    }
+}
+
+/// Why the server refused one message of a pipelined APPEND (a tagged `NO` or `BAD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRefusal {
+    /// `NO` or `BAD`.
+    pub kind: RefusalKind,
+    /// The response code without brackets, e.g. `TOOBIG`, `OVERQUOTA` (RFC 5530).
+    pub code: Option<String>,
+    /// The server's text.
+    pub text: String,
+}
+
+/// Which tagged status a refusal came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    No,
+    Bad,
+}
+
+impl std::fmt::Display for ServerRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            RefusalKind::No => "NO",
+            RefusalKind::Bad => "BAD",
+        };
+        write!(
+            f,
+            "{kind} {}",
+            refusal_text(self.code.as_deref(), &self.text)
+        )
+    }
+}
+
+impl ServerRefusal {
+    /// Whether retrying this message later may succeed (`[UNAVAILABLE]`, throttling).
+    pub fn is_retryable(&self) -> bool {
+        is_temporary_code(self.code.as_deref()) || throttle_in_text(&self.text).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_hint_reads_exchange_wording() {
+        let e = Error::No {
+            command: "APPEND".into(),
+            code: None,
+            text: "Request is throttled. Suggested Backoff Time: 2000 milliseconds".into(),
+        };
+        assert_eq!(e.throttle_hint(), Some(Duration::from_millis(2000)));
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn unavailable_is_retryable_but_plain_no_is_not() {
+        let e = Error::No {
+            command: "SELECT".into(),
+            code: Some("UNAVAILABLE".into()),
+            text: "try later".into(),
+        };
+        assert!(e.is_retryable());
+        let e = Error::No {
+            command: "SELECT".into(),
+            code: Some("NONEXISTENT".into()),
+            text: "no such mailbox".into(),
+        };
+        assert!(!e.is_retryable());
+        assert_eq!(e.throttle_hint(), None);
+        assert_eq!(
+            e.to_string(),
+            "server refused SELECT: [NONEXISTENT] no such mailbox"
+        );
+    }
+
+    #[test]
+    fn connection_errors_are_retryable() {
+        let e = Error::io("reading", io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(e.is_retryable());
+        assert!(!Error::Protocol("x".into()).is_retryable());
+    }
+}

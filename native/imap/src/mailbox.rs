@@ -1,0 +1,461 @@
+//! Mailbox commands: NAMESPACE (RFC 2342), LIST with SPECIAL-USE (RFC 6154), EXAMINE and
+//! SELECT with CONDSTORE (RFC 7162 §3.1), CREATE and SUBSCRIBE.
+
+use imap_proto::{MailboxDatum, NameAttribute, Response, ResponseCode};
+use tracing::Instrument;
+
+use crate::error::{Error, Result};
+use crate::mutf7;
+use crate::response::{Msg, parse_namespace};
+use crate::session::Session;
+use crate::wire::{is_recent, is_valid_flag, mailbox_arg};
+
+/// One namespace (RFC 2342 §5): names start with `prefix` and use `delimiter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Decoded (UTF-8) prefix, e.g. `""` or `"INBOX."`.
+    pub prefix: String,
+    pub delimiter: Option<char>,
+}
+
+/// The three namespace classes of RFC 2342.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    pub personal: Vec<Namespace>,
+    pub other: Vec<Namespace>,
+    pub shared: Vec<Namespace>,
+}
+
+/// Special-use attributes (RFC 6154 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    All,
+    Archive,
+    Drafts,
+    Flagged,
+    Junk,
+    Sent,
+    Trash,
+}
+
+impl SpecialUse {
+    /// The attribute as sent on the wire (`\Sent`).
+    pub fn as_attribute(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+
+    fn from_attribute(attr: &str) -> Option<Self> {
+        let a = attr.to_ascii_lowercase();
+        Some(match a.as_str() {
+            "\\all" | "\\allmail" => SpecialUse::All,
+            "\\archive" => SpecialUse::Archive,
+            "\\drafts" => SpecialUse::Drafts,
+            "\\flagged" | "\\starred" => SpecialUse::Flagged,
+            "\\junk" | "\\spam" => SpecialUse::Junk,
+            "\\sent" => SpecialUse::Sent,
+            "\\trash" => SpecialUse::Trash,
+            _ => return None,
+        })
+    }
+
+    /// A guess from a well-known folder name (last hierarchy level), for servers without
+    /// SPECIAL-USE. English and a few common localisations.
+    pub fn guess_from_name(leaf: &str) -> Option<Self> {
+        let l = leaf.to_lowercase();
+        Some(match l.as_str() {
+            "sent"
+            | "sent items"
+            | "sent messages"
+            | "sent mail"
+            | "gesendet"
+            | "gesendete elemente"
+            | "gesendete objekte"
+            | "envoyés"
+            | "éléments envoyés" => SpecialUse::Sent,
+            "drafts" | "draft" | "entwürfe" | "brouillons" => SpecialUse::Drafts,
+            "trash"
+            | "deleted items"
+            | "deleted messages"
+            | "bin"
+            | "papierkorb"
+            | "gelöschte elemente"
+            | "corbeille" => SpecialUse::Trash,
+            "junk" | "spam" | "junk e-mail" | "junk email" | "bulk mail" | "junk-e-mail" => {
+                SpecialUse::Junk
+            }
+            "archive" | "archives" | "archiv" => SpecialUse::Archive,
+            _ => return None,
+        })
+    }
+}
+
+/// One mailbox from LIST (RFC 3501 §7.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// Decoded UTF-8 name (the raw name when it is not valid modified UTF-7).
+    pub name: String,
+    /// The name as on the wire (modified UTF-7).
+    pub raw: String,
+    pub delimiter: Option<char>,
+    /// All attributes as sent, e.g. `\HasNoChildren`, `\Sent`.
+    pub attributes: Vec<String>,
+    /// From the server's attributes, or guessed from the name when the server does not
+    /// advertise SPECIAL-USE.
+    pub special_use: Option<SpecialUse>,
+    /// `\Noselect` or `\NonExistent`: a hierarchy node holding no messages.
+    pub noselect: bool,
+}
+
+/// The state of a selected or examined mailbox (RFC 3501 §6.3.1, §7.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub uid_validity: u32,
+    /// UIDNEXT; when the server omits it, one more than the highest UID (1 if empty).
+    pub uid_next: u32,
+    pub exists: u32,
+    /// HIGHESTMODSEQ when CONDSTORE is on (RFC 7162 §3.1.2.1); `None` with NOMODSEQ.
+    pub highest_modseq: Option<u64>,
+    /// PERMANENTFLAGS (or FLAGS when the server sent no PERMANENTFLAGS).
+    pub permanent_flags: Vec<String>,
+    /// `\*` in PERMANENTFLAGS: new keywords may be stored.
+    pub allows_keywords: bool,
+    pub read_only: bool,
+}
+
+/// The flags worth sending to a target mailbox: never `\Recent`, never anything that is not
+/// a valid flag atom, and keywords only where the target keeps them (`\*` or listed).
+pub fn filter_flags_for_target(flags: &[String], target: &MailboxInfo) -> Vec<String> {
+    flags
+        .iter()
+        .filter(|f| !is_recent(f) && is_valid_flag(f))
+        .filter(|f| {
+            f.starts_with('\\')
+                || target.allows_keywords
+                || target
+                    .permanent_flags
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(f))
+        })
+        .cloned()
+        .collect()
+}
+
+fn attribute_name(a: &NameAttribute<'_>) -> String {
+    match a {
+        NameAttribute::NoInferiors => "\\Noinferiors".into(),
+        NameAttribute::NoSelect => "\\Noselect".into(),
+        NameAttribute::Marked => "\\Marked".into(),
+        NameAttribute::Unmarked => "\\Unmarked".into(),
+        NameAttribute::All => "\\All".into(),
+        NameAttribute::Archive => "\\Archive".into(),
+        NameAttribute::Drafts => "\\Drafts".into(),
+        NameAttribute::Flagged => "\\Flagged".into(),
+        NameAttribute::Junk => "\\Junk".into(),
+        NameAttribute::Sent => "\\Sent".into(),
+        NameAttribute::Trash => "\\Trash".into(),
+        NameAttribute::Extension(s) => s.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn decode_name(raw: &str) -> String {
+    match mutf7::decode(raw) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(mailbox = raw, error = %e, "using undecodable mailbox name as is");
+            raw.to_string()
+        }
+    }
+}
+
+impl Session {
+    /// NAMESPACE (RFC 2342). Without the capability: one personal namespace with an empty
+    /// prefix and the delimiter from `LIST "" ""`.
+    pub async fn namespaces(&mut self) -> Result<Namespaces> {
+        let span = self.span.clone();
+        async move {
+            if self.capabilities().has("NAMESPACE") {
+                let mut found = None;
+                self.run("NAMESPACE", "NAMESPACE", |m| {
+                    if let Msg::Unparsed(raw) = m
+                        && let Some(ns) = parse_namespace(raw)
+                    {
+                        found = Some(ns);
+                    }
+                    Ok(())
+                })
+                .await?;
+                if let Some([p, o, s]) = found {
+                    let conv = |v: Vec<crate::response::RawNamespace>| {
+                        v.into_iter()
+                            .map(|n| Namespace {
+                                prefix: decode_name(&n.prefix),
+                                delimiter: n.delimiter,
+                            })
+                            .collect()
+                    };
+                    return Ok(Namespaces {
+                        personal: conv(p),
+                        other: conv(o),
+                        shared: conv(s),
+                    });
+                }
+                tracing::warn!("server advertised NAMESPACE but sent no parseable reply");
+            }
+            let mut delimiter = None;
+            self.run("LIST \"\" \"\"", "LIST", |m| {
+                if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
+                    delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(Namespaces {
+                personal: vec![Namespace {
+                    prefix: String::new(),
+                    delimiter,
+                }],
+                ..Namespaces::default()
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// All mailboxes (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when the server has both
+    /// SPECIAL-USE and LIST-EXTENDED, RFC 6154 §5.1). Names are decoded from modified UTF-7.
+    pub async fn list_folders(&mut self) -> Result<Vec<Folder>> {
+        let span = self.span.clone();
+        async move {
+            let special = self.capabilities().has("SPECIAL-USE");
+            let line = if special && self.capabilities().has("LIST-EXTENDED") {
+                "LIST \"\" \"*\" RETURN (SPECIAL-USE)"
+            } else {
+                "LIST \"\" \"*\""
+            };
+            let mut folders = Vec::new();
+            self.run(line, "LIST", |m| {
+                if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
+                    let raw = l.name.to_string();
+                    let attributes: Vec<String> =
+                        l.name_attributes.iter().map(attribute_name).collect();
+                    let delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
+                    let name = decode_name(&raw);
+                    let mut special_use = attributes
+                        .iter()
+                        .find_map(|a| SpecialUse::from_attribute(a));
+                    if special_use.is_none() && !special {
+                        let leaf = match delimiter {
+                            Some(d) => name.rsplit(d).next().unwrap_or(&name),
+                            None => &name,
+                        };
+                        special_use = SpecialUse::guess_from_name(leaf);
+                    }
+                    let noselect = attributes.iter().any(|a| {
+                        a.eq_ignore_ascii_case("\\Noselect")
+                            || a.eq_ignore_ascii_case("\\NonExistent")
+                    });
+                    folders.push(Folder {
+                        name,
+                        raw,
+                        delimiter,
+                        attributes,
+                        special_use,
+                        noselect,
+                    });
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(folders)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// EXAMINE: read-only open (RFC 3501 §6.3.2). CONDSTORE is enabled when offered.
+    pub async fn examine(&mut self, folder: &str) -> Result<MailboxInfo> {
+        self.open("EXAMINE", folder).await
+    }
+
+    /// SELECT: read-write open (RFC 3501 §6.3.1). CONDSTORE is enabled when offered.
+    pub async fn select(&mut self, folder: &str) -> Result<MailboxInfo> {
+        self.open("SELECT", folder).await
+    }
+
+    async fn open(&mut self, verb: &str, folder: &str) -> Result<MailboxInfo> {
+        let span = tracing::info_span!(parent: &self.span, "mailbox", folder = %folder);
+        async move {
+            let mut line = format!("{verb} {}", mailbox_arg(folder)?);
+            if self.capabilities().has("CONDSTORE") {
+                line.push_str(" (CONDSTORE)");
+            }
+            let what = format!("{verb} {folder}");
+            self.selected = None;
+            let mut info = MailboxInfo::default();
+            let mut uid_validity = None;
+            let mut uid_next = None;
+            let mut flags = Vec::new();
+            let mut permanent = None;
+            let done = self
+                .run(&line, &what, |m| {
+                    match m {
+                        Msg::Data(Response::MailboxData(MailboxDatum::Exists(n))) => {
+                            info.exists = *n
+                        }
+                        Msg::Data(Response::MailboxData(MailboxDatum::Flags(f))) => {
+                            flags = f.iter().map(|s| s.to_string()).collect()
+                        }
+                        Msg::Data(Response::Data { outcome, .. }) => match &outcome.code {
+                            Some(ResponseCode::UidValidity(v)) => uid_validity = Some(*v),
+                            Some(ResponseCode::UidNext(v)) => uid_next = Some(*v),
+                            Some(ResponseCode::HighestModSeq(v)) => info.highest_modseq = Some(*v),
+                            Some(ResponseCode::PermanentFlags(f)) => {
+                                permanent = Some(f.iter().map(|s| s.to_string()).collect())
+                            }
+                            _ => {}
+                        },
+                        _ => {}
+                    }
+                    Ok(())
+                })
+                .await?;
+            info.read_only = done
+                .code
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case("READ-ONLY"))
+                || verb == "EXAMINE";
+            info.uid_validity = uid_validity.ok_or_else(|| {
+                Error::Protocol(format!("server sent no UIDVALIDITY for {folder}"))
+            })?;
+            // RFC 3501 §6.3.1: without PERMANENTFLAGS, all FLAGS can be changed permanently.
+            let permanent: Vec<String> = permanent.unwrap_or_else(|| {
+                let mut f = flags.clone();
+                f.push("\\*".into());
+                f
+            });
+            info.allows_keywords = permanent.iter().any(|f| f == "\\*");
+            info.permanent_flags = permanent;
+            info.uid_next = match uid_next {
+                Some(n) => n,
+                None => self.highest_uid(info.exists).await? + 1,
+            };
+            self.selected = Some(folder.to_string());
+            Ok(info)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn highest_uid(&mut self, exists: u32) -> Result<u32> {
+        if exists == 0 {
+            return Ok(0);
+        }
+        let mut max = 0;
+        self.run("FETCH * (UID)", "FETCH * (UID)", |m| {
+            if let Msg::Data(Response::Fetch(_, attrs)) = m {
+                for a in attrs {
+                    if let imap_proto::AttributeValue::Uid(u) = a {
+                        max = max.max(*u);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(max)
+    }
+
+    /// CREATE (RFC 3501 §6.3.3) then SUBSCRIBE. An existing mailbox (`[ALREADYEXISTS]`,
+    /// RFC 5530) is success; a failing SUBSCRIBE is only logged.
+    pub async fn create_folder(&mut self, folder: &str) -> Result<()> {
+        let span = self.span.clone();
+        async move {
+            let arg = mailbox_arg(folder)?;
+            match self
+                .run(
+                    &format!("CREATE {arg}"),
+                    &format!("CREATE {folder}"),
+                    |_| Ok(()),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(Error::No { code, text, .. })
+                    if code
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case("ALREADYEXISTS"))
+                        || (code.is_none()
+                            && text.to_ascii_lowercase().contains("already exists")) =>
+                {
+                    tracing::debug!(folder, "mailbox already exists");
+                }
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self
+                .run(
+                    &format!("SUBSCRIBE {arg}"),
+                    &format!("SUBSCRIBE {folder}"),
+                    |_| Ok(()),
+                )
+                .await
+            {
+                if !matches!(e, Error::No { .. } | Error::Bad { .. }) {
+                    return Err(e);
+                }
+                tracing::warn!(folder, error = %e, "cannot subscribe mailbox");
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_flags_respects_keywords_and_recent() {
+        let flags: Vec<String> = ["\\Seen", "\\Recent", "$Label1", "Junk", "bad flag"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut target = MailboxInfo {
+            permanent_flags: vec!["\\Seen".into(), "Junk".into()],
+            ..MailboxInfo::default()
+        };
+        assert_eq!(
+            filter_flags_for_target(&flags, &target),
+            vec!["\\Seen", "Junk"]
+        );
+        target.allows_keywords = true;
+        assert_eq!(
+            filter_flags_for_target(&flags, &target),
+            vec!["\\Seen", "$Label1", "Junk"]
+        );
+    }
+
+    #[test]
+    fn special_use_guesses() {
+        assert_eq!(
+            SpecialUse::guess_from_name("Sent Items"),
+            Some(SpecialUse::Sent)
+        );
+        assert_eq!(
+            SpecialUse::guess_from_name("Entwürfe"),
+            Some(SpecialUse::Drafts)
+        );
+        assert_eq!(SpecialUse::guess_from_name("Projects"), None);
+        assert_eq!(SpecialUse::from_attribute("\\Junk"), Some(SpecialUse::Junk));
+    }
+}

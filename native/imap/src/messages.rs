@@ -1,0 +1,353 @@
+//! Message commands on the selected mailbox: UID FETCH (status-checked and streaming),
+//! UID SEARCH, UID STORE (RFC 3501 §6.4), CONDSTORE CHANGEDSINCE (RFC 7162 §3.1.4).
+//!
+//! Unlike async-imap (issue #95), a tagged NO or BAD here is always an error, never an
+//! empty result.
+
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset};
+use futures::{Stream, StreamExt};
+use imap_proto::{AttributeValue, MailboxDatum, Response};
+use tracing::Instrument;
+
+use crate::error::{Error, Result};
+use crate::response::{Msg, classify};
+use crate::session::Session;
+use crate::wire::{check_line, check_uid_set, flag_list, parse_internal_date};
+
+/// What the engine needs to plan a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub internal_date: DateTime<FixedOffset>,
+    pub size: u32,
+    /// The Message-ID header value (with angle brackets), unfolded and trimmed.
+    pub message_id: Option<String>,
+}
+
+/// One message with its full content (`BODY.PEEK[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedBody {
+    pub uid: u32,
+    /// The exact bytes of the message, sharing the receive buffer.
+    pub body: Bytes,
+    pub internal_date: DateTime<FixedOffset>,
+    pub flags: Vec<String>,
+}
+
+/// How `uid_store_flags` changes flags (RFC 3501 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// The Message-ID from a `HEADER.FIELDS (MESSAGE-ID)` section.
+pub(crate) fn message_id_from_header(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut value: Option<String> = None;
+    for line in text.split('\n') {
+        let line = line.trim_end_matches('\r');
+        match &mut value {
+            Some(v) if line.starts_with([' ', '\t']) => {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            Some(_) => break,
+            None => {
+                if let Some((name, rest)) = line.split_once(':')
+                    && name.trim().eq_ignore_ascii_case("message-id")
+                {
+                    value = Some(rest.trim().to_string());
+                }
+            }
+        }
+    }
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn flags_of(v: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
+    v.iter().map(|f| f.to_string()).collect()
+}
+
+/// Collected attributes of one FETCH response.
+#[derive(Default)]
+struct Parts {
+    uid: Option<u32>,
+    flags: Option<Vec<String>>,
+    date: Option<String>,
+    size: Option<u32>,
+    modseq: Option<u64>,
+    header: Option<Vec<u8>>,
+    body: Option<(usize, usize)>,
+}
+
+fn collect(attrs: &[AttributeValue<'_>], frame: &[u8]) -> Parts {
+    let mut p = Parts::default();
+    for a in attrs {
+        match a {
+            AttributeValue::Uid(u) => p.uid = Some(*u),
+            AttributeValue::Flags(f) => p.flags = Some(flags_of(f)),
+            AttributeValue::InternalDate(d) => p.date = Some(d.to_string()),
+            AttributeValue::Rfc822Size(s) => p.size = Some(*s),
+            AttributeValue::ModSeq(m) => p.modseq = Some(*m),
+            AttributeValue::BodySection {
+                section: None,
+                data: Some(d),
+                ..
+            }
+            | AttributeValue::Rfc822(Some(d)) => {
+                // The literal borrows the frame: remember where, to slice without copying.
+                let start = d.as_ptr() as usize - frame.as_ptr() as usize;
+                p.body = Some((start, start + d.len()));
+            }
+            AttributeValue::BodySection {
+                section: Some(_),
+                data,
+                ..
+            } => p.header = Some(data.as_deref().unwrap_or_default().to_vec()),
+            _ => {}
+        }
+    }
+    p
+}
+
+impl Session {
+    fn require_selected(&self, what: &str) -> Result<()> {
+        if self.selected.is_none() {
+            return Err(Error::InvalidInput(format!(
+                "{what} needs a selected mailbox (call examine or select first)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `UID FETCH uids (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`.
+    pub async fn fetch_meta(&mut self, uids: &str) -> Result<Vec<MessageMeta>> {
+        let span = self.span.clone();
+        async move {
+            check_uid_set(uids)?;
+            self.require_selected("UID FETCH")?;
+            let line = format!(
+                "UID FETCH {uids} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+            );
+            let mut out = Vec::new();
+            let mut bad = None;
+            self.run(&line, "UID FETCH", |m| {
+                if let Msg::Data(Response::Fetch(_, attrs)) = m {
+                    let p = collect(attrs, &[]);
+                    let (Some(uid), Some(date), Some(size)) = (p.uid, p.date, p.size) else {
+                        // Unsolicited FETCH (e.g. a flag change by another client).
+                        return Ok(());
+                    };
+                    match parse_internal_date(&date) {
+                        Ok(internal_date) => out.push(MessageMeta {
+                            uid,
+                            flags: p.flags.unwrap_or_default(),
+                            internal_date,
+                            size,
+                            message_id: p.header.as_deref().and_then(message_id_from_header),
+                        }),
+                        Err(e) => bad = Some(e),
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            match bad {
+                Some(e) => Err(e),
+                None => Ok(out),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Flags of messages whose MODSEQ is above `modseq`: (uid, flags, modseq).
+    /// `UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE modseq)`, RFC 7162 §3.1.4.1.
+    pub async fn fetch_flags_changed_since(
+        &mut self,
+        modseq: u64,
+    ) -> Result<Vec<(u32, Vec<String>, u64)>> {
+        let span = self.span.clone();
+        async move {
+            if !self.capabilities().has("CONDSTORE") {
+                return Err(Error::Unsupported {
+                    what: "CONDSTORE".into(),
+                });
+            }
+            self.require_selected("UID FETCH")?;
+            let line = format!("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {modseq})");
+            let mut out = Vec::new();
+            self.run(&line, "UID FETCH CHANGEDSINCE", |m| {
+                if let Msg::Data(Response::Fetch(_, attrs)) = m {
+                    let p = collect(attrs, &[]);
+                    if let (Some(uid), Some(flags), Some(ms)) = (p.uid, p.flags, p.modseq) {
+                        out.push((uid, flags, ms));
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Streams `UID FETCH uids (UID FLAGS INTERNALDATE BODY.PEEK[])`, one message at a time.
+    /// The stream ends with an error if the server completes the command with NO or BAD.
+    /// Dropping it early is fine: the next command first reads the rest.
+    pub fn fetch_bodies(&mut self, uids: &str) -> impl Stream<Item = Result<FetchedBody>> + '_ {
+        enum State {
+            Start(String),
+            Running(String),
+            Done,
+        }
+        let start = match check_uid_set(uids).and_then(|()| self.require_selected("UID FETCH")) {
+            Ok(()) => State::Start(format!(
+                "UID FETCH {uids} (UID FLAGS INTERNALDATE BODY.PEEK[])"
+            )),
+            Err(e) => {
+                return futures::stream::once(async { Err(e) }).left_stream();
+            }
+        };
+        futures::stream::unfold((self, start), |(session, state)| async move {
+            let tag = match state {
+                State::Done => return None,
+                State::Running(tag) => tag,
+                State::Start(line) => match session.send(&line).await {
+                    Ok(tag) => tag,
+                    Err(e) => return Some((Err(e), (session, State::Done))),
+                },
+            };
+            match session.next_body(&tag).await {
+                Ok(Some(b)) => Some((Ok(b), (session, State::Running(tag)))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), (session, State::Done))),
+            }
+        })
+        .right_stream()
+    }
+
+    async fn next_body(&mut self, tag: &str) -> Result<Option<FetchedBody>> {
+        loop {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Tagged(t) => {
+                    self.outstanding.retain(|x| *x != t.tag);
+                    if t.tag == tag {
+                        return t.into_result("UID FETCH BODY.PEEK[]").map(|_| None);
+                    }
+                }
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                Msg::Data(Response::Fetch(_, attrs)) => {
+                    let p = collect(&attrs, &frame);
+                    let (Some(uid), Some((start, end))) = (p.uid, p.body) else {
+                        continue;
+                    };
+                    let date = p.date.ok_or_else(|| {
+                        Error::Protocol(format!("FETCH of uid {uid} lacks INTERNALDATE"))
+                    })?;
+                    return Ok(Some(FetchedBody {
+                        uid,
+                        body: frame.slice(start..end),
+                        internal_date: parse_internal_date(&date)?,
+                        flags: p.flags.unwrap_or_default(),
+                    }));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `UID SEARCH criteria` (RFC 3501 §6.4.4), e.g. `ALL`, `UID 100:*`, `SINCE 1-Jan-2024`.
+    pub async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>> {
+        let span = self.span.clone();
+        async move {
+            check_line(criteria)?;
+            self.require_selected("UID SEARCH")?;
+            let mut out = Vec::new();
+            self.run(&format!("UID SEARCH {criteria}"), "UID SEARCH", |m| {
+                if let Msg::Data(Response::MailboxData(MailboxDatum::Search(ids))) = m {
+                    out.extend_from_slice(ids);
+                }
+                Ok(())
+            })
+            .await?;
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `UID STORE uids (+|-)FLAGS.SILENT (flags)` (RFC 3501 §6.4.6). `\Recent` is dropped.
+    pub async fn uid_store_flags(
+        &mut self,
+        uids: &str,
+        op: FlagOp,
+        flags: &[String],
+    ) -> Result<()> {
+        let span = self.span.clone();
+        async move {
+            check_uid_set(uids)?;
+            self.require_selected("UID STORE")?;
+            let item = match op {
+                FlagOp::Add => "+FLAGS.SILENT",
+                FlagOp::Remove => "-FLAGS.SILENT",
+                FlagOp::Replace => "FLAGS.SILENT",
+            };
+            let list = flag_list(flags)?;
+            if list == "()" && op != FlagOp::Replace {
+                return Ok(());
+            }
+            self.run(
+                &format!("UID STORE {uids} {item} {list}"),
+                "UID STORE",
+                |_| Ok(()),
+            )
+            .await?;
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_found_and_unfolded() {
+        assert_eq!(
+            message_id_from_header(b"Message-ID: <a@b>\r\n\r\n").as_deref(),
+            Some("<a@b>")
+        );
+        assert_eq!(
+            message_id_from_header(b"message-id:\r\n <long@x>\r\n\r\n").as_deref(),
+            Some("<long@x>")
+        );
+        assert_eq!(message_id_from_header(b"\r\n"), None);
+        assert_eq!(message_id_from_header(b"Message-ID: \r\n\r\n"), None);
+    }
+
+    #[test]
+    fn body_is_sliced_from_the_frame() {
+        let frame: &[u8] =
+            b"* 1 FETCH (UID 7 FLAGS (\\Seen) INTERNALDATE \" 5-Nov-2023 22:13:20 +0100\" BODY[] {4}\r\n\xff\x00\r\n)\r\n";
+        let Msg::Data(Response::Fetch(_, attrs)) = classify(frame) else {
+            panic!()
+        };
+        let p = collect(&attrs, frame);
+        let (s, e) = p.body.unwrap();
+        assert_eq!(&frame[s..e], b"\xff\x00\r\n");
+        assert_eq!(p.uid, Some(7));
+    }
+}

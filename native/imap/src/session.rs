@@ -1,0 +1,477 @@
+//! Connecting, logging in, and the command/response loop every command uses.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use imap_proto::{Response, Status};
+use tokio::net::TcpStream;
+use tracing::{Instrument, Span};
+
+use crate::auth::{Credentials, plain_payload, xoauth2_payload};
+use crate::config::{Security, ServerConfig};
+use crate::error::{Error, Result};
+use crate::response::{Msg, Tagged, capability_name, classify, code_and_text};
+use crate::secret::Secret;
+use crate::tls;
+use crate::transport::{Conn, Stream};
+use crate::wire::{is_quotable, quote};
+
+/// Capabilities the server advertised (RFC 3501 §7.2.1), upper-cased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities(BTreeSet<String>);
+
+impl Capabilities {
+    /// Whether `name` (e.g. `LITERAL+`, `UIDPLUS`, `AUTH=PLAIN`) is advertised.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains(&name.to_ascii_uppercase())
+    }
+
+    /// Whether SASL mechanism `mech` is advertised (`AUTH=<mech>`).
+    pub fn has_auth(&self, mech: &str) -> bool {
+        self.has(&format!("AUTH={mech}"))
+    }
+
+    /// All capabilities.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    pub(crate) fn from_names<I: IntoIterator<Item = String>>(names: I) -> Self {
+        Capabilities(names.into_iter().map(|n| n.to_ascii_uppercase()).collect())
+    }
+}
+
+/// An authenticated IMAP connection. One command at a time, except the pipelined
+/// [`Appender`](crate::Appender).
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) conn: Conn,
+    caps: Capabilities,
+    next_tag: u64,
+    /// Tags sent whose completion we have not read yet (a dropped stream or appender).
+    pub(crate) outstanding: Vec<String>,
+    /// Why the connection cannot be used any more.
+    broken: Option<String>,
+    pub(crate) span: Span,
+    pub(crate) selected: Option<String>,
+}
+
+/// Opens a connection, secures it as `cfg.security` says, and logs in (RFC 3501 §6.2).
+pub async fn connect(cfg: &ServerConfig, creds: &Credentials) -> Result<Session> {
+    let span = tracing::info_span!(
+        "imap",
+        host = %cfg.host,
+        port = cfg.port,
+        security = ?cfg.security,
+        user = %creds.user()
+    );
+    connect_inner(cfg, creds, span.clone())
+        .instrument(span)
+        .await
+}
+
+async fn connect_inner(cfg: &ServerConfig, creds: &Credentials, span: Span) -> Result<Session> {
+    tls::install_default_provider();
+    let tls_config = match cfg.security {
+        Security::None => None,
+        Security::Tls | Security::Ssl => {
+            if cfg.accept_untrusted {
+                tracing::warn!(
+                    host = %cfg.host,
+                    "accepting any server certificate for this connection (accept_untrusted)"
+                );
+            }
+            Some(Arc::new(tls::client_config(
+                &cfg.host,
+                cfg.accept_untrusted,
+                cfg.ca_file.as_deref(),
+            )?))
+        }
+    };
+    let tcp = match tokio::time::timeout(
+        cfg.connect_timeout,
+        TcpStream::connect((
+            cfg.host.trim_start_matches('[').trim_end_matches(']'),
+            cfg.port,
+        )),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(Error::Timeout {
+                action: format!("connecting to {}:{}", cfg.host, cfg.port),
+                after: cfg.connect_timeout,
+            });
+        }
+        Ok(Err(source)) => {
+            return Err(Error::Connect {
+                host: cfg.host.clone(),
+                port: cfg.port,
+                source,
+            });
+        }
+        Ok(Ok(tcp)) => tcp,
+    };
+    // Tag, command and literal go out as separate writes; Nagle would delay each by an RTT.
+    tcp.set_nodelay(true).map_err(|source| Error::Connect {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        source,
+    })?;
+    let stream = match (&tls_config, cfg.security) {
+        (Some(tc), Security::Ssl) => tls_handshake(cfg, tc.clone(), tcp).await?,
+        _ => Stream::Plain(tcp),
+    };
+    let mut s = Session {
+        conn: Conn::new(stream, cfg.io_timeout),
+        caps: Capabilities::default(),
+        next_tag: 0,
+        outstanding: Vec::new(),
+        broken: None,
+        span,
+        selected: None,
+    };
+    let preauth = s.read_greeting().await?;
+    if s.caps.0.is_empty() {
+        s.refresh_capabilities().await?;
+    }
+    if cfg.security == Security::Tls {
+        if !s.caps.has("STARTTLS") {
+            return Err(Error::Unsupported {
+                what: "STARTTLS, which security Tls requires (nothing was sent in clear)".into(),
+            });
+        }
+        s.run("STARTTLS", "STARTTLS", |_| Ok(())).await?;
+        let tc = tls_config.ok_or_else(|| Error::Protocol("tls config missing".into()))?;
+        let Session { conn, span, .. } = s;
+        let tcp = conn.into_plain()?;
+        let stream = tls_handshake(cfg, tc, tcp).await?;
+        s = Session {
+            conn: Conn::new(stream, cfg.io_timeout),
+            caps: Capabilities::default(),
+            next_tag: 100,
+            outstanding: Vec::new(),
+            broken: None,
+            span,
+            selected: None,
+        };
+        // RFC 3501 §6.2.1: capabilities before STARTTLS must be discarded.
+        s.refresh_capabilities().await?;
+    }
+    if preauth {
+        tracing::info!("server pre-authenticated the connection");
+    } else {
+        s.authenticate(cfg, creds).await?;
+    }
+    tracing::debug!(capabilities = ?s.caps, "logged in");
+    Ok(s)
+}
+
+async fn tls_handshake(
+    cfg: &ServerConfig,
+    config: Arc<rustls::ClientConfig>,
+    tcp: TcpStream,
+) -> Result<Stream> {
+    let name = tls::server_name(&cfg.host)?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    match tokio::time::timeout(cfg.connect_timeout, connector.connect(name, tcp)).await {
+        Err(_) => Err(Error::Timeout {
+            action: format!("tls handshake with {}", cfg.host),
+            after: cfg.connect_timeout,
+        }),
+        Ok(Err(e)) => Err(Error::Tls {
+            host: cfg.host.clone(),
+            message: e.to_string(),
+        }),
+        Ok(Ok(tls)) => Ok(Stream::Tls(Box::new(tls))),
+    }
+}
+
+impl Session {
+    /// Capabilities as advertised after login.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// Whether the connection can still be used (no I/O error, timeout or BYE so far).
+    pub fn is_usable(&self) -> bool {
+        self.broken.is_none()
+    }
+
+    /// Ends the session politely (LOGOUT, RFC 3501 §6.1.3).
+    pub async fn logout(mut self) -> Result<()> {
+        let span = self.span.clone();
+        async move {
+            if self.broken.is_some() {
+                return Ok(());
+            }
+            let r = self.run("LOGOUT", "LOGOUT", |_| Ok(())).await;
+            self.conn.shutdown().await;
+            match r {
+                Ok(_) | Err(Error::Bye { .. }) | Err(Error::Io { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub(crate) fn new_tag(&mut self) -> String {
+        self.next_tag += 1;
+        format!("im{}", self.next_tag)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::Protocol(format!("connection is unusable: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that the connection is dead after `e`, if `e` means that.
+    pub(crate) fn note(&mut self, e: Error) -> Error {
+        if matches!(
+            e,
+            Error::Io { .. } | Error::Timeout { .. } | Error::Bye { .. } | Error::Protocol(_)
+        ) && self.broken.is_none()
+        {
+            self.broken = Some(e.to_string());
+        }
+        e
+    }
+
+    /// Reads one response, poisoning the session on I/O failure.
+    pub(crate) async fn read_frame(&mut self) -> Result<Bytes> {
+        match self.conn.read_frame().await {
+            Ok(f) => Ok(f),
+            Err(e) => Err(self.note(e)),
+        }
+    }
+
+    /// Writes raw bytes, poisoning the session on failure.
+    pub(crate) async fn write(&mut self, parts: &[&[u8]]) -> Result<()> {
+        match self.conn.write_all(parts).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.note(e)),
+        }
+    }
+
+    /// Reads and discards the rest of commands whose reader went away.
+    pub(crate) async fn drain_outstanding(&mut self) -> Result<()> {
+        self.check_usable()?;
+        while !self.outstanding.is_empty() {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Tagged(t) => self.outstanding.retain(|x| *x != t.tag),
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `tag SP line CRLF` after finishing anything outstanding; returns the tag.
+    pub(crate) async fn send(&mut self, line: &str) -> Result<String> {
+        self.drain_outstanding().await?;
+        let tag = self.new_tag();
+        self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
+            .await?;
+        self.outstanding.push(tag.clone());
+        Ok(tag)
+    }
+
+    /// Reads until the completion of `tag`, handing untagged data to `on_data`. The
+    /// completion is returned as is (OK, NO or BAD); BYE and EOF are errors.
+    pub(crate) async fn finish_raw(
+        &mut self,
+        tag: &str,
+        mut on_data: impl FnMut(&Msg<'_>) -> Result<()>,
+    ) -> Result<Tagged> {
+        loop {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Tagged(t) => {
+                    self.outstanding.retain(|x| *x != t.tag);
+                    if t.tag == tag {
+                        return Ok(t);
+                    }
+                    tracing::debug!(tag = %t.tag, "discarding completion of an abandoned command");
+                }
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                Msg::Continue(_) => {
+                    return Err(
+                        self.note(Error::Protocol("unexpected continuation request".into()))
+                    );
+                }
+                msg => on_data(&msg)?,
+            }
+        }
+    }
+
+    /// Runs one command and requires a tagged OK. `what` names it in errors (no secrets).
+    pub(crate) async fn run(
+        &mut self,
+        line: &str,
+        what: &str,
+        on_data: impl FnMut(&Msg<'_>) -> Result<()>,
+    ) -> Result<Tagged> {
+        let tag = self.send(line).await?;
+        self.finish_raw(&tag, on_data).await?.into_result(what)
+    }
+
+    async fn read_greeting(&mut self) -> Result<bool> {
+        let frame = self.read_frame().await?;
+        let msg = classify(&frame);
+        match msg {
+            Msg::Data(Response::Data { status, outcome }) => {
+                if let Some(imap_proto::ResponseCode::Capabilities(c)) = &outcome.code {
+                    self.caps = Capabilities::from_names(c.iter().map(capability_name));
+                }
+                match status {
+                    Status::Ok => Ok(false),
+                    Status::PreAuth => Ok(true),
+                    _ => {
+                        let (code, text) =
+                            code_and_text(outcome.code.as_ref(), outcome.information.as_deref());
+                        Err(self.note(Error::Bye { code, text }))
+                    }
+                }
+            }
+            Msg::Bye { code, text } => Err(self.note(Error::Bye { code, text })),
+            _ => Err(self.note(Error::Protocol(format!(
+                "unexpected greeting {:?}",
+                String::from_utf8_lossy(&frame[..frame.len().min(200)])
+            )))),
+        }
+    }
+
+    /// CAPABILITY (RFC 3501 §6.1.1).
+    pub(crate) async fn refresh_capabilities(&mut self) -> Result<()> {
+        let mut caps = Vec::new();
+        self.run("CAPABILITY", "CAPABILITY", |m| {
+            if let Msg::Data(Response::Capabilities(c)) = m {
+                caps.extend(c.iter().map(capability_name));
+            }
+            Ok(())
+        })
+        .await?;
+        self.caps = Capabilities::from_names(caps);
+        Ok(())
+    }
+
+    async fn authenticate(&mut self, cfg: &ServerConfig, creds: &Credentials) -> Result<()> {
+        if cfg.security != Security::None && !self.conn.is_tls() {
+            return Err(Error::Insecure {
+                action: "send credentials".into(),
+                reason: "the connection is not encrypted".into(),
+            });
+        }
+        let done = match creds {
+            Credentials::Login { user, password } => {
+                let quotable = is_quotable(user) && is_quotable(password.expose());
+                if self.caps.has("LOGINDISABLED") || !quotable {
+                    if !self.caps.has_auth("PLAIN") {
+                        return Err(Error::Unsupported {
+                            what: if quotable {
+                                "LOGIN here (LOGINDISABLED) nor AUTH=PLAIN".into()
+                            } else {
+                                "AUTH=PLAIN, needed for 8-bit credentials".into()
+                            },
+                        });
+                    }
+                    self.sasl("PLAIN", user, &plain_payload(None, user, password))
+                        .await?
+                } else {
+                    self.login(user, password).await?
+                }
+            }
+            Credentials::Plain {
+                authcid,
+                authzid,
+                password,
+            } => {
+                let payload = plain_payload(authzid.as_deref(), authcid, password);
+                self.sasl("PLAIN", authcid, &payload).await?
+            }
+            Credentials::XOAuth2 { user, token } => {
+                let token = token.token().await?;
+                self.sasl("XOAUTH2", user, &xoauth2_payload(user, &token))
+                    .await?
+            }
+        };
+        match done.capabilities {
+            Some(c) => self.caps = Capabilities::from_names(c),
+            None => self.refresh_capabilities().await?,
+        }
+        Ok(())
+    }
+
+    async fn login(&mut self, user: &str, password: &Secret) -> Result<Tagged> {
+        let line = format!("LOGIN {} {}", quote(user)?, quote(password.expose())?);
+        let tag = self.send(&line).await?;
+        let done = self.finish_raw(&tag, |_| Ok(())).await?;
+        auth_result(done, user, "LOGIN", None)
+    }
+
+    /// AUTHENTICATE (RFC 3501 §6.2.2) with SASL-IR (RFC 4959) when offered.
+    async fn sasl(&mut self, mech: &str, user: &str, payload: &[u8]) -> Result<Tagged> {
+        let encoded = B64.encode(payload);
+        let ir = self.caps.has("SASL-IR");
+        let line = if ir {
+            format!(
+                "AUTHENTICATE {mech} {}",
+                if encoded.is_empty() { "=" } else { &encoded }
+            )
+        } else {
+            format!("AUTHENTICATE {mech}")
+        };
+        let tag = self.send(&line).await?;
+        let mut sent = ir;
+        let mut detail = None;
+        loop {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Continue(challenge) => {
+                    if !sent {
+                        sent = true;
+                        self.write(&[encoded.as_bytes(), b"\r\n"]).await?;
+                    } else {
+                        // A second challenge is the server's error report (XOAUTH2 sends
+                        // base64 JSON); answer with an empty response (XOAUTH2) or cancel.
+                        detail = B64
+                            .decode(challenge.trim())
+                            .ok()
+                            .map(|d| String::from_utf8_lossy(&d).into_owned());
+                        let reply: &[u8] = if mech == "XOAUTH2" { b"\r\n" } else { b"*\r\n" };
+                        self.write(&[reply]).await?;
+                    }
+                }
+                Msg::Tagged(t) if t.tag == tag => {
+                    self.outstanding.retain(|x| *x != t.tag);
+                    return auth_result(t, user, mech, detail);
+                }
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn auth_result(done: Tagged, user: &str, mech: &str, detail: Option<String>) -> Result<Tagged> {
+    if done.status == Status::Ok {
+        return Ok(done);
+    }
+    let text = match detail {
+        Some(d) if !d.is_empty() => format!("{} ({d})", done.text),
+        _ => done.text,
+    };
+    Err(Error::Auth {
+        user: user.to_string(),
+        mechanism: mech.to_string(),
+        code: done.code,
+        text,
+    })
+}
