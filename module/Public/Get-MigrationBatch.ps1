@@ -36,7 +36,7 @@ function Get-MigrationBatch {
     .OUTPUTS
     ImapMigration.MigrationBatch
     #>
-    [CmdletBinding(DefaultParameterSetName = 'Identity')]
+    [CmdletBinding(DefaultParameterSetName = 'Identity', PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationBatch')]
     param(
         [Parameter(Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName, ParameterSetName = 'Identity')]

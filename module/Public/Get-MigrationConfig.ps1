@@ -19,7 +19,7 @@ function Get-MigrationConfig {
     .OUTPUTS
     ImapMigration.MigrationConfig
     #>
-    [CmdletBinding(DefaultParameterSetName = 'Partition')]
+    [CmdletBinding(DefaultParameterSetName = 'Partition', PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationConfig')]
     param(
         [Parameter(ParameterSetName = 'Partition')]

@@ -25,7 +25,7 @@ function Get-MigrationEndpoint {
     .OUTPUTS
     ImapMigration.MigrationEndpoint
     #>
-    [CmdletBinding(DefaultParameterSetName = 'Identity')]
+    [CmdletBinding(DefaultParameterSetName = 'Identity', PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationEndpoint')]
     param(
         [Parameter(Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName, ParameterSetName = 'Identity')]

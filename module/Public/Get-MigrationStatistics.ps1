@@ -16,7 +16,7 @@ function Get-MigrationStatistics {
     .OUTPUTS
     ImapMigration.MigrationStatistics
     #>
-    [CmdletBinding()]
+    [CmdletBinding(PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationStatistics')]
     param(
         [string]$DiagnosticInfo,

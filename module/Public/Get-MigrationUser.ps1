@@ -40,7 +40,7 @@ function Get-MigrationUser {
     .OUTPUTS
     ImapMigration.MigrationUser
     #>
-    [CmdletBinding(DefaultParameterSetName = 'Identity')]
+    [CmdletBinding(DefaultParameterSetName = 'Identity', PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationUser')]
     param(
         [Parameter(Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName, ParameterSetName = 'Identity')]

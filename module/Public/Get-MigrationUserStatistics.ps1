@@ -35,7 +35,7 @@ function Get-MigrationUserStatistics {
     .OUTPUTS
     ImapMigration.MigrationUserStatistics
     #>
-    [CmdletBinding()]
+    [CmdletBinding(PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationUserStatistics')]
     param(
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName)]

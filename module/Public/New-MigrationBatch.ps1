@@ -163,7 +163,7 @@ function New-MigrationBatch {
     .OUTPUTS
     ImapMigration.MigrationBatch
     #>
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'Onboarding')]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'Onboarding', PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationBatch')]
     param(
         [Parameter(Mandatory, ParameterSetName = 'Onboarding')]

@@ -98,7 +98,7 @@ function New-MigrationEndpoint {
     .OUTPUTS
     ImapMigration.MigrationEndpoint
     #>
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'IMAP')]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'IMAP', PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationEndpoint')]
     param(
         [Parameter(Mandatory, ParameterSetName = 'IMAP')]

@@ -65,7 +65,7 @@ function Test-MigrationServerAvailability {
     .OUTPUTS
     ImapMigration.TestMigrationServerAvailabilityResult
     #>
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Low', DefaultParameterSetName = 'IMAP')]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Low', DefaultParameterSetName = 'IMAP', PositionalBinding = $false)]
     [OutputType('ImapMigration.TestMigrationServerAvailabilityResult')]
     param(
         [Parameter(Mandatory, ParameterSetName = 'IMAP')]

@@ -1,0 +1,227 @@
+#Requires -Version 7.4
+# Module hygiene: manifest, exports, help, ShouldProcess and the Exchange parameter surface
+# (tests/fixtures/cmdlet-parameters.json, transcribed from the Exchange compatibility reference).
+
+BeforeDiscovery {
+    $script:ExpectedCmdlets = @(
+        'New-MigrationEndpoint', 'Get-MigrationEndpoint', 'Set-MigrationEndpoint', 'Remove-MigrationEndpoint',
+        'Test-MigrationServerAvailability', 'New-MigrationBatch', 'Get-MigrationBatch', 'Set-MigrationBatch',
+        'Start-MigrationBatch', 'Stop-MigrationBatch', 'Complete-MigrationBatch', 'Remove-MigrationBatch',
+        'Get-MigrationUser', 'Get-MigrationUserStatistics', 'Set-MigrationUser', 'Start-MigrationUser',
+        'Stop-MigrationUser', 'Remove-MigrationUser', 'Get-MigrationStatistics', 'Get-MigrationConfig', 'Set-MigrationConfig'
+    )
+    $script:CmdletCases = $ExpectedCmdlets | ForEach-Object { @{ Name = $_ } }
+    $script:StateChangingCases = $ExpectedCmdlets | Where-Object { $_ -notlike 'Get-*' } | ForEach-Object { @{ Name = $_ } }
+    $script:HighImpactCases = $ExpectedCmdlets | Where-Object { $_ -match '^(Stop|Complete|Remove)-' } | ForEach-Object { @{ Name = $_ } }
+    $script:LowerImpactCases = $ExpectedCmdlets | Where-Object { $_ -match '^(New|Set|Start|Test)-' } | ForEach-Object { @{ Name = $_ } }
+}
+
+BeforeAll {
+    $script:RepoRoot = Split-Path $PSScriptRoot -Parent
+    $script:ManifestPath = Join-Path $RepoRoot 'ImapMigration.psd1'
+    Get-Module ImapMigration, ImapMigration.ExchangeShim | Remove-Module -Force
+    Import-Module $ManifestPath -Force
+    $script:Reference = Get-Content (Join-Path $PSScriptRoot 'fixtures/cmdlet-parameters.json') -Raw | ConvertFrom-Json -AsHashtable
+    $script:CommonParameters = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+
+    function Get-ParameterSurface {
+        # The parameter surface of a command in the fixture's shape.
+        param([System.Management.Automation.CommandInfo]$Command)
+        $surface = [ordered]@{}
+        foreach ($p in $Command.Parameters.Values | Where-Object { $_.Name -notin $CommonParameters } | Sort-Object Name) {
+            $sets = [ordered]@{}
+            foreach ($setName in $p.ParameterSets.Keys | Sort-Object) {
+                $meta = $p.ParameterSets[$setName]
+                $flags = [ordered]@{}
+                if ($meta.IsMandatory) { $flags['mandatory'] = $true }
+                if ($meta.Position -ne [int]::MinValue) { $flags['position'] = $meta.Position }
+                if ($meta.ValueFromPipeline) { $flags['pipeline'] = $true }
+                if ($meta.ValueFromPipelineByPropertyName) { $flags['pipelineByPropertyName'] = $true }
+                $sets[$(if ($setName -eq '__AllParameterSets') { '*' } else { $setName })] = $flags
+            }
+            $surface[$p.Name] = [ordered]@{ type = $p.ParameterType.Name; sets = $sets }
+        }
+        $surface
+    }
+
+    function Get-ReferenceSurface {
+        param([string]$Name)
+        $surface = [ordered]@{}
+        $parameters = $Reference.cmdlets[$Name].parameters
+        foreach ($pname in $parameters.Keys | Sort-Object) {
+            $sets = [ordered]@{}
+            foreach ($setName in $parameters[$pname].sets.Keys | Sort-Object) {
+                $src = $parameters[$pname].sets[$setName]
+                $flags = [ordered]@{}
+                foreach ($flag in 'mandatory', 'position', 'pipeline', 'pipelineByPropertyName') {
+                    if ($src.ContainsKey($flag) -and $null -ne $src[$flag] -and -not ($src[$flag] -is [bool] -and -not $src[$flag])) { $flags[$flag] = $src[$flag] }
+                }
+                $sets[$setName] = $flags
+            }
+            $surface[$pname] = [ordered]@{ type = $parameters[$pname].type; sets = $sets }
+        }
+        $surface
+    }
+}
+
+Describe 'ImapMigration.psd1' {
+    It 'is a valid module manifest' {
+        { Test-ModuleManifest -Path $ManifestPath -ErrorAction Stop } | Should -Not -Throw
+    }
+
+    It 'declares the root module, version, PowerShell 7.4 Core and the format file' {
+        $data = Import-PowerShellDataFile $ManifestPath
+        $data.RootModule | Should -Be 'module/ImapMigration.psm1'
+        $data.ModuleVersion | Should -Be '0.1.0'
+        [guid]$data.GUID | Should -Not -Be ([guid]::Empty)
+        $data.PowerShellVersion | Should -Be '7.4'
+        $data.CompatiblePSEditions | Should -Be @('Core')
+        $data.FormatsToProcess | Should -Be @('module/ImapMigration.Format.ps1xml')
+        Join-Path $RepoRoot $data.FormatsToProcess[0] | Should -Exist
+    }
+
+    It 'exports no cmdlets, aliases or variables' {
+        $data = Import-PowerShellDataFile $ManifestPath
+        @($data.CmdletsToExport).Count | Should -Be 0
+        @($data.AliasesToExport).Count | Should -Be 0
+        @($data.VariablesToExport).Count | Should -Be 0
+    }
+
+    It 'exports exactly the 21 Exchange migration cmdlets' -TestCases @{ Expected = $ExpectedCmdlets } {
+        param($Expected)
+        $exported = (Get-Module ImapMigration).ExportedCommands.Keys | Sort-Object
+        $exported | Should -Be ($Expected | Sort-Object)
+        (Import-PowerShellDataFile $ManifestPath).FunctionsToExport | Sort-Object | Should -Be ($Expected | Sort-Object)
+    }
+
+    It 'does not load the Exchange shim' {
+        Get-Module ImapMigration.ExchangeShim | Should -BeNullOrEmpty
+        Get-Command Connect-ExchangeOnline -ErrorAction SilentlyContinue | Where-Object ModuleName -eq 'ImapMigration' | Should -BeNullOrEmpty
+    }
+
+    It 'has a valid opt-in Exchange shim manifest' {
+        $shim = Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psd1'
+        (Test-ModuleManifest -Path $shim -ErrorAction Stop).ExportedFunctions.Keys | Sort-Object |
+            Should -Be @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline')
+    }
+}
+
+Describe 'Help of <Name>' -ForEach $CmdletCases {
+    BeforeAll {
+        $script:Help = Get-Help $Name -Full
+        $script:Command = Get-Command $Name
+    }
+
+    It 'has a synopsis' {
+        $Help.Synopsis | Should -Not -BeNullOrEmpty
+        $Help.Synopsis | Should -Not -Match "^\s*$Name\s*(\[|$)"
+    }
+
+    It 'has a description' {
+        ($Help.Description.Text -join '') | Should -Not -BeNullOrEmpty
+    }
+
+    It 'has at least one example with code and remarks' {
+        @($Help.Examples.Example).Count | Should -BeGreaterOrEqual 1
+        foreach ($example in @($Help.Examples.Example)) {
+            $example.Code | Should -Not -BeNullOrEmpty
+            ($example.Remarks.Text -join '').Trim() | Should -Not -BeNullOrEmpty
+        }
+    }
+
+    It 'documents its outputs' {
+        ($Help.returnValues.returnValue.type.name -join '') | Should -Not -BeNullOrEmpty
+    }
+
+    It 'documents every parameter' {
+        $undocumented = foreach ($p in $Command.Parameters.Keys | Where-Object { $_ -notin $CommonParameters }) {
+            $ph = Get-Help $Name -Parameter $p -ErrorAction SilentlyContinue
+            if (-not $ph -or -not (($ph.Description.Text -join '').Trim())) { $p }
+        }
+        $undocumented | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'ShouldProcess of <Name>' -ForEach $StateChangingCases {
+    It 'supports -WhatIf and -Confirm' {
+        $command = Get-Command $Name
+        $command.Parameters.Keys | Should -Contain 'WhatIf'
+        $command.Parameters.Keys | Should -Contain 'Confirm'
+        ([System.Management.Automation.CommandMetadata]::new($command)).SupportsShouldProcess | Should -BeTrue
+    }
+}
+
+Describe 'Get cmdlets do not take -WhatIf' {
+    It '<_> has no -WhatIf' -ForEach ($ExpectedCmdlets | Where-Object { $_ -like 'Get-*' }) {
+        (Get-Command $_).Parameters.Keys | Should -Not -Contain 'WhatIf'
+    }
+}
+
+Describe 'Confirmation impact' {
+    It '<Name> prompts by default (ConfirmImpact High)' -ForEach $HighImpactCases {
+        ([System.Management.Automation.CommandMetadata]::new((Get-Command $Name))).ConfirmImpact | Should -Be 'High'
+    }
+    It '<Name> prompts only with -Confirm (ConfirmImpact below High)' -ForEach $LowerImpactCases {
+        ([System.Management.Automation.CommandMetadata]::new((Get-Command $Name))).ConfirmImpact | Should -BeIn @('Low', 'Medium')
+    }
+}
+
+Describe 'Parameter surface of <Name>' -ForEach $CmdletCases {
+    It 'is described in the reference fixture' {
+        $Reference.cmdlets.Keys | Should -Contain $Name
+    }
+
+    It 'matches the reference: names, types, sets, positions, mandatory flags, pipeline binding' {
+        $actual = Get-ParameterSurface -Command (Get-Command $Name)
+        $expected = Get-ReferenceSurface -Name $Name
+        $differences = @(
+            foreach ($p in $expected.Keys) {
+                if (-not $actual.Contains($p)) { "missing parameter -$p"; continue }
+                if ($actual[$p].type -ne $expected[$p].type) { "-$p has type $($actual[$p].type), expected $($expected[$p].type)" }
+                $a = $actual[$p].sets | ConvertTo-Json -Compress -Depth 5
+                $e = $expected[$p].sets | ConvertTo-Json -Compress -Depth 5
+                if ($a -ne $e) { "-$p has sets $a, expected $e" }
+            }
+            foreach ($p in $actual.Keys) {
+                if (-not $expected.Contains($p)) { "unexpected parameter -$p (add it to the fixture if Exchange has it)" }
+            }
+        )
+        $differences | Should -BeNullOrEmpty
+    }
+
+    It 'has the reference default parameter set' {
+        $expectedDefault = $Reference.cmdlets[$Name].defaultParameterSet
+        $actualDefault = (Get-Command $Name).DefaultParameterSet
+        if ($expectedDefault) { $actualDefault | Should -Be $expectedDefault } else { $actualDefault | Should -BeNullOrEmpty }
+    }
+}
+
+Describe 'Format views' {
+    It 'defines a table view for <_>' -ForEach @(
+        'MigrationBatch', 'MigrationUser', 'MigrationUserStatistics', 'MigrationEndpoint', 'MigrationStatistics',
+        'MigrationConfig', 'TestMigrationServerAvailabilityResult') {
+        $data = Get-FormatData -TypeName "ImapMigration.$_"
+        $data | Should -Not -BeNullOrEmpty
+        $data.FormatViewDefinition.Control | Where-Object { $_ -is [System.Management.Automation.TableControl] } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'shows Identity Status Type TotalCount for batches' {
+        $headers = (Get-FormatData -TypeName ImapMigration.MigrationBatch).FormatViewDefinition[0].Control.Headers.Label
+        $headers | Should -Be @('Identity', 'Status', 'Type', 'TotalCount')
+    }
+
+    It 'shows Identity Batch Status LastSyncTime for users' {
+        $headers = (Get-FormatData -TypeName ImapMigration.MigrationUser).FormatViewDefinition[0].Control.Headers.Label
+        $headers | Should -Be @('Identity', 'Batch', 'Status', 'LastSyncTime')
+    }
+
+    It 'shows Identity Batch Status, Items Synced, Items Skipped for user statistics' {
+        $headers = (Get-FormatData -TypeName ImapMigration.MigrationUserStatistics).FormatViewDefinition[0].Control.Headers.Label
+        $headers | Should -Be @('Identity', 'Batch', 'Status', 'Items Synced', 'Items Skipped')
+    }
+
+    It 'shows Identity EndpointType RemoteServer Port Security for endpoints' {
+        $headers = (Get-FormatData -TypeName ImapMigration.MigrationEndpoint).FormatViewDefinition[0].Control.Headers.Label
+        $headers | Should -Be @('Identity', 'EndpointType', 'RemoteServer', 'Port', 'Security')
+    }
+}
