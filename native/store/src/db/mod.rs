@@ -297,15 +297,14 @@ pub(crate) fn unique_violation(
     name: &str,
     action: &'static str,
 ) -> Error {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            return Error::AlreadyExists {
-                kind,
-                name: name.to_owned(),
-            };
-        }
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    {
+        return Error::AlreadyExists {
+            kind,
+            name: name.to_owned(),
+        };
     }
     Error::Database { action, source: e }
 }

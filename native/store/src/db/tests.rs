@@ -1,1 +1,957 @@
+use std::path::Path;
 
+use super::*;
+use crate::csv_import::{CsvUser, parse};
+use crate::types::*;
+
+fn home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir).expect("open store")
+}
+
+fn endpoint(store: &Store, name: &str) -> EndpointRecord {
+    let e = EndpointRecord::new(name, "imap.example.com");
+    store.insert_endpoint(&e).expect("insert endpoint");
+    e
+}
+
+fn csv_users(n: usize, password: &str) -> Vec<CsvUser> {
+    (0..n)
+        .map(|i| CsvUser {
+            row_index: u32::try_from(i + 1).expect("small"),
+            email_address: format!("user{i}@contoso.com"),
+            user_name: format!("user{i}"),
+            password: Secret::new(password),
+            user_root: None,
+        })
+        .collect()
+}
+
+fn batch(
+    store: &Store,
+    name: &str,
+    src: &EndpointRecord,
+    users: usize,
+) -> (BatchRecord, Vec<UserRecord>) {
+    let b = BatchRecord::new(name, src.id);
+    let u = store
+        .insert_batch(&b, &csv_users(users, "pw"))
+        .expect("insert batch");
+    (b, u)
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    let conn = store.conn();
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
+
+fn msg(uid: u32, size: u64) -> MessageRow {
+    MessageRow {
+        src_uid: uid,
+        state: MessageState::Copied, // begin() must force 0 whatever this says
+        dst_uid: None,
+        size,
+        internal_date: 1_700_000_000 + i64::from(uid),
+        msg_key: format!("<{uid}@example.com>"),
+        flags: String::new(),
+    }
+}
+
+// ---- opening and migrations ---------------------------------------------------------------
+
+#[test]
+fn open_applies_migration_once_and_records_versions() {
+    let dir = home();
+    let s = open(dir.path());
+    assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+    assert_eq!(
+        s.meta("app_version").expect("meta").as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    let conn = s.conn();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    let fk: i64 = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(fk, 1);
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(sync, 1, "NORMAL");
+    drop(conn);
+    drop(s);
+    // Reopening runs no migration again (it would fail on CREATE TABLE) and keeps the version.
+    let s = open(dir.path());
+    assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+    assert_eq!(count(&s, "meta"), 2);
+}
+
+#[test]
+fn reopen_keeps_data() {
+    let dir = home();
+    let id = {
+        let s = open(dir.path());
+        let e = endpoint(&s, "Source");
+        batch(&s, "B1", &e, 3);
+        e.id
+    };
+    let s = open(dir.path());
+    let e = s.get_endpoint("source").expect("get").expect("exists");
+    assert_eq!(e.id, id);
+    let b = s.get_batch("b1").expect("get").expect("exists");
+    assert_eq!(
+        s.list_users(&UserFilter {
+            batch_id: Some(b.id),
+            ..Default::default()
+        })
+        .expect("users")
+        .len(),
+        3
+    );
+}
+
+#[test]
+fn newer_schema_is_refused_with_update_hint() {
+    let dir = home();
+    drop(open(dir.path()));
+    {
+        let conn = rusqlite::Connection::open(crate::paths::db_path(dir.path())).expect("raw");
+        conn.execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .expect("bump");
+    }
+    let err = Store::open(dir.path()).expect_err("must refuse");
+    match &err {
+        Error::SchemaTooNew { found, supported } => {
+            assert_eq!(*found, 99);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(err.to_string().contains("update ImapMigration"), "{err}");
+}
+
+#[test]
+fn concurrent_first_opens_migrate_once() {
+    let dir = home();
+    let path = dir.path().to_path_buf();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let p = path.clone();
+            std::thread::spawn(move || Store::open(&p).map(|s| s.schema_version()))
+        })
+        .collect();
+    for h in handles {
+        let v = h.join().expect("join").expect("open").expect("version");
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+}
+
+// ---- several connections ------------------------------------------------------------------
+
+#[test]
+fn second_store_reads_while_another_connection_writes() {
+    let dir = home();
+    let reader = open(dir.path());
+    let writer_store = open(dir.path());
+    endpoint(&writer_store, "Before");
+
+    // Hold an open write transaction with an uncommitted change on a third connection.
+    let mut raw = rusqlite::Connection::open(crate::paths::db_path(dir.path())).expect("raw");
+    let tx = raw
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("begin immediate");
+    tx.execute(
+        "INSERT INTO config (key, value) VALUES ('pending', '1')",
+        [],
+    )
+    .expect("write");
+
+    // Readers are not blocked and see the last committed state.
+    let names: Vec<String> = reader
+        .list_endpoints(None)
+        .expect("read during write")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, vec!["Before"]);
+    assert_eq!(reader.config_get("pending").expect("read"), None);
+
+    tx.commit().expect("commit");
+    assert_eq!(
+        reader.config_get("pending").expect("read"),
+        Some(serde_json::json!(1))
+    );
+}
+
+#[test]
+fn two_stores_write_concurrently_without_busy_errors() {
+    let dir = home();
+    let a = std::sync::Arc::new(open(dir.path()));
+    let b = std::sync::Arc::new(open(dir.path()));
+    let e = endpoint(&a, "Src");
+    let (bt, _) = batch(&a, "B", &e, 1);
+    let handles: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let bid = bt.id;
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    s.insert_event(&Event::new(
+                        None,
+                        Some(bid),
+                        EventLevel::Info,
+                        format!("writer {n} line {i}"),
+                    ))
+                    .expect("insert event");
+                    // A reader on the same store in between writes.
+                    s.list_batches(&BatchFilter::default()).expect("read");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("join");
+    }
+    assert_eq!(b.events_for_batch(&bt.id, None).expect("events").len(), 200);
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Store>();
+}
+
+// ---- secrets ------------------------------------------------------------------------------
+
+#[test]
+fn secrets_are_never_plaintext_in_the_database_files() {
+    let dir = home();
+    let user_pw = "UserPlaintextPassw0rd-7f3a";
+    let admin_pw = "AdminPlaintextSecret-91bc";
+    {
+        let s = open(dir.path());
+        let mut e = EndpointRecord::new("Target", "imap.example.com");
+        e.admin_user = Some("admin".into());
+        e.admin_secret = Some(s.seal(&Secret::new(admin_pw)));
+        s.insert_endpoint(&e).expect("insert");
+        let b = BatchRecord::new("B", e.id);
+        let users = s.insert_batch(&b, &csv_users(3, user_pw)).expect("batch");
+        // The sealed values open again.
+        let u = s
+            .get_user_by_id(&users[0].id)
+            .expect("get")
+            .expect("exists");
+        assert_eq!(s.user_password(&u).expect("unseal").expose(), user_pw);
+        let e = s.get_endpoint("Target").expect("get").expect("exists");
+        let sealed = e.admin_secret.clone().expect("sealed");
+        assert_eq!(s.unseal(&sealed).expect("unseal").expose(), admin_pw);
+        assert!(!format!("{u:?} {e:?}").contains(user_pw));
+        s.set_user_password(&u.id, &Secret::new("ChangedPassw0rd-55aa"))
+            .expect("change");
+        let u = s.get_user_by_id(&u.id).expect("get").expect("exists");
+        assert_eq!(
+            s.user_password(&u).expect("unseal").expose(),
+            "ChangedPassw0rd-55aa"
+        );
+    }
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir.path()).expect("ls") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("state.db") {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).expect("read");
+        for pw in [user_pw, admin_pw, "ChangedPassw0rd-55aa"] {
+            assert!(
+                !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
+                "{pw} found in {name}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
+
+// ---- endpoints ----------------------------------------------------------------------------
+
+#[test]
+fn endpoint_crud() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Source");
+    let clash = EndpointRecord::new("SOURCE", "other");
+    assert!(matches!(
+        s.insert_endpoint(&clash),
+        Err(Error::AlreadyExists {
+            kind: "endpoint",
+            ..
+        })
+    ));
+    assert_eq!(s.get_endpoint("source").expect("get"), Some(e.clone()));
+    assert_eq!(
+        s.get_endpoint(&e.id.to_string().to_uppercase())
+            .expect("get"),
+        Some(e.clone())
+    );
+    assert_eq!(s.get_endpoint("nope").expect("get"), None);
+    let t = endpoint(&s, "Target");
+    assert_eq!(s.list_endpoints(None).expect("list").len(), 2);
+    assert_eq!(s.list_endpoints(Some("imap")).expect("list").len(), 2);
+    assert_eq!(s.list_endpoints(Some("Exchange")).expect("list").len(), 0);
+
+    let updated = s
+        .update_endpoint(
+            "source",
+            EndpointUpdate {
+                port: Some(143),
+                security: Some(SecurityMode::Tls),
+                ca_file: Some(Some("/etc/ca.pem".into())),
+                ..Default::default()
+            },
+        )
+        .expect("update");
+    assert_eq!(updated.port, 143);
+    assert_eq!(s.get_endpoint("Source").expect("get"), Some(updated));
+    assert!(matches!(
+        s.update_endpoint(
+            "source",
+            EndpointUpdate {
+                name: Some("target".into()),
+                ..Default::default()
+            }
+        ),
+        Err(Error::AlreadyExists { .. })
+    ));
+
+    let mut b = BatchRecord::new("UsesIt", e.id);
+    b.target_endpoint_id = Some(t.id);
+    s.insert_batch(&b, &[]).expect("batch");
+    for name in ["Source", "Target"] {
+        match s.delete_endpoint(name) {
+            Err(Error::InUse { batches, .. }) => assert_eq!(batches, vec!["UsesIt"]),
+            other => panic!("expected InUse, got {other:?}"),
+        }
+    }
+    s.delete_batch(&b.id).expect("delete batch");
+    s.delete_endpoint("source").expect("delete");
+    assert_eq!(s.get_endpoint("Source").expect("get"), None);
+    assert!(matches!(
+        s.delete_endpoint("Source"),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+// ---- batches ------------------------------------------------------------------------------
+
+#[test]
+fn insert_batch_is_atomic() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let mut users = csv_users(5, "pw");
+    users[4].email_address = users[1].email_address.to_uppercase(); // clash on the last one
+    let b = BatchRecord::new("Half", e.id);
+    assert!(matches!(
+        s.insert_batch(&b, &users),
+        Err(Error::AlreadyExists { kind: "user", .. })
+    ));
+    assert_eq!(count(&s, "batches"), 0);
+    assert_eq!(count(&s, "users"), 0);
+
+    // Unknown endpoint: nothing created either.
+    let orphan = BatchRecord::new("Orphan", uuid::Uuid::new_v4());
+    assert!(matches!(
+        s.insert_batch(&orphan, &csv_users(2, "pw")),
+        Err(Error::NotFound {
+            kind: "endpoint",
+            ..
+        })
+    ));
+    assert_eq!(count(&s, "batches"), 0);
+    assert_eq!(count(&s, "users"), 0);
+
+    // Name clash with an existing batch, case-insensitively.
+    batch(&s, "Exists", &e, 1);
+    let again = BatchRecord::new("EXISTS", e.id);
+    assert!(matches!(
+        s.insert_batch(&again, &csv_users(2, "pw")),
+        Err(Error::AlreadyExists { kind: "batch", .. })
+    ));
+    assert_eq!(count(&s, "users"), 1);
+}
+
+#[test]
+fn batch_from_parsed_csv_keeps_rows_and_warnings() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let parsed = parse(
+        b"EmailAddress,UserName,Password\na@x.com,a,p\nbad,b,p\nc@x.com,c,p\n",
+        false,
+    )
+    .expect("csv");
+    let mut b = BatchRecord::new("FromCsv", e.id);
+    b.validation_warnings = parsed.warnings.clone();
+    let users = s.insert_batch(&b, &parsed.rows).expect("batch");
+    assert_eq!(
+        users.iter().map(|u| u.row_index).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    let got = s.get_batch("fromcsv").expect("get").expect("exists");
+    assert_eq!(got, b);
+    assert_eq!(got.validation_warnings[0].row_index, 2);
+}
+
+#[test]
+fn batch_get_list_update_and_actions() {
+    let dir = home();
+    let s = open(dir.path());
+    let e1 = endpoint(&s, "E1");
+    let e2 = endpoint(&s, "E2");
+    let (b1, _) = batch(&s, "One", &e1, 1);
+    let (b2, _) = batch(&s, "Two", &e2, 1);
+    assert_eq!(
+        s.get_batch(&b2.id.to_string()).expect("get"),
+        Some(b2.clone())
+    );
+    assert_eq!(s.get_batch_by_id(&b1.id).expect("get"), Some(b1.clone()));
+    assert_eq!(
+        s.list_batches(&BatchFilter {
+            endpoint_id: Some(e2.id),
+            ..Default::default()
+        })
+        .expect("list")
+        .len(),
+        1
+    );
+    let when = now();
+    let b = s
+        .update_batch(
+            &b1.id,
+            BatchUpdate {
+                status: Some(BatchStatus::Syncing),
+                notification_emails: Some(vec!["admin@x.com".into()]),
+                start_after: Some(Some(when)),
+                bad_item_limit: Some(Some(10)),
+                max_message_size: Some(Some(35 * 1024 * 1024)),
+                ..Default::default()
+            },
+        )
+        .expect("update");
+    assert_eq!(s.get_batch_by_id(&b1.id).expect("get"), Some(b.clone()));
+    assert_eq!(b.notification_emails, vec!["admin@x.com"]);
+    assert_eq!(b.start_after, Some(when));
+    assert_eq!(
+        s.list_batches(&BatchFilter {
+            status: Some(BatchStatus::Syncing),
+            ..Default::default()
+        })
+        .expect("list")
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect::<Vec<_>>(),
+        vec!["One"]
+    );
+
+    s.request_batch_action(&b2.id, BatchAction::Start)
+        .expect("request");
+    assert!(
+        !s.clear_batch_action(&b2.id, BatchAction::Stop)
+            .expect("clear")
+    );
+    assert!(
+        s.clear_batch_action(&b2.id, BatchAction::Start)
+            .expect("clear")
+    );
+    assert_eq!(
+        s.get_batch_by_id(&b2.id)
+            .expect("get")
+            .expect("exists")
+            .requested_action,
+        None
+    );
+    assert!(matches!(
+        s.set_batch_status(&uuid::Uuid::new_v4(), BatchStatus::Stopped),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn batches_needing_attention_follows_the_worker_rules() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let t0 = now();
+    let past = t0 - chrono::Duration::minutes(5);
+    let future = t0 + chrono::Duration::hours(1);
+    let mk = |name: &str, f: &dyn Fn(&mut BatchRecord)| {
+        let mut b = BatchRecord::new(name, e.id);
+        f(&mut b);
+        s.insert_batch(&b, &[]).expect("batch");
+    };
+    mk("idle-created", &|_| {});
+    mk("autostart", &|b| b.auto_start = true);
+    mk("autostart-later", &|b| {
+        b.auto_start = true;
+        b.start_after = Some(future);
+    });
+    mk("start-after-due", &|b| b.start_after = Some(past));
+    mk("requested", &|b| {
+        b.status = BatchStatus::Stopped;
+        b.requested_action = Some(BatchAction::Start);
+    });
+    mk("syncing", &|b| b.status = BatchStatus::Syncing);
+    mk("stopping", &|b| b.status = BatchStatus::Stopping);
+    mk("synced-due", &|b| {
+        b.status = BatchStatus::Synced;
+        b.next_sync_at = Some(past);
+    });
+    mk("synced-later", &|b| {
+        b.status = BatchStatus::SyncedWithErrors;
+        b.next_sync_at = Some(future);
+    });
+    mk("stopped", &|b| b.status = BatchStatus::Stopped);
+    mk("completed", &|b| b.status = BatchStatus::Completed);
+    let mut names: Vec<String> = s
+        .batches_needing_attention(t0)
+        .expect("poll")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "autostart",
+            "requested",
+            "start-after-due",
+            "stopping",
+            "synced-due",
+            "syncing"
+        ]
+    );
+}
+
+#[test]
+fn delete_batch_cascades_to_everything() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, users) = batch(&s, "Doomed", &e, 2);
+    let (keep, keep_users) = batch(&s, "Kept", &e, 1);
+    for u in users.iter().chain(&keep_users) {
+        let f = s.folder_upsert(&u.id, "INBOX", "INBOX").expect("folder");
+        s.messages_begin(f, &[msg(1, 10), msg(2, 20)])
+            .expect("begin");
+        s.insert_skipped_item(&SkippedItem {
+            id: 0,
+            user_id: u.id,
+            folder: "INBOX".into(),
+            src_uid: Some(3),
+            kind: SkippedKind::LargeItem,
+            subject: Some("big".into()),
+            sender: None,
+            date_sent: None,
+            date_received: None,
+            size: Some(99),
+            reason: "too large".into(),
+            created_at: now(),
+        })
+        .expect("skip");
+        s.insert_event(&Event::new(Some(u.id), None, EventLevel::Info, "user line"))
+            .expect("event");
+    }
+    s.insert_event(&Event::new(
+        None,
+        Some(b.id),
+        EventLevel::Info,
+        "batch line",
+    ))
+    .expect("event");
+    assert!(s.delete_batch(&b.id).expect("delete"));
+    assert!(!s.delete_batch(&b.id).expect("delete again"));
+    assert_eq!(count(&s, "batches"), 1);
+    assert_eq!(count(&s, "users"), 1);
+    assert_eq!(count(&s, "folders"), 1);
+    assert_eq!(count(&s, "messages"), 2);
+    assert_eq!(count(&s, "skipped_items"), 1);
+    assert_eq!(count(&s, "events"), 1);
+    assert!(s.delete_batch(&keep.id).expect("delete"));
+    for t in [
+        "batches",
+        "users",
+        "folders",
+        "messages",
+        "skipped_items",
+        "events",
+    ] {
+        assert_eq!(count(&s, t), 0, "{t}");
+    }
+}
+
+// ---- users --------------------------------------------------------------------------------
+
+#[test]
+fn users_add_find_list_update() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b1, u1) = batch(&s, "B1", &e, 3);
+    let (b2, _) = batch(&s, "B2", &e, 0);
+
+    // -AddUsers: one already in the batch (case-insensitively), one new.
+    let mut more = csv_users(1, "pw");
+    more[0].email_address = "USER0@contoso.com".into();
+    more.push(CsvUser {
+        row_index: 2,
+        email_address: "new@contoso.com".into(),
+        user_name: "new".into(),
+        password: Secret::new("pw"),
+        user_root: Some("/users/new".into()),
+    });
+    let added = s.add_users(&b1.id, &more).expect("add");
+    assert_eq!(added.already_in_batch, vec!["USER0@contoso.com"]);
+    assert_eq!(added.added.len(), 1);
+    assert_eq!(added.added[0].user_root.as_deref(), Some("/users/new"));
+    assert!(matches!(
+        s.add_users(&uuid::Uuid::new_v4(), &more),
+        Err(Error::NotFound { kind: "batch", .. })
+    ));
+
+    // The same address in a second batch: find by email returns both.
+    s.add_users(&b2.id, &csv_users(1, "pw")).expect("add");
+    let found = s.find_users("User0@Contoso.com").expect("find");
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].batch_id, b1.id);
+    assert_eq!(found[1].batch_id, b2.id);
+    assert_eq!(s.find_users(&u1[1].id.to_string()).expect("find").len(), 1);
+    assert!(s.find_users("nobody@x.com").expect("find").is_empty());
+
+    let failed = s
+        .set_user_status(
+            &u1[1].id,
+            UserStatus::Failed,
+            Some(("AuthenticationFailed", "sign-in failed")),
+        )
+        .expect("status");
+    assert_eq!(failed.last_error.as_deref(), Some("sign-in failed"));
+    s.set_user_status(&u1[2].id, UserStatus::Synced, None)
+        .expect("status");
+    let by = |f: UserFilter| s.list_users(&f).expect("list").len();
+    assert_eq!(
+        by(UserFilter {
+            batch_id: Some(b1.id),
+            ..Default::default()
+        }),
+        4
+    );
+    assert_eq!(
+        by(UserFilter {
+            status: Some(UserStatus::Failed),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        by(UserFilter {
+            status_summary: Some(StatusSummary::Active),
+            ..Default::default()
+        }),
+        3
+    );
+    assert_eq!(
+        by(UserFilter {
+            status_summary: Some(StatusSummary::Synced),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        by(UserFilter {
+            limit: Some(2),
+            ..Default::default()
+        }),
+        2
+    );
+
+    let t = now();
+    let u = s
+        .update_user(
+            &u1[0].id,
+            UserUpdate {
+                status: Some(UserStatus::Syncing),
+                started_at: Some(Some(t)),
+                items_total: Some(100),
+                passes: Some(1),
+                ..Default::default()
+            },
+        )
+        .expect("update");
+    assert_eq!(s.get_user_by_id(&u.id).expect("get"), Some(u.clone()));
+    s.add_progress(&u.id, 10, 1000, 1).expect("progress");
+    s.add_progress(&u.id, 5, 500, 0).expect("progress");
+    let u = s.get_user_by_id(&u.id).expect("get").expect("exists");
+    assert_eq!(
+        (u.items_synced, u.bytes_synced, u.items_skipped),
+        (15, 1500, 1)
+    );
+
+    // Start re-queues the failed user; users_to_run sees Queued users and pending actions.
+    assert_eq!(
+        s.set_users_status(&b1.id, &[UserStatus::Failed], UserStatus::Queued)
+            .expect("requeue"),
+        1
+    );
+    s.request_user_action(&u1[2].id, UserAction::SyncNow)
+        .expect("request");
+    let run: Vec<String> = s
+        .users_to_run(&b1.id)
+        .expect("to run")
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(
+        run,
+        vec!["new@contoso.com", "user1@contoso.com", "user2@contoso.com"]
+    );
+    assert!(
+        s.clear_user_action(&u1[2].id, UserAction::SyncNow)
+            .expect("clear")
+    );
+
+    assert!(s.delete_user(&u1[0].id).expect("delete"));
+    assert_eq!(s.get_user_by_id(&u1[0].id).expect("get"), None);
+}
+
+// ---- sync state ---------------------------------------------------------------------------
+
+#[test]
+fn folder_and_message_state() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (_, users) = batch(&s, "B", &e, 1);
+    let user = users[0].id;
+
+    let f = s
+        .folder_upsert(&user, "Sent Items", "Sent")
+        .expect("folder");
+    assert_eq!(
+        s.folder_upsert(&user, "Sent Items", "Sent Mail")
+            .expect("again"),
+        f
+    );
+    let rec = s
+        .folder_get(&user, "Sent Items")
+        .expect("get")
+        .expect("exists");
+    assert_eq!(rec.target_name, "Sent Mail");
+    assert_eq!(rec.src_uidvalidity, None);
+    s.folder_set_validity(f, Some(1234), Some(u64::from(u32::MAX) + 7), Some(99))
+        .expect("validity");
+    let rec = s.folder_by_id(f).expect("get").expect("exists");
+    assert_eq!(
+        (
+            rec.src_uidvalidity,
+            rec.src_highest_modseq,
+            rec.dst_uidvalidity
+        ),
+        (Some(1234), Some(u64::from(u32::MAX) + 7), Some(99))
+    );
+
+    let chunk: Vec<MessageRow> = (1..=300).map(|u| msg(u, 100)).collect();
+    s.messages_begin(f, &chunk).expect("begin");
+    assert_eq!(s.in_flight(f).expect("in flight").len(), 300);
+    let commits: Vec<(u32, MessageState, Option<u32>, String)> = (1..=250)
+        .map(|u| (u, MessageState::Copied, Some(u + 1000), "\\Seen".to_owned()))
+        .chain(std::iter::once((
+            251,
+            MessageState::Skipped,
+            None,
+            String::new(),
+        )))
+        .collect();
+    assert_eq!(s.messages_commit(f, &commits).expect("commit"), 251);
+    assert_eq!(
+        s.messages_commit(f, &[(9999u32, MessageState::Copied, Some(1), "")])
+            .expect("commit unknown"),
+        0
+    );
+    assert_eq!(s.in_flight(f).expect("in flight").len(), 49);
+    assert_eq!(
+        s.messages_update_flags(f, &[(1u32, "\\Flagged \\Seen")])
+            .expect("flags"),
+        1
+    );
+    let rows = s.messages_for_folder(f).expect("rows");
+    assert_eq!(rows.len(), 300);
+    assert_eq!(rows[0].flags, "\\Flagged \\Seen");
+    assert_eq!(rows[0].dst_uid, Some(1001));
+    assert_eq!(rows[0].state, MessageState::Copied);
+    assert_eq!(s.delete_message_rows(f, &[299, 300]).expect("delete"), 2);
+
+    let counts = s.sync_counts(&user).expect("counts");
+    assert_eq!(
+        counts,
+        SyncCounts {
+            folders: 1,
+            copied_items: 250,
+            copied_bytes: 25_000,
+            skipped_items: 1,
+            in_flight_items: 47,
+        }
+    );
+    s.add_progress(&user, 999, 999, 0).expect("running total");
+    s.refresh_user_counters(&user).expect("refresh");
+    let u = s.get_user_by_id(&user).expect("get").expect("exists");
+    assert_eq!(
+        (u.items_synced, u.bytes_synced, u.folders_synced),
+        (250, 25_000, 1)
+    );
+
+    // UIDVALIDITY changed: the old rows come back for rematching and the folder is empty.
+    let old = s.folder_reset(f).expect("reset");
+    assert_eq!(old.len(), 298);
+    assert!(s.messages_for_folder(f).expect("rows").is_empty());
+    let rec = s.folder_by_id(f).expect("get").expect("exists");
+    assert_eq!((rec.src_uidvalidity, rec.dst_uidvalidity), (None, Some(99)));
+    let mut rematched = old[0].clone();
+    rematched.src_uid = 5000;
+    s.messages_insert(f, &[rematched.clone()]).expect("insert");
+    assert_eq!(s.messages_for_folder(f).expect("rows"), vec![rematched]);
+
+    assert_eq!(s.folders_for_user(&user).expect("folders").len(), 1);
+    assert!(s.folder_delete(f).expect("delete"));
+    assert_eq!(count(&s, "messages"), 0);
+    assert!(matches!(s.folder_reset(f), Err(Error::NotFound { .. })));
+}
+
+// ---- the rest -----------------------------------------------------------------------------
+
+#[test]
+fn skipped_items_events_config_workers() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, users) = batch(&s, "B", &e, 1);
+    let u = users[0].id;
+    for i in 0..3u32 {
+        s.insert_skipped_item(&SkippedItem {
+            id: 0,
+            user_id: u,
+            folder: "INBOX".into(),
+            src_uid: Some(i),
+            kind: SkippedKind::BadItem,
+            subject: None,
+            sender: Some("a@b.c".into()),
+            date_sent: None,
+            date_received: None,
+            size: None,
+            reason: format!("bad {i}"),
+            created_at: now(),
+        })
+        .expect("skip");
+    }
+    let items = s.list_skipped_items(&u, Some(2)).expect("list");
+    assert_eq!(
+        items.iter().map(|i| i.src_uid).collect::<Vec<_>>(),
+        vec![Some(0), Some(1)]
+    );
+    assert_eq!(s.list_skipped_items(&u, None).expect("list").len(), 3);
+
+    for i in 0..5 {
+        s.insert_event(&Event::new(
+            Some(u),
+            Some(b.id),
+            EventLevel::Info,
+            format!("line {i}"),
+        ))
+        .expect("event");
+    }
+    let last = s.events_for_user(&u, Some(2)).expect("events");
+    assert_eq!(
+        last.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        vec!["line 3", "line 4"]
+    );
+    assert_eq!(s.events_for_batch(&b.id, None).expect("events").len(), 5);
+
+    assert_eq!(s.config_get("smtpRelay").expect("get"), None);
+    let relay = serde_json::json!({"server": "smtp.x.com", "port": 25});
+    s.config_set("smtpRelay", &relay).expect("set");
+    s.config_set("incrementalSyncIntervalSecs", &serde_json::json!(86400))
+        .expect("set");
+    assert_eq!(s.config_get("smtpRelay").expect("get"), Some(relay));
+    assert_eq!(s.config_list().expect("list").len(), 2);
+    assert!(s.config_delete("smtpRelay").expect("delete"));
+    assert_eq!(s.config_get("smtpRelay").expect("get"), None);
+
+    let mut w = WorkerRecord {
+        id: "w1".into(),
+        pid: 4242,
+        host: "host".into(),
+        version: "0.1.0".into(),
+        started_at: now(),
+        heartbeat_at: now(),
+    };
+    s.worker_heartbeat(&w).expect("beat");
+    w.heartbeat_at = now() + chrono::Duration::seconds(5);
+    s.worker_heartbeat(&w).expect("beat");
+    assert_eq!(s.worker_get("w1").expect("get"), Some(w.clone()));
+    assert_eq!(s.workers_list().expect("list"), vec![w]);
+    assert!(s.worker_remove("w1").expect("remove"));
+    assert_eq!(s.worker_get("w1").expect("get"), None);
+}
+
+#[test]
+fn statistics_count_users_by_status() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b1, u1) = batch(&s, "B1", &e, 4);
+    let (_, u2) = batch(&s, "B2", &e, 3);
+    s.set_user_status(&u1[0].id, UserStatus::Syncing, None)
+        .expect("status");
+    s.set_user_status(&u1[1].id, UserStatus::Synced, None)
+        .expect("status");
+    s.set_user_status(&u1[2].id, UserStatus::Failed, None)
+        .expect("status");
+    s.set_user_status(&u2[0].id, UserStatus::IncrementalFailed, None)
+        .expect("status");
+    s.set_user_status(&u2[1].id, UserStatus::Stopped, None)
+        .expect("status");
+    s.set_user_status(&u2[2].id, UserStatus::CompletedWithWarnings, None)
+        .expect("status");
+    s.add_progress(&u1[0].id, 7, 700, 2).expect("progress");
+    let all = s.statistics().expect("stats");
+    assert_eq!(all.total, 7);
+    assert_eq!(all.active, 1);
+    assert_eq!(all.pending, 1);
+    assert_eq!(all.synced, 1);
+    assert_eq!(all.failed, 2);
+    assert_eq!((all.failed_initial, all.failed_incremental), (1, 1));
+    assert_eq!(all.stopped, 1);
+    assert_eq!(all.finalized, 1);
+    assert_eq!(all.completed_with_warnings, 1);
+    assert_eq!(all.provisioned, 0);
+    assert_eq!(
+        (all.items_synced, all.bytes_synced, all.items_skipped),
+        (7, 700, 2)
+    );
+    let one = s.batch_counts(&b1.id).expect("counts");
+    assert_eq!(
+        (one.total, one.active, one.pending, one.failed),
+        (4, 1, 1, 1)
+    );
+}
