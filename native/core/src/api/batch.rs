@@ -1,0 +1,907 @@
+//! `batch.*`: New-, Get-, Set-, Start-, Stop-, Complete-, Remove-MigrationBatch.
+//!
+//! These operations only record what the admin asked for: they set the status the admin should
+//! see at once (`Starting`, `Stopping`, `Completing`, `Removing`) and the `requested_action` the
+//! worker carries out, then make sure the worker runs (`system::maybe_ensure`).
+//!
+//! Status rules (exchange-compat.md §2.4, §6.2):
+//! - users are `Queued` from the moment they are imported: in a batch that was never started
+//!   they wait for Start-MigrationBatch, so `PendingCount` equals `TotalCount` until then;
+//! - start: from Created, Stopped, Failed, SyncedWithErrors, CompletedWithErrors, and from Synced
+//!   when some user failed, stopped or waits; it re-queues Failed/IncrementalFailed/Stopped/
+//!   IncrementalStopped users;
+//! - stop: from Starting, Syncing, IncrementalSyncing, Synced, SyncedWithErrors, Waiting;
+//! - complete (our extension; Exchange has no finalization for IMAP): from Synced,
+//!   SyncedWithErrors, Stopped;
+//! - remove: from every status but Removing. A running batch is stopped and then removed by the
+//!   worker (Exchange's `Removing`), so `Stop-` before `Remove-` is not required. A batch that
+//!   was never started is deleted at once when no worker runs (there is nothing to stop). Mail
+//!   already copied to the target is never touched.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use imapmigration_store as store;
+use store::csv_import::{self, CsvUser, ParsedCsv};
+use store::{
+    BatchAction, BatchFilter, BatchRecord, BatchStatus, BatchUpdate, EndpointRecord, Store,
+    UserFilter, UserStatus, UserUpdate, ValidationWarning,
+};
+
+use super::dto::{self, invalid_state};
+use super::{ApiError, ApiResult, Request, config, system};
+
+// ---- shared helpers ---------------------------------------------------------------------------
+
+/// The batch an identity names. Without an identity, the only batch (legacy single-batch mode,
+/// exchange-compat.md §11 item 10).
+pub(crate) fn resolve(store: &Store, identity: Option<&str>) -> ApiResult<BatchRecord> {
+    match identity {
+        Some(id) => store
+            .get_batch(id)?
+            .ok_or_else(|| ApiError::not_found("migration batch", id)),
+        None => {
+            let mut all = store.list_batches(&BatchFilter::default())?;
+            match all.len() {
+                1 => Ok(all.remove(0)),
+                0 => Err(ApiError::invalid(
+                    "identity",
+                    "no migration batch exists; give the batch's identity",
+                )),
+                n => Err(ApiError::invalid(
+                    "identity",
+                    format!("{n} migration batches exist; give the identity of the one to act on"),
+                )),
+            }
+        }
+    }
+}
+
+/// Starts the worker when the request carries `workerPath`; a failure says what was recorded.
+pub(crate) fn ensure_worker(req: &Request, done: &str) -> ApiResult<()> {
+    system::maybe_ensure(req).map(|_| ()).map_err(|e| ApiError {
+        message: format!("{done}, but {}", e.message),
+        ..e
+    })
+}
+
+/// Whether a worker holds the lock of the request's state directory (an unreadable lock counts
+/// as running, the safe side).
+pub(crate) fn worker_running(req: &Request) -> bool {
+    !matches!(crate::worker::lock::probe(&req.home()), Ok(None))
+}
+
+/// Renders batches with their endpoints, counts and scores.
+struct Renderer<'a> {
+    store: &'a Store,
+    req: &'a Request,
+    endpoints: HashMap<Uuid, EndpointRecord>,
+    scores: HashMap<Uuid, &'static str>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(req: &'a Request, store: &'a Store) -> ApiResult<Self> {
+        let endpoints = store
+            .list_endpoints(None)?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let mut scores: HashMap<Uuid, &'static str> = HashMap::new();
+        for u in store.list_users(&UserFilter::default())? {
+            let s = dto::user_score(&u);
+            let cur = scores.entry(u.batch_id).or_insert("Perfect");
+            *cur = dto::worst_score([*cur, s]);
+        }
+        Ok(Self {
+            store,
+            req,
+            endpoints,
+            scores,
+        })
+    }
+
+    fn render(&self, b: &BatchRecord, include_report: bool) -> ApiResult {
+        let counts = self.store.batch_counts(&b.id)?;
+        let report = if include_report {
+            Some(self.store.events_for_batch(&b.id, None)?)
+        } else {
+            None
+        };
+        let home = self.req.home();
+        let cx = dto::BatchContext {
+            home: &home,
+            counts,
+            source: self.endpoints.get(&b.source_endpoint_id),
+            target: b
+                .target_endpoint_id
+                .as_ref()
+                .and_then(|id| self.endpoints.get(id)),
+            score: self.scores.get(&b.id).copied().unwrap_or("Perfect"),
+            report: report.as_deref(),
+        };
+        Ok(dto::batch(b, &cx))
+    }
+}
+
+fn render_one(req: &Request, store: &Store, id: &Uuid) -> ApiResult {
+    let b = store
+        .get_batch_by_id(id)?
+        .ok_or_else(|| ApiError::not_found("migration batch", &id.to_string()))?;
+    Renderer::new(req, store)?.render(&b, false)
+}
+
+/// A MultiValuedProperty argument: an array, or one comma-separated string.
+fn string_list(parameter: &str, v: &Option<Value>) -> ApiResult<Option<Vec<String>>> {
+    let bad = || ApiError::invalid(parameter, format!("{parameter} must be a list of strings"));
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect(),
+        )),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(|s| s.trim().to_owned()).ok_or_else(bad))
+            .filter(|r| r.as_ref().map_or(true, |s| !s.is_empty()))
+            .collect::<ApiResult<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn check_emails(parameter: &str, list: &[String]) -> ApiResult<()> {
+    for e in list {
+        let ok = e
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && !e.chars().any(char::is_whitespace);
+        if !ok {
+            return Err(ApiError::invalid(
+                parameter,
+                format!("\"{e}\" in {parameter} is not an email address"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_order(
+    start: Option<store::Timestamp>,
+    complete: Option<store::Timestamp>,
+) -> ApiResult<()> {
+    if let (Some(s), Some(c)) = (start, complete) {
+        if s >= c {
+            return Err(ApiError::invalid(
+                "completeAfter",
+                format!(
+                    "completeAfter ({}) must be later than startAfter ({})",
+                    store::format_timestamp(&c),
+                    store::format_timestamp(&s)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_content_filter(filter: Option<&str>) -> ApiResult<()> {
+    if let Some(f) = filter {
+        crate::engine::parse_content_filter(f).map_err(|e| {
+            ApiError::invalid(
+                "contentFilter",
+                format!("the content filter is not valid: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Decodes and reads `csvData`; file-level problems are `CsvInvalid` and nothing is created.
+fn read_csv(data: &str, allow_unknown: bool) -> ApiResult<ParsedCsv> {
+    let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| {
+            ApiError::invalid(
+                "csvData",
+                "csvData is not valid base64 (send the file's bytes base64-encoded)",
+            )
+        })?;
+    csv_import::parse(&bytes, allow_unknown).map_err(dto::csv_error)
+}
+
+/// Leaves out rows whose address is already in another batch (Exchange reports them as
+/// validation warnings; two batches must not feed one mailbox at once).
+fn drop_users_of_other_batches(
+    store: &Store,
+    this_batch: Option<Uuid>,
+    rows: Vec<CsvUser>,
+    warnings: &mut Vec<ValidationWarning>,
+) -> ApiResult<Vec<CsvUser>> {
+    let batches = store.list_batches(&BatchFilter::default())?;
+    let names = dto::batch_names(&batches);
+    let mut elsewhere: HashMap<String, Uuid> = HashMap::new();
+    for u in store.list_users(&UserFilter::default())? {
+        if Some(u.batch_id) != this_batch {
+            elsewhere
+                .entry(u.email.to_lowercase())
+                .or_insert(u.batch_id);
+        }
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    for r in rows {
+        match elsewhere.get(&r.email_address.to_lowercase()) {
+            Some(other) => warnings.push(ValidationWarning {
+                row_index: r.row_index,
+                email_address: r.email_address.clone(),
+                message: format!(
+                    "row {}: the user {} is already in batch {}; remove it there (Remove-MigrationUser) or leave the row out",
+                    r.row_index,
+                    r.email_address,
+                    names.get(other).map_or("(unknown)", String::as_str)
+                ),
+            }),
+            None => kept.push(r),
+        }
+    }
+    warnings.sort_by_key(|w| w.row_index);
+    Ok(kept)
+}
+
+fn warnings_message(n: usize, started: bool) -> String {
+    let tail = if started { "" } else { " and was not started" };
+    format!(
+        "the batch has {n} validation warning(s){tail}: review ValidationWarnings (those rows were left out), then run Start-MigrationBatch"
+    )
+}
+
+// ---- operations -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewArgs {
+    name: Option<String>,
+    source_endpoint: Option<String>,
+    target_endpoint: Option<String>,
+    csv_data: Option<String>,
+    #[serde(default)]
+    auto_start: bool,
+    start_after: Option<String>,
+    complete_after: Option<String>,
+    time_zone: Option<String>,
+    notification_emails: Option<Value>,
+    exclude_folders: Option<Value>,
+    include_folders: Option<Value>,
+    content_filter: Option<String>,
+    allow_unknown_columns_in_csv: Option<bool>,
+    bad_item_limit: Option<Value>,
+    large_item_limit: Option<Value>,
+    report_interval: Option<u64>,
+    #[serde(default)]
+    skip_reports: bool,
+    submitted_by: Option<String>,
+}
+
+/// New-MigrationBatch. Everything is checked before anything is written; the batch and its users
+/// are inserted in one transaction.
+pub fn new(req: &Request) -> ApiResult {
+    let a: NewArgs = dto::args(req)?;
+    let name = dto::required(&a.name, "name")?.to_owned();
+    dto::check_name("name", &name)?;
+    let source_id = dto::required(&a.source_endpoint, "sourceEndpoint")?;
+    let csv_data = dto::required(&a.csv_data, "csvData")?;
+    let start_after = dto::opt_time("startAfter", &a.start_after)?;
+    let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
+    if a.auto_start && start_after.is_some() {
+        return Err(ApiError::invalid(
+            "startAfter",
+            "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
+        ));
+    }
+    check_order(start_after, complete_after)?;
+    let notification_emails =
+        string_list("notificationEmails", &a.notification_emails)?.unwrap_or_default();
+    check_emails("notificationEmails", &notification_emails)?;
+    let exclude_folders = string_list("excludeFolders", &a.exclude_folders)?.unwrap_or_default();
+    let include_folders = string_list("includeFolders", &a.include_folders)?.unwrap_or_default();
+    let content_filter = dto::opt_identity(&a.content_filter).map(str::to_owned);
+    check_content_filter(content_filter.as_deref())?;
+    let bad_item_limit = a
+        .bad_item_limit
+        .as_ref()
+        .map(|v| dto::unlimited("badItemLimit", v))
+        .transpose()?
+        .flatten();
+    let large_item_limit = a
+        .large_item_limit
+        .as_ref()
+        .map(|v| dto::unlimited("largeItemLimit", v))
+        .transpose()?
+        .flatten();
+    let allow_unknown = a.allow_unknown_columns_in_csv.unwrap_or(false);
+
+    let store = req.open_store()?;
+    if store
+        .get_batch(&name)?
+        .is_some_and(|b| b.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(ApiError::new(
+            "AlreadyExists",
+            format!("a migration batch named \"{name}\" already exists"),
+        )
+        .with_details(json!({ "identity": name, "parameter": "name" })));
+    }
+    let existing = store.list_batches(&BatchFilter::default())?.len();
+    if existing >= config::MAX_NUMBER_OF_BATCHES {
+        return Err(ApiError::new(
+            "InvalidState",
+            format!(
+                "there are already {existing} migration batches, the most allowed; remove a batch before adding another"
+            ),
+        ));
+    }
+    let source = store.get_endpoint(source_id)?.ok_or_else(|| {
+        ApiError::not_found("endpoint", source_id)
+            .with_details(json!({ "identity": source_id, "parameter": "sourceEndpoint" }))
+    })?;
+    let target = match dto::opt_identity(&a.target_endpoint) {
+        Some(t) => Some(store.get_endpoint(t)?.ok_or_else(|| {
+            ApiError::not_found("endpoint", t)
+                .with_details(json!({ "identity": t, "parameter": "targetEndpoint" }))
+        })?),
+        None => match config::default_target_id(&store)? {
+            Some(id) => store.get_endpoint(&id)?,
+            None => None,
+        },
+    };
+    if target.as_ref().is_some_and(|t| t.id == source.id) {
+        return Err(ApiError::invalid(
+            "targetEndpoint",
+            format!(
+                "the endpoint {} cannot be both the source and the target",
+                source.name
+            ),
+        ));
+    }
+
+    let parsed = read_csv(csv_data, allow_unknown)?;
+    let mut warnings = parsed.warnings;
+    let rows = drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?;
+
+    let mut b = BatchRecord::new(name, source.id);
+    b.target_endpoint_id = target.as_ref().map(|t| t.id);
+    if target.is_none() {
+        b.target_maildir = Some(
+            store::paths::maildir_root(store.home())
+                .display()
+                .to_string(),
+        );
+    }
+    b.start_after = start_after;
+    b.complete_after = complete_after;
+    b.time_zone = dto::opt_identity(&a.time_zone).map(str::to_owned);
+    b.notification_emails = notification_emails;
+    b.exclude_folders = exclude_folders;
+    b.include_folders = include_folders;
+    b.content_filter = content_filter;
+    b.bad_item_limit = bad_item_limit;
+    b.large_item_limit = large_item_limit;
+    b.allow_unknown_columns = allow_unknown;
+    b.report_interval_secs = a.report_interval;
+    b.skip_reports = a.skip_reports;
+    b.submitted_by = dto::opt_identity(&a.submitted_by)
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var("USER")
+                .ok()
+                .or_else(|| std::env::var("USERNAME").ok())
+        });
+    // A batch with validation warnings waits for the admin to review them (exchange-compat.md
+    // §2.1), even with -AutoStart.
+    let start_now = a.auto_start && warnings.is_empty();
+    b.auto_start = start_now;
+    if start_now {
+        // Starting at once, so a poller never sees a stale Created after -AutoStart.
+        b.status = BatchStatus::Starting;
+        b.requested_action = Some(BatchAction::Start);
+    }
+    if !warnings.is_empty() {
+        b.message = Some(warnings_message(warnings.len(), false));
+    }
+    b.validation_warnings = warnings;
+    store.insert_batch(&b, &rows)?;
+    if start_now || b.start_after.is_some() {
+        ensure_worker(req, &format!("the batch {} was created", b.name))?;
+    }
+    render_one(req, &store, &b.id)
+}
+
+/// Get-MigrationBatch. An explicit identity that names no batch is `NotFound` (the M365 docs
+/// show the "couldn't be found" error after a removal); without identity every batch matching
+/// the filters is returned.
+pub fn get(req: &Request) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Args {
+        identity: Option<String>,
+        endpoint: Option<String>,
+        status: Option<String>,
+        #[serde(default)]
+        include_report: bool,
+        result_size: Option<Value>,
+    }
+    let a: Args = dto::args(req)?;
+    let limit = dto::result_size(&a.result_size)?;
+    let status: Option<BatchStatus> = match dto::opt_identity(&a.status) {
+        Some(s) => Some(s.parse().map_err(|e: store::ParseEnumError| {
+            ApiError::invalid(
+                "status",
+                format!(
+                    "the batch status \"{s}\" is not valid; expected one of {}",
+                    e.expected
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let identity = dto::opt_identity(&a.identity);
+    let endpoint = dto::opt_identity(&a.endpoint);
+    if identity.is_some() && endpoint.is_some() {
+        return Err(ApiError::invalid(
+            "endpoint",
+            "identity and endpoint cannot be combined",
+        ));
+    }
+    let store = req.open_store()?;
+    let batches: Vec<BatchRecord> = if let Some(id) = identity {
+        let b = store
+            .get_batch(id)?
+            .ok_or_else(|| ApiError::not_found("migration batch", id))?;
+        if status.is_some_and(|s| s != b.status) {
+            vec![]
+        } else {
+            vec![b]
+        }
+    } else {
+        let endpoint_id = match endpoint {
+            Some(e) => Some(
+                store
+                    .get_endpoint(e)?
+                    .ok_or_else(|| {
+                        ApiError::not_found("endpoint", e)
+                            .with_details(json!({ "identity": e, "parameter": "endpoint" }))
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
+        store.list_batches(&BatchFilter {
+            endpoint_id,
+            status,
+        })?
+    };
+    let r = Renderer::new(req, &store)?;
+    let out = batches
+        .iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|b| r.render(b, a.include_report))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Value::Array(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetArgs {
+    identity: Option<String>,
+    csv_data: Option<String>,
+    #[serde(default)]
+    add_users: bool,
+    allow_unknown_columns_in_csv: Option<bool>,
+    start_after: Option<String>,
+    complete_after: Option<String>,
+    notification_emails: Option<Value>,
+    report_interval: Option<Value>,
+    skip_reports: Option<bool>,
+    #[serde(default)]
+    sync_now: bool,
+    #[serde(default)]
+    update: bool,
+    bad_item_limit: Option<Value>,
+    large_item_limit: Option<Value>,
+}
+
+/// Set-MigrationBatch. Every argument is checked before any change is written.
+pub fn set(req: &Request) -> ApiResult {
+    let a: SetArgs = dto::args(req)?;
+    let identity = dto::required(&a.identity, "identity")?;
+    let store = req.open_store()?;
+    let b = resolve(&store, Some(identity))?;
+    let status = b.status;
+    match status {
+        BatchStatus::Removing => {
+            return Err(invalid_state(
+                status,
+                format!("the batch {} is being removed and can't be changed", b.name),
+            ));
+        }
+        BatchStatus::Corrupted => {
+            return Err(invalid_state(
+                status,
+                format!("the batch {} is Corrupted; it can only be removed", b.name),
+            ));
+        }
+        BatchStatus::Completed | BatchStatus::CompletedWithErrors => {
+            return Err(invalid_state(
+                status,
+                format!(
+                    "the batch {} is {status}; a completed batch can't be changed",
+                    b.name
+                ),
+            ));
+        }
+        _ => {}
+    }
+    let mut u = BatchUpdate::default();
+    let now = store::now();
+
+    // CSV: parse now, apply after every other check passed.
+    let allow_unknown = a
+        .allow_unknown_columns_in_csv
+        .unwrap_or(b.allow_unknown_columns);
+    let csv = match dto::opt_identity(&a.csv_data) {
+        Some(data) => {
+            if !matches!(
+                status,
+                BatchStatus::Created
+                    | BatchStatus::Synced
+                    | BatchStatus::SyncedWithErrors
+                    | BatchStatus::Stopped
+            ) {
+                return Err(invalid_state(
+                    status,
+                    format!(
+                        "the batch {} is {status}; users can be added or changed only while it is Created, Synced, SyncedWithErrors or Stopped",
+                        b.name
+                    ),
+                ));
+            }
+            Some(read_csv(data, allow_unknown)?)
+        }
+        None if a.add_users => return Err(ApiError::invalid("csvData", "addUsers needs csvData")),
+        None => None,
+    };
+    if let Some(v) = a.allow_unknown_columns_in_csv {
+        u.allow_unknown_columns = Some(v);
+    }
+    let mut start_after = b.start_after;
+    if dto::has(req, "startAfter") {
+        if !matches!(status, BatchStatus::Created | BatchStatus::Failed) {
+            return Err(invalid_state(
+                status,
+                format!(
+                    "startAfter can be changed only while the batch is Created or Failed; {} is {status}",
+                    b.name
+                ),
+            ));
+        }
+        start_after = dto::opt_time("startAfter", &a.start_after)?;
+        u.start_after = Some(start_after);
+    }
+    if dto::has(req, "completeAfter") {
+        if b.complete_after.is_some_and(|t| t <= now) {
+            return Err(invalid_state(
+                status,
+                format!(
+                    "the CompleteAfter time of batch {} has passed; it can't be changed any more",
+                    b.name
+                ),
+            ));
+        }
+        let c = dto::opt_time("completeAfter", &a.complete_after)?;
+        check_order(start_after, c)?;
+        u.complete_after = Some(c);
+    }
+    if dto::has(req, "notificationEmails") {
+        let list = string_list("notificationEmails", &a.notification_emails)?.unwrap_or_default();
+        check_emails("notificationEmails", &list)?;
+        u.notification_emails = Some(list);
+    }
+    if dto::has(req, "reportInterval") {
+        u.report_interval_secs = Some(match &a.report_interval {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                ApiError::invalid(
+                    "reportInterval",
+                    "reportInterval must be a whole number of seconds (0 = never)",
+                )
+            })?),
+        });
+    }
+    if let Some(s) = a.skip_reports {
+        u.skip_reports = Some(s);
+    }
+    if let Some(v) = &a.bad_item_limit {
+        u.bad_item_limit = Some(dto::unlimited("badItemLimit", v)?);
+    }
+    if let Some(v) = &a.large_item_limit {
+        u.large_item_limit = Some(dto::unlimited("largeItemLimit", v)?);
+    }
+    if a.sync_now {
+        if !matches!(status, BatchStatus::Synced | BatchStatus::SyncedWithErrors) {
+            return Err(invalid_state(
+                status,
+                format!(
+                    "syncNow needs a Synced or SyncedWithErrors batch; {} is {status}",
+                    b.name
+                ),
+            ));
+        }
+        u.requested_action = Some(Some(BatchAction::SyncNow));
+    }
+    // `update` asks Exchange to re-read endpoint, batch and user settings; the worker reads them
+    // afresh on every pass, so there is nothing to do.
+    let _ = a.update;
+
+    let mut added = 0usize;
+    if let Some(parsed) = csv {
+        let mut warnings = parsed.warnings;
+        let existing: HashMap<String, store::UserRecord> = store
+            .list_users(&UserFilter {
+                batch_id: Some(b.id),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|u| (u.email.to_lowercase(), u))
+            .collect();
+        let mut new_rows = Vec::new();
+        let mut updates = Vec::new();
+        for r in parsed.rows {
+            match existing.get(&r.email_address.to_lowercase()) {
+                Some(user) if a.add_users => warnings.push(ValidationWarning {
+                    row_index: r.row_index,
+                    email_address: r.email_address.clone(),
+                    message: format!(
+                        "row {}: the user {} is already in this batch",
+                        r.row_index, user.email
+                    ),
+                }),
+                Some(user) => updates.push((user.id, r)),
+                None => new_rows.push(r),
+            }
+        }
+        let new_rows = drop_users_of_other_batches(&store, Some(b.id), new_rows, &mut warnings)?;
+        for (id, r) in &updates {
+            store.set_user_password(id, &r.password)?;
+            store.update_user(
+                id,
+                UserUpdate {
+                    user_name: Some(r.user_name.clone()),
+                    user_root: Some(r.user_root.clone()),
+                    ..Default::default()
+                },
+            )?;
+        }
+        added = store.add_users(&b.id, &new_rows)?.added.len();
+        let all_warnings = if a.add_users {
+            let mut w = b.validation_warnings.clone();
+            w.extend(warnings);
+            w
+        } else {
+            warnings
+        };
+        u.message =
+            Some((!all_warnings.is_empty()).then(|| warnings_message(all_warnings.len(), true)));
+        u.validation_warnings = Some(all_warnings);
+        // New users of a batch that is past its initial sync start at once (no Start needed).
+        if added > 0 && matches!(status, BatchStatus::Synced | BatchStatus::SyncedWithErrors) {
+            u.status = Some(BatchStatus::Starting);
+        }
+    }
+    let wakes_worker = u.requested_action.is_some() || u.status.is_some();
+    store.update_batch(&b.id, u)?;
+    if wakes_worker {
+        ensure_worker(req, &format!("the batch {} was changed", b.name))?;
+    }
+    tracing::debug!(batch = %b.name, added, "batch changed");
+    render_one(req, &store, &b.id)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdArgs {
+    identity: Option<String>,
+}
+
+fn request(
+    store: &Store,
+    b: &BatchRecord,
+    status: BatchStatus,
+    action: BatchAction,
+) -> ApiResult<()> {
+    store.update_batch(
+        &b.id,
+        BatchUpdate {
+            status: Some(status),
+            requested_action: Some(Some(action)),
+            ..Default::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// Start-MigrationBatch: starts, resumes, or retries the failed users.
+pub fn start(req: &Request) -> ApiResult {
+    let a: IdArgs = dto::args(req)?;
+    let store = req.open_store()?;
+    let b = resolve(&store, dto::opt_identity(&a.identity))?;
+    let s = b.status;
+    let name = &b.name;
+    use BatchStatus::*;
+    match s {
+        Created | Stopped | Failed | SyncedWithErrors | CompletedWithErrors => {}
+        Synced => {
+            let c = store.batch_counts(&b.id)?;
+            if c.failed + c.stopped + c.pending == 0 {
+                return Err(invalid_state(
+                    s,
+                    format!(
+                        "the batch {name} is Synced and has no failed or stopped users to retry"
+                    ),
+                ));
+            }
+        }
+        Starting | Syncing | IncrementalSyncing | Waiting => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} has already been started ({s})"),
+            ));
+        }
+        Stopping => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is still stopping; start it again once it is Stopped"),
+            ));
+        }
+        Removing => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is being removed"),
+            ));
+        }
+        Completing => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is being completed"),
+            ));
+        }
+        Completed => {
+            return Err(invalid_state(
+                s,
+                format!(
+                    "the batch {name} has already completed with no errors; there is nothing to retry"
+                ),
+            ));
+        }
+        Corrupted => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is Corrupted; it can only be removed"),
+            ));
+        }
+    }
+    store.set_users_status(
+        &b.id,
+        &[
+            UserStatus::Failed,
+            UserStatus::IncrementalFailed,
+            UserStatus::Stopped,
+            UserStatus::IncrementalStopped,
+        ],
+        UserStatus::Queued,
+    )?;
+    request(&store, &b, Starting, BatchAction::Start)?;
+    ensure_worker(req, &format!("the batch {name} was marked for start"))?;
+    render_one(req, &store, &b.id)
+}
+
+/// Stop-MigrationBatch.
+pub fn stop(req: &Request) -> ApiResult {
+    let a: IdArgs = dto::args(req)?;
+    let store = req.open_store()?;
+    let b = resolve(&store, dto::opt_identity(&a.identity))?;
+    let s = b.status;
+    let name = &b.name;
+    use BatchStatus::*;
+    match s {
+        Starting | Syncing | IncrementalSyncing | Synced | SyncedWithErrors | Waiting => {}
+        Stopped => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is already stopped"),
+            ));
+        }
+        Stopping => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is already stopping"),
+            ));
+        }
+        Created => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} has not been started; there is nothing to stop"),
+            ));
+        }
+        Corrupted => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} is Corrupted; it can only be removed"),
+            ));
+        }
+        Removing | Completing | Completed | CompletedWithErrors | Failed => {
+            return Err(invalid_state(
+                s,
+                format!("the batch {name} can't be stopped while it is {s}"),
+            ));
+        }
+    }
+    request(&store, &b, Stopping, BatchAction::Stop)?;
+    ensure_worker(req, &format!("the batch {name} was marked for stopping"))?;
+    render_one(req, &store, &b.id)
+}
+
+/// Complete-MigrationBatch (our extension: a last incremental pass, then Completed). Exchange
+/// has no finalization for IMAP; the module decides whether to offer it.
+pub fn complete(req: &Request) -> ApiResult {
+    let a: IdArgs = dto::args(req)?;
+    let store = req.open_store()?;
+    let b = resolve(&store, dto::opt_identity(&a.identity))?;
+    let s = b.status;
+    if !matches!(
+        s,
+        BatchStatus::Synced | BatchStatus::SyncedWithErrors | BatchStatus::Stopped
+    ) {
+        return Err(invalid_state(
+            s,
+            format!(
+                "the batch {} can be completed only when it is Synced, SyncedWithErrors or Stopped; it is {s}",
+                b.name
+            ),
+        ));
+    }
+    request(&store, &b, BatchStatus::Completing, BatchAction::Complete)?;
+    ensure_worker(
+        req,
+        &format!("the batch {} was marked for completion", b.name),
+    )?;
+    render_one(req, &store, &b.id)
+}
+
+/// Remove-MigrationBatch. Returns null; the batch shows `Removing` until the worker deleted it.
+pub fn remove(req: &Request) -> ApiResult {
+    let a: IdArgs = dto::args(req)?;
+    let store = req.open_store()?;
+    let b = resolve(&store, dto::opt_identity(&a.identity))?;
+    if b.status == BatchStatus::Removing {
+        return Err(invalid_state(
+            b.status,
+            format!("the batch {} is already being removed", b.name),
+        ));
+    }
+    let never_started =
+        b.status == BatchStatus::Created && b.started_at.is_none() && b.requested_action.is_none();
+    if never_started && !worker_running(req) {
+        // Nothing runs and nothing was copied: delete now rather than start a worker for it.
+        store.delete_batch(&b.id)?;
+        return Ok(Value::Null);
+    }
+    request(&store, &b, BatchStatus::Removing, BatchAction::Remove)?;
+    ensure_worker(req, &format!("the batch {} was marked for removal", b.name))?;
+    Ok(Value::Null)
+}

@@ -1,0 +1,255 @@
+//! `config.*`: Get- and Set-MigrationConfig, with our settings beside Exchange's.
+//!
+//! Stored keys (JSON values in the `config` table; the worker reads the same keys):
+//! - `defaultTargetEndpoint`: GUID string of the endpoint new batches target when they name none;
+//! - `smtpRelay`: `{server, port, from, security, userName?, passwordSealed?}` where
+//!   `passwordSealed` is the base64 of the sealed password (unseal with `Store::unseal`);
+//! - `incrementalSyncIntervalSecs`: seconds between incremental syncs (default 86400, ≥ 60);
+//! - `maxConcurrentMigrations`: users the worker runs at once over all batches (absent = the
+//!   worker's default).
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use imapmigration_store as store;
+use store::Store;
+
+use super::dto;
+use super::{ApiError, ApiResult, Request};
+
+pub(crate) const KEY_DEFAULT_TARGET: &str = "defaultTargetEndpoint";
+pub(crate) const KEY_SMTP_RELAY: &str = "smtpRelay";
+pub(crate) const KEY_INCREMENTAL_INTERVAL: &str = "incrementalSyncIntervalSecs";
+pub(crate) const KEY_MAX_CONCURRENT: &str = "maxConcurrentMigrations";
+
+/// Exchange: incremental syncs once every 24 hours.
+pub(crate) const DEFAULT_INCREMENTAL_INTERVAL_SECS: u64 = 86_400;
+const MIN_INCREMENTAL_INTERVAL_SECS: u64 = 60;
+/// Batches a state directory may hold (Get-MigrationConfig `MaxNumberOfBatches`); New-MigrationBatch
+/// refuses more.
+pub(crate) const MAX_NUMBER_OF_BATCHES: usize = 1000;
+
+/// The configured default target endpoint's GUID, if any.
+pub(crate) fn default_target_id(store: &Store) -> ApiResult<Option<String>> {
+    Ok(store
+        .config_get(KEY_DEFAULT_TARGET)?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|s| !s.is_empty()))
+}
+
+fn setting(name: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new("InvalidArgument", message)
+        .with_details(json!({ "setting": name, "parameter": name }))
+}
+
+fn config_value(store: &Store) -> ApiResult {
+    let default_target = match default_target_id(store)? {
+        Some(id) => store.get_endpoint(&id)?.map(|e| e.name),
+        None => None,
+    };
+    let smtp = store.config_get(KEY_SMTP_RELAY)?.map(|v| {
+        json!({
+            "Server": v.get("server"),
+            "Port": v.get("port"),
+            "From": v.get("from"),
+            "Security": v.get("security"),
+            "UserName": v.get("userName"),
+            "HasPassword": v.get("passwordSealed").is_some_and(|p| !p.is_null()),
+        })
+    });
+    let interval = store
+        .config_get(KEY_INCREMENTAL_INTERVAL)?
+        .and_then(|v| v.as_u64())
+        .unwrap_or(DEFAULT_INCREMENTAL_INTERVAL_SECS);
+    let max_concurrent = store
+        .config_get(KEY_MAX_CONCURRENT)?
+        .and_then(|v| v.as_u64())
+        .map_or_else(|| json!("Unlimited"), |n| json!(n));
+    let batches = store.list_batches(&store::BatchFilter::default())?.len();
+    Ok(json!({
+        "Identity": "MigrationConfig",
+        "MaxNumberOfBatches": MAX_NUMBER_OF_BATCHES,
+        "MaxConcurrentMigrations": max_concurrent,
+        "Features": "MultiBatch, Endpoints",
+        "CanSubmitNewBatch": batches < MAX_NUMBER_OF_BATCHES,
+        "SupportsCutover": false,
+        "DefaultTargetEndpoint": default_target,
+        "SmtpRelay": smtp,
+        "IncrementalSyncIntervalSecs": interval,
+        "Home": store.home(),
+    }))
+}
+
+/// Get-MigrationConfig.
+pub fn get(req: &Request) -> ApiResult {
+    let store = req.open_store()?;
+    config_value(&store)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SmtpArgs {
+    server: Option<String>,
+    port: Option<u16>,
+    from: Option<String>,
+    security: Option<String>,
+    user_name: Option<String>,
+    password: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Args {
+    default_target_endpoint: Option<String>,
+    smtp_relay: Option<SmtpArgs>,
+    incremental_sync_interval_secs: Option<Value>,
+    max_concurrent_migrations: Option<Value>,
+}
+
+/// Set-MigrationConfig: validates every given setting before writing any.
+pub fn set(req: &Request) -> ApiResult {
+    let a: Args = dto::args(req)?;
+    let store = req.open_store()?;
+
+    // Each entry: the key and its new value (None = delete).
+    let mut writes: Vec<(&str, Option<Value>)> = Vec::new();
+
+    if dto::has(req, KEY_DEFAULT_TARGET) {
+        match dto::opt_identity(&a.default_target_endpoint) {
+            None => writes.push((KEY_DEFAULT_TARGET, None)),
+            Some(id) => {
+                let e = store.get_endpoint(id)?.ok_or_else(|| {
+                    ApiError::not_found("endpoint", id)
+                        .with_details(json!({ "identity": id, "setting": KEY_DEFAULT_TARGET, "parameter": KEY_DEFAULT_TARGET }))
+                })?;
+                writes.push((KEY_DEFAULT_TARGET, Some(json!(e.id.to_string()))));
+            }
+        }
+    }
+
+    if dto::has(req, KEY_INCREMENTAL_INTERVAL) {
+        match &a.incremental_sync_interval_secs {
+            None | Some(Value::Null) => writes.push((KEY_INCREMENTAL_INTERVAL, None)),
+            Some(v) => {
+                let secs = v.as_u64().ok_or_else(|| {
+                    setting(
+                        KEY_INCREMENTAL_INTERVAL,
+                        "incrementalSyncIntervalSecs must be a whole number of seconds",
+                    )
+                })?;
+                if secs < MIN_INCREMENTAL_INTERVAL_SECS {
+                    return Err(setting(
+                        KEY_INCREMENTAL_INTERVAL,
+                        format!(
+                            "incrementalSyncIntervalSecs is {secs}; it must be at least {MIN_INCREMENTAL_INTERVAL_SECS}"
+                        ),
+                    ));
+                }
+                writes.push((KEY_INCREMENTAL_INTERVAL, Some(json!(secs))));
+            }
+        }
+    }
+
+    if dto::has(req, KEY_MAX_CONCURRENT) {
+        let v = a.max_concurrent_migrations.clone().unwrap_or(Value::Null);
+        match dto::unlimited(KEY_MAX_CONCURRENT, &v)? {
+            None => writes.push((KEY_MAX_CONCURRENT, None)),
+            Some(0) => {
+                return Err(setting(
+                    KEY_MAX_CONCURRENT,
+                    "maxConcurrentMigrations must be at least 1",
+                ));
+            }
+            Some(n) => writes.push((KEY_MAX_CONCURRENT, Some(json!(n)))),
+        }
+    }
+
+    if dto::is_clear(req, KEY_SMTP_RELAY) {
+        writes.push((KEY_SMTP_RELAY, None));
+    } else if let Some(s) = &a.smtp_relay {
+        let server = dto::opt_identity(&s.server)
+            .ok_or_else(|| setting(KEY_SMTP_RELAY, "smtpRelay needs a server"))?;
+        if server.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(setting(
+                KEY_SMTP_RELAY,
+                format!("the smtp server \"{server}\" is not a host name"),
+            ));
+        }
+        let from = dto::opt_identity(&s.from)
+            .ok_or_else(|| setting(KEY_SMTP_RELAY, "smtpRelay needs a from address"))?;
+        if !from.contains('@') || from.chars().any(char::is_whitespace) {
+            return Err(setting(
+                KEY_SMTP_RELAY,
+                format!("the from address \"{from}\" is not an email address"),
+            ));
+        }
+        let security: store::SecurityMode = match dto::opt_identity(&s.security) {
+            None => store::SecurityMode::Tls,
+            Some(v) => v.parse().map_err(|_| {
+                setting(
+                    KEY_SMTP_RELAY,
+                    format!("the smtp security \"{v}\" is not valid; use None, Ssl or Tls"),
+                )
+            })?,
+        };
+        let port = match s.port {
+            Some(0) => {
+                return Err(setting(
+                    KEY_SMTP_RELAY,
+                    "the smtp port must be from 1 to 65535",
+                ));
+            }
+            Some(p) => p,
+            None if security == store::SecurityMode::Ssl => 465,
+            None => 587,
+        };
+        let user = dto::opt_identity(&s.user_name).map(str::to_owned);
+        let old = store.config_get(KEY_SMTP_RELAY)?;
+        let sealed = match &s.password {
+            Some(Value::String(p)) if !p.is_empty() => {
+                let sealed = store.seal(&store::Secret::new(p.as_str()));
+                Some(json!(
+                    base64::engine::general_purpose::STANDARD.encode(sealed.as_bytes())
+                ))
+            }
+            Some(Value::Null) => None,
+            Some(_) => {
+                return Err(setting(
+                    KEY_SMTP_RELAY,
+                    "the smtp password must be a string",
+                ));
+            }
+            // No password given: keep the stored one when the user name is unchanged.
+            None => old
+                .as_ref()
+                .filter(|o| o.get("userName").and_then(Value::as_str) == user.as_deref())
+                .and_then(|o| o.get("passwordSealed").cloned())
+                .filter(|p| !p.is_null()),
+        };
+        if sealed.is_some() && user.is_none() {
+            return Err(setting(KEY_SMTP_RELAY, "an smtp password needs a userName"));
+        }
+        writes.push((
+            KEY_SMTP_RELAY,
+            Some(json!({
+                "server": server,
+                "port": port,
+                "from": from,
+                "security": security.as_str(),
+                "userName": user,
+                "passwordSealed": sealed,
+            })),
+        ));
+    }
+
+    for (key, value) in writes {
+        match value {
+            Some(v) => store.config_set(key, &v)?,
+            None => {
+                store.config_delete(key)?;
+            }
+        }
+    }
+    config_value(&store)
+}
