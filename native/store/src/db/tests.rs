@@ -955,3 +955,32 @@ fn statistics_count_users_by_status() {
         (4, 1, 1, 1)
     );
 }
+
+#[test]
+#[ignore = "timing probe, run by hand"]
+fn probe_chunked_message_writes() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (_, users) = batch(&s, "B", &e, 1);
+    let f = s
+        .folder_upsert(&users[0].id, "INBOX", "INBOX")
+        .expect("folder");
+    let start = std::time::Instant::now();
+    for chunk in (1..=100_000u32).collect::<Vec<_>>().chunks(500) {
+        let rows: Vec<MessageRow> = chunk.iter().map(|u| msg(*u, 2048)).collect();
+        s.messages_begin(f, &rows).expect("begin");
+        let done: Vec<(u32, MessageState, Option<u32>, &str)> = chunk
+            .iter()
+            .map(|u| (*u, MessageState::Copied, Some(*u), "\\Seen"))
+            .collect();
+        s.messages_commit(f, &done).expect("commit");
+    }
+    let elapsed = start.elapsed();
+    let read = std::time::Instant::now();
+    assert_eq!(s.messages_for_folder(f).expect("rows").len(), 100_000);
+    eprintln!(
+        "100k begin+commit in 500-chunks: {elapsed:?}; read back: {:?}",
+        read.elapsed()
+    );
+}
