@@ -47,7 +47,7 @@ pub fn worker_status(req: &Request) -> ApiResult {
     let pid = worker::lock::probe(&home)
         .map_err(|e| ApiError::new("Internal", format!("cannot read the worker lock in {}: {e}", home.display())))?;
     let store = req.open_store()?;
-    let info = store.worker_latest()?;
+    let info = latest_worker(&store)?;
     Ok(json!({
         "Running": pid.is_some(),
         "Pid": pid,
@@ -71,7 +71,7 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
     let home = req.home();
     if let Ok(Some(pid)) = worker::lock::probe(&home) {
         let store = req.open_store()?;
-        if let Some(w) = store.worker_latest()? {
+        if let Some(w) = latest_worker(&store)? {
             if w.pid == pid && w.version != crate::VERSION {
                 return Err(ApiError::new(
                     "VersionMismatch",
@@ -102,4 +102,9 @@ pub(crate) fn maybe_ensure(req: &Request) -> ApiResult<Option<u32>> {
         },
     };
     ensure(req, &path).map(|(pid, _)| Some(pid))
+}
+
+/// The most recent worker registration (the live worker heartbeats every second).
+fn latest_worker(store: &imapmigration_store::Store) -> ApiResult<Option<imapmigration_store::WorkerRecord>> {
+    Ok(store.workers_list()?.into_iter().max_by_key(|w| w.heartbeat_at))
 }

@@ -170,7 +170,7 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
     let name = a.name.clone().unwrap_or_else(|| format!("cli-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
     let source = parse_url(&a.source, "--source")?;
 
-    let lock = WorkerLock::try_acquire(home.as_deref().unwrap_or(std::path::Path::new(".")))
+    let lock = WorkerLock::acquire_within(home.as_deref().unwrap_or(std::path::Path::new(".")), std::time::Duration::from_secs(1))
         .map_err(|e| format!("cannot take the worker lock: {e}"))?
         .ok_or("a background worker owns this state directory; manage it with the cmdlets, or stop it first")?;
 

@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use fs4::fs_std::FileExt;
+use std::fs::TryLockError;
 
 /// Name of the lock file inside the state directory.
 pub const LOCK_FILE: &str = "worker.lock";
@@ -26,17 +26,31 @@ impl WorkerLock {
         std::fs::create_dir_all(home)?;
         let path = home.join(LOCK_FILE);
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        match file.try_lock_exclusive() {
-            Ok(true) => {
+        match file.try_lock() {
+            Ok(()) => {
                 file.set_len(0)?;
                 file.seek(SeekFrom::Start(0))?;
                 writeln!(file, "{}", std::process::id())?;
                 file.sync_data()?;
                 Ok(Some(WorkerLock { file, path }))
             }
-            Ok(false) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Like [`WorkerLock::try_acquire`], but keeps trying for `patience`: a cmdlet probing the
+    /// lock holds it (shared) for an instant, which must not make a starting worker give up.
+    pub fn acquire_within(home: &Path, patience: std::time::Duration) -> std::io::Result<Option<WorkerLock>> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            if let Some(lock) = Self::try_acquire(home)? {
+                return Ok(Some(lock));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
         }
     }
 
@@ -47,7 +61,7 @@ impl WorkerLock {
 
 impl Drop for WorkerLock {
     fn drop(&mut self) {
-        let _ = FileExt::unlock(&self.file);
+        let _ = self.file.unlock();
     }
 }
 
@@ -60,13 +74,12 @@ pub fn probe(home: &Path) -> std::io::Result<Option<u32>> {
         Err(e) => return Err(e),
     };
     match file.try_lock_shared() {
-        Ok(true) => {
-            let _ = FileExt::unlock(&file);
+        Ok(()) => {
+            let _ = file.unlock();
             Ok(None)
         }
-        Ok(false) => Ok(Some(read_pid(&mut file))),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(read_pid(&mut file))),
-        Err(e) => Err(e),
+        Err(TryLockError::WouldBlock) => Ok(Some(read_pid(&mut file))),
+        Err(TryLockError::Error(e)) => Err(e),
     }
 }
 

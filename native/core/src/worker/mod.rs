@@ -517,8 +517,9 @@ impl Scheduler {
     async fn reap(&mut self) {
         let done: Vec<Uuid> = self.running.iter().filter(|(_, r)| r.handle.is_finished()).map(|(id, _)| *id).collect();
         for id in done {
-            let Some(r) = self.running.remove(&id) else { continue };
-            let result = match r.handle.await {
+            let Some(mut r) = self.running.remove(&id) else { continue };
+            let handle = std::mem::replace(&mut r.handle, tokio::spawn(async { PassResult::Cancelled }));
+            let result = match handle.await {
                 Ok(res) => res,
                 Err(e) => PassResult::Failed { code: "Internal".into(), message: format!("the copy task ended abnormally: {e}") },
             };
@@ -636,7 +637,8 @@ async fn run_pass(store: &Store, job: &engine::UserJob, cancel: &CancellationTok
             Err(e) if e.is_retryable() && attempt + 1 < MAX_ATTEMPTS => {
                 attempt += 1;
                 let backoff = e
-                    .throttle_hint()
+                    .imap_source()
+                    .and_then(|i| i.throttle_hint())
                     .unwrap_or_else(|| Duration::from_secs((1u64 << attempt.min(6)).min(60)));
                 let message = format!("{}: attempt {attempt} interrupted ({e}); retrying in {} s", job.email, backoff.as_secs());
                 tracing::warn!(%message);
@@ -681,7 +683,7 @@ pub fn init_logging(home: &Path) -> Option<tracing_appender::non_blocking::Worke
 /// The daemon: takes the lock (or returns `Busy`), logs to the state directory, runs until
 /// `shutdown`.
 pub async fn run_daemon(home: &Path, shutdown: CancellationToken) -> Result<(), WorkerError> {
-    let lock = match lock::WorkerLock::try_acquire(home) {
+    let lock = match lock::WorkerLock::acquire_within(home, Duration::from_secs(2)) {
         Ok(Some(l)) => l,
         Ok(None) => {
             let pid = lock::probe(home).ok().flatten().unwrap_or(0);

@@ -1,0 +1,336 @@
+//! Batch lifecycle through the real worker process, against a real Dovecot: the behaviours an
+//! admin relies on when a migration runs for days. Each test drives the C ABI's operations
+//! (`api::handle_json`, exactly what the cmdlets send), lets the detached worker do the work, and
+//! compares the target with the source message by message (SHA-256 of the body, flags,
+//! INTERNALDATE).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use imapmigration_testkit::{Dovecot, DovecotOptions, FaultProxy, SeedFolder, SeedMessage, Snapshot, maildir_snapshot};
+use serde_json::{Value, json};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_imapmigration");
+
+/// A state directory whose worker is killed when the test ends, pass or fail.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Home { dir: tempfile::tempdir().expect("temp dir") }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn call(&self, op: &str, mut args: Value) -> Value {
+        args["op"] = json!(op);
+        args["home"] = json!(self.path());
+        args["workerPath"] = json!(WORKER);
+        imapmigration::api::handle_json(&args.to_string())
+    }
+    fn ok(&self, op: &str, args: Value) -> Value {
+        let r = self.call(op, args);
+        assert_eq!(r["ok"], json!(true), "{op} failed: {r}");
+        r["result"].clone()
+    }
+    fn worker_pid(&self) -> Option<u32> {
+        imapmigration::worker::lock::probe(self.path()).ok().flatten()
+    }
+    fn kill_worker(&self) {
+        if let Some(pid) = self.worker_pid() {
+            let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.worker_pid().is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    fn batch(&self, name: &str) -> Value {
+        let r = self.ok("batch.get", json!({"identity": name}));
+        r.as_array().and_then(|a| a.first()).cloned().expect("batch exists")
+    }
+    fn user(&self, email: &str) -> Value {
+        self.ok("user.statistics", json!({"identity": email, "includeReport": true}))
+    }
+    fn wait_status(&self, batch: &str, wanted: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let b = self.batch(batch);
+            let status = b["Status"].as_str().unwrap_or_default().to_owned();
+            if wanted.contains(&status.as_str()) {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "batch {batch} is still {status} after {timeout:?}, wanted {wanted:?}; log:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    fn log_tail(&self) -> String {
+        let dir = self.path().join("logs");
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                out.push_str(&lines[lines.len().saturating_sub(40)..].join("\n"));
+            }
+        }
+        out
+    }
+    fn maildir(&self, email: &str) -> PathBuf {
+        self.path().join("maildir").join(email)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        self.kill_worker();
+    }
+}
+
+/// A deterministic message of about `size` bytes with a unique Message-ID.
+fn message(user: &str, folder: &str, i: usize, size: usize) -> SeedMessage {
+    let mut body = format!(
+        "Message-ID: <{i}.{folder}.{user}@lifecycle.test>\r\nDate: Mon, 2 Mar 2026 10:{:02}:00 +0000\r\nFrom: Sender {i} <s{i}@example.test>\r\nTo: {user}@example.test\r\nSubject: {folder} message {i} \u{2713}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
+        i % 60
+    )
+    .into_bytes();
+    let line = format!("line of message {i} in {folder} for {user}, padded to fill the body...\r\n");
+    while body.len() < size {
+        body.extend_from_slice(line.as_bytes());
+    }
+    let flags: &[&str] = match i % 4 {
+        0 => &["\\Seen"],
+        1 => &["\\Seen", "\\Flagged"],
+        2 => &[],
+        _ => &["\\Answered", "\\Seen"],
+    };
+    SeedMessage::new(body, flags, 1_767_000_000 + (i as i64) * 60)
+}
+
+fn seed(dovecot: &Dovecot, user: &str, folders: &[(&str, usize)], size: usize) {
+    let folders: Vec<SeedFolder> = folders
+        .iter()
+        .map(|(name, n)| SeedFolder::new(*name, (0..*n).map(|i| message(user, name, i, size)).collect()))
+        .collect();
+    dovecot.seed(user, &folders).expect("seed");
+}
+
+fn csv(rows: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("EmailAddress,UserName,Password\r\n");
+    for (email, user, pw) in rows {
+        s.push_str(&format!("{email},{user},{pw}\r\n"));
+    }
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn source_endpoint(home: &Home, name: &str, port: u16) {
+    home.ok(
+        "endpoint.new",
+        json!({"name": name, "remoteServer": "127.0.0.1", "port": port, "security": "None", "skipVerification": true}),
+    );
+}
+
+fn assert_same(expected: &Snapshot, actual: &Snapshot) {
+    let (e, a) = (expected.without_empty_folders(), actual.without_empty_folders());
+    let diff = e.diff(&a);
+    assert!(diff.is_empty(), "{diff}");
+}
+
+fn synced_items(home: &Home, email: &str) -> u64 {
+    home.user(email)["SyncedItemCount"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn worker_killed_at_several_points_leaves_no_duplicate_and_no_gap() {
+    let dovecot = Dovecot::start(DovecotOptions::default().user("kim", "pw-kim")).expect("dovecot");
+    seed(&dovecot, "kim", &[("INBOX", 900), ("Archive/2025", 600), ("Sent", 300)], 12_000);
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    home.ok(
+        "batch.new",
+        json!({"name": "KillTest", "sourceEndpoint": "src", "csvData": csv(&[("kim@contoso.test", "kim", "pw-kim")]), "autoStart": true}),
+    );
+    let mut kills = 0;
+    for threshold in [150u64, 700, 1300] {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while synced_items(&home, "kim@contoso.test") < threshold && Instant::now() < deadline {
+            if home.batch("KillTest")["Status"] == json!("Synced") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if home.batch("KillTest")["Status"] == json!("Synced") {
+            break;
+        }
+        home.kill_worker();
+        kills += 1;
+        home.ok("worker.ensure", json!({}));
+    }
+    assert!(kills >= 1, "the copy finished before the worker could be killed even once");
+    let b = home.wait_status("KillTest", &["Synced", "SyncedWithErrors"], Duration::from_secs(240));
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    assert_same(&dovecot.snapshot("kim").expect("source"), &maildir_snapshot(&home.maildir("kim@contoso.test")).expect("target"));
+    assert_eq!(synced_items(&home, "kim@contoso.test"), 1800);
+}
+
+#[test]
+fn connections_cut_mid_fetch_and_mid_append_still_complete_exactly() {
+    let source = Dovecot::start(DovecotOptions::default().user("lee", "pw-lee")).expect("source dovecot");
+    let target = Dovecot::start(DovecotOptions::default().user("lee@contoso.test", "unused")).expect("target dovecot");
+    seed(&source, "lee", &[("INBOX", 700), ("Projects", 500)], 15_000);
+    let src_proxy = FaultProxy::start(source.imap_addr()).expect("source proxy");
+    let dst_proxy = FaultProxy::start(target.imap_addr()).expect("target proxy");
+    let home = Home::new();
+    source_endpoint(&home, "src", src_proxy.port());
+    home.ok(
+        "endpoint.new",
+        json!({"name": "dst", "remoteServer": "127.0.0.1", "port": dst_proxy.port(), "security": "None", "skipVerification": true,
+               "credentials": {"userName": target.master_user(), "password": target.master_password()},
+               "targetLogin": "MasterUser", "masterUserSeparator": "*"}),
+    );
+    home.ok(
+        "batch.new",
+        json!({"name": "CutTest", "sourceEndpoint": "src", "targetEndpoint": "dst",
+               "csvData": csv(&[("lee@contoso.test", "lee", "pw-lee")]), "autoStart": true}),
+    );
+    let mut cuts = 0;
+    for threshold in [100u64, 400, 800] {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while synced_items(&home, "lee@contoso.test") < threshold && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if home.batch("CutTest")["Status"] == json!("Synced") {
+            break;
+        }
+        // Alternate sides: a cut on the source interrupts a FETCH, on the target an APPEND.
+        if cuts % 2 == 0 { src_proxy.cut_all() } else { dst_proxy.cut_all() }
+        cuts += 1;
+    }
+    assert!(cuts >= 1, "the copy finished before any connection could be cut");
+    let b = home.wait_status("CutTest", &["Synced", "SyncedWithErrors"], Duration::from_secs(240));
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    assert_same(&source.snapshot("lee").expect("source"), &target.snapshot("lee@contoso.test").expect("target"));
+}
+
+#[test]
+fn stop_halts_promptly_and_start_resumes_without_recopying() {
+    let dovecot = Dovecot::start(DovecotOptions::default().user("max", "pw-max")).expect("dovecot");
+    seed(&dovecot, "max", &[("INBOX", 2500)], 30_000);
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    home.ok(
+        "batch.new",
+        json!({"name": "StopTest", "sourceEndpoint": "src", "csvData": csv(&[("max@contoso.test", "max", "pw-max")]), "autoStart": true}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while synced_items(&home, "max@contoso.test") < 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let asked = Instant::now();
+    home.ok("batch.stop", json!({"identity": "StopTest"}));
+    let b = home.wait_status("StopTest", &["Stopped", "Synced"], Duration::from_secs(30));
+    assert_eq!(b["Status"], json!("Stopped"), "the copy ended before Stop took effect: {b}");
+    assert!(asked.elapsed() < Duration::from_secs(30));
+    let at_stop = synced_items(&home, "max@contoso.test");
+    assert!(at_stop < 2500, "{at_stop}");
+    // Nothing moves while stopped.
+    std::thread::sleep(Duration::from_millis(1500));
+    let target_at_stop = maildir_snapshot(&home.maildir("max@contoso.test")).expect("target").message_count();
+    assert_eq!(target_at_stop as u64, synced_items(&home, "max@contoso.test"), "counts are what is on the target");
+
+    home.ok("batch.start", json!({"identity": "StopTest"}));
+    home.wait_status("StopTest", &["Synced"], Duration::from_secs(240));
+    assert_same(&dovecot.snapshot("max").expect("source"), &maildir_snapshot(&home.maildir("max@contoso.test")).expect("target"));
+    let report = home.user("max@contoso.test")["Report"].to_string();
+    let copied_second: u64 = report
+        .split("pass ")
+        .filter_map(|p| p.split(" copied").next()?.rsplit(' ').next()?.parse().ok())
+        .last()
+        .unwrap_or(u64::MAX);
+    assert!(copied_second <= 2500 - at_stop, "the resumed pass copied {copied_second}, more than the {} left", 2500 - at_stop);
+}
+
+#[test]
+fn incremental_sync_brings_new_mail_and_flag_changes_then_complete() {
+    let dovecot = Dovecot::start(DovecotOptions::default().user("ned", "pw-ned")).expect("dovecot");
+    seed(&dovecot, "ned", &[("INBOX", 40), ("Work", 10)], 3_000);
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    home.ok(
+        "batch.new",
+        json!({"name": "IncTest", "sourceEndpoint": "src", "csvData": csv(&[("ned@contoso.test", "ned", "pw-ned")]), "autoStart": true}),
+    );
+    let first = home.wait_status("IncTest", &["Synced"], Duration::from_secs(120));
+    let target = home.maildir("ned@contoso.test");
+    assert_same(&dovecot.snapshot("ned").expect("source"), &maildir_snapshot(&target).expect("target"));
+
+    for i in 100..105 {
+        dovecot.append_message("ned", "INBOX", &message("ned", "INBOX", i, 3_000)).expect("append");
+    }
+    dovecot.set_flags("ned", "INBOX", imapmigration_testkit::MessageRef::Index(2), &["\\Seen", "\\Flagged"]).expect("flags");
+    dovecot.set_flags("ned", "Work", imapmigration_testkit::MessageRef::Index(0), &[]).expect("flags");
+    std::thread::sleep(Duration::from_millis(1100)); // LastSyncedDateTime has whole seconds
+    home.ok("batch.set", json!({"identity": "IncTest", "syncNow": true}));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let b = home.batch("IncTest");
+        if b["Status"] == json!("Synced") && b["LastSyncedDateTime"] != first["LastSyncedDateTime"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no incremental sync: {b}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_same(&dovecot.snapshot("ned").expect("source"), &maildir_snapshot(&target).expect("target"));
+    assert_eq!(synced_items(&home, "ned@contoso.test"), 55);
+
+    dovecot.append_message("ned", "Work", &message("ned", "Work", 200, 3_000)).expect("append");
+    home.ok("batch.complete", json!({"identity": "IncTest"}));
+    let b = home.wait_status("IncTest", &["Completed", "CompletedWithErrors"], Duration::from_secs(120));
+    assert_eq!(b["Status"], json!("Completed"), "{b}");
+    assert_same(&dovecot.snapshot("ned").expect("source"), &maildir_snapshot(&target).expect("target"));
+}
+
+#[test]
+fn one_wrong_password_fails_that_user_and_the_others_complete() {
+    let dovecot = Dovecot::start(
+        DovecotOptions::default().user("ann", "pw-ann").user("bob", "pw-bob").user("cat", "pw-cat"),
+    )
+    .expect("dovecot");
+    for u in ["ann", "bob", "cat"] {
+        seed(&dovecot, u, &[("INBOX", 30)], 2_000);
+    }
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    home.ok(
+        "batch.new",
+        json!({"name": "AuthTest", "sourceEndpoint": "src", "autoStart": true, "csvData": csv(&[
+            ("ann@contoso.test", "ann", "pw-ann"),
+            ("bob@contoso.test", "bob", "definitely-wrong-7731"),
+            ("cat@contoso.test", "cat", "pw-cat"),
+        ])}),
+    );
+    let b = home.wait_status("AuthTest", &["Synced", "SyncedWithErrors"], Duration::from_secs(120));
+    assert_eq!(b["Status"], json!("SyncedWithErrors"), "{b}");
+    assert_eq!(b["FailedCount"], json!(1), "{b}");
+    assert_eq!(b["SyncedCount"], json!(2), "{b}");
+    let bob = home.user("bob@contoso.test");
+    assert_eq!(bob["Status"], json!("Failed"), "{bob}");
+    let summary = bob["ErrorSummary"].as_str().unwrap_or_default().to_lowercase();
+    assert!(summary.contains("auth") || summary.contains("login") || summary.contains("credentials"), "{bob}");
+    assert!(!bob.to_string().contains("definitely-wrong-7731"), "the password leaked: {bob}");
+    for u in ["ann", "cat"] {
+        let email = format!("{u}@contoso.test");
+        assert_eq!(synced_items(&home, &email), 30);
+        assert_same(&dovecot.snapshot(u).expect("source"), &maildir_snapshot(&home.maildir(&email)).expect("target"));
+    }
+    // The batch report names the failure.
+    let errors = std::fs::read_to_string(home.path().join("reports/AuthTest/MigrationErrors.csv")).expect("error report");
+    assert!(errors.contains("bob@contoso.test"), "{errors}");
+}
