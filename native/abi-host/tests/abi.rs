@@ -135,10 +135,12 @@ fn endpoint_operations_round_trip() {
     assert_eq!(err_code(&dup), "AlreadyExists");
     let got = call(&h, json!({"op": "endpoint.get", "identity": "IMAPonpremises"}));
     assert_eq!(ok(&got).as_array().unwrap().len(), 1);
-    let set = call(&h, json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentMigrations": 10}));
+    let set = call(&h, json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentMigrations": 10, "maxConcurrentIncrementalSyncs": 5}));
     assert_eq!(ok(&set)["MaxConcurrentMigrations"], json!(10));
+    assert_eq!(ok(&set)["MaxConcurrentIncrementalSyncs"], json!(5));
     let bad = call(&h, json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentIncrementalSyncs": 50}));
     assert_eq!(err_code(&bad), "InvalidArgument");
+    assert_eq!(bad["error"]["details"]["parameter"], json!("maxConcurrentIncrementalSyncs"));
     let rm = call(&h, json!({"op": "endpoint.remove", "identity": "IMAPonpremises"}));
     ok(&rm);
     let missing = call(&h, json!({"op": "endpoint.remove", "identity": "IMAPonpremises"}));
@@ -187,7 +189,7 @@ fn batch_operations_and_error_envelope() {
     assert_eq!(err_code(&bad_csv), "CsvInvalid");
     assert!(bad_csv["error"]["message"].as_str().unwrap().contains("UserName"), "{bad_csv}");
     let none = call(&h, json!({"op": "batch.get", "identity": "Bad"}));
-    assert!(ok(&none).as_array().unwrap().is_empty() || err_code(&none) == "NotFound");
+    assert_eq!(err_code(&none), "NotFound", "a refused CSV must create nothing");
 
     let unknown_ep = call(&h, json!({"op": "batch.new", "name": "X", "sourceEndpoint": "nope", "csvData": b64(csv.as_bytes())}));
     assert_eq!(err_code(&unknown_ep), "NotFound");

@@ -12,8 +12,10 @@
 //! versioning lives in the JSON.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
 
 use serde_json::{Value, json};
 
@@ -28,7 +30,9 @@ pub const ABI_VERSION: u32 = 1;
 /// [`mig_free`], exactly once; it is never NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mig_call(request: *const c_char) -> *mut c_char {
+    install_panic_hook();
     let response = catch_unwind(AssertUnwindSafe(|| {
+        let _guard = InCall::enter();
         if request.is_null() {
             return crate::api::error_envelope("InvalidArgument", "request pointer is null", None);
         }
@@ -91,4 +95,40 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "unknown panic payload".to_string()
     }
+}
+
+thread_local! {
+    /// Set while this thread runs inside [`mig_call`].
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+struct InCall;
+
+impl InCall {
+    fn enter() -> InCall {
+        IN_CALL.with(|c| c.set(true));
+        InCall
+    }
+}
+
+impl Drop for InCall {
+    fn drop(&mut self) {
+        IN_CALL.with(|c| c.set(false));
+    }
+}
+
+/// Panics inside a call are logged through `tracing` instead of printed to the host's stderr
+/// (PowerShell's console); panics elsewhere in the process keep the previous hook.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CALL.with(Cell::get) {
+                tracing::error!(panic = %info, "panic inside an ABI call");
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
