@@ -1,0 +1,268 @@
+//! The engine's error type: what went wrong copying one user, with the side and the action, and
+//! the stable ABI code (docs/design.md "The C ABI") each maps to.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use imapmigration_imap as imap;
+use imapmigration_store as store;
+
+/// Which server an error concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
+/// Errors of [`super::sync_user`] and the parsers the cmdlets call ahead of it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server rejected the credentials (or the OAuth2 token could not be obtained).
+    #[error("cannot log in to the {side} server: {source}")]
+    Auth {
+        side: Side,
+        #[source]
+        source: imap::Error,
+    },
+    /// Connecting (TCP, TLS) to a server failed.
+    #[error("cannot connect to the {side} server: {source}")]
+    Connect {
+        side: Side,
+        #[source]
+        source: imap::Error,
+    },
+    /// An IMAP command failed.
+    #[error("cannot {action} on the {side} server: {source}")]
+    Imap {
+        side: Side,
+        action: String,
+        #[source]
+        source: imap::Error,
+    },
+    /// The state store failed.
+    #[error("cannot {action}: {source}")]
+    Store {
+        action: String,
+        #[source]
+        source: store::Error,
+    },
+    /// Writing the Maildir target failed.
+    #[error("cannot {action} {path}: {source}")]
+    Maildir {
+        action: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Copying one folder failed; the cause is inside.
+    #[error("cannot copy folder {folder}: {source}")]
+    Folder {
+        folder: String,
+        #[source]
+        source: Box<Error>,
+    },
+    /// More items were refused by the target than `-BadItemLimit` allows.
+    #[error("the target refused {count} items, more than the bad item limit of {limit}")]
+    BadItemLimitExceeded { limit: u64, count: u64 },
+    /// More items were over the size limit than `-LargeItemLimit` allows.
+    #[error(
+        "{count} items are larger than the maximum message size, more than the large item limit of {limit}"
+    )]
+    LargeItemLimitExceeded { limit: u64, count: u64 },
+    /// The cancellation token fired; the state is consistent and a later pass resumes.
+    #[error("the synchronization was cancelled")]
+    Cancelled,
+    /// `-ContentFilter` cannot be read.
+    #[error("invalid content filter: {0}")]
+    InvalidFilter(String),
+    /// `-IncludeFolders` / `-ExcludeFolders` cannot be read.
+    #[error("invalid folder selection: {0}")]
+    InvalidFolderSelection(String),
+    /// A job argument is unusable (not a user id, no credentials, ...).
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// An invariant broke (a task panicked, a channel closed early).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn imap(side: Side, action: impl Into<String>, source: imap::Error) -> Self {
+        Error::Imap {
+            side,
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn store(action: impl Into<String>, source: store::Error) -> Self {
+        Error::Store {
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn maildir(
+        action: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Maildir {
+            action: action.into(),
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Classifies a failed login/connect of one side.
+    pub(crate) fn connecting(side: Side, source: imap::Error) -> Self {
+        match source {
+            imap::Error::Auth { .. } | imap::Error::OAuth { .. } => Error::Auth { side, source },
+            other => Error::Connect {
+                side,
+                source: other,
+            },
+        }
+    }
+
+    pub(crate) fn in_folder(self, folder: &str) -> Self {
+        match self {
+            e @ (Error::Cancelled
+            | Error::Auth { .. }
+            | Error::Folder { .. }
+            | Error::BadItemLimitExceeded { .. }
+            | Error::LargeItemLimitExceeded { .. }) => e,
+            other => Error::Folder {
+                folder: folder.to_string(),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The innermost IMAP error, if any.
+    pub fn imap_source(&self) -> Option<&imap::Error> {
+        match self {
+            Error::Auth { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Imap { source, .. } => Some(source),
+            Error::Folder { source, .. } => source.imap_source(),
+            _ => None,
+        }
+    }
+
+    /// The side an error concerns, when it concerns a server.
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Error::Auth { side, .. } | Error::Connect { side, .. } | Error::Imap { side, .. } => {
+                Some(*side)
+            }
+            Error::Folder { source, .. } => source.side(),
+            Error::BadItemLimitExceeded { .. } => Some(Side::Target),
+            _ => None,
+        }
+    }
+
+    /// Whether a later attempt may succeed without anyone changing anything: dropped
+    /// connections, timeouts, servers asking us to back off. Authentication failures, refusals
+    /// and limits are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Connect { source, .. } | Error::Imap { source, .. } => source.is_retryable(),
+            Error::Folder { source, .. } => source.is_retryable(),
+            Error::Store { source, .. } => matches!(source, store::Error::Database { .. }),
+            _ => false,
+        }
+    }
+
+    /// How long the server asked us to wait before trying again, if it said so (Exchange
+    /// Online's "Suggested Backoff Time").
+    pub fn throttle_hint(&self) -> Option<std::time::Duration> {
+        self.imap_source().and_then(imap::Error::throttle_hint)
+    }
+
+    /// The stable ABI error code (docs/design.md): `AuthenticationFailed`,
+    /// `EndpointUnreachable`, `TlsError`, `ServerRefused`, `Protocol`, `Cancelled`,
+    /// `InvalidArgument`, `Unsupported`, `Internal`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Auth { .. } => "AuthenticationFailed",
+            Error::Connect { source, .. } | Error::Imap { source, .. } => imap_code(source),
+            Error::Folder { source, .. } => source.code(),
+            Error::Store { .. } | Error::Maildir { .. } | Error::Internal(_) => "Internal",
+            // The target refused the items: the server's refusal, counted.
+            Error::BadItemLimitExceeded { .. } => "ServerRefused",
+            Error::LargeItemLimitExceeded { .. } => "Unsupported",
+            Error::Cancelled => "Cancelled",
+            Error::InvalidFilter(_) | Error::InvalidFolderSelection(_) | Error::InvalidJob(_) => {
+                "InvalidArgument"
+            }
+        }
+    }
+}
+
+fn imap_code(e: &imap::Error) -> &'static str {
+    match e {
+        imap::Error::Auth { .. } | imap::Error::OAuth { .. } => "AuthenticationFailed",
+        imap::Error::Connect { .. } | imap::Error::Timeout { .. } | imap::Error::Io { .. } => {
+            "EndpointUnreachable"
+        }
+        imap::Error::Bye { .. } => "EndpointUnreachable",
+        imap::Error::Tls { .. } | imap::Error::Insecure { .. } => "TlsError",
+        imap::Error::No { .. } | imap::Error::Bad { .. } => "ServerRefused",
+        imap::Error::Unsupported { .. } => "Unsupported",
+        imap::Error::Protocol(_) => "Protocol",
+        imap::Error::InvalidInput(_) => "InvalidArgument",
+        _ => "Internal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_retry() {
+        let auth = Error::connecting(
+            Side::Source,
+            imap::Error::Auth {
+                user: "u".into(),
+                mechanism: "LOGIN".into(),
+                code: Some("AUTHENTICATIONFAILED".into()),
+                text: "Authentication failed.".into(),
+            },
+        );
+        assert_eq!(auth.code(), "AuthenticationFailed");
+        assert_eq!(auth.side(), Some(Side::Source));
+        assert!(!auth.is_retryable());
+        let drop = Error::imap(
+            Side::Target,
+            "append",
+            imap::Error::Io {
+                action: "reading".into(),
+                source: std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+            },
+        )
+        .in_folder("INBOX");
+        assert!(drop.is_retryable());
+        assert_eq!(drop.code(), "EndpointUnreachable");
+        assert!(
+            drop.to_string()
+                .starts_with("cannot copy folder INBOX: cannot append on the target")
+        );
+        assert_eq!(Error::Cancelled.in_folder("x").code(), "Cancelled");
+        assert_eq!(
+            Error::BadItemLimitExceeded { limit: 1, count: 2 }.code(),
+            "ServerRefused"
+        );
+    }
+}
