@@ -175,17 +175,17 @@ fn check_order(
     start: Option<store::Timestamp>,
     complete: Option<store::Timestamp>,
 ) -> ApiResult<()> {
-    if let (Some(s), Some(c)) = (start, complete) {
-        if s >= c {
-            return Err(ApiError::invalid(
-                "completeAfter",
-                format!(
-                    "completeAfter ({}) must be later than startAfter ({})",
-                    store::format_timestamp(&c),
-                    store::format_timestamp(&s)
-                ),
-            ));
-        }
+    if let (Some(s), Some(c)) = (start, complete)
+        && s >= c
+    {
+        return Err(ApiError::invalid(
+            "completeAfter",
+            format!(
+                "completeAfter ({}) must be later than startAfter ({})",
+                store::format_timestamp(&c),
+                store::format_timestamp(&s)
+            ),
+        ));
     }
     Ok(())
 }

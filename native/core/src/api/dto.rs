@@ -192,10 +192,10 @@ pub fn parse_time(parameter: &str, text: &str) -> ApiResult<Timestamp> {
             return Ok(Utc.from_utc_datetime(&n).trunc_subsecs_compat());
         }
     }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        if let Some(n) = d.and_hms_opt(0, 0, 0) {
-            return Ok(Utc.from_utc_datetime(&n));
-        }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(n) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(Utc.from_utc_datetime(&n));
     }
     Err(ApiError::invalid(
         parameter,
@@ -422,7 +422,7 @@ fn reports(home: &Path, name: &str) -> Value {
     let created: Option<Timestamp> = meta
         .modified()
         .ok()
-        .map(|m| DateTime::<Utc>::from(m))
+        .map(DateTime::<Utc>::from)
         .map(|t| t.trunc_subsecs_compat());
     json!([{
         "CreationTimeUTC": ts(&created),
@@ -599,12 +599,12 @@ pub fn user_statistics(
     report: Option<&[Event]>,
 ) -> Value {
     let mut v = user(u, batch_name);
-    let percent = if u.items_total > 0 {
-        (u.items_synced
-            .saturating_add(u.items_skipped)
-            .saturating_mul(100)
-            / u.items_total)
-            .min(100)
+    let done = u
+        .items_synced
+        .saturating_add(u.items_skipped)
+        .saturating_mul(100);
+    let percent = if let Some(p) = done.checked_div(u.items_total) {
+        p.min(100)
     } else if matches!(
         u.status.summary(),
         store::StatusSummary::Synced | store::StatusSummary::Completed

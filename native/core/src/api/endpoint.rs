@@ -100,9 +100,14 @@ fn parse_port(v: &Value) -> ApiResult<u16> {
     };
     match n {
         Some(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        _ => Err(ApiError::invalid(
+        // Only a number is quoted back: a mistyped argument could hold anything.
+        Some(p) => Err(ApiError::invalid(
             "port",
-            format!("the port {v} is not valid; use a number from 1 to 65535"),
+            format!("the port {p} is not valid; use a number from 1 to 65535"),
+        )),
+        None => Err(ApiError::invalid(
+            "port",
+            "the port is not a number; use a number from 1 to 65535",
         )),
     }
 }
@@ -191,13 +196,13 @@ fn check_record(e: &EndpointRecord) -> ApiResult<()> {
             ),
         ));
     }
-    if let Some(ca) = &e.ca_file {
-        if !Path::new(ca).is_file() {
-            return Err(ApiError::invalid(
-                "caFile",
-                format!("the CA file {ca} does not exist or is not a file"),
-            ));
-        }
+    if let Some(ca) = &e.ca_file
+        && !Path::new(ca).is_file()
+    {
+        return Err(ApiError::invalid(
+            "caFile",
+            format!("the CA file {ca} does not exist or is not a file"),
+        ));
     }
     if e.master_user_separator.is_empty()
         || e.master_user_separator.chars().any(char::is_whitespace)
@@ -219,26 +224,25 @@ fn check_record(e: &EndpointRecord) -> ApiResult<()> {
                 ),
             ));
         }
-        Some(TargetLogin::OAuth2) => {
+        Some(TargetLogin::OAuth2)
             if e.oauth_token_endpoint.is_none()
                 || e.oauth_client_id.is_none()
-                || e.admin_secret.is_none()
-            {
-                return Err(ApiError::invalid(
-                    "oauthTokenEndpoint",
-                    "target login OAuth2 needs oauthTokenEndpoint, oauthClientId and the client secret as credentials.password",
-                ));
-            }
+                || e.admin_secret.is_none() =>
+        {
+            return Err(ApiError::invalid(
+                "oauthTokenEndpoint",
+                "target login OAuth2 needs oauthTokenEndpoint, oauthClientId and the client secret as credentials.password",
+            ));
         }
         _ => {}
     }
-    if let Some(url) = &e.oauth_token_endpoint {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ApiError::invalid(
-                "oauthTokenEndpoint",
-                format!("the token endpoint {url} is not an http(s) URL"),
-            ));
-        }
+    if let Some(url) = &e.oauth_token_endpoint
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ApiError::invalid(
+            "oauthTokenEndpoint",
+            format!("the token endpoint {url} is not an http(s) URL"),
+        ));
     }
     if let Some(t) = &e.target_user_template {
         check_template(t)?;
@@ -280,14 +284,14 @@ fn optional_string(req: &Request, key: &str, value: &Option<String>) -> Option<O
 /// New-MigrationEndpoint.
 pub fn new(req: &Request) -> ApiResult {
     let a: EndpointArgs = dto::args(req)?;
-    if let Some(t) = dto::opt_identity(&a.endpoint_type) {
-        if !t.eq_ignore_ascii_case("IMAP") {
-            return Err(ApiError::new(
-                "Unsupported",
-                format!("endpoint type {t} is not supported; only IMAP endpoints exist"),
-            )
-            .with_details(json!({ "parameter": "endpointType" })));
-        }
+    if let Some(t) = dto::opt_identity(&a.endpoint_type)
+        && !t.eq_ignore_ascii_case("IMAP")
+    {
+        return Err(ApiError::new(
+            "Unsupported",
+            format!("endpoint type {t} is not supported; only IMAP endpoints exist"),
+        )
+        .with_details(json!({ "parameter": "endpointType" })));
     }
     let name = dto::required(&a.name, "name")?.to_owned();
     dto::check_name("name", &name)?;
@@ -362,15 +366,15 @@ pub fn get(req: &Request) -> ApiResult {
     let a: Args = dto::args(req)?;
     let store = req.open_store()?;
     let kind = dto::opt_identity(&a.kind);
-    if let Some(id) = dto::opt_identity(&a.identity) {
-        if let Some(e) = store.get_endpoint(id)? {
-            let matches = kind.is_none_or(|k| k.eq_ignore_ascii_case(&e.endpoint_type));
-            return Ok(json!(if matches {
-                vec![dto::endpoint(&e)]
-            } else {
-                vec![]
-            }));
-        }
+    if let Some(id) = dto::opt_identity(&a.identity)
+        && let Some(e) = store.get_endpoint(id)?
+    {
+        let matches = kind.is_none_or(|k| k.eq_ignore_ascii_case(&e.endpoint_type));
+        return Ok(json!(if matches {
+            vec![dto::endpoint(&e)]
+        } else {
+            vec![]
+        }));
     }
     let list = store.list_endpoints(kind)?;
     Ok(Value::Array(list.iter().map(dto::endpoint).collect()))
@@ -389,16 +393,15 @@ pub fn set(req: &Request) -> ApiResult {
     let mut e = old.clone();
     if let Some(n) = dto::opt_identity(&a.name) {
         dto::check_name("name", n)?;
-        if !n.eq_ignore_ascii_case(&old.name) {
-            if let Some(other) = store.get_endpoint(n)? {
-                if other.id != old.id {
-                    return Err(ApiError::new(
-                        "AlreadyExists",
-                        format!("an endpoint named \"{n}\" already exists"),
-                    )
-                    .with_details(json!({ "identity": n, "parameter": "name" })));
-                }
-            }
+        if !n.eq_ignore_ascii_case(&old.name)
+            && let Some(other) = store.get_endpoint(n)?
+            && other.id != old.id
+        {
+            return Err(ApiError::new(
+                "AlreadyExists",
+                format!("an endpoint named \"{n}\" already exists"),
+            )
+            .with_details(json!({ "identity": n, "parameter": "name" })));
         }
         e.name = n.to_owned();
         u.name = Some(n.to_owned());
@@ -438,6 +441,13 @@ pub fn set(req: &Request) -> ApiResult {
     if let Some(v) = &a.max_concurrent_incremental_syncs {
         e.max_concurrent_incremental_syncs = parse_concurrency("maxConcurrentIncrementalSyncs", v)?;
         u.max_concurrent_incremental_syncs = Some(e.max_concurrent_incremental_syncs);
+    }
+    if a.max_concurrent_incremental_syncs.is_none()
+        && e.max_concurrent_incremental_syncs > e.max_concurrent_migrations
+    {
+        // Lowering MaxConcurrentMigrations alone pulls the incremental limit down with it.
+        e.max_concurrent_incremental_syncs = e.max_concurrent_migrations;
+        u.max_concurrent_incremental_syncs = Some(e.max_concurrent_migrations);
     }
     if let Some(v) = optional_string(req, "caFile", &a.ca_file) {
         e.ca_file = v.clone();
@@ -508,6 +518,20 @@ pub fn remove(req: &Request) -> ApiResult {
     let e = store
         .get_endpoint(identity)?
         .ok_or_else(|| ApiError::not_found("endpoint", identity))?;
+    let users: Vec<String> = store
+        .list_batches(&store::BatchFilter {
+            endpoint_id: Some(e.id),
+            status: None,
+        })?
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    if !users.is_empty() {
+        return Err(dto::store_error(store::Error::InUse {
+            endpoint: e.name,
+            batches: users,
+        }));
+    }
     if config::default_target_id(&store)?.is_some_and(|id| id == e.id.to_string()) {
         return Err(ApiError::new(
             "InvalidState",
