@@ -15,8 +15,8 @@ function ConvertTo-MigIdentityString {
     param([AllowNull()][object]$InputObject)
     $value = $InputObject
     for ($depth = 0; $depth -lt 4 -and $null -ne $value; $depth++) {
-        if ($value -is [System.Management.Automation.PSObject] -and $value.BaseObject -isnot [System.Management.Automation.PSCustomObject]) {
-            $value = $value.BaseObject
+        if ($value -is [System.Management.Automation.PSObject] -and $value.PSObject.BaseObject -isnot [System.Management.Automation.PSCustomObject]) {
+            $value = $value.PSObject.BaseObject
         }
         if ($value -is [string]) { return $value }
         if ($value -is [guid] -or $value -is [System.ValueType]) { return $value.ToString() }
@@ -58,7 +58,7 @@ function ConvertTo-MigUtcString {
         'Local' { $DateTime.ToUniversalTime() }
         default {
             if ($TimeZone) {
-                $zone = [System.TimeZoneInfo]::FindSystemTimeZoneById($TimeZone)
+                $zone = Find-MigTimeZone -Name $TimeZone
                 [System.TimeZoneInfo]::ConvertTimeToUtc($DateTime, $zone)
             }
             else { [datetime]::SpecifyKind($DateTime, [System.DateTimeKind]::Utc) }

@@ -281,7 +281,7 @@ function New-MigrationBatch {
             $arguments['targetEndpoint'] = ConvertTo-MigIdentityString $TargetEndpoint
         }
         if ($PSBoundParameters.ContainsKey('TimeZone')) {
-            try { $null = [System.TimeZoneInfo]::FindSystemTimeZoneById($TimeZone) }
+            try { $null = Find-MigTimeZone -Name $TimeZone }
             catch {
                 $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $TimeZone `
                             -Message "The time zone '$TimeZone' is not known. Give a Windows time-zone name such as 'Pacific Standard Time' or an IANA name such as 'America/Los_Angeles'."))
