@@ -843,3 +843,150 @@ fn no_response_ever_carries_a_password() {
     // Home::call asserts on every response; make sure they were all seen.
     assert!(h.seen.lock().unwrap().len() >= 12);
 }
+
+// ---- batches the worker has moved on ----------------------------------------------------------
+
+/// Puts batch `name` into `status` and sets one user's status and counters, as the worker would.
+fn worker_did(
+    h: &Home,
+    name: &str,
+    status: &str,
+    user: &str,
+    user_status: &str,
+    synced: u64,
+    skipped: u64,
+) {
+    use imapmigration_store::{BatchUpdate, Store, UserUpdate};
+    let store = Store::open(h.dir.path()).unwrap();
+    let b = store.get_batch(name).unwrap().unwrap();
+    store
+        .update_batch(
+            &b.id,
+            BatchUpdate {
+                status: Some(status.parse().unwrap()),
+                requested_action: Some(None),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let u = store.find_users(user).unwrap().remove(0);
+    store
+        .update_user(
+            &u.id,
+            UserUpdate {
+                status: Some(user_status.parse().unwrap()),
+                items_total: Some(synced + skipped),
+                items_synced: Some(synced),
+                items_skipped: Some(skipped),
+                passes: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn synced_batches_retry_sync_and_complete() {
+    let h = Home::new();
+    h.endpoint("src");
+    h.batch("b", &csv(&["ann", "bob"]));
+    worker_did(&h, "b", "Synced", "ann@contoso.test", "Synced", 1000, 5);
+    worker_did(&h, "b", "Synced", "bob@contoso.test", "Synced", 10, 0);
+    let b = h.ok(json!({"op": "batch.get", "identity": "b"}));
+    assert_eq!(b[0]["SyncedCount"], json!(2));
+    assert_eq!(b[0]["ItemsSynced"], json!(1010));
+    assert_eq!(b[0]["ItemsSkipped"], json!(5));
+    assert_eq!(b[0]["DataConsistencyScore"], json!("Good"));
+    // Nothing failed: nothing to retry.
+    h.err(
+        json!({"op": "batch.start", "identity": "b"}),
+        "InvalidState",
+    );
+    let st = h.ok(json!({"op": "user.statistics", "identity": "ann@contoso.test"}));
+    assert_eq!(st["PercentageComplete"], json!(100));
+    assert_eq!(st["DataConsistencyScore"], json!("Good"));
+
+    let s = h.ok(json!({"op": "batch.set", "identity": "b", "syncNow": true}));
+    assert_eq!(s["Flags"], json!("Start"));
+    assert_eq!(s["Status"], json!("Synced"));
+
+    // A Synced user stops at once while the batch is idle.
+    let u = h.ok(json!({"op": "user.stop", "identity": "bob@contoso.test"}));
+    assert_eq!(u["Status"], json!("IncrementalStopped"));
+    let u = h.ok(json!({"op": "user.start", "identity": "bob@contoso.test"}));
+    assert_eq!(u["Status"], json!("Queued"));
+    assert_eq!(u["Flags"], json!("Start"));
+    assert_eq!(h.batch_status("b"), "Starting");
+
+    worker_did(
+        &h,
+        "b",
+        "SyncedWithErrors",
+        "bob@contoso.test",
+        "Failed",
+        0,
+        0,
+    );
+    let s = h.ok(json!({"op": "batch.start", "identity": "b"}));
+    assert_eq!(s["Status"], json!("Starting"));
+    let bob = h.ok(json!({"op": "user.get", "identity": "bob@contoso.test"}));
+    assert_eq!(bob[0]["Status"], json!("Queued"));
+
+    worker_did(&h, "b", "Synced", "bob@contoso.test", "Synced", 10, 0);
+    let u = h.ok(json!({"op": "user.set", "identity": "bob@contoso.test", "syncNow": true}));
+    assert_eq!(u["Flags"], json!("Start"));
+    worker_did(&h, "b", "Synced", "bob@contoso.test", "Synced", 10, 0);
+    let c = h.ok(json!({"op": "batch.complete", "identity": "b"}));
+    assert_eq!(c["Status"], json!("Completing"));
+    h.err(
+        json!({"op": "batch.complete", "identity": "b"}),
+        "InvalidState",
+    );
+
+    worker_did(&h, "b", "Completed", "bob@contoso.test", "Completed", 10, 0);
+    h.err(
+        json!({"op": "batch.start", "identity": "b"}),
+        "InvalidState",
+    );
+    h.err(
+        json!({"op": "batch.set", "identity": "b", "skipReports": true}),
+        "InvalidState",
+    );
+    h.err(json!({"op": "batch.stop", "identity": "b"}), "InvalidState");
+}
+
+#[test]
+fn users_added_to_a_synced_batch_start_without_start_batch() {
+    let h = Home::new();
+    h.endpoint("src");
+    h.batch("b", &csv(&["ann"]));
+    worker_did(&h, "b", "Synced", "ann@contoso.test", "Synced", 3, 0);
+    let b = h.ok(json!({"op": "batch.set", "identity": "b", "addUsers": true, "csvData": b64(&csv(&["bob"]))}));
+    assert_eq!(b["Status"], json!("Starting"));
+    assert_eq!(b["PendingCount"], json!(1));
+    assert_eq!(b["SyncedCount"], json!(1));
+}
+
+#[test]
+fn reports_written_by_the_worker_are_linked() {
+    let h = Home::new();
+    h.endpoint("src");
+    h.batch("b", &csv(&["ann"]));
+    let dir = h.dir.path().join("reports").join("b");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("MigrationStatistics.csv"),
+        "EmailAddress,Status,ItemsMigrated,ItemsSkipped\r\n",
+    )
+    .unwrap();
+    let b = h.ok(json!({"op": "batch.get", "identity": "b"}));
+    let r = &b[0]["Reports"][0];
+    assert!(
+        r["SuccessUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("MigrationStatistics.csv")
+    );
+    assert_eq!(r["ErrorUrl"], Value::Null);
+    assert!(r["CreationTimeUTC"].is_string());
+}
