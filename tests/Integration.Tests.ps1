@@ -1,0 +1,209 @@
+#Requires -Version 7.4
+# End to end through the real library, the real worker and a throwaway Dovecot started by the
+# testkit binary: the documented Exchange flow, polled the way admins poll. Needs
+# IMAPMIGRATION_NATIVE_DIR (the staged libimapmigration + imapmigration worker) and
+# IMAPMIGRATION_TESTKIT (the imapmig-testkit binary); scripts/test sets both.
+
+BeforeDiscovery {
+    $script:SkipReason = $null
+    $libName = if ($IsWindows) { 'imapmigration.dll' } elseif ($IsMacOS) { 'libimapmigration.dylib' } else { 'libimapmigration.so' }
+    if (-not $env:IMAPMIGRATION_NATIVE_DIR) {
+        $SkipReason = 'IMAPMIGRATION_NATIVE_DIR is not set (run scripts/test, which builds and stages the native library)'
+    }
+    elseif (-not (Test-Path (Join-Path $env:IMAPMIGRATION_NATIVE_DIR $libName))) {
+        $SkipReason = "the native library $libName is missing in IMAPMIGRATION_NATIVE_DIR ($env:IMAPMIGRATION_NATIVE_DIR)"
+    }
+    elseif (-not $env:IMAPMIGRATION_TESTKIT -or -not (Test-Path $env:IMAPMIGRATION_TESTKIT)) {
+        $SkipReason = 'IMAPMIGRATION_TESTKIT does not name the imapmig-testkit binary'
+    }
+    $script:Skip = [bool]$SkipReason
+}
+
+Describe 'Integration prerequisites' {
+    It 'has the native library, the worker and the testkit' {
+        if ($SkipReason) { Set-ItResult -Skipped -Because $SkipReason }
+    } -TestCases @{ SkipReason = $SkipReason }
+}
+
+Describe 'IMAP migration end to end' -Skip:$Skip {
+    BeforeAll {
+        $script:RepoRoot = Split-Path $PSScriptRoot -Parent
+        $script:Manifest = Join-Path $RepoRoot 'ImapMigration.psd1'
+        $script:Testkit = $env:IMAPMIGRATION_TESTKIT
+        $script:Work = Join-Path ([System.IO.Path]::GetTempPath()) "imapmig-pester-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
+        $null = New-Item -ItemType Directory -Path $Work
+        # Dovecot drops privileges; its directory must be reachable.
+        if (-not $IsWindows) { chmod 755 $Work }
+        $script:PreviousHome = $env:IMAPMIGRATION_HOME
+        $env:IMAPMIGRATION_HOME = Join-Path $Work 'state'
+
+        $script:Users = [ordered]@{ alice = 'alice-pester-pw'; bob = 'bob-pester-pw' }
+        $userSpec = ($Users.Keys | ForEach-Object { "$($_):$($Users[$_])" }) -join ','
+        $script:Server = & $Testkit start --dir (Join-Path $Work 'dovecot') --users $userSpec --json | Out-String | ConvertFrom-Json
+        if ($LASTEXITCODE -ne 0 -or -not $Server.imapsPort) { throw "imapmig-testkit start failed (exit $LASTEXITCODE)" }
+        foreach ($u in $Users.Keys) {
+            $null = & $Testkit seed --dir (Join-Path $Work 'dovecot') --user $u --profile small
+            if ($LASTEXITCODE -ne 0) { throw "imapmig-testkit seed failed for $u" }
+        }
+
+        function Get-SourceSnapshot([string]$User) {
+            & $Testkit snapshot --dir (Join-Path $Work 'dovecot') --user $User --json | Out-String | ConvertFrom-Json -AsHashtable
+        }
+        # The target Maildir++ read back the same way the testkit reads the source: per message,
+        # SHA-256 of the bytes with bare LF turned into CRLF.
+        function Get-MaildirHashes([string]$Root) {
+            $sha = [System.Security.Cryptography.SHA256]::Create()
+            $dirs = @(Get-Item $Root) + @(Get-ChildItem $Root -Directory | Where-Object Name -like '.*')
+            foreach ($d in $dirs) {
+                foreach ($sub in 'cur', 'new') {
+                    $p = Join-Path $d.FullName $sub
+                    if (-not (Test-Path $p)) { continue }
+                    foreach ($f in Get-ChildItem $p -File) {
+                        $text = [System.IO.File]::ReadAllBytes($f.FullName)
+                        $crlf = [System.Collections.Generic.List[byte]]::new($text.Length + 64)
+                        for ($i = 0; $i -lt $text.Length; $i++) {
+                            if ($text[$i] -eq 10 -and ($i -eq 0 -or $text[$i - 1] -ne 13)) { $crlf.Add(13) }
+                            $crlf.Add($text[$i])
+                        }
+                        [System.Convert]::ToHexString($sha.ComputeHash($crlf.ToArray())).ToLowerInvariant()
+                    }
+                }
+            }
+        }
+
+        $script:Csv = Join-Path $Work 'IMAPmigration_1.csv'
+        $rows = foreach ($u in $Users.Keys) { "$u@contoso.test,$u,$($Users[$u])" }
+        Set-Content -Path $Csv -Value (@('EmailAddress,UserName,Password') + $rows) -Encoding utf8NoBOM
+
+        Get-Module ImapMigration | Remove-Module -Force
+        Import-Module $Manifest -Force
+    }
+
+    AfterAll {
+        Get-MigrationBatch -ErrorAction SilentlyContinue | Remove-MigrationBatch -Confirm:$false -ErrorAction SilentlyContinue
+        # The worker outlives sessions by design; end the one this run started.
+        $lock = Join-Path $env:IMAPMIGRATION_HOME 'worker.lock'
+        if (Test-Path $lock) {
+            $workerPid = (Get-Content $lock -Raw -ErrorAction SilentlyContinue) -as [int]
+            if ($workerPid) { Stop-Process -Id $workerPid -ErrorAction SilentlyContinue }
+        }
+        if ($Testkit -and $Work) { $null = & $Testkit stop --dir (Join-Path $Work 'dovecot') 2>&1 }
+        $env:IMAPMIGRATION_HOME = $PreviousHome
+        if ($Work -and (Test-Path $Work)) { Remove-Item -Recurse -Force $Work -ErrorAction SilentlyContinue }
+    }
+
+    It 'Test-MigrationServerAvailability reaches the server' {
+        $r = Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port $Server.imapsPort -Security Ssl -AcceptUntrustedCertificates
+        $r.Result | Should -Be 'Success'
+    }
+
+    It 'creates the IMAP endpoint' {
+        $ep = New-MigrationEndpoint -IMAP -Name IMAPonpremises -RemoteServer 127.0.0.1 -Port $Server.imapsPort -Security Ssl -AcceptUntrustedCertificates -ErrorAction Stop
+        $ep.EndpointType | Should -Be 'IMAP'
+        $ep.Identity.Id | Should -Be 'IMAPonpremises'
+        (Get-MigrationEndpoint IMAPonpremises | Format-List EndpointType, RemoteServer, Port, Security, Max* | Out-String) | Should -Match 'MaxConcurrentMigrations'
+    }
+
+    It 'refuses a duplicate endpoint name with AlreadyExists' {
+        { New-MigrationEndpoint -IMAP -Name IMAPonpremises -RemoteServer 127.0.0.1 -Port $Server.imapsPort -SkipVerification -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AlreadyExists,New-MigrationEndpoint'
+    }
+
+    Context 'bad CSV data creates nothing' {
+        It 'refuses <Case> with CsvInvalid' -ForEach @(
+            @{ Case = 'a missing required column'; Text = "EmailAddress,UserName`r`nalice@contoso.test,alice`r`n" }
+            @{ Case = 'a file that is not text'; Bytes = [byte[]](0, 159, 146, 150, 0, 255, 254, 0, 1, 2) }
+            @{ Case = 'an unknown column'; Text = "EmailAddress,UserName,Password,Colour`r`nalice@contoso.test,alice,pw,blue`r`n" }
+        ) {
+            $data = if ($Bytes) { $Bytes } else { [System.Text.Encoding]::UTF8.GetBytes($Text) }
+            { New-MigrationBatch -Name BadCsv -SourceEndpoint IMAPonpremises -CSVData $data -ErrorAction Stop } |
+                Should -Throw -ErrorId 'CsvInvalid,New-MigrationBatch'
+            Get-MigrationBatch -Identity BadCsv -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+
+        It 'accepts an unknown column with -AllowUnknownColumnsInCsv $true (then removes the batch)' {
+            $data = [System.Text.Encoding]::UTF8.GetBytes("EmailAddress,UserName,Password,Colour`r`ncarol@contoso.test,carol,pw,blue`r`n")
+            $b = New-MigrationBatch -Name UnknownColumnOk -SourceEndpoint IMAPonpremises -CSVData $data -AllowUnknownColumnsInCsv $true -ErrorAction Stop
+            $b.Status -eq 'Created' | Should -BeTrue
+            Remove-MigrationBatch -Identity UnknownColumnOk -Confirm:$false -ErrorAction Stop
+        }
+
+        It 'refuses an unknown -SourceEndpoint with NotFound' {
+            { New-MigrationBatch -Name NoEndpoint -SourceEndpoint NoSuchEndpoint -CSVData ([System.IO.File]::ReadAllBytes($Csv)) -ErrorAction Stop } |
+                Should -Throw -ErrorId 'NotFound,New-MigrationBatch'
+            Get-MigrationBatch -Identity NoEndpoint -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+    }
+
+    Context 'the documented flow' {
+        BeforeAll {
+            $script:Batch = New-MigrationBatch -Name IMAPImport -SourceEndpoint IMAPonpremises -CSVData ([System.IO.File]::ReadAllBytes($Csv)) -AutoStart -ErrorAction Stop
+            $deadline = (Get-Date).AddSeconds(120)
+            do {
+                Start-Sleep -Seconds 1
+                $b = Get-MigrationBatch -Identity IMAPImport
+            } until ($b.Status -in 'Synced', 'SyncedWithErrors', 'Failed' -or (Get-Date) -gt $deadline)
+            $script:Final = $b
+        }
+
+        It 'returns the new batch' {
+            $Batch.Identity.Name | Should -Be 'IMAPImport'
+            $Batch.TotalCount | Should -Be $Users.Count
+        }
+
+        It 'reaches Synced' {
+            $Final.Status -eq 'Synced' | Should -BeTrue -Because "the batch ended $($Final.Status): $($Final.Message)"
+            $Final.Status.Value | Should -Be 'Synced'
+            (Get-MigrationBatch -Identity IMAPImport | Format-List Status | Out-String) | Should -Match 'Synced'
+            $Final.TotalCount | Should -Be $Users.Count
+            $Final.SyncedCount | Should -Be $Users.Count
+        }
+
+        It 'reports per-user SyncedItemCount equal to the seeded message count' {
+            $stats = @(Get-MigrationUser -BatchId IMAPImport | Get-MigrationUserStatistics)
+            $stats.Count | Should -Be $Users.Count
+            foreach ($s in $stats) {
+                $user = "$($s.Identity)".Split('@')[0]
+                $source = Get-SourceSnapshot $user
+                $seeded = ($source.Values | ForEach-Object { @($_).Count } | Measure-Object -Sum).Sum
+                $seeded | Should -BeGreaterThan 0
+                $s.SyncedItemCount | Should -Be $seeded -Because "$user has $seeded messages on the source"
+                $s.Status -eq 'Synced' | Should -BeTrue
+            }
+        }
+
+        It 'copies the same messages into the local Maildir store under the state directory' {
+            foreach ($user in $Users.Keys) {
+                $root = Join-Path $env:IMAPMIGRATION_HOME "maildir/$user@contoso.test"
+                $root | Should -Exist
+                $source = Get-SourceSnapshot $user
+                $expected = @($source.Values | ForEach-Object { $_ } | ForEach-Object { $_.sha256 } | Sort-Object)
+                $actual = @(Get-MaildirHashes $root | Sort-Object)
+                $actual.Count | Should -Be $expected.Count
+                ($actual -join ',') | Should -Be ($expected -join ',')
+            }
+        }
+
+        It 'is seen as Synced from a new pwsh process (the worker outlives the session)' {
+            $pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+            if (-not $pwsh) { $pwsh = Join-Path $PSHOME $(if ($IsWindows) { 'pwsh.exe' } else { 'pwsh' }) }
+            $status = & $pwsh -NoProfile -NonInteractive -c "Import-Module '$Manifest'; (Get-MigrationBatch -Identity IMAPImport).Status.Value"
+            "$status".Trim() | Should -Be 'Synced'
+        }
+
+        It 'refuses a second batch with the same name (AlreadyExists)' {
+            { New-MigrationBatch -Name IMAPImport -SourceEndpoint IMAPonpremises -CSVData ([System.IO.File]::ReadAllBytes($Csv)) -ErrorAction Stop } |
+                Should -Throw -ErrorId 'AlreadyExists,New-MigrationBatch'
+        }
+
+        It 'removes the batch with Remove-MigrationBatch -Confirm:$false' {
+            Remove-MigrationBatch -Identity IMAPImport -Confirm:$false -ErrorAction Stop
+            $deadline = (Get-Date).AddSeconds(30)
+            do {
+                $left = Get-MigrationBatch -Identity IMAPImport -ErrorAction SilentlyContinue
+                if ($left -and $left.Status -eq 'Removing') { Start-Sleep -Milliseconds 500 }
+            } while ($left -and (Get-Date) -lt $deadline)
+            $left | Should -BeNullOrEmpty
+        }
+    }
+}
