@@ -1,0 +1,1 @@
+//! Deterministic message and mailbox generators.

@@ -1,0 +1,6 @@
+//! Delaying and fault-injecting TCP proxies.
+
+/// Placeholder.
+pub struct DelayProxy;
+/// Placeholder.
+pub struct FaultProxy;
