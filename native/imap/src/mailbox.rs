@@ -166,6 +166,30 @@ fn attribute_name(a: &NameAttribute<'_>) -> String {
     }
 }
 
+/// imap-proto returns quoted strings without undoing `\\` and `\"` (RFC 3501 §4.3). The
+/// mailbox is the last item of a LIST line: quoted when the line ends in `"` and carries no
+/// literal.
+fn name_was_quoted(frame: &[u8]) -> bool {
+    let first_line = frame.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+    !first_line.ends_with(b"}") && frame.ends_with(b"\"\r\n")
+}
+
+fn unescape_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn decode_name(raw: &str) -> String {
     match mutf7::decode(raw) {
         Ok(n) => n,
@@ -184,7 +208,7 @@ impl Session {
         async move {
             if self.capabilities().has("NAMESPACE") {
                 let mut found = None;
-                self.run("NAMESPACE", "NAMESPACE", |m| {
+                self.run("NAMESPACE", "NAMESPACE", |m, _| {
                     if let Msg::Unparsed(raw) = m
                         && let Some(ns) = parse_namespace(raw)
                     {
@@ -211,7 +235,7 @@ impl Session {
                 tracing::warn!("server advertised NAMESPACE but sent no parseable reply");
             }
             let mut delimiter = None;
-            self.run("LIST \"\" \"\"", "LIST", |m| {
+            self.run("LIST \"\" \"\"", "LIST", |m, _| {
                 if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
                     delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
                 }
@@ -230,21 +254,27 @@ impl Session {
         .await
     }
 
-    /// All mailboxes (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when the server has both
-    /// SPECIAL-USE and LIST-EXTENDED, RFC 6154 §5.1). Names are decoded from modified UTF-7.
+    /// All mailboxes (`LIST "" "*"`, with `RETURN (SPECIAL-USE CHILDREN)` when the server has both
+    /// SPECIAL-USE and LIST-EXTENDED, RFC 6154 §5.1, RFC 5258 §4). `LIST (SPECIAL-USE)` as a
+    /// selection option would return only the special-use mailboxes. Names are decoded from
+    /// modified UTF-7.
     pub async fn list_folders(&mut self) -> Result<Vec<Folder>> {
         let span = self.span.clone();
         async move {
             let special = self.capabilities().has("SPECIAL-USE");
             let line = if special && self.capabilities().has("LIST-EXTENDED") {
-                "LIST \"\" \"*\" RETURN (SPECIAL-USE)"
+                "LIST \"\" \"*\" RETURN (SPECIAL-USE CHILDREN)"
             } else {
                 "LIST \"\" \"*\""
             };
             let mut folders = Vec::new();
-            self.run(line, "LIST", |m| {
+            self.run(line, "LIST", |m, frame| {
                 if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
-                    let raw = l.name.to_string();
+                    let raw = if name_was_quoted(frame) {
+                        unescape_quoted(&l.name)
+                    } else {
+                        l.name.to_string()
+                    };
                     let attributes: Vec<String> =
                         l.name_attributes.iter().map(attribute_name).collect();
                     let delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
@@ -306,7 +336,7 @@ impl Session {
             let mut flags = Vec::new();
             let mut permanent = None;
             let done = self
-                .run(&line, &what, |m| {
+                .run(&line, &what, |m, _| {
                     match m {
                         Msg::Data(Response::MailboxData(MailboxDatum::Exists(n))) => {
                             info.exists = *n
@@ -360,7 +390,7 @@ impl Session {
             return Ok(0);
         }
         let mut max = 0;
-        self.run("FETCH * (UID)", "FETCH * (UID)", |m| {
+        self.run("FETCH * (UID)", "FETCH * (UID)", |m, _| {
             if let Msg::Data(Response::Fetch(_, attrs)) = m {
                 for a in attrs {
                     if let imap_proto::AttributeValue::Uid(u) = a {
@@ -384,7 +414,7 @@ impl Session {
                 .run(
                     &format!("CREATE {arg}"),
                     &format!("CREATE {folder}"),
-                    |_| Ok(()),
+                    |_, _| Ok(()),
                 )
                 .await
             {
@@ -404,7 +434,7 @@ impl Session {
                 .run(
                     &format!("SUBSCRIBE {arg}"),
                     &format!("SUBSCRIBE {folder}"),
-                    |_| Ok(()),
+                    |_, _| Ok(()),
                 )
                 .await
             {
@@ -443,6 +473,14 @@ mod tests {
             filter_flags_for_target(&flags, &target),
             vec!["\\Seen", "$Label1", "Junk"]
         );
+    }
+
+    #[test]
+    fn quoted_names_are_unescaped() {
+        assert!(name_was_quoted(b"* LIST () \"/\" \"a \\\"b\\\"\"\r\n"));
+        assert!(!name_was_quoted(b"* LIST () \"/\" {3}\r\na\"b\r\n"));
+        assert!(!name_was_quoted(b"* LIST () \"/\" INBOX\r\n"));
+        assert_eq!(unescape_quoted(r#"a \"q\" \\ b"#), r#"a "q" \ b"#);
     }
 
     #[test]

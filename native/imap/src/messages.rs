@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::error::{Error, Result};
 use crate::response::{Msg, classify};
 use crate::session::Session;
-use crate::wire::{check_line, check_uid_set, flag_list, parse_internal_date};
+use crate::wire::{check_line, check_uid_set, flag_list, is_recent, parse_internal_date};
 
 /// What the engine needs to plan a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +70,12 @@ pub(crate) fn message_id_from_header(header: &[u8]) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Fetched flags without `\Recent`: it is per-session state, never copied (RFC 3501 §2.3.2).
 fn flags_of(v: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
-    v.iter().map(|f| f.to_string()).collect()
+    v.iter()
+        .filter(|f| !is_recent(f))
+        .map(|f| f.to_string())
+        .collect()
 }
 
 /// Collected attributes of one FETCH response.
@@ -137,7 +141,7 @@ impl Session {
             );
             let mut out = Vec::new();
             let mut bad = None;
-            self.run(&line, "UID FETCH", |m| {
+            self.run(&line, "UID FETCH", |m, _| {
                 if let Msg::Data(Response::Fetch(_, attrs)) = m {
                     let p = collect(attrs, &[]);
                     let (Some(uid), Some(date), Some(size)) = (p.uid, p.date, p.size) else {
@@ -183,7 +187,7 @@ impl Session {
             self.require_selected("UID FETCH")?;
             let line = format!("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {modseq})");
             let mut out = Vec::new();
-            self.run(&line, "UID FETCH CHANGEDSINCE", |m| {
+            self.run(&line, "UID FETCH CHANGEDSINCE", |m, _| {
                 if let Msg::Data(Response::Fetch(_, attrs)) = m {
                     let p = collect(attrs, &[]);
                     if let (Some(uid), Some(flags), Some(ms)) = (p.uid, p.flags, p.modseq) {
@@ -272,7 +276,7 @@ impl Session {
             check_line(criteria)?;
             self.require_selected("UID SEARCH")?;
             let mut out = Vec::new();
-            self.run(&format!("UID SEARCH {criteria}"), "UID SEARCH", |m| {
+            self.run(&format!("UID SEARCH {criteria}"), "UID SEARCH", |m, _| {
                 if let Msg::Data(Response::MailboxData(MailboxDatum::Search(ids))) = m {
                     out.extend_from_slice(ids);
                 }
@@ -310,7 +314,7 @@ impl Session {
             self.run(
                 &format!("UID STORE {uids} {item} {list}"),
                 "UID STORE",
-                |_| Ok(()),
+                |_, _| Ok(()),
             )
             .await?;
             Ok(())

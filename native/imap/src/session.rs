@@ -144,7 +144,7 @@ async fn connect_inner(cfg: &ServerConfig, creds: &Credentials, span: Span) -> R
                 what: "STARTTLS, which security Tls requires (nothing was sent in clear)".into(),
             });
         }
-        s.run("STARTTLS", "STARTTLS", |_| Ok(())).await?;
+        s.run("STARTTLS", "STARTTLS", |_, _| Ok(())).await?;
         let tc = tls_config.ok_or_else(|| Error::Protocol("tls config missing".into()))?;
         let Session { conn, span, .. } = s;
         let tcp = conn.into_plain()?;
@@ -208,7 +208,7 @@ impl Session {
             if self.broken.is_some() {
                 return Ok(());
             }
-            let r = self.run("LOGOUT", "LOGOUT", |_| Ok(())).await;
+            let r = self.run("LOGOUT", "LOGOUT", |_, _| Ok(())).await;
             self.conn.shutdown().await;
             match r {
                 Ok(_) | Err(Error::Bye { .. }) | Err(Error::Io { .. }) => Ok(()),
@@ -288,7 +288,7 @@ impl Session {
     pub(crate) async fn finish_raw(
         &mut self,
         tag: &str,
-        mut on_data: impl FnMut(&Msg<'_>) -> Result<()>,
+        mut on_data: impl FnMut(&Msg<'_>, &[u8]) -> Result<()>,
     ) -> Result<Tagged> {
         loop {
             let frame = self.read_frame().await?;
@@ -306,7 +306,7 @@ impl Session {
                         self.note(Error::Protocol("unexpected continuation request".into()))
                     );
                 }
-                msg => on_data(&msg)?,
+                msg => on_data(&msg, &frame)?,
             }
         }
     }
@@ -316,7 +316,7 @@ impl Session {
         &mut self,
         line: &str,
         what: &str,
-        on_data: impl FnMut(&Msg<'_>) -> Result<()>,
+        on_data: impl FnMut(&Msg<'_>, &[u8]) -> Result<()>,
     ) -> Result<Tagged> {
         let tag = self.send(line).await?;
         self.finish_raw(&tag, on_data).await?.into_result(what)
@@ -351,7 +351,7 @@ impl Session {
     /// CAPABILITY (RFC 3501 §6.1.1).
     pub(crate) async fn refresh_capabilities(&mut self) -> Result<()> {
         let mut caps = Vec::new();
-        self.run("CAPABILITY", "CAPABILITY", |m| {
+        self.run("CAPABILITY", "CAPABILITY", |m, _| {
             if let Msg::Data(Response::Capabilities(c)) = m {
                 caps.extend(c.iter().map(capability_name));
             }
@@ -412,7 +412,7 @@ impl Session {
     async fn login(&mut self, user: &str, password: &Secret) -> Result<Tagged> {
         let line = format!("LOGIN {} {}", quote(user)?, quote(password.expose())?);
         let tag = self.send(&line).await?;
-        let done = self.finish_raw(&tag, |_| Ok(())).await?;
+        let done = self.finish_raw(&tag, |_, _| Ok(())).await?;
         auth_result(done, user, "LOGIN", None)
     }
 

@@ -1,0 +1,337 @@
+//! Protocol behaviour against scripted servers on 127.0.0.1: what a real server will not do
+//! on demand (withhold STARTTLS, stall, hold completions back, refuse one message).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::DateTime;
+use imapmigration_imap::{
+    Credentials, Error, RefusalKind, Secret, Security, ServerConfig, connect,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// One command as the server received it.
+#[derive(Debug, Clone)]
+struct Cmd {
+    tag: String,
+    line: String,
+    literal: Option<Vec<u8>>,
+}
+
+/// Serves one connection: sends `greeting`, then hands each command to `on_cmd` and writes
+/// what it returns. Every received byte is recorded.
+async fn serve(
+    greeting: &'static str,
+    mut on_cmd: impl FnMut(&Cmd) -> Vec<u8> + Send + 'static,
+) -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let mut r = BufReader::new(r);
+        w.write_all(greeting.as_bytes()).await.unwrap();
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            rec.lock().unwrap().extend_from_slice(&line);
+            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+            let mut literal = None;
+            if let Some(open) = text.rfind('{')
+                && text.ends_with('}')
+            {
+                let spec = &text[open + 1..text.len() - 1];
+                let sync = !spec.ends_with('+');
+                let n: usize = spec.trim_end_matches('+').parse().unwrap();
+                if sync {
+                    w.write_all(b"+ go ahead\r\n").await.unwrap();
+                }
+                let mut buf = vec![0; n];
+                r.read_exact(&mut buf).await.unwrap();
+                rec.lock().unwrap().extend_from_slice(&buf);
+                let mut crlf = Vec::new();
+                r.read_until(b'\n', &mut crlf).await.unwrap();
+                rec.lock().unwrap().extend_from_slice(&crlf);
+                literal = Some(buf);
+            }
+            let (tag, rest) = text.split_once(' ').unwrap_or((&text, ""));
+            let cmd = Cmd {
+                tag: tag.to_string(),
+                line: rest.to_string(),
+                literal,
+            };
+            let out = on_cmd(&cmd);
+            if !out.is_empty() {
+                w.write_all(&out).await.unwrap();
+            }
+        }
+    });
+    (port, seen)
+}
+
+fn cfg(port: u16, security: Security) -> ServerConfig {
+    let mut c = ServerConfig::new("127.0.0.1", port, security);
+    c.io_timeout = Duration::from_secs(3);
+    c.connect_timeout = Duration::from_secs(3);
+    c
+}
+
+fn login(user: &str, pw: &str) -> Credentials {
+    Credentials::Login {
+        user: user.into(),
+        password: Secret::new(pw),
+    }
+}
+
+/// Answers LOGIN, CAPABILITY, SELECT; everything else goes to `rest`.
+fn basic(
+    caps: &'static str,
+    mut rest: impl FnMut(&Cmd) -> Vec<u8> + Send,
+) -> impl FnMut(&Cmd) -> Vec<u8> + Send {
+    move |c| {
+        let verb = c.line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "CAPABILITY" => format!("* CAPABILITY {caps}\r\n{} OK done\r\n", c.tag).into_bytes(),
+            "LOGIN" => format!("{} OK [CAPABILITY {caps}] Logged in\r\n", c.tag).into_bytes(),
+            "SELECT" | "EXAMINE" => format!(
+                "* FLAGS (\\Seen)\r\n* 0 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n* OK [UIDNEXT 1] x\r\n* OK [PERMANENTFLAGS (\\Seen \\*)] x\r\n{} OK [READ-WRITE] done\r\n",
+                c.tag
+            )
+            .into_bytes(),
+            "LOGOUT" => format!("* BYE bye\r\n{} OK done\r\n", c.tag).into_bytes(),
+            _ => rest(c),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tls_required_without_starttls_never_sends_the_password() {
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\r\n",
+        basic("IMAP4rev1 AUTH=PLAIN", |c| {
+            format!("{} BAD no\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let err = connect(&cfg(port, Security::Tls), &login("alice", "s3cret-pw"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(
+        !seen.contains("s3cret-pw"),
+        "password went out in clear: {seen}"
+    );
+    assert!(!seen.to_ascii_uppercase().contains("LOGIN"), "{seen}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (_sock, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let mut c = cfg(port, Security::None);
+    c.io_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = connect(&c, &login("a", "b")).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Connect { port: p, .. } if p == port),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn appends_are_pipelined_and_refusals_are_per_message() {
+    // The server answers nothing until it has received all 5 APPENDs: a client that waited
+    // for each completion would time out.
+    let mut pending = Vec::new();
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] fake ready\r\n",
+        basic("IMAP4rev1 LITERAL+ UIDPLUS", move |c| {
+            if c.line.starts_with("APPEND") {
+                let body = c.literal.as_deref().unwrap_or_default();
+                assert!(body.starts_with(b"Subject: m"), "literal lost: {body:?}");
+                pending.push(c.clone());
+                if pending.len() < 5 {
+                    return Vec::new();
+                }
+                let mut out = Vec::new();
+                for (i, p) in pending.drain(..).enumerate() {
+                    if i == 1 {
+                        out.extend(format!("{} NO [OVERQUOTA] Quota exceeded\r\n", p.tag).bytes());
+                    } else {
+                        out.extend(
+                            format!("{} OK [APPENDUID 7 {}] done\r\n", p.tag, 100 + i).bytes(),
+                        );
+                    }
+                }
+                return out;
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-02-29T23:59:58+01:00").unwrap();
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("Entwürfe", 1 << 20, 16);
+        for i in 0..5u64 {
+            let body = format!("Subject: m{i}\r\n\r\n\u{e4}\u{f6}\u{fc} \x01\x7f body\r\n");
+            let flags = vec!["\\Seen".to_string(), "\\Recent".to_string()];
+            outcomes.extend(app.push(i, body.as_bytes(), &flags, date).await.unwrap());
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    outcomes.sort_by_key(|o| o.id);
+    assert_eq!(outcomes.len(), 5);
+    assert_eq!(outcomes[0].result, Ok(Some(100)));
+    let refusal = outcomes[1].result.clone().unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::No);
+    assert_eq!(refusal.code.as_deref(), Some("OVERQUOTA"));
+    assert_eq!(outcomes[4].result, Ok(Some(104)));
+    let seen = seen.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("APPEND \"Entw&APw-rfe\" (\\Seen) \"29-Feb-2024 23:59:58 +0100\" {"),
+        "{text}"
+    );
+    assert!(!text.contains("\\Recent"));
+    // 8-bit bytes went out raw, not re-encoded.
+    let needle = "\u{e4}\u{f6}\u{fc} \x01\x7f body".as_bytes();
+    assert!(seen.windows(needle.len()).any(|w| w == needle));
+    // The session is still usable after a per-message refusal.
+    s.select("INBOX").await.unwrap();
+}
+
+#[tokio::test]
+async fn without_literal_plus_each_append_waits_for_continuation() {
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1] fake ready\r\n",
+        basic("IMAP4rev1", |c| {
+            if c.line.starts_with("APPEND") {
+                assert!(
+                    c.line.ends_with('}') && !c.line.ends_with("+}"),
+                    "{}",
+                    c.line
+                );
+                return format!("{} OK done\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let mut app = s.appender("INBOX", 1 << 20, 16);
+    let mut outcomes = Vec::new();
+    for i in 0..3u64 {
+        outcomes.extend(
+            app.push(i, b"Subject: x\r\n\r\nhi\r\n", &[], date)
+                .await
+                .unwrap(),
+        );
+    }
+    outcomes.extend(app.finish().await.unwrap());
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(|o| o.result == Ok(None)));
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert_eq!(text.matches("APPEND INBOX () ").count(), 3, "{text}");
+}
+
+#[tokio::test]
+async fn bye_during_append_is_an_error() {
+    let (port, _) = serve(
+        "* OK [CAPABILITY IMAP4rev1 LITERAL+] fake ready\r\n",
+        basic("IMAP4rev1 LITERAL+", |c| {
+            if c.line.starts_with("APPEND") {
+                return b"* BYE [UNAVAILABLE] shutting down\r\n".to_vec();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let mut app = s.appender("INBOX", 1 << 20, 1);
+    let mut result = app.push(1, b"x\r\n", &[], date).await.map(|_| ());
+    if result.is_ok() {
+        result = app.finish().await.map(|_| ());
+    }
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::Bye { .. }), "{err}");
+    assert!(err.is_retryable());
+    assert!(!s.is_usable());
+}
+
+#[tokio::test]
+async fn tagged_no_and_bad_on_fetch_store_search_are_errors() {
+    let (port, _) = serve(
+        "* OK [CAPABILITY IMAP4rev1] fake ready\r\n",
+        basic("IMAP4rev1", |c| {
+            if c.line.starts_with("UID FETCH") {
+                return format!(
+                    "{} BAD Error in IMAP command UID FETCH: Invalid uidset\r\n",
+                    c.tag
+                )
+                .into_bytes();
+            }
+            if c.line.starts_with("UID STORE") {
+                return format!("{} NO [CANNOT] read-only\r\n", c.tag).into_bytes();
+            }
+            if c.line.starts_with("UID SEARCH") {
+                return format!("{} NO [UNAVAILABLE] try later\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    s.select("INBOX").await.unwrap();
+    let err = s.fetch_meta("1:*").await.unwrap_err();
+    assert!(matches!(err, Error::Bad { .. }), "{err}");
+    assert!(err.to_string().contains("Invalid uidset"), "{err}");
+    use futures::StreamExt;
+    let items: Vec<_> = s.fetch_bodies("1:*").collect().await;
+    assert_eq!(items.len(), 1);
+    assert!(matches!(items[0], Err(Error::Bad { .. })));
+    let err = s
+        .uid_store_flags("1", imapmigration_imap::FlagOp::Add, &["\\Seen".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("CANNOT"));
+    let err = s.uid_search("ALL").await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(s.is_usable());
+}
