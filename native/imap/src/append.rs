@@ -41,7 +41,8 @@ struct InFlight {
 pub struct Appender<'a> {
     session: &'a mut Session,
     folder: String,
-    mailbox: Result<String>,
+    /// The quoted mailbox argument, or why the name cannot be sent.
+    mailbox: std::result::Result<String, String>,
     window_bytes: usize,
     window_msgs: usize,
     in_flight: HashMap<String, InFlight>,
@@ -59,7 +60,10 @@ impl Session {
         window_msgs: usize,
     ) -> Appender<'_> {
         Appender {
-            mailbox: mailbox_arg(folder),
+            mailbox: mailbox_arg(folder).map_err(|e| match e {
+                Error::InvalidInput(m) => m,
+                other => other.to_string(),
+            }),
             folder: folder.to_string(),
             session: self,
             window_bytes: window_bytes.max(1),
@@ -85,7 +89,12 @@ impl Appender<'_> {
         async move {
             let mailbox = match &self.mailbox {
                 Ok(m) => m.clone(),
-                Err(e) => return Err(Error::InvalidInput(e.to_string())),
+                Err(e) => {
+                    return Err(Error::InvalidInput(format!(
+                        "cannot append to {:?}: {e}",
+                        self.folder
+                    )));
+                }
             };
             let flags = flag_list(flags)?;
             let date = format_internal_date(&internal_date);

@@ -401,3 +401,55 @@ async fn store_flags_and_changed_since() {
     assert_eq!(meta[0].flags, vec!["\\Answered".to_string()]);
     s.logout().await.unwrap();
 }
+
+#[tokio::test]
+async fn refusals_from_dovecot_are_per_message_and_8bit_passwords_use_plain() {
+    let d = start();
+    d.add_user("edge", "pässwörd-ü").unwrap();
+    // LOGIN cannot carry 8-bit in a quoted string: AUTHENTICATE PLAIN is used instead.
+    let mut s = connect(&cfg(&d, Security::Ssl), &login("edge", "pässwörd-ü"))
+        .await
+        .unwrap();
+    let date = FixedOffset::east_opt(0)
+        .unwrap()
+        .with_ymd_and_hms(2024, 5, 1, 12, 0, 0)
+        .unwrap();
+    // APPEND to a mailbox that does not exist: NO [TRYCREATE] for each message, session fine.
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("Missing", 1 << 20, 8);
+        for i in 0..3u64 {
+            outcomes.extend(
+                app.push(i, b"Subject: x\r\n\r\nx\r\n", &[], date)
+                    .await
+                    .unwrap(),
+            );
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    assert_eq!(outcomes.len(), 3);
+    for o in &outcomes {
+        let r = o.result.clone().unwrap_err();
+        assert_eq!(r.code.as_deref(), Some("TRYCREATE"), "{r}");
+    }
+    // NUL is not allowed in a plain literal (RFC 3501 §4.3): refused or stored altered,
+    // never a dead session.
+    let nul = b"Subject: nul\r\n\r\nbefore\0after\r\n";
+    let mut app = s.appender("INBOX", 1 << 20, 8);
+    let mut out = app.push(9, nul, &[], date).await.unwrap();
+    out.extend(app.finish().await.unwrap());
+    assert_eq!(out.len(), 1);
+    assert!(s.is_usable());
+    let info = s.examine("INBOX").await.unwrap();
+    if let Ok(Some(uid)) = out[0].result {
+        let got: Vec<_> = s
+            .fetch_bodies(&uid.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        // Dovecot stores NUL as 0x80 (BODY[] cannot carry NUL without BINARY, RFC 3516).
+        assert_eq!(got[0].body.len(), nul.len());
+    }
+    assert!(info.exists <= 1);
+    s.logout().await.unwrap();
+}
