@@ -453,3 +453,55 @@ async fn refusals_from_dovecot_are_per_message_and_8bit_passwords_use_plain() {
     assert!(info.exists <= 1);
     s.logout().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_connection_cut_mid_fetch_is_a_retryable_error_and_pipelining_survives_latency() {
+    use imapmigration_testkit::{DelayProxy, FaultProxy};
+    let d = start();
+    d.add_user("cut", "pw").unwrap();
+    let msgs: Vec<SeedMessage> = (0..50).map(|i| seed_msg(i, &[])).collect();
+    d.seed("cut", &[SeedFolder::new("INBOX", msgs)]).unwrap();
+
+    let proxy = FaultProxy::start(d.imap_addr()).unwrap();
+    let mut c = ServerConfig::new("127.0.0.1", proxy.port(), Security::None);
+    c.io_timeout = Duration::from_secs(10);
+    let mut s = connect(&c, &login("cut", "pw")).await.unwrap();
+    s.examine("INBOX").await.unwrap();
+    proxy.cut_all();
+    let err = s
+        .fetch_bodies("1:*")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(!s.is_usable());
+    let err = s.uid_search("ALL").await.unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+
+    // 20 ms round trip: 60 pipelined APPENDs complete, with APPENDUIDs, through the delay.
+    let slow = DelayProxy::start(d.imap_addr(), Duration::from_millis(10)).unwrap();
+    let c = ServerConfig::new("127.0.0.1", slow.port(), Security::None);
+    let mut s = connect(&c, &login("cut", "pw")).await.unwrap();
+    s.create_folder("Slow").await.unwrap();
+    let date = FixedOffset::east_opt(0)
+        .unwrap()
+        .with_ymd_and_hms(2024, 5, 1, 12, 0, 0)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("Slow", 1 << 20, 64);
+        for i in 0..60u64 {
+            let body = format!("Subject: slow {i}\r\n\r\nbody\r\n");
+            outcomes.extend(app.push(i, body.as_bytes(), &[], date).await.unwrap());
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    eprintln!(
+        "60 appends over a 20 ms round trip took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcomes.len(), 60);
+    assert!(outcomes.iter().all(|o| matches!(o.result, Ok(Some(_)))));
+    s.logout().await.unwrap();
+}
