@@ -72,7 +72,10 @@ impl SpecialUseNames {
 
     /// The folder carrying a special-use attribute (`"\\Sent"` → `Sent` or `Sent Items`).
     pub fn name_of(self, attribute: &str) -> Option<&'static str> {
-        self.folders().iter().find(|(_, a)| a.eq_ignore_ascii_case(attribute)).map(|(n, _)| *n)
+        self.folders()
+            .iter()
+            .find(|(_, a)| a.eq_ignore_ascii_case(attribute))
+            .map(|(n, _)| *n)
     }
 }
 
@@ -226,7 +229,9 @@ impl Dovecot {
     pub fn start(opts: DovecotOptions) -> Result<Dovecot> {
         if !Path::new(DOVECOT_BIN).exists() {
             return Err(Error::Start {
-                message: format!("{DOVECOT_BIN} is missing: install the dovecot-imapd package (it pulls dovecot-core)"),
+                message: format!(
+                    "{DOVECOT_BIN} is missing: install the dovecot-imapd package (it pulls dovecot-core)"
+                ),
                 log_tail: String::new(),
             });
         }
@@ -245,7 +250,8 @@ impl Dovecot {
             }
         };
         // mktemp gives 0700, which Dovecot's unprivileged processes cannot traverse.
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(Error::io("chmod", &dir))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
+            .map_err(Error::io("chmod", &dir))?;
         for sub in ["run", "state", "mail", "home", "index"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(Error::io("create directory", &p))?;
@@ -253,16 +259,20 @@ impl Dovecot {
         let root = is_root();
         if root {
             for sub in ["mail", "home", "index"] {
-                std::os::unix::fs::chown(dir.join(sub), Some(MAIL_UID), Some(MAIL_GID)).map_err(Error::io("chown", dir.join(sub)))?;
+                std::os::unix::fs::chown(dir.join(sub), Some(MAIL_UID), Some(MAIL_GID))
+                    .map_err(Error::io("chown", dir.join(sub)))?;
             }
         }
         if !dir.join("cert.pem").exists() {
-            crate::certs::generate(&dir)?;
+            crate::certs::install(&dir)?;
         }
 
         let oauth = match &opts.external_oauth {
             Some(_) => None,
-            None => Some(OAuthServer::start(&opts.oauth_client_id, &opts.oauth_client_secret)?),
+            None => Some(OAuthServer::start(
+                &opts.oauth_client_id,
+                &opts.oauth_client_secret,
+            )?),
         };
         let introspection_url = match (&oauth, &opts.external_oauth) {
             (Some(s), _) => s.introspection_url(),
@@ -287,7 +297,10 @@ impl Dovecot {
             keep_running: false,
         };
         dc.write_users()?;
-        write_atomic(&dir.join("masters"), format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}\n").as_bytes())?;
+        write_atomic(
+            &dir.join("masters"),
+            format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}\n").as_bytes(),
+        )?;
         let oauth_conf = format!(
             "# Dovecot's oauth2 passdb requires a username attribute and compares it, through\n\
              # username_format, with the login name. Tokens here are app-only (valid for every\n\
@@ -325,7 +338,10 @@ impl Dovecot {
                 }
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::Start { message: "no attempt made".into(), log_tail: String::new() }))
+        Err(last_err.unwrap_or_else(|| Error::Start {
+            message: "no attempt made".into(),
+            log_tail: String::new(),
+        }))
     }
 
     /// Serves an existing tree of per-user Maildir++ directories (`<root>/<user>/`), as Dovecot
@@ -344,7 +360,10 @@ impl Dovecot {
         for entry in fs::read_dir(&root).map_err(Error::io("read directory", &root))? {
             let entry = entry.map_err(Error::io("read directory", &root))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && !name.starts_with('.') && !opts.users.iter().any(|(u, _)| *u == name) {
+            if entry.path().is_dir()
+                && !name.starts_with('.')
+                && !opts.users.iter().any(|(u, _)| *u == name)
+            {
                 opts.users.push((name, "secret".into()));
             }
         }
@@ -361,8 +380,10 @@ impl Dovecot {
     pub fn attach(dir: &Path) -> Result<Dovecot> {
         let path = dir.join(STATE_FILE);
         let text = fs::read_to_string(&path).map_err(Error::io("read", &path))?;
-        let info: InstanceInfo =
-            serde_json::from_str(&text).map_err(|source| Error::Json { action: format!("parse {}", path.display()), source })?;
+        let info: InstanceInfo = serde_json::from_str(&text).map_err(|source| Error::Json {
+            action: format!("parse {}", path.display()),
+            source,
+        })?;
         let users = read_users_file(&info.dir.join("users"));
         Ok(Dovecot {
             dir: info.dir.clone(),
@@ -372,7 +393,10 @@ impl Dovecot {
             master_pid: info.master_pid,
             oauth: None,
             external_oauth: match (&info.oauth_token_url, &info.oauth_introspection_url) {
-                (Some(t), Some(i)) => Some(ExternalOAuth { token_url: t.clone(), introspection_url: i.clone() }),
+                (Some(t), Some(i)) => Some(ExternalOAuth {
+                    token_url: t.clone(),
+                    introspection_url: i.clone(),
+                }),
                 _ => None,
             },
             oauth_pid: info.oauth_pid,
@@ -415,10 +439,16 @@ impl Dovecot {
             .stdout(errfile)
             .stderr(errfile2)
             .status()
-            .map_err(|e| Error::Start { message: format!("cannot run {DOVECOT_BIN}: {e}"), log_tail: String::new() })?;
+            .map_err(|e| Error::Start {
+                message: format!("cannot run {DOVECOT_BIN}: {e}"),
+                log_tail: String::new(),
+            })?;
         if !status.success() {
             return Err(Error::Start {
-                message: format!("{DOVECOT_BIN} exited with {status}: {}", fs::read_to_string(&errlog).unwrap_or_default().trim()),
+                message: format!(
+                    "{DOVECOT_BIN} exited with {status}: {}",
+                    fs::read_to_string(&errlog).unwrap_or_default().trim()
+                ),
                 log_tail: tail(&self.log_path(), 30),
             });
         }
@@ -434,15 +464,23 @@ impl Dovecot {
                 && !util::pid_alive(pid)
             {
                 self.master_pid = None;
-                return Err(Error::Start { message: "the master process exited".into(), log_tail: tail(&self.log_path(), 30) });
+                return Err(Error::Start {
+                    message: "the master process exited".into(),
+                    log_tail: tail(&self.log_path(), 30),
+                });
             }
-            if self.master_pid.is_some() && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if self.master_pid.is_some()
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(10) {
                 let tail = tail(&self.log_path(), 30);
                 self.kill_master();
-                return Err(Error::Start { message: format!("127.0.0.1:{} did not accept within 10 s", self.imap_port), log_tail: tail });
+                return Err(Error::Start {
+                    message: format!("127.0.0.1:{} did not accept within 10 s", self.imap_port),
+                    log_tail: tail,
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -450,11 +488,17 @@ impl Dovecot {
 
     fn kill_master(&mut self) {
         if let Some(pid) = self.master_pid.take() {
-            util::terminate(pid, Duration::from_secs(10));
+            // Only our master: after a crash the recorded pid may belong to another process now.
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let conf = self.config_path();
+            if !String::from_utf8_lossy(&cmdline).contains(&*conf.to_string_lossy()) {
+                return;
+            }
+            util::terminate_tree(pid, Duration::from_millis(500));
         }
     }
 
-    /// Stops Dovecot (SIGTERM to the master, wait, SIGKILL after 10 s), the OAuth server and
+    /// Stops Dovecot (SIGTERM to the master, 0.5 s grace, then SIGKILL to it and its children), the OAuth server and
     /// any OAuth helper process. Idempotent.
     pub fn stop(&mut self) -> Result<()> {
         if self.master_pid.is_none()
@@ -464,6 +508,9 @@ impl Dovecot {
         }
         let pid = self.master_pid;
         self.kill_master();
+        // A master killed with SIGKILL leaves its pid file; a restart in this directory must
+        // not mistake a recycled pid for a running Dovecot.
+        let _ = fs::remove_file(self.dir.join("run/master.pid"));
         if let Some(p) = self.oauth_pid.take() {
             util::terminate(p, Duration::from_secs(2));
         }
@@ -471,7 +518,9 @@ impl Dovecot {
         if let Some(pid) = pid
             && util::pid_alive(pid)
         {
-            return Err(Error::Protocol(format!("dovecot master {pid} did not exit")));
+            return Err(Error::Protocol(format!(
+                "dovecot master {pid} did not exit"
+            )));
         }
         Ok(())
     }
@@ -501,6 +550,10 @@ mail_location = {mail_location}
 mail_plugins = $mail_plugins listescape
 mail_fsync = {fsync}
 disable_plaintext_auth = no
+# Tests try wrong passwords on purpose: no 2 s penalty per failure.
+auth_failure_delay = 0
+# No stats: a login process still waiting for the stats handshake holds a shutdown for 5 s.
+stats_writer_socket_path =
 auth_mechanisms = plain login xoauth2 oauthbearer
 auth_master_user_separator = {sep}
 auth_verbose = yes
@@ -540,7 +593,10 @@ namespace inbox {{
             auth_debug = if opts.auth_debug { "yes" } else { "no" },
         );
         for (name, attr) in self.special_use.folders() {
-            let _ = write!(c, "  mailbox \"{name}\" {{\n    special_use = {attr}\n    auto = subscribe\n  }}\n");
+            let _ = write!(
+                c,
+                "  mailbox \"{name}\" {{\n    special_use = {attr}\n    auto = subscribe\n  }}\n"
+            );
         }
         let _ = write!(
             c,
@@ -559,6 +615,11 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # Without this socket the auth penalty (2 s, 4 s, .. before each login from an address that
+  # just failed) is off: tests fail logins on purpose.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   unix_listener stats-writer {{
@@ -578,14 +639,27 @@ protocol imap {{
     }
 
     fn write_users(&self) -> Result<()> {
-        let users = self.users.lock().map_err(|_| Error::Protocol("user table lock poisoned".into()))?;
+        let users = self
+            .users
+            .lock()
+            .map_err(|_| Error::Protocol("user table lock poisoned".into()))?;
         let mut text = String::new();
         for (name, pass) in users.iter() {
-            if name.contains(':') || pass.contains(':') || name.contains('\n') || pass.contains('\n') {
-                return Err(Error::InvalidArgument(format!("user {name:?}: ':' and newlines cannot appear in a passwd-file")));
+            if name.contains(':')
+                || pass.contains(':')
+                || name.contains('\n')
+                || pass.contains('\n')
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "user {name:?}: ':' and newlines cannot appear in a passwd-file"
+                )));
             }
             let home = self.home_of(name);
-            let _ = writeln!(text, "{name}:{{PLAIN}}{pass}:{MAIL_UID}:{MAIL_GID}::{}::", home.display());
+            let _ = writeln!(
+                text,
+                "{name}:{{PLAIN}}{pass}:{MAIL_UID}:{MAIL_GID}::{}::",
+                home.display()
+            );
         }
         drop(users);
         write_atomic(&self.dir.join("users"), text.as_bytes())
@@ -599,8 +673,10 @@ protocol imap {{
     }
 
     fn write_state(&self) -> Result<()> {
-        let json = serde_json::to_string_pretty(&self.info())
-            .map_err(|source| Error::Json { action: "serialize the instance state".into(), source })?;
+        let json = serde_json::to_string_pretty(&self.info()).map_err(|source| Error::Json {
+            action: "serialize the instance state".into(),
+            source,
+        })?;
         write_atomic(&self.dir.join(STATE_FILE), json.as_bytes())
     }
 
@@ -682,7 +758,10 @@ protocol imap {{
     }
     /// Tokens issued by the in-process server (0 for an external one).
     pub fn oauth_tokens_issued(&self) -> u64 {
-        self.oauth.as_ref().map(OAuthServer::tokens_issued).unwrap_or(0)
+        self.oauth
+            .as_ref()
+            .map(OAuthServer::tokens_issued)
+            .unwrap_or(0)
     }
     /// The in-process OAuth server, if this handle runs one.
     pub fn oauth_server(&self) -> Option<&OAuthServer> {
@@ -719,7 +798,12 @@ protocol imap {{
             oauth_client_id: self.oauth_client_id.clone(),
             oauth_client_secret: self.oauth_client_secret.clone(),
             special_use: self.special_use,
-            special_use_folders: self.special_use.folders().iter().map(|(n, a)| (a.to_string(), n.to_string())).collect(),
+            special_use_folders: self
+                .special_use
+                .folders()
+                .iter()
+                .map(|(n, a)| (a.to_string(), n.to_string()))
+                .collect(),
             maildir_root: self.maildir_root.clone(),
             master_pid: self.master_pid,
             oauth_pid: self.oauth_pid,
@@ -740,7 +824,10 @@ protocol imap {{
     /// has entered the next second (up to 1 s), after which the next login sees the new users.
     pub fn add_users(&self, users: &[(&str, &str)]) -> Result<()> {
         {
-            let mut table = self.users.lock().map_err(|_| Error::Protocol("user table lock poisoned".into()))?;
+            let mut table = self
+                .users
+                .lock()
+                .map_err(|_| Error::Protocol("user table lock poisoned".into()))?;
             for (name, password) in users {
                 table.insert(name.to_string(), password.to_string());
             }
@@ -750,15 +837,27 @@ protocol imap {{
         self.write_users()?;
         let written = std::time::SystemTime::now();
         if let Some(before) = before {
-            let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let secs = |t: std::time::SystemTime| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0)
+            };
             if secs(written) <= secs(before) {
                 maildir::set_mtime(&path, secs(before) + 1)?;
             }
         }
         self.write_state()?;
         if self.master_pid.is_some() {
-            let secs = written.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            while std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) <= secs {
+            let secs = written
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            while std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+                <= secs
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -767,7 +866,10 @@ protocol imap {{
 
     /// User names, sorted.
     pub fn users(&self) -> Vec<String> {
-        self.users.lock().map(|u| u.keys().cloned().collect()).unwrap_or_default()
+        self.users
+            .lock()
+            .map(|u| u.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A user's password.
@@ -788,7 +890,9 @@ protocol imap {{
 
     fn check_user(&self, user: &str) -> Result<()> {
         if self.password(user).is_none() {
-            return Err(Error::InvalidArgument(format!("unknown user {user}; add it with add_user first")));
+            return Err(Error::InvalidArgument(format!(
+                "unknown user {user}; add it with add_user first"
+            )));
         }
         Ok(())
     }
@@ -802,7 +906,11 @@ protocol imap {{
             Some(root) => root.join(user),
             None => self.dir.join("mail").join(user),
         };
-        if top.exists() { chown_tree(&top, MAIL_UID, MAIL_GID) } else { Ok(()) }
+        if top.exists() {
+            chown_tree(&top, MAIL_UID, MAIL_GID)
+        } else {
+            Ok(())
+        }
     }
 
     /// Writes folders and messages straight into the user's Maildir (fast: no IMAP). Safe while
@@ -832,12 +940,21 @@ protocol imap {{
     }
 
     /// Replaces one message's flags (keywords included) by renaming its file.
-    pub fn set_flags(&self, user: &str, folder: &str, which: MessageRef, flags: &[&str]) -> Result<PathBuf> {
+    pub fn set_flags(
+        &self,
+        user: &str,
+        folder: &str,
+        which: MessageRef,
+        flags: &[&str],
+    ) -> Result<PathBuf> {
         let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
         let root = self.maildir(user);
         let path = maildir::replace_flags(&root, folder, &which, &flags)?;
         if is_root() {
-            hand_over(&[&path, &maildir::folder_path(&root, folder).join("dovecot-keywords")])?;
+            hand_over(&[
+                &path,
+                &maildir::folder_path(&root, folder).join("dovecot-keywords"),
+            ])?;
         }
         Ok(path)
     }
@@ -852,12 +969,22 @@ protocol imap {{
 
     /// Runs `doveadm -c <this config> <args>` and returns its stdout.
     pub fn doveadm(&self, args: &[&str]) -> Result<String> {
-        run(Command::new("doveadm").arg("-c").arg(self.config_path()).args(args))
+        run(Command::new("doveadm")
+            .arg("-c")
+            .arg(self.config_path())
+            .args(args))
     }
 
     /// `doveadm mailbox status messages uidnext uidvalidity` for one folder.
     pub fn mailbox_status(&self, user: &str, folder: &str) -> Result<MailboxStatus> {
-        let out = self.doveadm(&["mailbox", "status", "-u", user, "messages uidnext uidvalidity", folder])?;
+        let out = self.doveadm(&[
+            "mailbox",
+            "status",
+            "-u",
+            user,
+            "messages uidnext uidvalidity",
+            folder,
+        ])?;
         let mut st = MailboxStatus::default();
         // The folder name may contain spaces: read the key=value fields from the end.
         for tok in out.split_whitespace().rev().take(3) {
@@ -877,7 +1004,11 @@ protocol imap {{
     /// `doveadm mailbox list`: the user's folders as Dovecot sees them (UTF-8).
     pub fn mailbox_list(&self, user: &str) -> Result<Vec<String>> {
         let out = self.doveadm(&["mailbox", "list", "-u", user])?;
-        let mut v: Vec<String> = out.lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+        let mut v: Vec<String> = out
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect();
         v.sort();
         Ok(v)
     }
@@ -894,7 +1025,8 @@ impl Drop for Dovecot {
 fn hand_over(paths: &[&Path]) -> Result<()> {
     for p in paths {
         if p.exists() {
-            std::os::unix::fs::lchown(p, Some(MAIL_UID), Some(MAIL_GID)).map_err(Error::io("chown", *p))?;
+            std::os::unix::fs::lchown(p, Some(MAIL_UID), Some(MAIL_GID))
+                .map_err(Error::io("chown", *p))?;
         }
     }
     Ok(())
@@ -906,7 +1038,8 @@ fn make_traversable(path: &Path) -> Result<()> {
         let meta = fs::metadata(anc).map_err(Error::io("stat", anc))?;
         let mode = meta.permissions().mode();
         if mode & 0o001 == 0 {
-            fs::set_permissions(anc, fs::Permissions::from_mode(mode | 0o001)).map_err(Error::io("chmod", anc))?;
+            fs::set_permissions(anc, fs::Permissions::from_mode(mode | 0o001))
+                .map_err(Error::io("chmod", anc))?;
         }
     }
     Ok(())
@@ -918,7 +1051,10 @@ fn read_users_file(path: &Path) -> BTreeMap<String, String> {
         for line in text.lines() {
             let mut parts = line.splitn(3, ':');
             if let (Some(name), Some(pass)) = (parts.next(), parts.next()) {
-                m.insert(name.to_string(), pass.trim_start_matches("{PLAIN}").to_string());
+                m.insert(
+                    name.to_string(),
+                    pass.trim_start_matches("{PLAIN}").to_string(),
+                );
             }
         }
     }

@@ -26,7 +26,11 @@ pub enum Error {
     },
     /// An external command (dovecot, doveadm, openssl) failed.
     #[error("command `{command}` failed ({status}): {stderr}")]
-    Command { command: String, status: String, stderr: String },
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     /// Dovecot did not come up; `log_tail` is the end of its log file.
     #[error("dovecot did not start: {message}\n--- dovecot.log (tail) ---\n{log_tail}")]
     Start { message: String, log_tail: String },
@@ -46,9 +50,16 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { action, path, source }
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     pub(crate) fn net(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {

@@ -85,7 +85,11 @@ pub const PROFILES: &[&str] = &["one", "small", "many"];
 
 /// A named profile (`one`, `small`, `many`).
 pub fn profile(name: &str) -> Option<MailboxSpec> {
-    let f = |v: &[(&str, usize)]| v.iter().map(|(n, c)| (n.to_string(), *c)).collect::<Vec<_>>();
+    let f = |v: &[(&str, usize)]| {
+        v.iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
     match name {
         "one" => Some(MailboxSpec {
             folders: f(&[
@@ -103,14 +107,32 @@ pub fn profile(name: &str) -> Option<MailboxSpec> {
             start_date: START_2024,
         }),
         "small" => Some(MailboxSpec {
-            folders: f(&[("INBOX", 20), ("Sent", 10), ("Projects/2024", 10), ("a.b", 5), ("Résumé/Ünter", 5), ("Archive", 10)]),
+            folders: f(&[
+                ("INBOX", 20),
+                ("Sent", 10),
+                ("Projects/2024", 10),
+                ("a.b", 5),
+                ("Résumé/Ünter", 5),
+                ("Archive", 10),
+            ]),
             sizes: SizeProfile::Small,
             seed: 2,
             specials: true,
             start_date: START_2024,
         }),
         "many" => Some(MailboxSpec {
-            folders: (0..10).map(|i| (if i == 0 { "INBOX".to_string() } else { format!("Folder {i:02}") }, 1000)).collect(),
+            folders: (0..10)
+                .map(|i| {
+                    (
+                        if i == 0 {
+                            "INBOX".to_string()
+                        } else {
+                            format!("Folder {i:02}")
+                        },
+                        1000,
+                    )
+                })
+                .collect(),
             sizes: SizeProfile::Small,
             seed: 3,
             specials: false,
@@ -127,13 +149,55 @@ pub fn one() -> MailboxSpec {
 }
 
 const WORDS: &[&str] = &[
-    "migration", "mailbox", "folder", "server", "message", "budget", "review", "meeting", "project", "deadline",
-    "report", "invoice", "quarter", "schedule", "draft", "update", "customer", "delivery", "contract", "question",
-    "the", "and", "for", "with", "please", "thanks", "regards", "attached", "tomorrow", "today", "next", "week",
-    "team", "plan", "status", "call", "notes", "summary", "issue", "release", "test", "data", "about", "from",
+    "migration",
+    "mailbox",
+    "folder",
+    "server",
+    "message",
+    "budget",
+    "review",
+    "meeting",
+    "project",
+    "deadline",
+    "report",
+    "invoice",
+    "quarter",
+    "schedule",
+    "draft",
+    "update",
+    "customer",
+    "delivery",
+    "contract",
+    "question",
+    "the",
+    "and",
+    "for",
+    "with",
+    "please",
+    "thanks",
+    "regards",
+    "attached",
+    "tomorrow",
+    "today",
+    "next",
+    "week",
+    "team",
+    "plan",
+    "status",
+    "call",
+    "notes",
+    "summary",
+    "issue",
+    "release",
+    "test",
+    "data",
+    "about",
+    "from",
 ];
 
-const NAMES: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"];
+const NAMES: &[&str] = &[
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+];
 
 fn words(rng: &mut Rng, approx_bytes: usize) -> String {
     let mut s = String::with_capacity(approx_bytes + 80);
@@ -191,7 +255,13 @@ pub fn message(rng: &mut Rng, p: &MessageParams) -> Vec<u8> {
     if let Some(id) = &p.message_id {
         m.push_str(&format!("Message-ID: {id}\r\n"));
     }
-    m.push_str(&format!("Date: {}\r\nFrom: {}\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\n", rfc2822(p.date), p.from, p.to, p.subject));
+    m.push_str(&format!(
+        "Date: {}\r\nFrom: {}\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\n",
+        rfc2822(p.date),
+        p.from,
+        p.to,
+        p.subject
+    ));
     if p.attachment {
         let boundary = format!("=_b{:016x}", rng.next_u64());
         let text = words(rng, 600);
@@ -209,7 +279,9 @@ pub fn message(rng: &mut Rng, p: &MessageParams) -> Vec<u8> {
         m.push_str(&base64_lines(&data));
         m.push_str(&format!("--{boundary}--\r\n"));
     } else {
-        m.push_str("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n");
+        m.push_str(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n",
+        );
         let body = p.size.saturating_sub(m.len()).max(40);
         m.push_str(&words(rng, body));
     }
@@ -271,11 +343,31 @@ pub fn special_messages(seed: u64, date: i64) -> Vec<SeedMessage> {
         rfc2822(date + 180)
     );
     vec![
-        SeedMessage { bytes: eight_bit.into_bytes(), flags: vec!["\\Seen".into()], internal_date: date },
-        SeedMessage { bytes: bare_lf.into_bytes(), flags: vec![], internal_date: date + 60 },
-        SeedMessage { bytes: no_id.into_bytes(), flags: vec!["\\Flagged".into()], internal_date: date + 120 },
-        SeedMessage { bytes: dup.clone().into_bytes(), flags: vec!["\\Seen".into()], internal_date: date + 180 },
-        SeedMessage { bytes: dup.into_bytes(), flags: vec!["\\Seen".into()], internal_date: date + 180 },
+        SeedMessage {
+            bytes: eight_bit.into_bytes(),
+            flags: vec!["\\Seen".into()],
+            internal_date: date,
+        },
+        SeedMessage {
+            bytes: bare_lf.into_bytes(),
+            flags: vec![],
+            internal_date: date + 60,
+        },
+        SeedMessage {
+            bytes: no_id.into_bytes(),
+            flags: vec!["\\Flagged".into()],
+            internal_date: date + 120,
+        },
+        SeedMessage {
+            bytes: dup.clone().into_bytes(),
+            flags: vec!["\\Seen".into()],
+            internal_date: date + 180,
+        },
+        SeedMessage {
+            bytes: dup.into_bytes(),
+            flags: vec!["\\Seen".into()],
+            internal_date: date + 180,
+        },
     ]
 }
 
@@ -309,7 +401,12 @@ pub fn generate_mailbox(spec: &MailboxSpec) -> Vec<SeedFolder> {
             };
             let from = NAMES[rng.below(NAMES.len() as u64) as usize];
             let to = NAMES[rng.below(NAMES.len() as u64) as usize];
-            let subject = format!("{} {} #{}", WORDS[rng.below(20) as usize], WORDS[rng.below(20) as usize], counter);
+            let subject = format!(
+                "{} {} #{}",
+                WORDS[rng.below(20) as usize],
+                WORDS[rng.below(20) as usize],
+                counter
+            );
             let params = MessageParams {
                 message_id: Some(format!("<{:x}.{fi}.{i}@testkit.imapmigration>", spec.seed)),
                 // The Date header is a little older than the arrival time, as in real mail.
@@ -321,9 +418,16 @@ pub fn generate_mailbox(spec: &MailboxSpec) -> Vec<SeedFolder> {
                 attachment,
             };
             let bytes = message(&mut rng, &params);
-            messages.push(SeedMessage { bytes, flags: flags_for(&mut rng, name), internal_date: date });
+            messages.push(SeedMessage {
+                bytes,
+                flags: flags_for(&mut rng, name),
+                internal_date: date,
+            });
         }
-        out.push(SeedFolder { name: name.clone(), messages });
+        out.push(SeedFolder {
+            name: name.clone(),
+            messages,
+        });
     }
     out
 }
@@ -349,7 +453,10 @@ mod tests {
         assert_eq!(all.len(), 2500);
         assert_eq!(folders.len(), 7);
         let big = all.iter().filter(|m| m.bytes.len() > 200_000).count();
-        let mid = all.iter().filter(|m| (20_000..200_000).contains(&m.bytes.len())).count();
+        let mid = all
+            .iter()
+            .filter(|m| (20_000..200_000).contains(&m.bytes.len()))
+            .count();
         assert!((80..180).contains(&big), "big {big}");
         assert!((500..750).contains(&mid), "mid {mid}");
         // Unique Message-IDs except the deliberate duplicate pair and the one without.
@@ -357,7 +464,9 @@ mod tests {
             .iter()
             .filter_map(|m| {
                 let s = String::from_utf8_lossy(&m.bytes);
-                s.lines().find(|l| l.starts_with("Message-ID:")).map(str::to_string)
+                s.lines()
+                    .find(|l| l.starts_with("Message-ID:"))
+                    .map(str::to_string)
             })
             .collect();
         assert_eq!(ids.len(), 2499);

@@ -39,7 +39,11 @@ pub struct SeedMessage {
 impl SeedMessage {
     /// A message with the given flags and date.
     pub fn new(bytes: impl Into<Vec<u8>>, flags: &[&str], internal_date: i64) -> SeedMessage {
-        SeedMessage { bytes: bytes.into(), flags: flags.iter().map(|f| f.to_string()).collect(), internal_date }
+        SeedMessage {
+            bytes: bytes.into(),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            internal_date,
+        }
     }
 }
 
@@ -53,12 +57,18 @@ pub struct SeedFolder {
 impl SeedFolder {
     /// A folder with messages.
     pub fn new(name: impl Into<String>, messages: Vec<SeedMessage>) -> SeedFolder {
-        SeedFolder { name: name.into(), messages }
+        SeedFolder {
+            name: name.into(),
+            messages,
+        }
     }
 
     /// An empty folder (still created on disk).
     pub fn empty(name: impl Into<String>) -> SeedFolder {
-        SeedFolder { name: name.into(), messages: Vec::new() }
+        SeedFolder {
+            name: name.into(),
+            messages: Vec::new(),
+        }
     }
 }
 
@@ -86,7 +96,9 @@ pub fn encode_mutf7(name: &str) -> String {
             return;
         }
         let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
-        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes).replace('/', ",");
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode(bytes)
+            .replace('/', ",");
         out.push('&');
         out.push_str(&b64);
         out.push('-');
@@ -129,7 +141,10 @@ pub fn decode_mutf7(name: &str) -> String {
                 .ok()
                 .filter(|b| b.len() % 2 == 0)
                 .and_then(|b| {
-                    let units: Vec<u16> = b.chunks(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
+                    let units: Vec<u16> = b
+                        .chunks(2)
+                        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                        .collect();
                     String::from_utf16(&units).ok()
                 });
             match decoded {
@@ -168,7 +183,9 @@ pub fn listunescape(component: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(v) = hex {
                 out.push(v);
                 i += 3;
@@ -189,7 +206,13 @@ pub fn folder_dir_name(name: &str) -> Option<String> {
     let parts: Vec<String> = name
         .split('/')
         .enumerate()
-        .map(|(i, p)| if i == 0 && p.eq_ignore_ascii_case("INBOX") { "INBOX".to_string() } else { p.to_string() })
+        .map(|(i, p)| {
+            if i == 0 && p.eq_ignore_ascii_case("INBOX") {
+                "INBOX".to_string()
+            } else {
+                p.to_string()
+            }
+        })
         .map(|p| listescape(&encode_mutf7(&p)))
         .collect();
     Some(format!(".{}", parts.join(".")))
@@ -198,7 +221,11 @@ pub fn folder_dir_name(name: &str) -> Option<String> {
 /// The folder name for an on-disk directory name (`.A.B` → `A/B`).
 pub fn folder_name_from_dir(dir_name: &str) -> String {
     let inner = dir_name.strip_prefix('.').unwrap_or(dir_name);
-    inner.split('.').map(|p| decode_mutf7(&listunescape(p))).collect::<Vec<_>>().join("/")
+    inner
+        .split('.')
+        .map(|p| decode_mutf7(&listunescape(p)))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The directory of a folder inside a Maildir root.
@@ -237,9 +264,13 @@ impl Keywords {
         if let Some((i, _)) = self.names.iter().find(|(_, n)| n.as_str() == keyword) {
             return Ok((b'a' + *i as u8) as char);
         }
-        let i = (0..26).find(|i| !self.names.contains_key(i)).ok_or_else(|| {
-            Error::InvalidArgument(format!("more than 26 keywords in one folder (adding {keyword})"))
-        })?;
+        let i = (0..26)
+            .find(|i| !self.names.contains_key(i))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "more than 26 keywords in one folder (adding {keyword})"
+                ))
+            })?;
         self.names.insert(i, keyword.to_string());
         Ok((b'a' + i as u8) as char)
     }
@@ -253,7 +284,11 @@ impl Keywords {
         if self.names.is_empty() {
             return Ok(());
         }
-        let text: String = self.names.iter().map(|(i, n)| format!("{i} {n}\n")).collect();
+        let text: String = self
+            .names
+            .iter()
+            .map(|(i, n)| format!("{i} {n}\n"))
+            .collect();
         crate::util::write_atomic(&folder_dir.join("dovecot-keywords"), text.as_bytes())
     }
 }
@@ -350,10 +385,17 @@ pub fn write_message(maildir_root: &Path, folder: &str, msg: &SeedMessage) -> Re
 
 fn write_message_in(dir: &Path, msg: &SeedMessage, keywords: &mut Keywords) -> Result<PathBuf> {
     let letters = flag_letters(&msg.flags, keywords)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let seq = SEQ.fetch_add(1, Ordering::SeqCst);
     // Zero-padded sequence: Dovecot gives new files UIDs in name order, so UIDs follow seeding order.
-    let base = format!("{now}.M{seq:09}P{}.seed,S={}", std::process::id(), msg.bytes.len());
+    let base = format!(
+        "{now}.M{seq:09}P{}.seed,S={}",
+        std::process::id(),
+        msg.bytes.len()
+    );
     let tmp = dir.join("tmp").join(&base);
     fs::write(&tmp, &msg.bytes).map_err(Error::io("write", &tmp))?;
     set_mtime(&tmp, msg.internal_date)?;
@@ -368,8 +410,12 @@ pub(crate) fn set_mtime(path: &Path, unix_secs: i64) -> Result<()> {
     } else {
         UNIX_EPOCH - Duration::from_secs(unix_secs.unsigned_abs())
     };
-    let f = fs::OpenOptions::new().write(true).open(path).map_err(Error::io("open", path))?;
-    f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t)).map_err(Error::io("set times of", path))
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(Error::io("open", path))?;
+    f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+        .map_err(Error::io("set times of", path))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +439,13 @@ pub(crate) fn message_files(folder_dir: &Path) -> Result<Vec<MessageFile>> {
         let entries = match fs::read_dir(&d) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::Io { action: "read directory", path: d, source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    action: "read directory",
+                    path: d,
+                    source: e,
+                });
+            }
         };
         for entry in entries {
             let entry = entry.map_err(Error::io("read directory", &d))?;
@@ -405,7 +457,11 @@ pub(crate) fn message_files(folder_dir: &Path) -> Result<Vec<MessageFile>> {
                 Some((b, l)) => (b.to_string(), l.to_string()),
                 None => (name.clone(), String::new()),
             };
-            files.push(MessageFile { path: entry.path(), base, letters });
+            files.push(MessageFile {
+                path: entry.path(),
+                base,
+                letters,
+            });
         }
     }
     let uids = read_uidlist(folder_dir);
@@ -420,10 +476,16 @@ pub(crate) fn message_files(folder_dir: &Path) -> Result<Vec<MessageFile>> {
 /// `dovecot-uidlist`: base file name → UID.
 pub(crate) fn read_uidlist(folder_dir: &Path) -> BTreeMap<String, u32> {
     let mut map = BTreeMap::new();
-    let Ok(text) = fs::read_to_string(folder_dir.join("dovecot-uidlist")) else { return map };
+    let Ok(text) = fs::read_to_string(folder_dir.join("dovecot-uidlist")) else {
+        return map;
+    };
     for line in text.lines().skip(1) {
-        let Some((uid, rest)) = line.split_once(' ') else { continue };
-        let Ok(uid) = uid.parse::<u32>() else { continue };
+        let Some((uid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(uid) = uid.parse::<u32>() else {
+            continue;
+        };
         // Extension fields come first; the file name follows the last ':' that starts a field.
         if let Some(i) = rest.find(':') {
             let name = &rest[i + 1..];
@@ -436,7 +498,12 @@ pub(crate) fn read_uidlist(folder_dir: &Path) -> BTreeMap<String, u32> {
 
 /// Replaces the flags of one message by renaming its file (the Maildir way; Dovecot notices on
 /// the next sync of the folder and keeps the UID, which is bound to the base name).
-pub fn replace_flags(maildir_root: &Path, folder: &str, which: &MessageRef, flags: &[String]) -> Result<PathBuf> {
+pub fn replace_flags(
+    maildir_root: &Path,
+    folder: &str,
+    which: &MessageRef,
+    flags: &[String],
+) -> Result<PathBuf> {
     let dir = folder_path(maildir_root, folder);
     let files = message_files(&dir)?;
     let file = match which {
@@ -447,7 +514,10 @@ pub fn replace_flags(maildir_root: &Path, folder: &str, which: &MessageRef, flag
         }
         MessageRef::Uid(uid) => {
             let uids = read_uidlist(&dir);
-            files.iter().find(|f| uids.get(&f.base) == Some(uid)).cloned()
+            files
+                .iter()
+                .find(|f| uids.get(&f.base) == Some(uid))
+                .cloned()
         }
     }
     .ok_or_else(|| Error::InvalidArgument(format!("no message {which:?} in folder {folder}")))?;
@@ -477,10 +547,22 @@ mod tests {
     #[test]
     fn folder_dirs_use_dots_and_listescape() {
         assert_eq!(folder_dir_name("INBOX"), None);
-        assert_eq!(folder_dir_name("Projects/2024").as_deref(), Some(".Projects.2024"));
+        assert_eq!(
+            folder_dir_name("Projects/2024").as_deref(),
+            Some(".Projects.2024")
+        );
         assert_eq!(folder_dir_name("a.b").as_deref(), Some(".a\\2eb"));
-        assert_eq!(folder_dir_name("Résumé/Ünter").as_deref(), Some(".R&AOk-sum&AOk-.&ANw-nter"));
-        for n in ["Projects/2024", "a.b", "Résumé/Ünter", "back\\slash", "Sent Items"] {
+        assert_eq!(
+            folder_dir_name("Résumé/Ünter").as_deref(),
+            Some(".R&AOk-sum&AOk-.&ANw-nter")
+        );
+        for n in [
+            "Projects/2024",
+            "a.b",
+            "Résumé/Ünter",
+            "back\\slash",
+            "Sent Items",
+        ] {
             let d = folder_dir_name(n).unwrap_or_default();
             assert_eq!(folder_name_from_dir(&d), n);
         }
@@ -490,8 +572,17 @@ mod tests {
     fn flags_map_to_sorted_letters() {
         let mut kw = Keywords::default();
         let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(flag_letters(&f(&["\\Seen", "\\Flagged", "\\Recent"]), &mut kw).unwrap_or_default(), "FS");
-        assert_eq!(flag_letters(&f(&["$Forwarded", "\\Answered"]), &mut kw).unwrap_or_default(), "Ra");
-        assert_eq!(letters_to_flags("FRSa", &kw), f(&["$Forwarded", "\\Answered", "\\Flagged", "\\Seen"]));
+        assert_eq!(
+            flag_letters(&f(&["\\Seen", "\\Flagged", "\\Recent"]), &mut kw).unwrap_or_default(),
+            "FS"
+        );
+        assert_eq!(
+            flag_letters(&f(&["$Forwarded", "\\Answered"]), &mut kw).unwrap_or_default(),
+            "Ra"
+        );
+        assert_eq!(
+            letters_to_flags("FRSa", &kw),
+            f(&["$Forwarded", "\\Answered", "\\Flagged", "\\Seen"])
+        );
     }
 }

@@ -62,8 +62,11 @@ impl OAuthServer {
 
     /// Starts on the given port of 127.0.0.1 (0 = any free port).
     pub fn start_on(port: u16, client_id: &str, client_secret: &str) -> Result<OAuthServer> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).map_err(Error::net("bind the oauth server"))?;
-        let addr = listener.local_addr().map_err(Error::net("read the oauth server address"))?;
+        let listener =
+            TcpListener::bind(("127.0.0.1", port)).map_err(Error::net("bind the oauth server"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(Error::net("read the oauth server address"))?;
         let state = Arc::new(State {
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
@@ -74,7 +77,11 @@ impl OAuthServer {
             .name("testkit-oauth".into())
             .spawn(move || accept_loop(listener, st))
             .map_err(Error::net("spawn the oauth server thread"))?;
-        Ok(OAuthServer { addr, state, thread: Some(thread) })
+        Ok(OAuthServer {
+            addr,
+            state,
+            thread: Some(thread),
+        })
     }
 
     /// Where it listens.
@@ -159,9 +166,11 @@ fn accept_loop(listener: TcpListener, state: Arc<State>) {
         }
         let Ok(conn) = conn else { continue };
         let st = Arc::clone(&state);
-        let _ = std::thread::Builder::new().name("testkit-oauth-conn".into()).spawn(move || {
-            let _ = serve_connection(conn, &st);
-        });
+        let _ = std::thread::Builder::new()
+            .name("testkit-oauth-conn".into())
+            .spawn(move || {
+                let _ = serve_connection(conn, &st);
+            });
     }
 }
 
@@ -174,7 +183,10 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -200,7 +212,10 @@ fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Request>> {
     let method = first.next().unwrap_or_default().to_string();
     let path = first.next().unwrap_or_default().to_string();
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
     let len: usize = headers
         .iter()
@@ -208,7 +223,10 @@ fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Request>> {
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue"))
+    {
         conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
     while body.len() < len {
@@ -219,13 +237,20 @@ fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Request>> {
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(len);
-    Ok(Some(Request { method, path, headers, body }))
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    }))
 }
 
 fn serve_connection(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     // One request per connection; `Connection: close` tells the client not to reuse it.
-    let Some(req) = read_request(&mut conn)? else { return Ok(()) };
+    let Some(req) = read_request(&mut conn)? else {
+        return Ok(());
+    };
     let (status, body) = route(&req, state);
     let reason = match status {
         200 => "OK",
@@ -245,7 +270,10 @@ fn serve_connection(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
 fn route(req: &Request, state: &State) -> (u16, String) {
     let path = req.path.split('?').next().unwrap_or_default();
     if req.method != "POST" {
-        return (405, r#"{"error":"invalid_request","error_description":"use POST"}"#.into());
+        return (
+            405,
+            r#"{"error":"invalid_request","error_description":"use POST"}"#.into(),
+        );
     }
     let form = parse_form(&req.body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -258,15 +286,28 @@ fn route(req: &Request, state: &State) -> (u16, String) {
             }
             let fail = |status: u16, error: &str, desc: &str| {
                 state.rejected.fetch_add(1, Ordering::SeqCst);
-                (status, serde_json::json!({"error": error, "error_description": desc}).to_string())
+                (
+                    status,
+                    serde_json::json!({"error": error, "error_description": desc}).to_string(),
+                )
             };
             match get("grant_type").as_deref() {
                 Some("client_credentials") => {}
-                Some(_) => return fail(400, "unsupported_grant_type", "only client_credentials is supported"),
+                Some(_) => {
+                    return fail(
+                        400,
+                        "unsupported_grant_type",
+                        "only client_credentials is supported",
+                    );
+                }
                 None => return fail(400, "invalid_request", "grant_type is missing"),
             }
             let (Some(id), Some(secret)) = (id, secret) else {
-                return fail(400, "invalid_request", "client_id and client_secret are required");
+                return fail(
+                    400,
+                    "invalid_request",
+                    "client_id and client_secret are required",
+                );
             };
             if id != state.client_id || secret != state.client_secret {
                 return fail(401, "invalid_client", "client authentication failed");
@@ -282,7 +323,11 @@ fn route(req: &Request, state: &State) -> (u16, String) {
         "/introspect" => {
             state.introspections.fetch_add(1, Ordering::SeqCst);
             let token = get("token").unwrap_or_default();
-            let active = state.tokens.lock().map(|t| t.contains(&token)).unwrap_or(false);
+            let active = state
+                .tokens
+                .lock()
+                .map(|t| t.contains(&token))
+                .unwrap_or(false);
             if active {
                 (
                     200,
@@ -302,8 +347,12 @@ fn hex_val(c: u8) -> Option<u8> {
 }
 
 fn basic_credentials(header: &str) -> Option<(String, String)> {
-    let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let b64 = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (id, secret) = s.split_once(':')?;
     Some((percent_decode(id), percent_decode(secret)))

@@ -41,10 +41,17 @@ pub struct ImapProbe {
 impl ImapProbe {
     /// Connects and reads the greeting.
     pub fn connect(addr: SocketAddr) -> Result<ImapProbe> {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(Error::net(format!("connect to {addr}")))?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).map_err(Error::net("set a read timeout"))?;
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(Error::net(format!("connect to {addr}")))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(Error::net("set a read timeout"))?;
         let writer = s.try_clone().map_err(Error::net("clone a socket"))?;
-        let mut p = ImapProbe { reader: BufReader::new(s), writer, tag: 0, greeting: String::new() };
+        let mut p = ImapProbe {
+            reader: BufReader::new(s),
+            writer,
+            tag: 0,
+            greeting: String::new(),
+        };
         p.greeting = p.read_line()?;
         Ok(p)
     }
@@ -53,7 +60,10 @@ impl ImapProbe {
         let mut out = Vec::new();
         loop {
             let mut line = Vec::new();
-            let n = self.reader.read_until(b'\n', &mut line).map_err(Error::net("read from the server"))?;
+            let n = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .map_err(Error::net("read from the server"))?;
             if n == 0 {
                 return Err(Error::Protocol("connection closed by the server".into()));
             }
@@ -70,7 +80,9 @@ impl ImapProbe {
             match lit {
                 Some(len) => {
                     let mut buf = vec![0u8; len];
-                    self.reader.read_exact(&mut buf).map_err(Error::net("read a literal"))?;
+                    self.reader
+                        .read_exact(&mut buf)
+                        .map_err(Error::net("read a literal"))?;
                     out.extend_from_slice(b"\r\n");
                     out.extend_from_slice(&buf);
                 }
@@ -84,16 +96,24 @@ impl ImapProbe {
     pub fn command(&mut self, command: &str) -> Result<Reply> {
         self.tag += 1;
         let tag = format!("p{}", self.tag);
-        self.writer.write_all(format!("{tag} {command}\r\n").as_bytes()).map_err(Error::net("write to the server"))?;
+        self.writer
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .map_err(Error::net("write to the server"))?;
         let mut lines = Vec::new();
         loop {
             let line = self.read_line()?;
             if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
                 let (status, text) = rest.split_once(' ').unwrap_or((rest, ""));
-                return Ok(Reply { lines, status: status.to_string(), text: text.to_string() });
+                return Ok(Reply {
+                    lines,
+                    status: status.to_string(),
+                    text: text.to_string(),
+                });
             }
             if line.starts_with('+') {
-                self.writer.write_all(b"\r\n").map_err(Error::net("write to the server"))?;
+                self.writer
+                    .write_all(b"\r\n")
+                    .map_err(Error::net("write to the server"))?;
             }
             lines.push(line);
         }
@@ -105,14 +125,22 @@ impl ImapProbe {
     }
 
     /// `AUTHENTICATE PLAIN` with an initial response (RFC 4616; authzid may be empty).
-    pub fn authenticate_plain(&mut self, authzid: &str, authcid: &str, password: &str) -> Result<Reply> {
+    pub fn authenticate_plain(
+        &mut self,
+        authzid: &str,
+        authcid: &str,
+        password: &str,
+    ) -> Result<Reply> {
         let raw = format!("{authzid}\0{authcid}\0{password}");
         self.command(&format!("AUTHENTICATE PLAIN {}", b64(raw.as_bytes())))
     }
 
     /// `AUTHENTICATE XOAUTH2` with an initial response.
     pub fn authenticate_xoauth2(&mut self, user: &str, token: &str) -> Result<Reply> {
-        self.command(&format!("AUTHENTICATE XOAUTH2 {}", b64(xoauth2_payload(user, token).as_bytes())))
+        self.command(&format!(
+            "AUTHENTICATE XOAUTH2 {}",
+            b64(xoauth2_payload(user, token).as_bytes())
+        ))
     }
 
     /// `LOGOUT`, ignoring errors.
@@ -147,14 +175,24 @@ pub enum TlsMode {
 /// Sends `script` (CRLF-terminated tagged commands, ending with LOGOUT) over TLS with
 /// `openssl s_client`, verifying the certificate against `ca_file` for host `localhost`, and
 /// returns everything the server said. Fails if verification fails.
-pub fn openssl_session(addr: SocketAddr, mode: TlsMode, ca_file: &Path, script: &str) -> Result<String> {
+pub fn openssl_session(
+    addr: SocketAddr,
+    mode: TlsMode,
+    ca_file: &Path,
+    script: &str,
+) -> Result<String> {
     let mut cmd = Command::new("openssl");
     cmd.arg("s_client")
         .arg("-connect")
         .arg(addr.to_string())
         .arg("-CAfile")
         .arg(ca_file)
-        .args(["-verify_hostname", "localhost", "-verify_return_error", "-quiet"]);
+        .args([
+            "-verify_hostname",
+            "localhost",
+            "-verify_return_error",
+            "-quiet",
+        ]);
     if mode == TlsMode::StartTls {
         cmd.args(["-starttls", "imap"]);
     }
@@ -163,7 +201,11 @@ pub fn openssl_session(addr: SocketAddr, mode: TlsMode, ca_file: &Path, script: 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Command { command: "openssl s_client".into(), status: "not started".into(), stderr: e.to_string() })?;
+        .map_err(|e| Error::Command {
+            command: "openssl s_client".into(),
+            status: "not started".into(),
+            stderr: e.to_string(),
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(script.as_bytes());
     }
@@ -174,17 +216,25 @@ pub fn openssl_session(addr: SocketAddr, mode: TlsMode, ca_file: &Path, script: 
             Ok(None) if start.elapsed() > Duration::from_secs(20) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::Protocol("openssl s_client did not finish within 20 s".into()));
+                return Err(Error::Protocol(
+                    "openssl s_client did not finish within 20 s".into(),
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(Error::net("wait for openssl")(e)),
         }
     }
-    let out = child.wait_with_output().map_err(Error::net("read openssl output"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(Error::net("read openssl output"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() || stderr.contains("verify error") {
-        return Err(Error::Command { command: "openssl s_client".into(), status: out.status.to_string(), stderr });
+        return Err(Error::Command {
+            command: "openssl s_client".into(),
+            status: out.status.to_string(),
+            stderr,
+        });
     }
     Ok(stdout)
 }

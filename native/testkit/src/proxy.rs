@@ -75,7 +75,9 @@ struct Listener {
 impl Listener {
     fn start(name: &str, on_conn: impl Fn(TcpStream) + Send + 'static) -> Result<Listener> {
         let l = TcpListener::bind("127.0.0.1:0").map_err(Error::net("bind a proxy port"))?;
-        let addr = l.local_addr().map_err(Error::net("read the proxy address"))?;
+        let addr = l
+            .local_addr()
+            .map_err(Error::net("read the proxy address"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let st = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -92,7 +94,11 @@ impl Listener {
                 }
             })
             .map_err(Error::net("spawn the proxy thread"))?;
-        Ok(Listener { addr, stop, thread: Some(thread) })
+        Ok(Listener {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     fn stop(&mut self) {
@@ -128,21 +134,32 @@ impl DelayProxy {
         let (reg, count) = (Arc::clone(&registry), Arc::clone(&connections));
         let listener = Listener::start("testkit-delay-proxy", move |client| {
             count.fetch_add(1, Ordering::SeqCst);
-            let Some(server) = connect_upstream(upstream) else { return };
-            let Some(id) = reg.add(&client, &server) else { return };
+            let Some(server) = connect_upstream(upstream) else {
+                return;
+            };
+            let Some(id) = reg.add(&client, &server) else {
+                return;
+            };
             let reg = Arc::clone(&reg);
-            let _ = std::thread::Builder::new().name("testkit-delay-conn".into()).spawn(move || {
-                let (c2, s2) = match (client.try_clone(), server.try_clone()) {
-                    (Ok(c), Ok(s)) => (c, s),
-                    _ => return,
-                };
-                let up = std::thread::spawn(move || delayed_pump(client, server, one_way));
-                delayed_pump(s2, c2, one_way);
-                let _ = up.join();
-                reg.remove(id);
-            });
+            let _ = std::thread::Builder::new()
+                .name("testkit-delay-conn".into())
+                .spawn(move || {
+                    let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                        (Ok(c), Ok(s)) => (c, s),
+                        _ => return,
+                    };
+                    let up = std::thread::spawn(move || delayed_pump(client, server, one_way));
+                    delayed_pump(s2, c2, one_way);
+                    let _ = up.join();
+                    reg.remove(id);
+                });
         })?;
-        Ok(DelayProxy { listener, registry, connections, one_way })
+        Ok(DelayProxy {
+            listener,
+            registry,
+            connections,
+            one_way,
+        })
     }
 
     /// The port it listens on (127.0.0.1).
@@ -205,7 +222,10 @@ fn delayed_pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
                 break;
             }
             Ok(n) => {
-                if tx.send((Instant::now() + delay, Some(buf[..n].to_vec()))).is_err() {
+                if tx
+                    .send((Instant::now() + delay, Some(buf[..n].to_vec())))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -249,25 +269,35 @@ impl FaultProxy {
             }
             st.connections.fetch_add(1, Ordering::SeqCst);
             let limit = st.cut_after.lock().ok().and_then(|mut g| g.take());
-            let Some(server) = connect_upstream(upstream) else { return };
-            let Some(id) = reg.add(&client, &server) else { return };
+            let Some(server) = connect_upstream(upstream) else {
+                return;
+            };
+            let Some(id) = reg.add(&client, &server) else {
+                return;
+            };
             let (reg, st) = (Arc::clone(&reg), Arc::clone(&st));
-            let _ = std::thread::Builder::new().name("testkit-fault-conn".into()).spawn(move || {
-                let (c2, s2) = match (client.try_clone(), server.try_clone()) {
-                    (Ok(c), Ok(s)) => (c, s),
-                    _ => return,
-                };
-                let up = std::thread::spawn(move || pump(client, server, None));
-                let cut = pump(s2, c2, limit);
-                if cut {
-                    st.cuts.fetch_add(1, Ordering::SeqCst);
-                    reg.cut(id);
-                }
-                let _ = up.join();
-                reg.remove(id);
-            });
+            let _ = std::thread::Builder::new()
+                .name("testkit-fault-conn".into())
+                .spawn(move || {
+                    let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                        (Ok(c), Ok(s)) => (c, s),
+                        _ => return,
+                    };
+                    let up = std::thread::spawn(move || pump(client, server, None));
+                    let cut = pump(s2, c2, limit);
+                    if cut {
+                        st.cuts.fetch_add(1, Ordering::SeqCst);
+                        reg.cut(id);
+                    }
+                    let _ = up.join();
+                    reg.remove(id);
+                });
         })?;
-        Ok(FaultProxy { listener, registry, state })
+        Ok(FaultProxy {
+            listener,
+            registry,
+            state,
+        })
     }
 
     /// The port it listens on (127.0.0.1).

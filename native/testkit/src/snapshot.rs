@@ -51,7 +51,14 @@ impl Snapshot {
     /// The same snapshot without folders that hold no message (auto-created special-use
     /// folders appear on disk as soon as a user logs in).
     pub fn without_empty_folders(&self) -> Snapshot {
-        Snapshot { folders: self.folders.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect() }
+        Snapshot {
+            folders: self
+                .folders
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
     }
 
     /// The same snapshot with flags and dates cleared: compares content only.
@@ -61,8 +68,14 @@ impl Snapshot {
                 .folders
                 .iter()
                 .map(|(k, v)| {
-                    let mut v: Vec<MessageView> =
-                        v.iter().map(|m| MessageView { sha256: m.sha256.clone(), flags: Vec::new(), internal_date: 0 }).collect();
+                    let mut v: Vec<MessageView> = v
+                        .iter()
+                        .map(|m| MessageView {
+                            sha256: m.sha256.clone(),
+                            flags: Vec::new(),
+                            internal_date: 0,
+                        })
+                        .collect();
                     v.sort();
                     (k.clone(), v)
                 })
@@ -74,7 +87,11 @@ impl Snapshot {
     pub fn rename_folders(&self, map: &[(&str, &str)]) -> Snapshot {
         let mut out: BTreeMap<String, Vec<MessageView>> = BTreeMap::new();
         for (k, v) in &self.folders {
-            let name = map.iter().find(|(from, _)| *from == k).map(|(_, to)| to.to_string()).unwrap_or_else(|| k.clone());
+            let name = map
+                .iter()
+                .find(|(from, _)| *from == k)
+                .map(|(_, to)| to.to_string())
+                .unwrap_or_else(|| k.clone());
             let e = out.entry(name).or_default();
             e.extend(v.iter().cloned());
             e.sort();
@@ -86,7 +103,8 @@ impl Snapshot {
     /// folder counts, then missing and extra messages. Empty when they are equal.
     pub fn diff(&self, other: &Snapshot) -> String {
         let mut out = String::new();
-        let names: std::collections::BTreeSet<&String> = self.folders.keys().chain(other.folders.keys()).collect();
+        let names: std::collections::BTreeSet<&String> =
+            self.folders.keys().chain(other.folders.keys()).collect();
         for name in names {
             let empty = Vec::new();
             let exp = self.folders.get(name);
@@ -105,13 +123,25 @@ impl Snapshot {
             );
             let (missing, extra) = multiset_difference(e, a);
             for m in missing.iter().take(10) {
-                let _ = writeln!(out, "  missing {} flags={:?} date={}", short(&m.sha256), m.flags, m.internal_date);
+                let _ = writeln!(
+                    out,
+                    "  missing {} flags={:?} date={}",
+                    short(&m.sha256),
+                    m.flags,
+                    m.internal_date
+                );
             }
             if missing.len() > 10 {
                 let _ = writeln!(out, "  ... and {} more missing", missing.len() - 10);
             }
             for m in extra.iter().take(10) {
-                let _ = writeln!(out, "  extra   {} flags={:?} date={}", short(&m.sha256), m.flags, m.internal_date);
+                let _ = writeln!(
+                    out,
+                    "  extra   {} flags={:?} date={}",
+                    short(&m.sha256),
+                    m.flags,
+                    m.internal_date
+                );
             }
             if extra.len() > 10 {
                 let _ = writeln!(out, "  ... and {} more extra", extra.len() - 10);
@@ -120,7 +150,11 @@ impl Snapshot {
         if !out.is_empty() {
             out.insert_str(
                 0,
-                &format!("snapshots differ: expected {} messages, actual {}\n", self.message_count(), other.message_count()),
+                &format!(
+                    "snapshots differ: expected {} messages, actual {}\n",
+                    self.message_count(),
+                    other.message_count()
+                ),
             );
         }
         out
@@ -131,7 +165,10 @@ fn short(h: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
-fn multiset_difference<'a>(expected: &'a [MessageView], actual: &'a [MessageView]) -> (Vec<&'a MessageView>, Vec<&'a MessageView>) {
+fn multiset_difference<'a>(
+    expected: &'a [MessageView],
+    actual: &'a [MessageView],
+) -> (Vec<&'a MessageView>, Vec<&'a MessageView>) {
     let mut counts: BTreeMap<&MessageView, i64> = BTreeMap::new();
     for m in expected {
         *counts.entry(m).or_default() += 1;
@@ -180,7 +217,11 @@ pub fn maildir_snapshot(root: &Path) -> Result<Snapshot> {
     for entry in fs::read_dir(root).map_err(Error::io("read directory", root))? {
         let entry = entry.map_err(Error::io("read directory", root))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') || name == "." || name == ".." || !entry.path().join("cur").is_dir() {
+        if !name.starts_with('.')
+            || name == "."
+            || name == ".."
+            || !entry.path().join("cur").is_dir()
+        {
             continue;
         }
         folders.insert(folder_name_from_dir(&name), read_folder(&entry.path())?);
@@ -196,7 +237,13 @@ fn read_folder(dir: &Path) -> Result<Vec<MessageView>> {
             Ok(b) => b,
             // Dovecot may have renamed it (flag change) between listing and reading: retry once.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_folder_retry(dir),
-            Err(e) => return Err(Error::Io { action: "read", path: f.path.clone(), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    action: "read",
+                    path: f.path.clone(),
+                    source: e,
+                });
+            }
         };
         let mtime = fs::metadata(&f.path)
             .and_then(|m| m.modified())
@@ -205,7 +252,11 @@ fn read_folder(dir: &Path) -> Result<Vec<MessageView>> {
             Ok(d) => d.as_secs() as i64,
             Err(e) => -(e.duration().as_secs() as i64),
         };
-        out.push(MessageView { sha256: served_sha256(&bytes), flags: letters_to_flags(&f.letters, &keywords), internal_date });
+        out.push(MessageView {
+            sha256: served_sha256(&bytes),
+            flags: letters_to_flags(&f.letters, &keywords),
+            internal_date,
+        });
     }
     out.sort();
     Ok(out)
@@ -222,15 +273,26 @@ mod tests {
 
     #[test]
     fn hash_normalises_bare_lf_only() {
-        assert_eq!(served_sha256(b"a\nb\r\nc\n"), served_sha256(b"a\r\nb\r\nc\r\n"));
+        assert_eq!(
+            served_sha256(b"a\nb\r\nc\n"),
+            served_sha256(b"a\r\nb\r\nc\r\n")
+        );
         assert_ne!(served_sha256(b"a\n"), served_sha256(b"a"));
     }
 
     #[test]
     fn diff_names_missing_and_extra() {
-        let m = |h: &str| MessageView { sha256: h.into(), flags: vec![], internal_date: 1 };
-        let a = Snapshot { folders: [("INBOX".to_string(), vec![m("aa"), m("bb")])].into() };
-        let b = Snapshot { folders: [("INBOX".to_string(), vec![m("aa"), m("cc")])].into() };
+        let m = |h: &str| MessageView {
+            sha256: h.into(),
+            flags: vec![],
+            internal_date: 1,
+        };
+        let a = Snapshot {
+            folders: [("INBOX".to_string(), vec![m("aa"), m("bb")])].into(),
+        };
+        let b = Snapshot {
+            folders: [("INBOX".to_string(), vec![m("aa"), m("cc")])].into(),
+        };
         assert!(a.diff(&a).is_empty());
         let d = a.diff(&b);
         assert!(d.contains("missing bb") && d.contains("extra   cc"), "{d}");

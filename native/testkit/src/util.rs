@@ -15,7 +15,11 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| Error::Command { command: shown.clone(), status: "not started".into(), stderr: source.to_string() })?;
+        .map_err(|source| Error::Command {
+            command: shown.clone(),
+            status: "not started".into(),
+            stderr: source.to_string(),
+        })?;
     if !out.status.success() {
         return Err(Error::Command {
             command: shown,
@@ -30,7 +34,10 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String> {
 /// closed again before Dovecot binds it, so a start retries when the port is taken meanwhile.
 pub(crate) fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(Error::net("bind 127.0.0.1:0"))?;
-    let port = l.local_addr().map_err(Error::net("read local address"))?.port();
+    let port = l
+        .local_addr()
+        .map_err(Error::net("read local address"))?
+        .port();
     Ok(port)
 }
 
@@ -39,7 +46,10 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised command name.
         Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z') | Some('X')),
+            Some(i) => !matches!(
+                stat[i + 1..].trim_start().chars().next(),
+                Some('Z') | Some('X')
+            ),
             None => true,
         },
         Err(_) => false,
@@ -55,6 +65,50 @@ pub(crate) fn signal(pid: u32, sig: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Direct children of `pid` (from /proc).
+pub(crate) fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat"))
+            && let Some(i) = stat.rfind(')')
+            && stat[i + 1..]
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok())
+                == Some(pid)
+        {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Stops a daemon and its children: SIGTERM to the parent, `grace` for an orderly exit, then
+/// SIGKILL to whatever is left. Dovecot's login processes can linger for seconds after the
+/// master is told to stop (waiting on auth or stats handshakes) while holding the listening
+/// sockets, which a throwaway test server has no reason to wait for.
+pub(crate) fn terminate_tree(pid: u32, grace: Duration) -> bool {
+    let kids = children(pid);
+    let master_gone = terminate(pid, grace);
+    let start = Instant::now();
+    for k in &kids {
+        let left = grace.saturating_sub(start.elapsed());
+        if !wait_gone(*k, left) {
+            signal(*k, "KILL");
+        }
+    }
+    for k in &kids {
+        wait_gone(*k, Duration::from_secs(2));
+    }
+    master_gone
 }
 
 /// SIGTERM, wait up to `grace`, then SIGKILL and wait a little more.

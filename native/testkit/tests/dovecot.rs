@@ -7,7 +7,12 @@ use imapmigration_testkit::probe::{ImapProbe, TlsMode, openssl_session};
 use imapmigration_testkit::{Dovecot, DovecotOptions, SpecialUseNames};
 
 fn start() -> Dovecot {
-    Dovecot::start(DovecotOptions::default().user("alice", "secret").user("bob", "bobpass")).expect("dovecot starts")
+    Dovecot::start(
+        DovecotOptions::default()
+            .user("alice", "secret")
+            .user("bob", "bobpass"),
+    )
+    .expect("dovecot starts")
 }
 
 #[test]
@@ -20,8 +25,14 @@ fn start_and_stop_frees_the_port() {
     assert!(dc.log_path().exists());
     let pid = dc.master_pid().expect("master pid");
     dc.stop().expect("stops");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || TcpStream::connect(addr).is_err());
-    assert!(TcpStream::connect(addr).is_err(), "port still open after stop");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || TcpStream::connect(addr).is_err()
+    );
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "port still open after stop"
+    );
 }
 
 #[test]
@@ -50,42 +61,66 @@ fn plain_login_and_wrong_password() {
 fn tls_and_starttls_verify_against_the_test_ca() {
     let dc = start();
     let script = "a1 LOGIN alice secret\r\na2 STATUS INBOX (MESSAGES)\r\na3 LOGOUT\r\n";
-    let out = openssl_session(dc.imaps_addr(), TlsMode::Implicit, &dc.ca_file(), script).expect("imaps");
+    let out =
+        openssl_session(dc.imaps_addr(), TlsMode::Implicit, &dc.ca_file(), script).expect("imaps");
     assert!(out.contains("a1 OK"), "{out}");
     assert!(out.contains("* STATUS INBOX (MESSAGES 0)"), "{out}");
-    let out = openssl_session(dc.imap_addr(), TlsMode::StartTls, &dc.ca_file(), script).expect("starttls");
+    let out = openssl_session(dc.imap_addr(), TlsMode::StartTls, &dc.ca_file(), script)
+        .expect("starttls");
     assert!(out.contains("a1 OK"), "{out}");
 }
 
 #[test]
 fn master_user_logs_in_as_the_user_both_ways() {
     let dc = start();
-    dc.seed("bob", &[imapmigration_testkit::SeedFolder::new("INBOX", vec![imapmigration_testkit::SeedMessage::new(
-        &b"Subject: x\r\n\r\nhi\r\n"[..],
-        &[],
-        1_700_000_000,
-    )])])
+    dc.seed(
+        "bob",
+        &[imapmigration_testkit::SeedFolder::new(
+            "INBOX",
+            vec![imapmigration_testkit::SeedMessage::new(
+                &b"Subject: x\r\n\r\nhi\r\n"[..],
+                &[],
+                1_700_000_000,
+            )],
+        )],
+    )
     .expect("seed");
 
     let mut p = ImapProbe::connect(dc.imap_addr()).expect("connect");
-    let r = p.login(&dc.master_login("bob"), "adminpass").expect("reply");
+    let r = p
+        .login(&dc.master_login("bob"), "adminpass")
+        .expect("reply");
     assert!(r.is_ok(), "{r:?}");
     let r = p.command("STATUS INBOX (MESSAGES)").expect("reply");
     assert!(r.lines.iter().any(|l| l.contains("MESSAGES 1")), "{r:?}");
     p.logout();
 
     let mut p = ImapProbe::connect(dc.imap_addr()).expect("connect");
-    let r = p.authenticate_plain("bob", "admin", "adminpass").expect("reply");
+    let r = p
+        .authenticate_plain("bob", "admin", "adminpass")
+        .expect("reply");
     assert!(r.is_ok(), "{r:?}");
     let r = p.command("STATUS INBOX (MESSAGES)").expect("reply");
     assert!(r.lines.iter().any(|l| l.contains("MESSAGES 1")), "{r:?}");
     p.logout();
 
     let mut p = ImapProbe::connect(dc.imap_addr()).expect("connect");
-    assert!(!p.login(&dc.master_login("bob"), "wrong").expect("reply").is_ok());
-    assert!(!p.authenticate_plain("bob", "admin", "wrong").expect("reply").is_ok());
+    assert!(
+        !p.login(&dc.master_login("bob"), "wrong")
+            .expect("reply")
+            .is_ok()
+    );
+    assert!(
+        !p.authenticate_plain("bob", "admin", "wrong")
+            .expect("reply")
+            .is_ok()
+    );
     // A plain user cannot act for another one.
-    assert!(!p.authenticate_plain("bob", "alice", "secret").expect("reply").is_ok());
+    assert!(
+        !p.authenticate_plain("bob", "alice", "secret")
+            .expect("reply")
+            .is_ok()
+    );
 }
 
 #[test]
@@ -113,8 +148,15 @@ fn http_post(url: &str, body: &str) -> (u16, serde_json::Value) {
     .expect("write");
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read");
-    let status: u16 = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
-    let json = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("null");
+    let status: u16 = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let json = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("null");
     (status, serde_json::from_str(json).expect("json body"))
 }
 
@@ -133,7 +175,10 @@ fn xoauth2_login_with_a_client_credentials_token() {
     let token = json["access_token"].as_str().expect("token").to_string();
     assert_eq!(dc.oauth_tokens_issued(), 1);
 
-    let (status, json) = http_post(&dc.oauth_token_url(), "grant_type=client_credentials&client_id=x&client_secret=y");
+    let (status, json) = http_post(
+        &dc.oauth_token_url(),
+        "grant_type=client_credentials&client_id=x&client_secret=y",
+    );
     assert_eq!(status, 401, "{json}");
     assert_eq!(json["error"], "invalid_client");
     let (status, _) = http_post(&dc.oauth_token_url(), "grant_type=password");
@@ -143,14 +188,20 @@ fn xoauth2_login_with_a_client_credentials_token() {
     for user in ["alice", "bob"] {
         let mut p = ImapProbe::connect(dc.imap_addr()).expect("connect");
         let r = p.authenticate_xoauth2(user, &token).expect("reply");
-        assert!(r.is_ok(), "{user}: {r:?}\n{}", std::fs::read_to_string(dc.log_path()).unwrap_or_default());
+        assert!(
+            r.is_ok(),
+            "{user}: {r:?}\n{}",
+            std::fs::read_to_string(dc.log_path()).unwrap_or_default()
+        );
         let r = p.command("SELECT INBOX").expect("reply");
         assert!(r.is_ok(), "{r:?}");
         p.logout();
     }
 
     let mut p = ImapProbe::connect(dc.imap_addr()).expect("connect");
-    let r = p.authenticate_xoauth2("alice", "tk-not-issued").expect("reply");
+    let r = p
+        .authenticate_xoauth2("alice", "tk-not-issued")
+        .expect("reply");
     assert!(!r.is_ok(), "{r:?}");
     // LOGIN still goes to the passwd-file passdb.
     assert!(p.login("alice", "secret").expect("reply").is_ok());
@@ -159,14 +210,28 @@ fn xoauth2_login_with_a_client_credentials_token() {
 
 #[test]
 fn exchange_like_special_use_names() {
-    let dc = Dovecot::start(DovecotOptions::default().user("carol", "pw").special_use(SpecialUseNames::ExchangeLike))
-        .expect("start");
+    let dc = Dovecot::start(
+        DovecotOptions::default()
+            .user("carol", "pw")
+            .special_use(SpecialUseNames::ExchangeLike),
+    )
+    .expect("start");
     let mut p = ImapProbe::connect(dc.imap_addr()).expect("connect");
     assert!(p.login("carol", "pw").expect("reply").is_ok());
     let r = p.command("LIST (SPECIAL-USE) \"\" \"*\"").expect("reply");
     let text = r.lines.join("\n");
-    for (name, attr) in [("Sent Items", "\\Sent"), ("Deleted Items", "\\Trash"), ("Junk Email", "\\Junk"), ("Drafts", "\\Drafts"), ("Archive", "\\Archive")] {
-        assert!(text.lines().any(|l| l.contains(attr) && (l.ends_with(&format!(" \"{name}\"")) || l.ends_with(&format!(" {name}")))), "{name}: {text}");
+    for (name, attr) in [
+        ("Sent Items", "\\Sent"),
+        ("Deleted Items", "\\Trash"),
+        ("Junk Email", "\\Junk"),
+        ("Drafts", "\\Drafts"),
+        ("Archive", "\\Archive"),
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(attr)
+                && (l.ends_with(&format!(" \"{name}\"")) || l.ends_with(&format!(" {name}")))),
+            "{name}: {text}"
+        );
     }
     assert!(text.contains("\"/\""), "{text}");
 }

@@ -47,7 +47,8 @@ fn delay_proxy_adds_the_delay_each_way_and_keeps_order() {
     let up = echo_server();
     let p = DelayProxy::start(up, Duration::from_millis(50)).expect("proxy");
     let mut s = TcpStream::connect(("127.0.0.1", p.port())).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let t = Instant::now();
     assert_eq!(round_trip(&mut s, b"hello"), b"hello");
     let rtt = t.elapsed();
@@ -62,7 +63,11 @@ fn delay_proxy_adds_the_delay_each_way_and_keeps_order() {
     s.read_exact(&mut got).expect("read");
     let expected: String = (0..20).map(|i| format!("{i:03}")).collect();
     assert_eq!(String::from_utf8_lossy(&got), expected);
-    assert!(t.elapsed() < Duration::from_millis(600), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(p.connections(), 1);
 }
 
@@ -73,7 +78,8 @@ fn fault_proxy_cuts_all_live_connections() {
     let mut a = TcpStream::connect(p.addr()).expect("connect");
     let mut b = TcpStream::connect(p.addr()).expect("connect");
     for s in [&mut a, &mut b] {
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         assert_eq!(round_trip(s, b"ping"), b"ping");
     }
     assert_eq!(p.live_connections(), 2);
@@ -85,7 +91,8 @@ fn fault_proxy_cuts_all_live_connections() {
     }
     // New connections still work.
     let mut c = TcpStream::connect(p.addr()).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     assert_eq!(round_trip(&mut c, b"after"), b"after");
     assert_eq!(p.connections(), 3);
 }
@@ -96,7 +103,8 @@ fn fault_proxy_cuts_the_next_connection_after_n_bytes() {
     let p = FaultProxy::start(up).expect("proxy");
     p.cut_after_bytes(1000);
     let mut s = TcpStream::connect(p.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     s.write_all(b"big 5000\n").expect("write");
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
@@ -104,14 +112,16 @@ fn fault_proxy_cuts_the_next_connection_after_n_bytes() {
     assert_eq!(p.cuts(), 1);
     // One-shot: the next connection is whole.
     let mut s = TcpStream::connect(p.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     s.write_all(b"big 5000\n").expect("write");
     let mut got = vec![0u8; 5000];
     s.read_exact(&mut got).expect("all bytes");
 
     p.set_refusing(true);
     let mut r = TcpStream::connect(p.addr()).expect("tcp accept");
-    r.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    r.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let mut buf = [0u8; 4];
     assert!(matches!(r.read(&mut buf), Ok(0) | Err(_)));
     assert_eq!(p.refused(), 1);
