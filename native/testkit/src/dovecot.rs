@@ -330,7 +330,9 @@ impl Dovecot {
                     return Ok(dc);
                 }
                 Err(e) => {
-                    let retry = tail(&dc.log_path(), 50).contains("Address already in use");
+                    // Another process took a port between our probe and Dovecot's bind.
+                    let retry = e.to_string().contains("Address already in use")
+                        || tail(&dc.log_path(), 50).contains("Address already in use");
                     last_err = Some(e);
                     if !retry {
                         break;

@@ -230,21 +230,27 @@ pub fn maildir_snapshot(root: &Path) -> Result<Snapshot> {
 }
 
 fn read_folder(dir: &Path) -> Result<Vec<MessageView>> {
+    // Dovecot may rename a file (flag change, new/ to cur/) between listing and reading it;
+    // such a race is retried with a fresh listing.
+    let mut attempt = 0;
+    loop {
+        match read_folder_once(dir) {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && attempt < 5 =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn read_folder_once(dir: &Path) -> Result<Vec<MessageView>> {
     let keywords = Keywords::load(dir);
     let mut out = Vec::new();
     for f in message_files(dir)? {
-        let bytes = match fs::read(&f.path) {
-            Ok(b) => b,
-            // Dovecot may have renamed it (flag change) between listing and reading: retry once.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_folder_retry(dir),
-            Err(e) => {
-                return Err(Error::Io {
-                    action: "read",
-                    path: f.path.clone(),
-                    source: e,
-                });
-            }
-        };
+        let bytes = fs::read(&f.path).map_err(Error::io("read", &f.path))?;
         let mtime = fs::metadata(&f.path)
             .and_then(|m| m.modified())
             .map_err(Error::io("stat", &f.path))?;
@@ -260,11 +266,6 @@ fn read_folder(dir: &Path) -> Result<Vec<MessageView>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn read_folder_retry(dir: &Path) -> Result<Vec<MessageView>> {
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    read_folder(dir)
 }
 
 #[cfg(test)]
