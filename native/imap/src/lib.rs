@@ -39,6 +39,6 @@ pub use mailbox::{
 pub use messages::{FetchedBody, FlagOp, MessageMeta};
 pub use oauth::ClientCredentialsTokens;
 pub use secret::Secret;
-pub use session::{Capabilities, Session, connect};
+pub use session::{Capabilities, Session, connect, probe};
 pub use tls::install_default_provider;
 pub use wire::is_valid_flag;

@@ -68,12 +68,24 @@ pub async fn connect(cfg: &ServerConfig, creds: &Credentials) -> Result<Session>
         security = ?cfg.security,
         user = %creds.user()
     );
-    connect_inner(cfg, creds, span.clone())
+    connect_inner(cfg, Some(creds), span.clone())
         .instrument(span)
         .await
 }
 
-async fn connect_inner(cfg: &ServerConfig, creds: &Credentials, span: Span) -> Result<Session> {
+/// Checks that an endpoint is reachable the way Exchange's Test-MigrationServerAvailability
+/// does for IMAP: TCP connect, TLS (implicit or STARTTLS as `cfg.security` says, with the same
+/// certificate checks as a real session) and the server's greeting, without logging in. Returns
+/// the capabilities the server advertises before login.
+pub async fn probe(cfg: &ServerConfig) -> Result<Capabilities> {
+    let span = tracing::info_span!("imap-probe", host = %cfg.host, port = cfg.port, security = ?cfg.security);
+    let s = connect_inner(cfg, None, span.clone()).instrument(span).await?;
+    let caps = s.caps.clone();
+    let _ = s.logout().await;
+    Ok(caps)
+}
+
+async fn connect_inner(cfg: &ServerConfig, creds: Option<&Credentials>, span: Span) -> Result<Session> {
     tls::install_default_provider();
     let tls_config = match cfg.security {
         Security::None => None,
@@ -161,10 +173,10 @@ async fn connect_inner(cfg: &ServerConfig, creds: &Credentials, span: Span) -> R
         // RFC 3501 §6.2.1: capabilities before STARTTLS must be discarded.
         s.refresh_capabilities().await?;
     }
-    if preauth {
-        tracing::info!("server pre-authenticated the connection");
-    } else {
-        s.authenticate(cfg, creds).await?;
+    match creds {
+        None => return Ok(s),
+        Some(_) if preauth => tracing::info!("server pre-authenticated the connection"),
+        Some(creds) => s.authenticate(cfg, creds).await?,
     }
     tracing::debug!(capabilities = ?s.caps, "logged in");
     Ok(s)

@@ -88,10 +88,9 @@ pub(crate) fn scan_frame(buf: &[u8], from: usize) -> Result<Framed> {
     let mut pos = from;
     loop {
         let Some(nl) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
-            // Keep one byte back: the CR of a CRLF may be the last byte.
-            return Ok(Framed::Partial {
-                resume: pos.max(buf.len().saturating_sub(1)),
-            });
+            // Resume at the start of this line, not where the bytes ran out: whether the line
+            // announces a literal (`{n}` at its end) can only be told from the whole line.
+            return Ok(Framed::Partial { resume: pos });
         };
         let line_end = pos + nl;
         match literal_len(&buf[pos..line_end])? {
@@ -312,6 +311,23 @@ mod tests {
     fn literal8_and_two_literals() {
         let full = b"* 2 FETCH (BINARY[] ~{2}\r\n\0\x01 BODY[1] {1}\r\nx)\r\n";
         assert_eq!(scan_frame(full, 0).unwrap(), Framed::Complete(full.len()));
+    }
+
+    #[test]
+    fn a_literal_marker_split_across_reads_is_still_a_literal() {
+        let full = b"* 906 FETCH (UID 906 BODY[HEADER.FIELDS (MESSAGE-ID)] {5}\r\nabcde)\r\n* 907 FETCH (UID 907)\r\n";
+        // Feed the bytes the way reads may split them: every split point in turn.
+        for cut in 1..full.len() {
+            let mut resume = 0;
+            if let Framed::Partial { resume: r } = scan_frame(&full[..cut], 0).unwrap() {
+                resume = r;
+            }
+            let n = match scan_frame(full, resume).unwrap() {
+                Framed::Complete(n) => n,
+                other => panic!("cut at {cut}: {other:?}"),
+            };
+            assert_eq!(n, full.len() - b"* 907 FETCH (UID 907)\r\n".len(), "cut at {cut}");
+        }
     }
 
     #[test]
