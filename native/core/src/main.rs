@@ -10,7 +10,11 @@ use tokio_util::sync::CancellationToken;
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "imapmigration", version, about = "IMAP mailbox migration: worker and command line")]
+#[command(
+    name = "imapmigration",
+    version,
+    about = "IMAP mailbox migration: worker and command line"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,

@@ -6,18 +6,10 @@
 //! (exchange-compat.md §3.4: "FQDN and port only, no login").
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 use imapmigration_store as store;
 use store::{AuthenticationMethod, EndpointRecord, EndpointUpdate, SecurityMode, TargetLogin};
@@ -622,270 +614,48 @@ pub fn test(req: &Request) -> ApiResult {
 
 // ---- reachability check --------------------------------------------------------------------
 
-/// Connects as the endpoint's security says and reads the greeting; returns the greeting text.
+/// Connects as the endpoint's security says (TCP, TLS or STARTTLS with the endpoint's certificate
+/// rules) and reads the greeting, without logging in; returns the capabilities the server
+/// advertised. The IMAP layer does the work, so the check trusts exactly what a migration would.
 fn verify(e: &EndpointRecord) -> ApiResult<String> {
-    let host = e.remote_server.clone();
-    let port = e.port;
-    let security = e.security;
-    let accept_untrusted = e.accept_untrusted;
-    let ca_file = e.ca_file.clone();
-    super::runtime().block_on(async move {
-        probe(&host, port, security, accept_untrusted, ca_file.as_deref()).await
-    })
-}
-
-fn unreachable(host: &str, port: u16, why: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        "EndpointUnreachable",
-        format!("cannot reach the IMAP server {host} on port {port}: {why}"),
-    )
-    .with_details(json!({ "host": host, "port": port }))
-}
-
-fn tls_error(host: &str, port: u16, why: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        "TlsError",
-        format!("tls with {host} on port {port} failed: {why}"),
-    )
-    .with_details(json!({ "host": host, "port": port }))
-}
-
-async fn step<T, E: std::fmt::Display>(
-    host: &str,
-    port: u16,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, E>>,
-    wrap: fn(&str, u16, String) -> ApiError,
-) -> ApiResult<T> {
-    match tokio::time::timeout(PROBE_STEP_TIMEOUT, f).await {
-        Err(_) => Err(wrap(
-            host,
-            port,
-            format!(
-                "timed out after {} s while {what}",
-                PROBE_STEP_TIMEOUT.as_secs()
-            ),
-        )),
-        Ok(Err(e)) => Err(wrap(host, port, format!("{what}: {e}"))),
-        Ok(Ok(v)) => Ok(v),
+    let cfg = crate::worker::jobs::server_config(e);
+    let mut cfg = cfg;
+    cfg.connect_timeout = PROBE_STEP_TIMEOUT;
+    cfg.io_timeout = PROBE_STEP_TIMEOUT;
+    let result = super::runtime().block_on(imapmigration_imap::probe(&cfg));
+    match result {
+        Ok(caps) => Ok(caps.iter().collect::<Vec<_>>().join(" ")),
+        Err(err) => Err(probe_error(&e.remote_server, e.port, err)),
     }
 }
 
-fn wrap_unreachable(host: &str, port: u16, why: String) -> ApiError {
-    unreachable(host, port, why)
-}
-
-fn wrap_tls(host: &str, port: u16, why: String) -> ApiError {
-    tls_error(host, port, why)
-}
-
-async fn probe(
-    host: &str,
-    port: u16,
-    security: SecurityMode,
-    accept_untrusted: bool,
-    ca_file: Option<&str>,
-) -> ApiResult<String> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = step(
-        host,
-        port,
-        "connecting",
-        TcpStream::connect((bare, port)),
-        wrap_unreachable,
-    )
-    .await?;
-    let _ = tcp.set_nodelay(true);
-    match security {
-        SecurityMode::None => {
-            let mut r = BufReader::new(tcp);
-            greeting(host, port, &mut r).await
-        }
-        SecurityMode::Ssl => {
-            let tls = handshake(host, port, accept_untrusted, ca_file, tcp).await?;
-            let mut r = BufReader::new(tls);
-            greeting(host, port, &mut r).await
-        }
-        SecurityMode::Tls => {
-            let mut r = BufReader::new(tcp);
-            let text = greeting(host, port, &mut r).await?;
-            r.get_mut()
-                .write_all(b"p1 STARTTLS\r\n")
-                .await
-                .map_err(|e| unreachable(host, port, format!("sending STARTTLS: {e}")))?;
-            loop {
-                let line = read_line(host, port, &mut r, "waiting for the STARTTLS reply").await?;
-                if let Some(rest) = line.strip_prefix("p1 ") {
-                    if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("OK") {
-                        break;
-                    }
-                    return Err(ApiError::new(
-                        "ServerRefused",
-                        format!("the IMAP server {host} on port {port} refused STARTTLS (security Tls needs it): {rest}"),
-                    )
-                    .with_details(json!({ "host": host, "port": port, "serverReply": rest })));
-                }
-            }
-            // RFC 3501 §6.2.1: nothing may be buffered past the STARTTLS reply.
-            if !r.buffer().is_empty() {
-                return Err(ApiError::new(
-                    "Protocol",
-                    format!("the IMAP server {host} sent data after the STARTTLS reply"),
-                ));
-            }
-            let tcp = r.into_inner();
-            handshake(host, port, accept_untrusted, ca_file, tcp).await?;
-            Ok(text)
-        }
-    }
-}
-
-async fn read_line<R: AsyncRead + Unpin>(
-    host: &str,
-    port: u16,
-    r: &mut BufReader<R>,
-    what: &str,
-) -> ApiResult<String> {
-    let mut buf = Vec::new();
-    let n = step(
-        host,
-        port,
-        what,
-        r.read_until(b'\n', &mut buf),
-        wrap_unreachable,
-    )
-    .await?;
-    if n == 0 {
-        return Err(unreachable(
-            host,
-            port,
-            format!("the server closed the connection while {what}"),
-        ));
-    }
-    buf.truncate(4096);
-    Ok(String::from_utf8_lossy(&buf).trim_end().to_owned())
-}
-
-/// Reads the server greeting (RFC 3501 §7.1): `* OK`, `* PREAUTH` or `* BYE`.
-async fn greeting<R: AsyncRead + Unpin>(
-    host: &str,
-    port: u16,
-    r: &mut BufReader<R>,
-) -> ApiResult<String> {
-    let line = read_line(host, port, r, "waiting for the IMAP greeting").await?;
-    let upper = line.to_ascii_uppercase();
-    if upper.starts_with("* OK") || upper.starts_with("* PREAUTH") {
-        Ok(line)
-    } else if upper.starts_with("* BYE") {
-        Err(ApiError::new(
+/// Maps a failed reachability check to the ABI's codes, keeping the server's words.
+fn probe_error(host: &str, port: u16, err: imapmigration_imap::Error) -> ApiError {
+    use imapmigration_imap::Error as E;
+    let details = json!({ "host": host, "port": port });
+    let (code, message) = match &err {
+        E::Connect { .. } | E::Timeout { .. } | E::Io { .. } => (
+            "EndpointUnreachable",
+            format!("cannot reach the IMAP server {host} on port {port}: {err}"),
+        ),
+        E::Tls { .. } => (
+            "TlsError",
+            format!("tls with {host} on port {port} failed: {err}"),
+        ),
+        E::Bye { .. } | E::No { .. } | E::Bad { .. } | E::Unsupported { .. } => (
             "ServerRefused",
-            format!("the IMAP server {host} on port {port} refused the connection: {line}"),
-        )
-        .with_details(json!({ "host": host, "port": port, "serverReply": line })))
-    } else {
-        let shown: String = line.chars().take(120).collect();
-        Err(ApiError::new(
+            format!("the IMAP server {host} on port {port} refused the connection: {err}"),
+        ),
+        _ => (
             "Protocol",
-            format!("{host} on port {port} did not answer like an IMAP server (check the port and security): {shown}"),
-        )
-        .with_details(json!({ "host": host, "port": port, "serverReply": shown })))
-    }
-}
-
-async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-    host: &str,
-    port: u16,
-    accept_untrusted: bool,
-    ca_file: Option<&str>,
-    io: S,
-) -> ApiResult<tokio_rustls::client::TlsStream<S>> {
-    let config = tls_config(accept_untrusted, ca_file).map_err(|e| tls_error(host, port, e))?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let name = ServerName::try_from(bare.to_owned())
-        .map_err(|e| tls_error(host, port, format!("invalid server name: {e}")))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    step(
-        host,
-        port,
-        "in the tls handshake",
-        connector.connect(name, io),
-        wrap_tls,
-    )
-    .await
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn tls_config(accept_untrusted: bool, ca_file: Option<&str>) -> Result<ClientConfig, String> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot configure tls: {e}"))?;
-    if accept_untrusted {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert {
-                algorithms: provider().signature_verification_algorithms,
-            }))
-            .with_no_client_auth());
-    }
-    let mut roots = RootCertStore::empty();
-    let loaded = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(loaded.certs);
-    if added == 0 {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read ca file {path}: {e}"))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("cannot parse ca file {path}: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("bad certificate in {path}: {e}"))?;
+            format!("the server {host} on port {port} does not answer as an IMAP server: {err}"),
+        ),
+    };
+    let mut e = ApiError::new(code, message).with_details(details);
+    if let Some(reply) = err.code() {
+        if let Some(d) = e.details.as_mut() {
+            d["serverReply"] = json!(reply);
         }
     }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
-}
-
-/// `acceptUntrustedCertificates`: any chain is accepted, handshake signatures are still checked.
-#[derive(Debug)]
-struct AcceptAnyCert {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
+    e
 }

@@ -29,7 +29,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: None }
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
@@ -39,8 +43,11 @@ impl ApiError {
         Self::new("InvalidArgument", message).with_details(json!({ "parameter": parameter }))
     }
     pub fn not_found(kind: &str, identity: &str) -> Self {
-        Self::new("NotFound", format!("the {kind} \"{identity}\" couldn't be found"))
-            .with_details(json!({ "identity": identity }))
+        Self::new(
+            "NotFound",
+            format!("the {kind} \"{identity}\" couldn't be found"),
+        )
+        .with_details(json!({ "identity": identity }))
     }
 }
 
@@ -86,7 +93,10 @@ pub struct Request {
 impl Request {
     pub fn args<T: for<'de> Deserialize<'de>>(&self) -> ApiResult<T> {
         serde_json::from_value(Value::Object(self.args.clone())).map_err(|e| {
-            ApiError::new("InvalidArgument", format!("invalid arguments for {}: {e}", self.op))
+            ApiError::new(
+                "InvalidArgument",
+                format!("invalid arguments for {}: {e}", self.op),
+            )
         })
     }
 
@@ -133,7 +143,11 @@ pub fn handle_json(text: &str) -> Value {
         _ => None,
     };
     map.remove("v");
-    let request = Request { op, home, args: map };
+    let request = Request {
+        op,
+        home,
+        args: map,
+    };
     match dispatch(&request) {
         Ok(result) => json!({ "ok": true, "result": result }),
         Err(e) => error_envelope(e.code, &e.message, e.details),
@@ -169,7 +183,9 @@ pub fn dispatch(req: &Request) -> ApiResult {
         "config.set" => config::set(req),
         "worker.ensure" => system::worker_ensure(req),
         "worker.status" => system::worker_status(req),
-        other => Err(ApiError::new("InvalidArgument", format!("unknown operation \"{other}\""))
-            .with_details(json!({ "op": other }))),
+        other => Err(
+            ApiError::new("InvalidArgument", format!("unknown operation \"{other}\""))
+                .with_details(json!({ "op": other })),
+        ),
     }
 }

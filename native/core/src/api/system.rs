@@ -44,8 +44,12 @@ pub fn worker_ensure(req: &Request) -> ApiResult {
 /// Reports whether a worker owns the state directory.
 pub fn worker_status(req: &Request) -> ApiResult {
     let home = req.home();
-    let pid = worker::lock::probe(&home)
-        .map_err(|e| ApiError::new("Internal", format!("cannot read the worker lock in {}: {e}", home.display())))?;
+    let pid = worker::lock::probe(&home).map_err(|e| {
+        ApiError::new(
+            "Internal",
+            format!("cannot read the worker lock in {}: {e}", home.display()),
+        )
+    })?;
     let store = req.open_store()?;
     let info = latest_worker(&store)?;
     Ok(json!({
@@ -63,7 +67,10 @@ fn resolve_worker_path(arg: Option<PathBuf>) -> ApiResult<PathBuf> {
     if let Ok(p) = std::env::var("IMAPMIGRATION_WORKER") {
         return Ok(PathBuf::from(p));
     }
-    Err(ApiError::invalid("workerPath", "no worker binary given (workerPath or IMAPMIGRATION_WORKER)"))
+    Err(ApiError::invalid(
+        "workerPath",
+        "no worker binary given (workerPath or IMAPMIGRATION_WORKER)",
+    ))
 }
 
 /// Makes sure a worker of our own version runs for the request's home.
@@ -105,6 +112,11 @@ pub(crate) fn maybe_ensure(req: &Request) -> ApiResult<Option<u32>> {
 }
 
 /// The most recent worker registration (the live worker heartbeats every second).
-fn latest_worker(store: &imapmigration_store::Store) -> ApiResult<Option<imapmigration_store::WorkerRecord>> {
-    Ok(store.workers_list()?.into_iter().max_by_key(|w| w.heartbeat_at))
+fn latest_worker(
+    store: &imapmigration_store::Store,
+) -> ApiResult<Option<imapmigration_store::WorkerRecord>> {
+    Ok(store
+        .workers_list()?
+        .into_iter()
+        .max_by_key(|w| w.heartbeat_at))
 }

@@ -84,11 +84,15 @@ fn parse_url(s: &str, what: &str) -> Result<Url, String> {
     } else if let Some(r) = s.strip_prefix("imap://") {
         (false, r)
     } else {
-        return Err(format!("{what} must start with imap:// or imaps:// (got {s:?})"));
+        return Err(format!(
+            "{what} must start with imap:// or imaps:// (got {s:?})"
+        ));
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, p) = r.split_once(']').ok_or_else(|| format!("{what}: unclosed [ in {s:?}"))?;
+        let (h, p) = r
+            .split_once(']')
+            .ok_or_else(|| format!("{what}: unclosed [ in {s:?}"))?;
         (h.to_owned(), p.strip_prefix(':'))
     } else {
         match rest.rsplit_once(':') {
@@ -97,7 +101,10 @@ fn parse_url(s: &str, what: &str) -> Result<Url, String> {
         }
     };
     let port = port
-        .map(|p| p.parse::<u16>().map_err(|_| format!("{what}: invalid port {p:?}")))
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("{what}: invalid port {p:?}"))
+        })
         .transpose()?;
     if host.is_empty() {
         return Err(format!("{what}: no host in {s:?}"));
@@ -106,19 +113,43 @@ fn parse_url(s: &str, what: &str) -> Result<Url, String> {
 }
 
 fn call(home: &Option<PathBuf>, op: &str, args: Value) -> Result<Value, String> {
-    let Value::Object(args) = args else { return Err("internal: arguments must be an object".into()) };
-    let req = Request { op: op.into(), home: home.clone(), args };
+    let Value::Object(args) = args else {
+        return Err("internal: arguments must be an object".into());
+    };
+    let req = Request {
+        op: op.into(),
+        home: home.clone(),
+        args,
+    };
     api::dispatch(&req).map_err(|e| e.message)
 }
 
-fn endpoint_args(name: &str, url: &Url, starttls: bool, accept_untrusted: bool, ca: &Option<PathBuf>) -> Map<String, Value> {
-    let security = if url.tls { "Ssl" } else if starttls { "Tls" } else { "None" };
+fn endpoint_args(
+    name: &str,
+    url: &Url,
+    starttls: bool,
+    accept_untrusted: bool,
+    ca: &Option<PathBuf>,
+) -> Map<String, Value> {
+    let security = if url.tls {
+        "Ssl"
+    } else if starttls {
+        "Tls"
+    } else {
+        "None"
+    };
     let mut m = Map::new();
     m.insert("name".into(), json!(name));
     m.insert("remoteServer".into(), json!(url.host));
-    m.insert("port".into(), json!(url.port.unwrap_or(if url.tls { 993 } else { 143 })));
+    m.insert(
+        "port".into(),
+        json!(url.port.unwrap_or(if url.tls { 993 } else { 143 })),
+    );
     m.insert("security".into(), json!(security));
-    m.insert("acceptUntrustedCertificates".into(), json!(accept_untrusted));
+    m.insert(
+        "acceptUntrustedCertificates".into(),
+        json!(accept_untrusted),
+    );
     m.insert("skipVerification".into(), json!(true));
     if let Some(ca) = ca {
         m.insert("caFile".into(), json!(ca));
@@ -167,7 +198,10 @@ pub fn migrate(a: MigrateArgs) -> ExitCode {
 fn run(a: MigrateArgs) -> Result<ExitCode, String> {
     let home = Some(imapmigration_store::paths::state_dir(a.home.as_deref()));
     let csv = std::fs::read(&a.csv).map_err(|e| format!("cannot read {}: {e}", a.csv.display()))?;
-    let name = a.name.clone().unwrap_or_else(|| format!("cli-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("cli-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
     let source = parse_url(&a.source, "--source")?;
 
     let lock = WorkerLock::acquire_within(home.as_deref().unwrap_or(std::path::Path::new(".")), std::time::Duration::from_secs(1))
@@ -175,33 +209,59 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
         .ok_or("a background worker owns this state directory; manage it with the cmdlets, or stop it first")?;
 
     let src_name = format!("{name}-source");
-    let mut src = endpoint_args(&src_name, &source, a.starttls, a.accept_untrusted, &a.ca_file);
-    src.insert("maxConcurrentMigrations".into(), json!(a.concurrency.max(1)));
-    src.insert("maxConcurrentIncrementalSyncs".into(), json!(a.concurrency.max(1)));
+    let mut src = endpoint_args(
+        &src_name,
+        &source,
+        a.starttls,
+        a.accept_untrusted,
+        &a.ca_file,
+    );
+    src.insert(
+        "maxConcurrentMigrations".into(),
+        json!(a.concurrency.max(1)),
+    );
+    src.insert(
+        "maxConcurrentIncrementalSyncs".into(),
+        json!(a.concurrency.max(1)),
+    );
     put_endpoint(&home, src)?;
 
     let mut maildir: Option<PathBuf> = None;
     let mut target_name: Option<String> = None;
     match a.target.as_deref() {
         None => {}
-        Some(t) if t.starts_with("maildir:") => maildir = Some(PathBuf::from(&t["maildir:".len()..])),
+        Some(t) if t.starts_with("maildir:") => {
+            maildir = Some(PathBuf::from(&t["maildir:".len()..]))
+        }
         Some(t) => {
             let url = parse_url(t, "--target")?;
             let tn = format!("{name}-target");
-            let mut args = endpoint_args(&tn, &url, a.target_starttls, a.accept_untrusted, &a.ca_file);
+            let mut args =
+                endpoint_args(&tn, &url, a.target_starttls, a.accept_untrusted, &a.ca_file);
             let login = match a.target_login.as_str() {
                 "user" => None,
                 "master" => Some("MasterUser"),
                 "authzid" => Some("AuthorizationId"),
-                other => return Err(format!("--target-login must be user, master or authzid (got {other:?})")),
+                other => {
+                    return Err(format!(
+                        "--target-login must be user, master or authzid (got {other:?})"
+                    ));
+                }
             };
             if let Some(login) = login {
-                let admin = a.target_admin.clone().ok_or("--target-login master|authzid needs --target-admin")?;
-                let password = std::env::var("IMAPMIGRATION_TARGET_PASSWORD")
-                    .map_err(|_| "set the target admin password in IMAPMIGRATION_TARGET_PASSWORD")?;
+                let admin = a
+                    .target_admin
+                    .clone()
+                    .ok_or("--target-login master|authzid needs --target-admin")?;
+                let password = std::env::var("IMAPMIGRATION_TARGET_PASSWORD").map_err(
+                    |_| "set the target admin password in IMAPMIGRATION_TARGET_PASSWORD",
+                )?;
                 args.insert("targetLogin".into(), json!(login));
                 args.insert("masterUserSeparator".into(), json!(a.master_separator));
-                args.insert("credentials".into(), json!({"userName": admin, "password": password}));
+                args.insert(
+                    "credentials".into(),
+                    json!({"userName": admin, "password": password}),
+                );
             }
             put_endpoint(&home, args)?;
             target_name = Some(tn);
@@ -219,46 +279,78 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
         batch["targetEndpoint"] = json!(t);
     }
     let created = call(&home, "batch.new", batch)?;
-    if let Some(w) = created["ValidationWarnings"].as_array().filter(|w| !w.is_empty()) {
+    if let Some(w) = created["ValidationWarnings"]
+        .as_array()
+        .filter(|w| !w.is_empty())
+    {
         for v in w {
             eprintln!(
                 "warning: row {}: {}: {}",
-                v["RowIndex"], v["EmailAddress"].as_str().unwrap_or(""), v["LocalizedErrorMessage"].as_str().unwrap_or("")
+                v["RowIndex"],
+                v["EmailAddress"].as_str().unwrap_or(""),
+                v["LocalizedErrorMessage"].as_str().unwrap_or("")
             );
         }
     }
     let home_dir = home.clone().unwrap_or_default();
     let store = Store::open(&home_dir).map_err(|e| e.to_string())?;
-    let batch = store.get_batch(&name).map_err(|e| e.to_string())?.ok_or("the batch vanished")?;
+    let batch = store
+        .get_batch(&name)
+        .map_err(|e| e.to_string())?
+        .ok_or("the batch vanished")?;
     if let Some(m) = &maildir {
         store
-            .update_batch(&batch.id, BatchUpdate { target_maildir: Some(Some(m.display().to_string())), ..Default::default() })
+            .update_batch(
+                &batch.id,
+                BatchUpdate {
+                    target_maildir: Some(Some(m.display().to_string())),
+                    ..Default::default()
+                },
+            )
             .map_err(|e| e.to_string())?;
     }
-    store.request_batch_action(&batch.id, imapmigration_store::BatchAction::Start).map_err(|e| e.to_string())?;
+    store
+        .request_batch_action(&batch.id, imapmigration_store::BatchAction::Start)
+        .map_err(|e| e.to_string())?;
 
     let bar = ProgressBar::new(0);
     if a.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} messages ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} messages ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let rt = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rt =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let status = rt.block_on(async {
         let shutdown = CancellationToken::new();
         cancel_on_signals(shutdown.clone());
-        let mut scheduler = Scheduler::new(&home_dir, &lock).map_err(|e| e.to_string())?.with_progress(Arc::new(Bar(bar.clone())));
-        scheduler.run_until_settled(batch.id, shutdown).await.map_err(|e| e.to_string())
+        let mut scheduler = Scheduler::new(&home_dir, &lock)
+            .map_err(|e| e.to_string())?
+            .with_progress(Arc::new(Bar(bar.clone())));
+        scheduler
+            .run_until_settled(batch.id, shutdown)
+            .await
+            .map_err(|e| e.to_string())
     })?;
     bar.finish_and_clear();
 
-    let users = store.list_users(&UserFilter { batch_id: Some(batch.id), ..Default::default() }).map_err(|e| e.to_string())?;
+    let users = store
+        .list_users(&UserFilter {
+            batch_id: Some(batch.id),
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed().as_secs_f64();
     let (mut items, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
-    println!("{:<40} {:<20} {:>10} {:>10}  error", "EmailAddress", "Status", "Synced", "Skipped");
+    println!(
+        "{:<40} {:<20} {:>10} {:>10}  error",
+        "EmailAddress", "Status", "Synced", "Skipped"
+    );
     for u in &users {
         items += u.items_synced;
         bytes += u.bytes_synced;
@@ -288,7 +380,10 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         tokio::select! {

@@ -81,9 +81,11 @@ fn into_c_string(value: Value) -> *mut c_char {
     let text = value.to_string();
     match CString::new(text) {
         Ok(c) => c.into_raw(),
-        Err(_) => CString::new(r#"{"ok":false,"error":{"code":"Internal","message":"response held a NUL byte"}}"#)
-            .map(CString::into_raw)
-            .unwrap_or(std::ptr::null_mut()),
+        Err(_) => CString::new(
+            r#"{"ok":false,"error":{"code":"Internal","message":"response held a NUL byte"}}"#,
+        )
+        .map(CString::into_raw)
+        .unwrap_or(std::ptr::null_mut()),
     }
 }
 

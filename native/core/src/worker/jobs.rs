@@ -24,9 +24,16 @@ pub enum JobError {
     #[error("endpoint {0} no longer exists")]
     MissingEndpoint(Uuid),
     #[error("endpoint {endpoint} is set to {what} but has no {missing}")]
-    Incomplete { endpoint: String, what: &'static str, missing: &'static str },
+    Incomplete {
+        endpoint: String,
+        what: &'static str,
+        missing: &'static str,
+    },
     #[error("cannot prepare OAuth2 tokens for endpoint {endpoint}: {source}")]
-    OAuth { endpoint: String, source: imap::Error },
+    OAuth {
+        endpoint: String,
+        source: imap::Error,
+    },
     #[error("invalid ContentFilter of batch {batch}: {message}")]
     ContentFilter { batch: String, message: String },
 }
@@ -39,25 +46,38 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    fn get(&mut self, store: &Store, endpoint: &EndpointRecord) -> Result<Arc<dyn imap::TokenSource>, JobError> {
+    fn get(
+        &mut self,
+        store: &Store,
+        endpoint: &EndpointRecord,
+    ) -> Result<Arc<dyn imap::TokenSource>, JobError> {
         if let Some(t) = self.sources.get(&endpoint.id) {
             return Ok(t.clone());
         }
-        let url = endpoint.oauth_token_endpoint.clone().ok_or_else(|| JobError::Incomplete {
-            endpoint: endpoint.name.clone(),
-            what: "OAuth2",
-            missing: "token endpoint (-OAuthTokenEndpoint)",
-        })?;
-        let client_id = endpoint.oauth_client_id.clone().ok_or_else(|| JobError::Incomplete {
-            endpoint: endpoint.name.clone(),
-            what: "OAuth2",
-            missing: "client id (-OAuthClientId)",
-        })?;
-        let sealed = endpoint.admin_secret.as_ref().ok_or_else(|| JobError::Incomplete {
-            endpoint: endpoint.name.clone(),
-            what: "OAuth2",
-            missing: "client secret (-Credentials password)",
-        })?;
+        let url = endpoint
+            .oauth_token_endpoint
+            .clone()
+            .ok_or_else(|| JobError::Incomplete {
+                endpoint: endpoint.name.clone(),
+                what: "OAuth2",
+                missing: "token endpoint (-OAuthTokenEndpoint)",
+            })?;
+        let client_id = endpoint
+            .oauth_client_id
+            .clone()
+            .ok_or_else(|| JobError::Incomplete {
+                endpoint: endpoint.name.clone(),
+                what: "OAuth2",
+                missing: "client id (-OAuthClientId)",
+            })?;
+        let sealed = endpoint
+            .admin_secret
+            .as_ref()
+            .ok_or_else(|| JobError::Incomplete {
+                endpoint: endpoint.name.clone(),
+                what: "OAuth2",
+                missing: "client secret (-Credentials password)",
+            })?;
         let secret = store.unseal(sealed)?;
         let mut tokens = imap::ClientCredentialsTokens::new(
             url,
@@ -65,11 +85,15 @@ impl TokenCache {
             imap::Secret::new(secret.expose()),
             endpoint.oauth_scope.clone(),
         )
-        .map_err(|source| JobError::OAuth { endpoint: endpoint.name.clone(), source })?;
+        .map_err(|source| JobError::OAuth {
+            endpoint: endpoint.name.clone(),
+            source,
+        })?;
         if let Some(ca) = &endpoint.ca_file {
-            tokens = tokens
-                .with_ca_file(ca)
-                .map_err(|source| JobError::OAuth { endpoint: endpoint.name.clone(), source })?;
+            tokens = tokens.with_ca_file(ca).map_err(|source| JobError::OAuth {
+                endpoint: endpoint.name.clone(),
+                source,
+            })?;
         }
         let tokens = Arc::new(tokens);
         self.sources.insert(endpoint.id, tokens.clone());
@@ -117,13 +141,26 @@ pub fn maildir_root(home: &Path, batch: &BatchRecord, user: &UserRecord) -> Path
 fn sanitize_dir_name(email: &str) -> String {
     let s: String = email
         .chars()
-        .map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
-    if s.is_empty() || s == "." || s == ".." { format!("_{s}") } else { s }
+    if s.is_empty() || s == "." || s == ".." {
+        format!("_{s}")
+    } else {
+        s
+    }
 }
 
 /// The target endpoint of a batch: its own, else the configured default, else none (Maildir).
-pub fn target_endpoint(store: &Store, batch: &BatchRecord) -> Result<Option<EndpointRecord>, JobError> {
+pub fn target_endpoint(
+    store: &Store,
+    batch: &BatchRecord,
+) -> Result<Option<EndpointRecord>, JobError> {
     let id = match batch.target_endpoint_id {
         Some(id) => Some(id.to_string()),
         None => store
@@ -172,7 +209,9 @@ pub fn build(
     };
 
     let target = match target_endpoint(store, batch)? {
-        None => TargetSpec::Maildir { root: maildir_root(store.home(), batch, user) },
+        None => TargetSpec::Maildir {
+            root: maildir_root(store.home(), batch, user),
+        },
         Some(t) => {
             let name = target_user_name(t.target_user_template.as_deref(), user);
             let admin = || -> Result<(String, imap::Secret), JobError> {
@@ -181,11 +220,14 @@ pub fn build(
                     what: "an admin login",
                     missing: "user name (-Credentials)",
                 })?;
-                let sealed = t.admin_secret.as_ref().ok_or_else(|| JobError::Incomplete {
-                    endpoint: t.name.clone(),
-                    what: "an admin login",
-                    missing: "password (-Credentials)",
-                })?;
+                let sealed = t
+                    .admin_secret
+                    .as_ref()
+                    .ok_or_else(|| JobError::Incomplete {
+                        endpoint: t.name.clone(),
+                        what: "an admin login",
+                        missing: "password (-Credentials)",
+                    })?;
                 Ok((admin, imap::Secret::new(store.unseal(sealed)?.expose())))
             };
             let credentials = match t.target_login {
@@ -195,19 +237,37 @@ pub fn build(
                 }
                 Some(TargetLogin::AuthorizationId) => {
                     let (admin, pw) = admin()?;
-                    imap::Credentials::Plain { authcid: admin, authzid: Some(name), password: pw }
+                    imap::Credentials::Plain {
+                        authcid: admin,
+                        authzid: Some(name),
+                        password: pw,
+                    }
                 }
-                Some(TargetLogin::OAuth2) => imap::Credentials::XOAuth2 { user: name, token: tokens.get(store, &t)? },
-                None => imap::Credentials::Login { user: name, password: imap::Secret::new(password.expose()) },
+                Some(TargetLogin::OAuth2) => imap::Credentials::XOAuth2 {
+                    user: name,
+                    token: tokens.get(store, &t)?,
+                },
+                None => imap::Credentials::Login {
+                    user: name,
+                    password: imap::Secret::new(password.expose()),
+                },
             };
-            TargetSpec::Imap { server: server_config(&t), credentials }
+            TargetSpec::Imap {
+                server: server_config(&t),
+                credentials,
+            }
         }
     };
 
     let received_filter = match batch.content_filter.as_deref().map(str::trim) {
-        Some(f) if !f.is_empty() => Some(crate::engine::parse_content_filter(f).map_err(|e| {
-            JobError::ContentFilter { batch: batch.name.clone(), message: e.to_string() }
-        })?),
+        Some(f) if !f.is_empty() => {
+            Some(
+                crate::engine::parse_content_filter(f).map_err(|e| JobError::ContentFilter {
+                    batch: batch.name.clone(),
+                    message: e.to_string(),
+                })?,
+            )
+        }
         _ => None,
     };
     let options = SyncOptions {

@@ -25,7 +25,12 @@ impl WorkerLock {
     pub fn try_acquire(home: &Path) -> std::io::Result<Option<WorkerLock>> {
         std::fs::create_dir_all(home)?;
         let path = home.join(LOCK_FILE);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0)?;
@@ -41,7 +46,10 @@ impl WorkerLock {
 
     /// Like [`WorkerLock::try_acquire`], but keeps trying for `patience`: a cmdlet probing the
     /// lock holds it (shared) for an instant, which must not make a starting worker give up.
-    pub fn acquire_within(home: &Path, patience: std::time::Duration) -> std::io::Result<Option<WorkerLock>> {
+    pub fn acquire_within(
+        home: &Path,
+        patience: std::time::Duration,
+    ) -> std::io::Result<Option<WorkerLock>> {
         let deadline = std::time::Instant::now() + patience;
         loop {
             if let Some(lock) = Self::try_acquire(home)? {

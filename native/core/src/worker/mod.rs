@@ -40,7 +40,10 @@ pub enum WorkerError {
     #[error("cannot use the state store: {0}")]
     Store(#[from] store::Error),
     #[error("cannot take the worker lock in {home}: {source}")]
-    Lock { home: PathBuf, source: std::io::Error },
+    Lock {
+        home: PathBuf,
+        source: std::io::Error,
+    },
     #[error("another worker (pid {pid}) owns {home}")]
     Busy { home: PathBuf, pid: u32 },
 }
@@ -179,11 +182,21 @@ impl Scheduler {
         for b in self.store.list_batches(&BatchFilter::default())? {
             let n = self.store.set_users_status(
                 &b.id,
-                &[UserStatus::Syncing, UserStatus::IncrementalSyncing, UserStatus::Starting, UserStatus::Completing],
+                &[
+                    UserStatus::Syncing,
+                    UserStatus::IncrementalSyncing,
+                    UserStatus::Starting,
+                    UserStatus::Completing,
+                ],
                 UserStatus::Queued,
             )?;
             if n > 0 {
-                self.event(None, Some(b.id), EventLevel::Warning, format!("resumed {n} user(s) interrupted by a worker restart"));
+                self.event(
+                    None,
+                    Some(b.id),
+                    EventLevel::Warning,
+                    format!("resumed {n} user(s) interrupted by a worker restart"),
+                );
             }
         }
         Ok(())
@@ -209,7 +222,11 @@ impl Scheduler {
 
     /// Runs until the batch settles (Synced, SyncedWithErrors, Stopped, Failed, Completed*) or
     /// `shutdown` fires. Used by the CLI.
-    pub async fn run_until_settled(&mut self, batch_id: Uuid, shutdown: CancellationToken) -> Result<BatchStatus, WorkerError> {
+    pub async fn run_until_settled(
+        &mut self,
+        batch_id: Uuid,
+        shutdown: CancellationToken,
+    ) -> Result<BatchStatus, WorkerError> {
         loop {
             self.tick().await?;
             let status = match self.store.get_batch_by_id(&batch_id)? {
@@ -268,7 +285,10 @@ impl Scheduler {
             EventLevel::Warning => tracing::warn!(%message),
             _ => tracing::info!(%message),
         }
-        if let Err(e) = self.store.insert_event(&Event::new(user, batch, level, message)) {
+        if let Err(e) = self
+            .store
+            .insert_event(&Event::new(user, batch, level, message))
+        {
             tracing::warn!(error = %e, "cannot record event");
         }
     }
@@ -294,11 +314,25 @@ impl Scheduler {
             };
         }
         self.apply_user_actions(&b)?;
+        // A batch created with -StartAfter (or flagged to start on its own) starts when its time
+        // has come, as if Start-MigrationBatch had been run then.
+        if b.status == BatchStatus::Created
+            && (b.auto_start || b.start_after.is_some_and(|t| t <= now))
+        {
+            if b.start_after.is_none_or(|t| t <= now) {
+                self.apply_batch_action(&b, BatchAction::Start)?;
+            }
+            return Ok(());
+        }
         match b.status {
             BatchStatus::Starting => {
                 self.store.update_batch(
                     &b.id,
-                    BatchUpdate { status: Some(BatchStatus::Syncing), started_at: Some(Some(b.started_at.unwrap_or(now))), ..Default::default() },
+                    BatchUpdate {
+                        status: Some(BatchStatus::Syncing),
+                        started_at: Some(Some(b.started_at.unwrap_or(now))),
+                        ..Default::default()
+                    },
                 )?;
             }
             BatchStatus::Syncing | BatchStatus::Completing | BatchStatus::IncrementalSyncing => {
@@ -314,12 +348,26 @@ impl Scheduler {
                 if !self.batch_busy(b.id) {
                     self.store.set_users_status(
                         &b.id,
-                        &[UserStatus::Queued, UserStatus::Starting, UserStatus::Syncing, UserStatus::Stopping],
+                        &[
+                            UserStatus::Queued,
+                            UserStatus::Starting,
+                            UserStatus::Syncing,
+                            UserStatus::Stopping,
+                        ],
                         UserStatus::Stopped,
                     )?;
-                    self.store.set_users_status(&b.id, &[UserStatus::IncrementalSyncing], UserStatus::IncrementalStopped)?;
+                    self.store.set_users_status(
+                        &b.id,
+                        &[UserStatus::IncrementalSyncing],
+                        UserStatus::IncrementalStopped,
+                    )?;
                     self.store.set_batch_status(&b.id, BatchStatus::Stopped)?;
-                    self.event(None, Some(b.id), EventLevel::Info, format!("batch {} stopped", b.name));
+                    self.event(
+                        None,
+                        Some(b.id),
+                        EventLevel::Info,
+                        format!("batch {} stopped", b.name),
+                    );
                 }
             }
             BatchStatus::Removing => {
@@ -330,13 +378,28 @@ impl Scheduler {
             }
             BatchStatus::Synced | BatchStatus::SyncedWithErrors => {
                 if b.next_sync_at.is_some_and(|t| t <= now) {
-                    let n = self.store.set_users_status(&b.id, &[UserStatus::Synced], UserStatus::Queued)?;
+                    let n = self.store.set_users_status(
+                        &b.id,
+                        &[UserStatus::Synced],
+                        UserStatus::Queued,
+                    )?;
                     if n > 0 {
                         self.store.set_batch_status(&b.id, BatchStatus::Syncing)?;
-                        self.event(None, Some(b.id), EventLevel::Info, format!("incremental sync of {n} user(s) started"));
+                        self.event(
+                            None,
+                            Some(b.id),
+                            EventLevel::Info,
+                            format!("incremental sync of {n} user(s) started"),
+                        );
                     } else {
                         let next = now + self.incremental_interval();
-                        self.store.update_batch(&b.id, BatchUpdate { next_sync_at: Some(Some(next)), ..Default::default() })?;
+                        self.store.update_batch(
+                            &b.id,
+                            BatchUpdate {
+                                next_sync_at: Some(Some(next)),
+                                ..Default::default()
+                            },
+                        )?;
                     }
                 }
             }
@@ -345,7 +408,11 @@ impl Scheduler {
         Ok(())
     }
 
-    fn apply_batch_action(&mut self, b: &BatchRecord, action: BatchAction) -> Result<(), WorkerError> {
+    fn apply_batch_action(
+        &mut self,
+        b: &BatchRecord,
+        action: BatchAction,
+    ) -> Result<(), WorkerError> {
         let now = store::now();
         match action {
             BatchAction::Start => {
@@ -370,39 +437,111 @@ impl Scheduler {
                         ..Default::default()
                     },
                 )?;
-                self.event(None, Some(b.id), EventLevel::Info, format!("batch {} started", b.name));
+                self.event(
+                    None,
+                    Some(b.id),
+                    EventLevel::Info,
+                    format!("batch {} started", b.name),
+                );
             }
             BatchAction::Stop => {
                 self.cancel_batch(b.id, CancelReason::Stop);
-                self.store.update_batch(&b.id, BatchUpdate { status: Some(BatchStatus::Stopping), requested_action: Some(None), ..Default::default() })?;
+                self.store.update_batch(
+                    &b.id,
+                    BatchUpdate {
+                        status: Some(BatchStatus::Stopping),
+                        requested_action: Some(None),
+                        ..Default::default()
+                    },
+                )?;
             }
             BatchAction::Remove => {
                 self.cancel_batch(b.id, CancelReason::Remove);
-                self.store.update_batch(&b.id, BatchUpdate { status: Some(BatchStatus::Removing), requested_action: Some(None), ..Default::default() })?;
+                self.store.update_batch(
+                    &b.id,
+                    BatchUpdate {
+                        status: Some(BatchStatus::Removing),
+                        requested_action: Some(None),
+                        ..Default::default()
+                    },
+                )?;
             }
             BatchAction::Complete => {
-                self.store.set_users_status(&b.id, &[UserStatus::Synced, UserStatus::Stopped, UserStatus::IncrementalStopped], UserStatus::Queued)?;
-                self.store.update_batch(&b.id, BatchUpdate { status: Some(BatchStatus::Completing), requested_action: Some(None), ..Default::default() })?;
-                self.event(None, Some(b.id), EventLevel::Info, format!("final incremental sync of batch {} started", b.name));
+                self.store.set_users_status(
+                    &b.id,
+                    &[
+                        UserStatus::Synced,
+                        UserStatus::Stopped,
+                        UserStatus::IncrementalStopped,
+                    ],
+                    UserStatus::Queued,
+                )?;
+                self.store.update_batch(
+                    &b.id,
+                    BatchUpdate {
+                        status: Some(BatchStatus::Completing),
+                        requested_action: Some(None),
+                        ..Default::default()
+                    },
+                )?;
+                self.event(
+                    None,
+                    Some(b.id),
+                    EventLevel::Info,
+                    format!("final incremental sync of batch {} started", b.name),
+                );
             }
             BatchAction::SyncNow => {
-                let n = self.store.set_users_status(&b.id, &[UserStatus::Synced], UserStatus::Queued)?;
-                let status = if n > 0 || self.batch_busy(b.id) { BatchStatus::Syncing } else { b.status };
-                self.store.update_batch(&b.id, BatchUpdate { status: Some(status), requested_action: Some(None), ..Default::default() })?;
+                let n = self.store.set_users_status(
+                    &b.id,
+                    &[UserStatus::Synced],
+                    UserStatus::Queued,
+                )?;
+                let status = if n > 0 || self.batch_busy(b.id) {
+                    BatchStatus::Syncing
+                } else {
+                    b.status
+                };
+                self.store.update_batch(
+                    &b.id,
+                    BatchUpdate {
+                        status: Some(status),
+                        requested_action: Some(None),
+                        ..Default::default()
+                    },
+                )?;
             }
         }
         Ok(())
     }
 
     fn apply_user_actions(&mut self, b: &BatchRecord) -> Result<(), WorkerError> {
-        let users = self.store.list_users(&UserFilter { batch_id: Some(b.id), ..Default::default() })?;
+        let users = self.store.list_users(&UserFilter {
+            batch_id: Some(b.id),
+            ..Default::default()
+        })?;
         for u in users.iter().filter(|u| u.requested_action.is_some()) {
-            let Some(action) = u.requested_action else { continue };
+            let Some(action) = u.requested_action else {
+                continue;
+            };
             match action {
                 UserAction::Start | UserAction::SyncNow => {
                     if !self.running.contains_key(&u.id) {
-                        self.store.update_user(&u.id, UserUpdate { status: Some(UserStatus::Queued), requested_action: Some(None), ..Default::default() })?;
-                        if matches!(b.status, BatchStatus::Synced | BatchStatus::SyncedWithErrors | BatchStatus::Stopped | BatchStatus::Failed) {
+                        self.store.update_user(
+                            &u.id,
+                            UserUpdate {
+                                status: Some(UserStatus::Queued),
+                                requested_action: Some(None),
+                                ..Default::default()
+                            },
+                        )?;
+                        if matches!(
+                            b.status,
+                            BatchStatus::Synced
+                                | BatchStatus::SyncedWithErrors
+                                | BatchStatus::Stopped
+                                | BatchStatus::Failed
+                        ) {
                             self.store.set_batch_status(&b.id, BatchStatus::Syncing)?;
                         }
                     }
@@ -412,8 +551,19 @@ impl Scheduler {
                         r.reason = Some(CancelReason::Stop);
                         r.cancel.cancel();
                     } else {
-                        let to = if u.passes > 0 { UserStatus::IncrementalStopped } else { UserStatus::Stopped };
-                        self.store.update_user(&u.id, UserUpdate { status: Some(to), requested_action: Some(None), ..Default::default() })?;
+                        let to = if u.passes > 0 {
+                            UserStatus::IncrementalStopped
+                        } else {
+                            UserStatus::Stopped
+                        };
+                        self.store.update_user(
+                            &u.id,
+                            UserUpdate {
+                                status: Some(to),
+                                requested_action: Some(None),
+                                ..Default::default()
+                            },
+                        )?;
                     }
                 }
                 UserAction::Remove => {
@@ -445,7 +595,10 @@ impl Scheduler {
             .store
             .users_to_run(&b.id)?
             .into_iter()
-            .filter(|u| matches!(u.status, UserStatus::Queued | UserStatus::Starting) && !self.running.contains_key(&u.id))
+            .filter(|u| {
+                matches!(u.status, UserStatus::Queued | UserStatus::Starting)
+                    && !self.running.contains_key(&u.id)
+            })
             .collect();
         if queued.is_empty() {
             return Ok(());
@@ -454,14 +607,28 @@ impl Scheduler {
             Some(e) => e,
             None => {
                 self.store.set_batch_status(&b.id, BatchStatus::Failed)?;
-                self.store.update_batch(&b.id, BatchUpdate { message: Some(Some("the source endpoint was removed".into())), ..Default::default() })?;
+                self.store.update_batch(
+                    &b.id,
+                    BatchUpdate {
+                        message: Some(Some("the source endpoint was removed".into())),
+                        ..Default::default()
+                    },
+                )?;
                 return Ok(());
             }
         };
         for u in queued {
             let incremental = u.passes > 0;
-            let limit = if incremental { endpoint.max_concurrent_incremental_syncs } else { endpoint.max_concurrent_migrations } as usize;
-            let same_kind = self.running.values().filter(|r| r.endpoint_id == endpoint.id && r.incremental == incremental).count();
+            let limit = if incremental {
+                endpoint.max_concurrent_incremental_syncs
+            } else {
+                endpoint.max_concurrent_migrations
+            } as usize;
+            let same_kind = self
+                .running
+                .values()
+                .filter(|r| r.endpoint_id == endpoint.id && r.incremental == incremental)
+                .count();
             if same_kind >= limit.max(1) || self.running.len() >= self.max_parallel_users {
                 break;
             }
@@ -470,13 +637,32 @@ impl Scheduler {
         Ok(())
     }
 
-    fn start_user(&mut self, b: &BatchRecord, u: &UserRecord, endpoint_id: Uuid, incremental: bool) -> Result<(), WorkerError> {
+    fn start_user(
+        &mut self,
+        b: &BatchRecord,
+        u: &UserRecord,
+        endpoint_id: Uuid,
+        incremental: bool,
+    ) -> Result<(), WorkerError> {
         let job = match jobs::build(&self.store, &mut self.tokens, b, u) {
             Ok(job) => job,
             Err(e) => {
-                let status = if incremental { UserStatus::IncrementalFailed } else { UserStatus::Failed };
-                self.store.set_user_status(&u.id, status, Some(("InvalidArgument", &e.to_string())))?;
-                self.event(Some(u.id), Some(b.id), EventLevel::Error, format!("{}: {e}", u.email));
+                let status = if incremental {
+                    UserStatus::IncrementalFailed
+                } else {
+                    UserStatus::Failed
+                };
+                self.store.set_user_status(
+                    &u.id,
+                    status,
+                    Some(("InvalidArgument", &e.to_string())),
+                )?;
+                self.event(
+                    Some(u.id),
+                    Some(b.id),
+                    EventLevel::Error,
+                    format!("{}: {e}", u.email),
+                );
                 return Ok(());
             }
         };
@@ -498,7 +684,12 @@ impl Scheduler {
         )?;
         let cancel = CancellationToken::new();
         let store = Arc::clone(&self.store);
-        let progress = Arc::new(StoreProgress { store: Arc::clone(&store), user_id: u.id, last: Mutex::new(Instant::now()), sink: self.sink.clone() });
+        let progress = Arc::new(StoreProgress {
+            store: Arc::clone(&store),
+            user_id: u.id,
+            last: Mutex::new(Instant::now()),
+            sink: self.sink.clone(),
+        });
         let token = cancel.clone();
         let email = u.email.clone();
         let handle = tokio::spawn(async move {
@@ -509,19 +700,40 @@ impl Scheduler {
             progress.maybe_refresh(true);
             r
         });
-        self.running.insert(u.id, Running { batch_id: b.id, endpoint_id, incremental, cancel, reason: None, handle });
+        self.running.insert(
+            u.id,
+            Running {
+                batch_id: b.id,
+                endpoint_id,
+                incremental,
+                cancel,
+                reason: None,
+                handle,
+            },
+        );
         Ok(())
     }
 
     /// Collects finished passes and records their outcome.
     async fn reap(&mut self) {
-        let done: Vec<Uuid> = self.running.iter().filter(|(_, r)| r.handle.is_finished()).map(|(id, _)| *id).collect();
+        let done: Vec<Uuid> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.handle.is_finished())
+            .map(|(id, _)| *id)
+            .collect();
         for id in done {
-            let Some(mut r) = self.running.remove(&id) else { continue };
-            let handle = std::mem::replace(&mut r.handle, tokio::spawn(async { PassResult::Cancelled }));
+            let Some(mut r) = self.running.remove(&id) else {
+                continue;
+            };
+            let handle =
+                std::mem::replace(&mut r.handle, tokio::spawn(async { PassResult::Cancelled }));
             let result = match handle.await {
                 Ok(res) => res,
-                Err(e) => PassResult::Failed { code: "Internal".into(), message: format!("the copy task ended abnormally: {e}") },
+                Err(e) => PassResult::Failed {
+                    code: "Internal".into(),
+                    message: format!("the copy task ended abnormally: {e}"),
+                },
             };
             if let Err(e) = self.record(id, &r, result) {
                 tracing::error!(error = %e, "cannot record the outcome of a pass");
@@ -529,16 +741,29 @@ impl Scheduler {
         }
     }
 
-    fn record(&mut self, user_id: Uuid, r: &Running, result: PassResult) -> Result<(), WorkerError> {
-        let Some(user) = self.store.get_user_by_id(&user_id)? else { return Ok(()) };
+    fn record(
+        &mut self,
+        user_id: Uuid,
+        r: &Running,
+        result: PassResult,
+    ) -> Result<(), WorkerError> {
+        let Some(user) = self.store.get_user_by_id(&user_id)? else {
+            return Ok(());
+        };
         let batch = self.store.get_batch_by_id(&r.batch_id)?;
         let now = store::now();
         let counts = self.store.refresh_user_counters(&user_id)?;
         match result {
             PassResult::Done(outcome) => {
-                let completing = batch.as_ref().is_some_and(|b| b.status == BatchStatus::Completing);
+                let completing = batch
+                    .as_ref()
+                    .is_some_and(|b| b.status == BatchStatus::Completing);
                 let status = if completing {
-                    if counts.skipped_items > 0 { UserStatus::CompletedWithWarnings } else { UserStatus::Completed }
+                    if counts.skipped_items > 0 {
+                        UserStatus::CompletedWithWarnings
+                    } else {
+                        UserStatus::Completed
+                    }
                 } else {
                     UserStatus::Synced
                 };
@@ -572,15 +797,41 @@ impl Scheduler {
                 );
             }
             PassResult::Failed { code, message } => {
-                let status = if user.passes > 0 { UserStatus::IncrementalFailed } else { UserStatus::Failed };
-                self.store.set_user_status(&user_id, status, Some((&code, &message)))?;
-                self.event(Some(user_id), Some(r.batch_id), EventLevel::Error, format!("{}: {message}", user.email));
+                let status = if user.passes > 0 {
+                    UserStatus::IncrementalFailed
+                } else {
+                    UserStatus::Failed
+                };
+                self.store
+                    .set_user_status(&user_id, status, Some((&code, &message)))?;
+                self.event(
+                    Some(user_id),
+                    Some(r.batch_id),
+                    EventLevel::Error,
+                    format!("{}: {message}", user.email),
+                );
             }
             PassResult::Cancelled => match r.reason.unwrap_or(CancelReason::Shutdown) {
                 CancelReason::Stop => {
-                    let to = if user.passes > 0 { UserStatus::IncrementalStopped } else { UserStatus::Stopped };
-                    self.store.update_user(&user_id, UserUpdate { status: Some(to), requested_action: Some(None), ..Default::default() })?;
-                    self.event(Some(user_id), Some(r.batch_id), EventLevel::Info, format!("{}: stopped", user.email));
+                    let to = if user.passes > 0 {
+                        UserStatus::IncrementalStopped
+                    } else {
+                        UserStatus::Stopped
+                    };
+                    self.store.update_user(
+                        &user_id,
+                        UserUpdate {
+                            status: Some(to),
+                            requested_action: Some(None),
+                            ..Default::default()
+                        },
+                    )?;
+                    self.event(
+                        Some(user_id),
+                        Some(r.batch_id),
+                        EventLevel::Info,
+                        format!("{}: stopped", user.email),
+                    );
                 }
                 CancelReason::Remove => {
                     if user.requested_action == Some(UserAction::Remove) {
@@ -588,7 +839,8 @@ impl Scheduler {
                     }
                 }
                 CancelReason::Shutdown => {
-                    self.store.set_user_status(&user_id, UserStatus::Queued, None)?;
+                    self.store
+                        .set_user_status(&user_id, UserStatus::Queued, None)?;
                 }
             },
         }
@@ -600,9 +852,25 @@ impl Scheduler {
         let now = store::now();
         let failed = counts.failed > 0;
         let (status, next, completed) = if b.status == BatchStatus::Completing {
-            (if failed { BatchStatus::CompletedWithErrors } else { BatchStatus::Completed }, None, Some(now))
+            (
+                if failed {
+                    BatchStatus::CompletedWithErrors
+                } else {
+                    BatchStatus::Completed
+                },
+                None,
+                Some(now),
+            )
         } else {
-            (if failed { BatchStatus::SyncedWithErrors } else { BatchStatus::Synced }, Some(now + self.incremental_interval()), None)
+            (
+                if failed {
+                    BatchStatus::SyncedWithErrors
+                } else {
+                    BatchStatus::Synced
+                },
+                Some(now + self.incremental_interval()),
+                None,
+            )
         };
         self.store.update_batch(
             &b.id,
@@ -615,7 +883,12 @@ impl Scheduler {
                 ..Default::default()
             },
         )?;
-        self.event(None, Some(b.id), EventLevel::Info, format!("batch {} is {}", b.name, status.as_str()));
+        self.event(
+            None,
+            Some(b.id),
+            EventLevel::Info,
+            format!("batch {} is {}", b.name, status.as_str()),
+        );
         if let Err(e) = reports::write(&self.store, &self.home, b) {
             tracing::warn!(error = %e, "cannot write the batch reports");
         }
@@ -625,7 +898,12 @@ impl Scheduler {
 
 /// One pass over a user's mailbox with retries: dropped connections, timeouts and throttling
 /// back off and resume (the engine resumes by the stored state); anything else fails the user.
-async fn run_pass(store: &Store, job: &engine::UserJob, cancel: &CancellationToken, progress: &dyn Progress) -> PassResult {
+async fn run_pass(
+    store: &Store,
+    job: &engine::UserJob,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+) -> PassResult {
     let mut attempt = 0u32;
     loop {
         if cancel.is_cancelled() {
@@ -640,17 +918,31 @@ async fn run_pass(store: &Store, job: &engine::UserJob, cancel: &CancellationTok
                     .imap_source()
                     .and_then(|i| i.throttle_hint())
                     .unwrap_or_else(|| Duration::from_secs((1u64 << attempt.min(6)).min(60)));
-                let message = format!("{}: attempt {attempt} interrupted ({e}); retrying in {} s", job.email, backoff.as_secs());
+                let message = format!(
+                    "{}: attempt {attempt} interrupted ({e}); retrying in {} s",
+                    job.email,
+                    backoff.as_secs()
+                );
                 tracing::warn!(%message);
                 if let Ok(uid) = job.user_id.parse::<Uuid>() {
-                    let _ = store.insert_event(&Event::new(Some(uid), None, EventLevel::Warning, message));
+                    let _ = store.insert_event(&Event::new(
+                        Some(uid),
+                        None,
+                        EventLevel::Warning,
+                        message,
+                    ));
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => return PassResult::Cancelled,
                     _ = tokio::time::sleep(backoff) => {}
                 }
             }
-            Err(e) => return PassResult::Failed { code: e.code().to_owned(), message: e.to_string() },
+            Err(e) => {
+                return PassResult::Failed {
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                };
+            }
         }
     }
 }
@@ -675,8 +967,13 @@ pub fn init_logging(home: &Path) -> Option<tracing_appender::non_blocking::Worke
         .build(&dir)
         .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = EnvFilter::try_from_env("IMAPMIGRATION_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).try_init();
+    let filter =
+        EnvFilter::try_from_env("IMAPMIGRATION_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init();
     Some(guard)
 }
 
@@ -687,9 +984,17 @@ pub async fn run_daemon(home: &Path, shutdown: CancellationToken) -> Result<(), 
         Ok(Some(l)) => l,
         Ok(None) => {
             let pid = lock::probe(home).ok().flatten().unwrap_or(0);
-            return Err(WorkerError::Busy { home: home.to_owned(), pid });
+            return Err(WorkerError::Busy {
+                home: home.to_owned(),
+                pid,
+            });
         }
-        Err(source) => return Err(WorkerError::Lock { home: home.to_owned(), source }),
+        Err(source) => {
+            return Err(WorkerError::Lock {
+                home: home.to_owned(),
+                source,
+            });
+        }
     };
     let scheduler = Scheduler::new(home, &lock)?;
     let r = scheduler.run(shutdown).await;

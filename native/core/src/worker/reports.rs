@@ -8,10 +8,17 @@ use std::path::{Path, PathBuf};
 use imapmigration_store::{self as store, BatchRecord, Store, UserFilter};
 
 /// Writes both report files atomically (temp file + rename) and returns their paths.
-pub fn write(store: &Store, home: &Path, batch: &BatchRecord) -> Result<(PathBuf, PathBuf), Box<dyn std::error::Error>> {
+pub fn write(
+    store: &Store,
+    home: &Path,
+    batch: &BatchRecord,
+) -> Result<(PathBuf, PathBuf), Box<dyn std::error::Error>> {
     let dir = store::paths::reports_dir(home, &batch.name);
     std::fs::create_dir_all(&dir)?;
-    let users = store.list_users(&UserFilter { batch_id: Some(batch.id), ..Default::default() })?;
+    let users = store.list_users(&UserFilter {
+        batch_id: Some(batch.id),
+        ..Default::default()
+    })?;
 
     let success = dir.join("MigrationStatistics.csv");
     let tmp = dir.join(".MigrationStatistics.csv.tmp");
@@ -36,7 +43,11 @@ pub fn write(store: &Store, home: &Path, batch: &BatchRecord) -> Result<(PathBuf
         let mut w = csv::Writer::from_path(&tmp)?;
         w.write_record(["RowIndex", "EmailAddress", "ErrorMessage"])?;
         for warning in &batch.validation_warnings {
-            w.write_record([warning.row_index.to_string().as_str(), &warning.email_address, &warning.message])?;
+            w.write_record([
+                warning.row_index.to_string().as_str(),
+                &warning.email_address,
+                &warning.message,
+            ])?;
         }
         for u in users.iter().filter(|u| u.last_error.is_some()) {
             w.write_record([

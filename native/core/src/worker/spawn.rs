@@ -17,9 +17,16 @@ pub enum SpawnError {
     #[error("worker binary {path} not found; run scripts/build or reinstall the module")]
     NotFound { path: String },
     #[error("cannot start worker {path}: {source}")]
-    Start { path: String, source: std::io::Error },
+    Start {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("worker {path} did not take the lock of {home} within {secs} s; see {home}/logs")]
-    NoLock { path: String, home: String, secs: u64 },
+    NoLock {
+        path: String,
+        home: String,
+        secs: u64,
+    },
 }
 
 /// Starts a worker for `home` unless one runs already. Returns the worker's pid and whether this
@@ -29,7 +36,9 @@ pub fn ensure_worker(worker: &Path, home: &Path) -> Result<(u32, bool), SpawnErr
         return Ok((pid, false));
     }
     if !worker.is_file() {
-        return Err(SpawnError::NotFound { path: worker.display().to_string() });
+        return Err(SpawnError::NotFound {
+            path: worker.display().to_string(),
+        });
     }
     let status = Command::new(worker)
         .arg("worker")
@@ -40,7 +49,10 @@ pub fn ensure_worker(worker: &Path, home: &Path) -> Result<(u32, bool), SpawnErr
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map_err(|source| SpawnError::Start { path: worker.display().to_string(), source })?;
+        .map_err(|source| SpawnError::Start {
+            path: worker.display().to_string(),
+            source,
+        })?;
     if !status.success() {
         return Err(SpawnError::Start {
             path: worker.display().to_string(),

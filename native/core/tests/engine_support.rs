@@ -1,0 +1,236 @@
+//! Shared helpers of the `engine_*` integration tests: a state store with one user, jobs
+//! against throwaway Dovecot instances, deterministic messages, and a view of a mailbox as an
+//! IMAP client sees it (so a Maildir target is checked through Dovecot serving it).
+//!
+//! Included by each `engine_*.rs` with `#[path = "engine_support.rs"] mod support;`; compiled on
+//! its own as well, as an empty test crate.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use imapmigration::engine::{
+    Progress, SourceSpec, SyncOptions, TargetSpec, UserJob, UserOutcome, sync_user,
+};
+use imapmigration_imap as imap;
+use imapmigration_store::csv_import::CsvUser;
+use imapmigration_store::{BatchRecord, EndpointRecord, Store};
+use imapmigration_testkit::{Dovecot, DovecotOptions, SeedMessage, SpecialUseNames};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "secret";
+/// 2023-11-14T22:13:20Z: messages are dated from here, an hour apart.
+pub const T0: i64 = 1_700_000_000;
+
+/// A state directory with one batch and one user.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<Store>,
+    pub user_id: String,
+}
+
+pub fn env() -> Env {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("home")).expect("open store");
+    let ep = EndpointRecord::new("source", "127.0.0.1");
+    store.insert_endpoint(&ep).expect("endpoint");
+    let batch = BatchRecord::new("batch", ep.id);
+    let users = store
+        .insert_batch(
+            &batch,
+            &[CsvUser {
+                row_index: 1,
+                email_address: "alice@example.com".into(),
+                user_name: "alice".into(),
+                password: imapmigration_store::Secret::new(PASSWORD),
+                user_root: None,
+            }],
+        )
+        .expect("batch");
+    Env {
+        dir,
+        store: Arc::new(store),
+        user_id: users[0].id.to_string(),
+    }
+}
+
+pub fn dovecot(names: SpecialUseNames, users: &[&str]) -> Dovecot {
+    let mut opts = DovecotOptions::default().special_use(names);
+    for u in users {
+        opts = opts.user(u, PASSWORD);
+    }
+    Dovecot::start(opts).expect("start dovecot (apt-get install dovecot-imapd)")
+}
+
+/// Implicit TLS with the instance's test CA.
+pub fn server(d: &Dovecot) -> imap::ServerConfig {
+    let mut s = imap::ServerConfig::new("localhost", d.imaps_port(), imap::Security::Ssl);
+    s.ca_file = Some(d.ca_file());
+    s
+}
+
+pub fn creds(user: &str, password: &str) -> imap::Credentials {
+    imap::Credentials::Login {
+        user: user.into(),
+        password: imap::Secret::new(password),
+    }
+}
+
+pub fn source(d: &Dovecot, user: &str) -> SourceSpec {
+    SourceSpec {
+        server: server(d),
+        credentials: creds(user, PASSWORD),
+        user_root: None,
+        include_other_namespaces: false,
+    }
+}
+
+pub fn maildir_job(env: &Env, src: &Dovecot, user: &str, root: &Path) -> UserJob {
+    UserJob {
+        user_id: env.user_id.clone(),
+        email: format!("{user}@example.com"),
+        source: source(src, user),
+        target: TargetSpec::Maildir {
+            root: root.to_path_buf(),
+        },
+        options: SyncOptions::default(),
+    }
+}
+
+pub fn imap_job(env: &Env, src: &Dovecot, user: &str, dst: &Dovecot, dst_user: &str) -> UserJob {
+    UserJob {
+        user_id: env.user_id.clone(),
+        email: format!("{user}@example.com"),
+        source: source(src, user),
+        target: TargetSpec::Imap {
+            server: server(dst),
+            credentials: creds(dst_user, PASSWORD),
+        },
+        options: SyncOptions::default(),
+    }
+}
+
+/// Counts what the engine reports; optionally cancels after `cancel_after` copied messages.
+#[derive(Default)]
+pub struct Counting {
+    pub copied: AtomicU64,
+    pub skipped: AtomicU64,
+    pub cancel_after: Option<(u64, CancellationToken)>,
+}
+
+impl Progress for Counting {
+    fn folder_started(&self, _: &str, _: u64, _: u64) {}
+    fn copied(&self, items: u64, _: u64) {
+        let n = self.copied.fetch_add(items, Ordering::SeqCst) + items;
+        if let Some((after, token)) = &self.cancel_after
+            && n >= *after
+        {
+            token.cancel();
+        }
+    }
+    fn skipped(&self, n: u64) {
+        self.skipped.fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+pub async fn sync(env: &Env, job: &UserJob) -> UserOutcome {
+    sync_user(
+        job,
+        &env.store,
+        &CancellationToken::new(),
+        &Counting::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("sync failed ({}): {e}", e.code()))
+}
+
+/// A plain CRLF message with a Message-ID.
+pub fn message(n: usize, subject: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <m{n}.{}@test.example>\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
+         From: Sender {n} <sender{n}@example.com>\r\nTo: alice@example.com\r\nSubject: {subject}\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBody of message {n}.\r\n",
+        subject.replace(' ', "-")
+    )
+    .into_bytes()
+}
+
+pub fn seed_msg(n: usize, subject: &str, flags: &[&str]) -> SeedMessage {
+    SeedMessage::new(message(n, subject), flags, T0 + n as i64 * 3600)
+}
+
+/// One message as an IMAP client sees it: SHA-256 of `BODY[]`, flags (no `\Recent`), date.
+pub type Served = BTreeMap<String, Vec<(String, Vec<String>, i64)>>;
+
+/// Every selectable folder with its messages, read over IMAP (EXAMINE, BODY.PEEK[]).
+pub async fn served(d: &Dovecot, user: &str, password: &str) -> Served {
+    let mut s = imap::connect(&server(d), &creds(user, password))
+        .await
+        .expect("connect");
+    let mut out = Served::new();
+    for f in s.list_folders().await.expect("list") {
+        if f.noselect {
+            continue;
+        }
+        let info = s.examine(&f.name).await.expect("examine");
+        let mut msgs = Vec::new();
+        if info.exists > 0 {
+            let mut st = std::pin::pin!(s.fetch_bodies("1:*"));
+            while let Some(b) = st.next().await {
+                let b = b.expect("fetch");
+                let mut flags: Vec<String> = b
+                    .flags
+                    .into_iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .collect();
+                flags.sort();
+                msgs.push((
+                    hex::encode(Sha256::digest(&b.body)),
+                    flags,
+                    b.internal_date.timestamp(),
+                ));
+            }
+        }
+        msgs.sort();
+        out.insert(f.name.clone(), msgs);
+    }
+    let _ = s.logout().await;
+    out
+}
+
+/// Drops empty folders (auto-created special-use folders) and renames folders.
+pub fn normalize(v: &Served, renames: &[(&str, &str)]) -> Served {
+    let mut out = Served::new();
+    for (k, msgs) in v {
+        if msgs.is_empty() {
+            continue;
+        }
+        let name = renames
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_else(|| k.clone());
+        let e = out.entry(name).or_default();
+        e.extend(msgs.iter().cloned());
+        e.sort();
+    }
+    out
+}
+
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or_default()
+}
