@@ -25,7 +25,10 @@ impl NativeLibrary {
     pub fn load(path: &Path) -> Result<Self, libloading::Error> {
         // SAFETY: loading runs the library's initialisers; ours has none with preconditions.
         let lib = unsafe { Library::new(path) }?;
-        Ok(Self { lib, path: path.to_owned() })
+        Ok(Self {
+            lib,
+            path: path.to_owned(),
+        })
     }
 
     /// The file this library was loaded from.
@@ -37,7 +40,10 @@ impl NativeLibrary {
     pub fn abi_version(&self) -> u32 {
         // SAFETY: the symbol has this exact signature in the library (ffi module).
         unsafe {
-            let f: Symbol<VersionFn> = self.lib.get(b"mig_abi_version\0").expect("mig_abi_version is exported");
+            let f: Symbol<VersionFn> = self
+                .lib
+                .get(b"mig_abi_version\0")
+                .expect("mig_abi_version is exported");
             f()
         }
     }
@@ -52,7 +58,10 @@ impl NativeLibrary {
             let free: Symbol<FreeFn> = self.lib.get(b"mig_free\0").expect("mig_free is exported");
             let p = call(c.as_ptr());
             assert!(!p.is_null(), "mig_call returned NULL");
-            let text = CStr::from_ptr(p).to_str().expect("response is UTF-8").to_owned();
+            let text = CStr::from_ptr(p)
+                .to_str()
+                .expect("response is UTF-8")
+                .to_owned();
             free(p);
             text
         }
@@ -71,7 +80,10 @@ impl NativeLibrary {
             let call: Symbol<CallFn> = self.lib.get(b"mig_call\0").expect("mig_call is exported");
             let free: Symbol<FreeFn> = self.lib.get(b"mig_free\0").expect("mig_free is exported");
             let p = call(std::ptr::null());
-            let text = CStr::from_ptr(p).to_str().expect("response is UTF-8").to_owned();
+            let text = CStr::from_ptr(p)
+                .to_str()
+                .expect("response is UTF-8")
+                .to_owned();
             free(p);
             serde_json::from_str(&text).expect("response is JSON")
         }
@@ -85,7 +97,10 @@ pub fn target_dir() -> PathBuf {
     }
     // target/<profile>/deps/<test binary>
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// The built cdylib: `IMAPMIGRATION_LIB`, else `target/<profile>/libimapmigration.so`.
@@ -93,7 +108,11 @@ pub fn library_path() -> PathBuf {
     if let Ok(p) = std::env::var("IMAPMIGRATION_LIB") {
         return PathBuf::from(p);
     }
-    target_dir().join(format!("{}imapmigration{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
+    target_dir().join(format!(
+        "{}imapmigration{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
 }
 
 /// The built worker binary beside the library.

@@ -56,7 +56,12 @@ fn version_operation_reports_abi_and_home() {
 fn malformed_json_is_an_invalid_argument_error() {
     let r: Value = serde_json::from_str(&lib().call_raw(b"{\"op\": ")).unwrap();
     assert_eq!(err_code(&r), "InvalidArgument");
-    assert!(r["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
 }
 
 #[test]
@@ -75,7 +80,12 @@ fn unknown_operation_names_the_operation() {
     let h = home();
     let r = call(&h, json!({"op": "batch.explode"}));
     assert_eq!(err_code(&r), "InvalidArgument");
-    assert!(r["error"]["message"].as_str().unwrap().contains("batch.explode"));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batch.explode")
+    );
 }
 
 #[test]
@@ -131,19 +141,40 @@ fn endpoint_operations_round_trip() {
     assert_eq!(e["Identity"]["Id"], json!("IMAPonpremises"));
     assert_eq!(e["EndpointType"], json!("IMAP"));
     assert_eq!(e["Port"], json!(993));
-    let dup = call(&h, json!({"op": "endpoint.new", "name": "imaponpremises", "remoteServer": "x", "skipVerification": true}));
+    let dup = call(
+        &h,
+        json!({"op": "endpoint.new", "name": "imaponpremises", "remoteServer": "x", "skipVerification": true}),
+    );
     assert_eq!(err_code(&dup), "AlreadyExists");
-    let got = call(&h, json!({"op": "endpoint.get", "identity": "IMAPonpremises"}));
+    let got = call(
+        &h,
+        json!({"op": "endpoint.get", "identity": "IMAPonpremises"}),
+    );
     assert_eq!(ok(&got).as_array().unwrap().len(), 1);
-    let set = call(&h, json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentMigrations": 10, "maxConcurrentIncrementalSyncs": 5}));
+    let set = call(
+        &h,
+        json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentMigrations": 10, "maxConcurrentIncrementalSyncs": 5}),
+    );
     assert_eq!(ok(&set)["MaxConcurrentMigrations"], json!(10));
     assert_eq!(ok(&set)["MaxConcurrentIncrementalSyncs"], json!(5));
-    let bad = call(&h, json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentIncrementalSyncs": 50}));
+    let bad = call(
+        &h,
+        json!({"op": "endpoint.set", "identity": "IMAPonpremises", "maxConcurrentIncrementalSyncs": 50}),
+    );
     assert_eq!(err_code(&bad), "InvalidArgument");
-    assert_eq!(bad["error"]["details"]["parameter"], json!("maxConcurrentIncrementalSyncs"));
-    let rm = call(&h, json!({"op": "endpoint.remove", "identity": "IMAPonpremises"}));
+    assert_eq!(
+        bad["error"]["details"]["parameter"],
+        json!("maxConcurrentIncrementalSyncs")
+    );
+    let rm = call(
+        &h,
+        json!({"op": "endpoint.remove", "identity": "IMAPonpremises"}),
+    );
     ok(&rm);
-    let missing = call(&h, json!({"op": "endpoint.remove", "identity": "IMAPonpremises"}));
+    let missing = call(
+        &h,
+        json!({"op": "endpoint.remove", "identity": "IMAPonpremises"}),
+    );
     assert_eq!(err_code(&missing), "NotFound");
 }
 
@@ -153,11 +184,16 @@ fn b64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.write_char(T[((n >> (18 - 6 * i)) & 63) as usize] as char).unwrap();
+                out.write_char(T[((n >> (18 - 6 * i)) & 63) as usize] as char)
+                    .unwrap();
             } else {
                 out.push('=');
             }
@@ -171,30 +207,58 @@ fn batch_operations_and_error_envelope() {
     let h = home();
     new_endpoint(&h, "src");
     let csv = "EmailAddress,UserName,Password\r\nann@contoso.test,ann,Secr3t-ann\r\nbob@contoso.test,bob,Secr3t-bob\r\n";
-    let r = call(&h, json!({"op": "batch.new", "name": "IMAPImport", "sourceEndpoint": "src", "csvData": b64(csv.as_bytes())}));
+    let r = call(
+        &h,
+        json!({"op": "batch.new", "name": "IMAPImport", "sourceEndpoint": "src", "csvData": b64(csv.as_bytes())}),
+    );
     let b = ok(&r);
     assert_eq!(b["Identity"]["Name"], json!("IMAPImport"));
     assert_eq!(b["Status"], json!("Created"));
     assert_eq!(b["TotalCount"], json!(2));
-    assert!(!r.to_string().contains("Secr3t"), "a password leaked into the response");
+    assert!(
+        !r.to_string().contains("Secr3t"),
+        "a password leaked into the response"
+    );
 
     let users = call(&h, json!({"op": "user.get", "batchId": "IMAPImport"}));
     let users = ok(&users).as_array().unwrap().clone();
     assert_eq!(users.len(), 2);
     assert_eq!(users[0]["Status"], json!("Queued"));
-    let stats = call(&h, json!({"op": "user.statistics", "identity": "ann@contoso.test", "includeSkippedItems": true}));
+    let stats = call(
+        &h,
+        json!({"op": "user.statistics", "identity": "ann@contoso.test", "includeSkippedItems": true}),
+    );
     assert_eq!(ok(&stats)["SyncedItemCount"], json!(0));
 
-    let bad_csv = call(&h, json!({"op": "batch.new", "name": "Bad", "sourceEndpoint": "src", "csvData": b64(b"EmailAddress,Password\r\na@b.c,x\r\n")}));
+    let bad_csv = call(
+        &h,
+        json!({"op": "batch.new", "name": "Bad", "sourceEndpoint": "src", "csvData": b64(b"EmailAddress,Password\r\na@b.c,x\r\n")}),
+    );
     assert_eq!(err_code(&bad_csv), "CsvInvalid");
-    assert!(bad_csv["error"]["message"].as_str().unwrap().contains("UserName"), "{bad_csv}");
+    assert!(
+        bad_csv["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UserName"),
+        "{bad_csv}"
+    );
     let none = call(&h, json!({"op": "batch.get", "identity": "Bad"}));
-    assert_eq!(err_code(&none), "NotFound", "a refused CSV must create nothing");
+    assert_eq!(
+        err_code(&none),
+        "NotFound",
+        "a refused CSV must create nothing"
+    );
 
-    let unknown_ep = call(&h, json!({"op": "batch.new", "name": "X", "sourceEndpoint": "nope", "csvData": b64(csv.as_bytes())}));
+    let unknown_ep = call(
+        &h,
+        json!({"op": "batch.new", "name": "X", "sourceEndpoint": "nope", "csvData": b64(csv.as_bytes())}),
+    );
     assert_eq!(err_code(&unknown_ep), "NotFound");
 
-    let dup = call(&h, json!({"op": "batch.new", "name": "imapimport", "sourceEndpoint": "src", "csvData": b64(csv.as_bytes())}));
+    let dup = call(
+        &h,
+        json!({"op": "batch.new", "name": "imapimport", "sourceEndpoint": "src", "csvData": b64(csv.as_bytes())}),
+    );
     assert_eq!(err_code(&dup), "AlreadyExists");
 
     let in_use = call(&h, json!({"op": "endpoint.remove", "identity": "src"}));
@@ -203,9 +267,15 @@ fn batch_operations_and_error_envelope() {
     let stats = call(&h, json!({"op": "statistics.get"}));
     assert_eq!(ok(&stats)["TotalCount"], json!(2));
 
-    let cfg = call(&h, json!({"op": "config.set", "incrementalSyncIntervalSecs": 3600}));
+    let cfg = call(
+        &h,
+        json!({"op": "config.set", "incrementalSyncIntervalSecs": 3600}),
+    );
     assert_eq!(ok(&cfg)["IncrementalSyncIntervalSecs"], json!(3600));
 
-    let removed = call(&h, json!({"op": "batch.remove", "identity": "IMAPImport", "workerPath": worker_path()}));
+    let removed = call(
+        &h,
+        json!({"op": "batch.remove", "identity": "IMAPImport", "workerPath": worker_path()}),
+    );
     ok(&removed);
 }

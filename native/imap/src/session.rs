@@ -79,13 +79,19 @@ pub async fn connect(cfg: &ServerConfig, creds: &Credentials) -> Result<Session>
 /// the capabilities the server advertises before login.
 pub async fn probe(cfg: &ServerConfig) -> Result<Capabilities> {
     let span = tracing::info_span!("imap-probe", host = %cfg.host, port = cfg.port, security = ?cfg.security);
-    let s = connect_inner(cfg, None, span.clone()).instrument(span).await?;
+    let s = connect_inner(cfg, None, span.clone())
+        .instrument(span)
+        .await?;
     let caps = s.caps.clone();
     let _ = s.logout().await;
     Ok(caps)
 }
 
-async fn connect_inner(cfg: &ServerConfig, creds: Option<&Credentials>, span: Span) -> Result<Session> {
+async fn connect_inner(
+    cfg: &ServerConfig,
+    creds: Option<&Credentials>,
+    span: Span,
+) -> Result<Session> {
     tls::install_default_provider();
     let tls_config = match cfg.security {
         Security::None => None,

@@ -326,7 +326,11 @@ mod tests {
                 Framed::Complete(n) => n,
                 other => panic!("cut at {cut}: {other:?}"),
             };
-            assert_eq!(n, full.len() - b"* 907 FETCH (UID 907)\r\n".len(), "cut at {cut}");
+            assert_eq!(
+                n,
+                full.len() - b"* 907 FETCH (UID 907)\r\n".len(),
+                "cut at {cut}"
+            );
         }
     }
 

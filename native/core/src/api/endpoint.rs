@@ -652,10 +652,9 @@ fn probe_error(host: &str, port: u16, err: imapmigration_imap::Error) -> ApiErro
         ),
     };
     let mut e = ApiError::new(code, message).with_details(details);
-    if let Some(reply) = err.code() {
-        if let Some(d) = e.details.as_mut() {
+    if let Some(reply) = err.code()
+        && let Some(d) = e.details.as_mut() {
             d["serverReply"] = json!(reply);
         }
-    }
     e
 }

@@ -56,7 +56,7 @@ pub fn worker_status(req: &Request) -> ApiResult {
         "Running": pid.is_some(),
         "Pid": pid,
         "Version": info.as_ref().map(|w| w.version.clone()),
-        "HeartbeatAt": info.as_ref().map(|w| w.heartbeat_at.clone()),
+        "HeartbeatAt": info.as_ref().map(|w| w.heartbeat_at),
     }))
 }
 
@@ -78,8 +78,8 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
     let home = req.home();
     if let Ok(Some(pid)) = worker::lock::probe(&home) {
         let store = req.open_store()?;
-        if let Some(w) = latest_worker(&store)? {
-            if w.pid == pid && w.version != crate::VERSION {
+        if let Some(w) = latest_worker(&store)?
+            && w.pid == pid && w.version != crate::VERSION {
                 return Err(ApiError::new(
                     "VersionMismatch",
                     format!(
@@ -91,7 +91,6 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
                 )
                 .with_details(json!({ "workerVersion": w.version, "moduleVersion": crate::VERSION })));
             }
-        }
         return Ok((pid, false));
     }
     worker::spawn::ensure_worker(worker_path, &home)

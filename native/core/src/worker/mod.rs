@@ -92,11 +92,10 @@ impl StoreProgress {
                 false
             }
         };
-        if due {
-            if let Err(e) = self.store.refresh_user_counters(&self.user_id) {
+        if due
+            && let Err(e) = self.store.refresh_user_counters(&self.user_id) {
                 tracing::warn!(error = %e, "cannot refresh user counters");
             }
-        }
     }
 }
 
@@ -344,8 +343,8 @@ impl Scheduler {
                     self.finalize(&b)?;
                 }
             }
-            BatchStatus::Stopping => {
-                if !self.batch_busy(b.id) {
+            BatchStatus::Stopping
+                if !self.batch_busy(b.id) => {
                     self.store.set_users_status(
                         &b.id,
                         &[
@@ -369,15 +368,13 @@ impl Scheduler {
                         format!("batch {} stopped", b.name),
                     );
                 }
-            }
-            BatchStatus::Removing => {
-                if !self.batch_busy(b.id) {
+            BatchStatus::Removing
+                if !self.batch_busy(b.id) => {
                     self.store.delete_batch(&b.id)?;
                     tracing::info!(batch = %b.name, "batch removed");
                 }
-            }
-            BatchStatus::Synced | BatchStatus::SyncedWithErrors => {
-                if b.next_sync_at.is_some_and(|t| t <= now) {
+            BatchStatus::Synced | BatchStatus::SyncedWithErrors
+                if b.next_sync_at.is_some_and(|t| t <= now) => {
                     let n = self.store.set_users_status(
                         &b.id,
                         &[UserStatus::Synced],
@@ -402,7 +399,6 @@ impl Scheduler {
                         )?;
                     }
                 }
-            }
             _ => {}
         }
         Ok(())
