@@ -12,56 +12,6 @@ use imapmigration_testkit::{
 use support::*;
 use tokio_util::sync::CancellationToken;
 
-fn rich_mailbox() -> Vec<SeedFolder> {
-    let dup = SeedMessage::new(message(900, "twice"), &["\\Seen"], T0 + 900);
-    let eight_bit = SeedMessage::new(
-        "Message-ID: <8bit@test.example>\r\nSubject: Grüße aus Köln – ÄÖÜ\r\nFrom: Jürgen <j@example.com>\r\n\r\nKörper mit Umlauten: äöüß\r\n"
-            .as_bytes()
-            .to_vec(),
-        &["\\Flagged"],
-        T0 + 5000,
-    );
-    let bare_lf = SeedMessage::new(
-        b"Subject: bare LF and no Message-ID\nFrom: x@example.com\n\nline one\nline two\n".to_vec(),
-        &[],
-        T0 + 6000,
-    );
-    vec![
-        SeedFolder::new(
-            "INBOX",
-            vec![
-                seed_msg(1, "hello", &["\\Seen"]),
-                seed_msg(2, "answered", &["\\Seen", "\\Answered"]),
-                seed_msg(3, "unread", &[]),
-                seed_msg(4, "keyword", &["\\Seen", "$Label1"]),
-                seed_msg(5, "deleted flag", &["\\Deleted", "\\Draft"]),
-                dup.clone(),
-                dup,
-                eight_bit,
-                bare_lf,
-            ],
-        ),
-        SeedFolder::new(
-            "Sent",
-            vec![
-                seed_msg(10, "sent one", &["\\Seen"]),
-                seed_msg(11, "sent two", &["\\Seen"]),
-            ],
-        ),
-        SeedFolder::new(
-            "Archive/2023",
-            vec![seed_msg(20, "old", &["\\Seen"]), seed_msg(21, "older", &[])],
-        ),
-        SeedFolder::new("Übung/Größe", vec![seed_msg(30, "non ascii", &["\\Seen"])]),
-        SeedFolder::new("a.b", vec![seed_msg(40, "dotted", &["\\Flagged"])]),
-        SeedFolder::new(
-            "Trash",
-            vec![seed_msg(50, "binned", &["\\Seen", "\\Deleted"])],
-        ),
-        SeedFolder::empty("Empty/Leaf"),
-    ]
-}
-
 /// Full copy, then what a user of the result sees: Dovecot serving the Maildir lists the same
 /// folders and serves byte-identical bodies with the same flags and dates; a second pass copies
 /// nothing; new mail and flag changes are carried over exactly.

@@ -18,7 +18,7 @@ use imapmigration::engine::{
 use imapmigration_imap as imap;
 use imapmigration_store::csv_import::CsvUser;
 use imapmigration_store::{BatchRecord, EndpointRecord, Store};
-use imapmigration_testkit::{Dovecot, DovecotOptions, SeedMessage, SpecialUseNames};
+use imapmigration_testkit::{Dovecot, DovecotOptions, SeedFolder, SeedMessage, SpecialUseNames};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -233,4 +233,57 @@ pub fn peak_rss() -> u64 {
         })
         .map(|kb| kb * 1024)
         .unwrap_or_default()
+}
+
+/// Folders of every kind (nested, special-use, non-ASCII, a dot in a name, empty) and
+/// messages of every kind (flags, a keyword, identical twins, 8-bit headers, bare LF, no
+/// Message-ID): 16 messages.
+pub fn rich_mailbox() -> Vec<SeedFolder> {
+    let dup = SeedMessage::new(message(900, "twice"), &["\\Seen"], T0 + 900);
+    let eight_bit = SeedMessage::new(
+        "Message-ID: <8bit@test.example>\r\nSubject: Grüße aus Köln – ÄÖÜ\r\nFrom: Jürgen <j@example.com>\r\n\r\nKörper mit Umlauten: äöüß\r\n"
+            .as_bytes()
+            .to_vec(),
+        &["\\Flagged"],
+        T0 + 5000,
+    );
+    let bare_lf = SeedMessage::new(
+        b"Subject: bare LF and no Message-ID\nFrom: x@example.com\n\nline one\nline two\n".to_vec(),
+        &[],
+        T0 + 6000,
+    );
+    vec![
+        SeedFolder::new(
+            "INBOX",
+            vec![
+                seed_msg(1, "hello", &["\\Seen"]),
+                seed_msg(2, "answered", &["\\Seen", "\\Answered"]),
+                seed_msg(3, "unread", &[]),
+                seed_msg(4, "keyword", &["\\Seen", "$Label1"]),
+                seed_msg(5, "deleted flag", &["\\Deleted", "\\Draft"]),
+                dup.clone(),
+                dup,
+                eight_bit,
+                bare_lf,
+            ],
+        ),
+        SeedFolder::new(
+            "Sent",
+            vec![
+                seed_msg(10, "sent one", &["\\Seen"]),
+                seed_msg(11, "sent two", &["\\Seen"]),
+            ],
+        ),
+        SeedFolder::new(
+            "Archive/2023",
+            vec![seed_msg(20, "old", &["\\Seen"]), seed_msg(21, "older", &[])],
+        ),
+        SeedFolder::new("Übung/Größe", vec![seed_msg(30, "non ascii", &["\\Seen"])]),
+        SeedFolder::new("a.b", vec![seed_msg(40, "dotted", &["\\Flagged"])]),
+        SeedFolder::new(
+            "Trash",
+            vec![seed_msg(50, "binned", &["\\Seen", "\\Deleted"])],
+        ),
+        SeedFolder::empty("Empty/Leaf"),
+    ]
 }
