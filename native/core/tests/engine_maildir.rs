@@ -24,7 +24,18 @@ async fn full_copy_to_maildir_is_served_identically_and_reruns_are_incremental()
     let root = tree.join("alice");
     let job = maildir_job(&env, &src, "alice", &root);
 
+    let untouched = src
+        .snapshot("alice")
+        .expect("snapshot")
+        .without_empty_folders();
     let first = sync(&env, &job).await;
+    // The source is only examined and read with BODY.PEEK[]: not even \Seen changes.
+    assert_eq!(
+        src.snapshot("alice")
+            .expect("snapshot")
+            .without_empty_folders(),
+        untouched
+    );
     assert_eq!(first.items_copied, 16, "{first:?}");
     assert_eq!(first.items_total, 16);
     assert_eq!(first.items_skipped, 0);
@@ -111,6 +122,15 @@ async fn full_copy_to_maildir_is_served_identically_and_reruns_are_incremental()
         );
     }
     assert_eq!(normalize(&served_src, &[]), normalize(&served_dst, &[]));
+    let subscribed = dst
+        .doveadm(&["mailbox", "list", "-s", "-u", "alice"])
+        .expect("list subscribed");
+    for f in ["INBOX", "Sent", "a.b", "Übung/Größe", "Empty/Leaf"] {
+        assert!(
+            subscribed.lines().any(|l| l == f),
+            "{f} not subscribed: {subscribed}"
+        );
+    }
 }
 
 /// Rows left in state 0 (the APPEND may or may not have landed) are verified on the target

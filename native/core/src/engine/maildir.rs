@@ -272,6 +272,57 @@ impl MaildirTarget {
         }
     }
 
+    /// Subscribes folders (RFC 3501 §6.3.6) the way Dovecot keeps subscriptions for Maildir++:
+    /// the root's `subscriptions` file, `V<TAB>2`, an empty line, then one folder per line with
+    /// its segments in their on-disk form joined by a TAB. Existing entries are kept.
+    pub fn subscribe(&self, folders: &[Vec<String>]) -> io::Result<()> {
+        let path = self.root.join("subscriptions");
+        let existing = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let mut lines: Vec<String> = existing
+            .lines()
+            .skip_while(|l| l.starts_with("V\t"))
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        let before = lines.len();
+        for segs in folders {
+            let line = if segs.len() == 1 && segs[0].eq_ignore_ascii_case("INBOX") {
+                "INBOX".to_string()
+            } else {
+                segs.iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        if i == 0 && s.eq_ignore_ascii_case("INBOX") {
+                            "INBOX".to_string()
+                        } else {
+                            escape_segment(s)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            };
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        if lines.len() == before && !existing.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::from("V\t2\n\n");
+        for l in lines {
+            text.push_str(&l);
+            text.push('\n');
+        }
+        fs::create_dir_all(self.root.join("tmp"))?;
+        let tmp = self.root.join("tmp").join("subscriptions.imapmig");
+        fs::write(&tmp, text)?;
+        fs::rename(&tmp, &path)
+    }
+
     /// Creates a folder (idempotent): `cur/ new/ tmp/`, and `maildirfolder` below the root. The
     /// INBOX (the root) is always created with it.
     pub fn create_folder(&self, segs: &[String]) -> io::Result<PathBuf> {
@@ -623,6 +674,14 @@ mod tests {
         );
         assert!(e3.name.ends_with(":2,R"));
 
+        t.subscribe(&[v(&["INBOX"]), v(&["A", "b.c"])])
+            .expect("subscribe");
+        t.subscribe(&[v(&["A", "b.c"]), v(&["Übung"])])
+            .expect("subscribe again");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("u/subscriptions")).expect("subscriptions"),
+            "V\t2\n\nINBOX\nA\tb\\2ec\n&ANw-bung\n"
+        );
         fs::write(dir.join("tmp").join(format!("x{MARK}")), b"half").expect("write");
         t.clean_tmp(&dir).expect("clean");
         assert_eq!(fs::read_dir(dir.join("tmp")).expect("tmp").count(), 0);

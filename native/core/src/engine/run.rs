@@ -157,12 +157,14 @@ async fn run_user(
         Dst::Maildir(m) => {
             let m = m.clone();
             let todo = folders_to_create(&plans);
+            let mut subscribe: Vec<Vec<String>> = vec![vec!["INBOX".to_string()]];
+            subscribe.extend(plans.iter().map(|p| p.target.clone()));
             copy::blocking(move || {
                 m.create_folder(&[])?;
                 for segs in todo {
                     m.create_folder(&segs)?;
                 }
-                Ok(())
+                m.subscribe(&subscribe)
             })
             .await
             .map_err(|e| Error::maildir("create folders in", job_root(job), e))?;
