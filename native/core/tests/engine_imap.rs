@@ -294,3 +294,68 @@ async fn forty_megabyte_message_between_dovecots() {
         grew >> 20
     );
 }
+
+/// A message the target refuses (here: over the target's quota) is skipped as BadItem with the
+/// server's words; past the bad item limit the user fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_messages_are_bad_items() {
+    use imapmigration_store::SkippedKind;
+    use imapmigration_testkit::{Dovecot, DovecotOptions};
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let mut opts = DovecotOptions::default()
+        .special_use(SpecialUseNames::ExchangeLike)
+        .user("alice", PASSWORD);
+    opts.extra_config = "mail_plugins = $mail_plugins quota\nplugin {\n  quota = count:User quota\n  quota_rule = *:storage=200K\n  quota_vsizes = yes\n}\n".into();
+    let dst = Dovecot::start(opts).expect("start quota dovecot");
+    let mut big = message(1, "too big for the quota");
+    big.extend(std::iter::repeat_n(b'z', 300_000));
+    big.extend_from_slice(b"\r\n");
+    let mut msgs = vec![SeedMessage::new(big, &[], T0 + 100 * 3600)];
+    msgs.extend((2..6).map(|i| seed_msg(i, "fits", &["\\Seen"])));
+    src.seed("alice", &[SeedFolder::new("INBOX", msgs)])
+        .expect("seed");
+
+    let env = env();
+    let job = imap_job(&env, &src, "alice", &dst, "alice");
+    let out = sync(&env, &job).await;
+    assert_eq!((out.items_copied, out.items_skipped), (4, 1), "{out:?}");
+    let uid = uuid::Uuid::parse_str(&env.user_id).expect("uuid");
+    let items = env.store.list_skipped_items(&uid, None).expect("skipped");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].kind, SkippedKind::BadItem);
+    assert!(
+        items[0].reason.to_ascii_lowercase().contains("quota"),
+        "{}",
+        items[0].reason
+    );
+    assert_eq!(items[0].subject.as_deref(), Some("too big for the quota"));
+    // The refusal is recorded: the next pass neither retries nor reports it again.
+    let again = sync(&env, &job).await;
+    assert_eq!(
+        (again.items_copied, again.items_skipped),
+        (0, 0),
+        "{again:?}"
+    );
+
+    let env2 = support::env();
+    let dst2_user = "bob";
+    dst.add_user(dst2_user, PASSWORD).expect("user");
+    let mut job2 = imap_job(&env2, &src, "alice", &dst, dst2_user);
+    job2.options.bad_item_limit = Some(0);
+    let err = engine::sync_user(
+        &job2,
+        &env2.store,
+        &CancellationToken::new(),
+        &Counting::default(),
+    )
+    .await
+    .expect_err("over the bad item limit");
+    assert!(
+        matches!(
+            err,
+            engine::Error::BadItemLimitExceeded { limit: 0, count: 1 }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.code(), "ServerRefused");
+}
