@@ -193,7 +193,11 @@ function Invoke-MigNative {
     if (-not $Cmdlet) { $Cmdlet = $PSCmdlet }
 
     $request = [ordered]@{ op = $Operation }
+    # The state directory: the one Connect-ExchangeOnline chose, else IMAPMIGRATION_HOME as this
+    # session sees it. .NET keeps $env: changes to itself on Unix (the native environment is not
+    # updated), so the library cannot read a value set in the session: pass it explicitly.
     if ($script:StateHome) { $request['home'] = [string]$script:StateHome }
+    elseif ($env:IMAPMIGRATION_HOME) { $request['home'] = [string]$env:IMAPMIGRATION_HOME }
     try {
         if ($Operation -in $script:WorkerOperations) { $request['workerPath'] = (Get-MigNativeLayout).WorkerPath }
         foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
