@@ -156,7 +156,14 @@ async fn run_user(
     match &mut dst {
         Dst::Maildir(m) => {
             let m = m.clone();
-            let todo = folders_to_create(&plans);
+            // Maildir++ needs no parent directories: a `\Noselect` container on the source stays
+            // one on the target (Dovecot infers it from its children) instead of becoming an
+            // empty selectable folder.
+            let todo: Vec<Vec<String>> = plans
+                .iter()
+                .filter(|p| !p.noselect)
+                .map(|p| p.target.clone())
+                .collect();
             let mut subscribe: Vec<Vec<String>> = vec![vec!["INBOX".to_string()]];
             subscribe.extend(plans.iter().map(|p| p.target.clone()));
             copy::blocking(move || {
