@@ -459,3 +459,61 @@ fn one_wrong_password_fails_that_user_and_the_others_complete() {
         .expect("error report");
     assert!(errors.contains("bob@contoso.test"), "{errors}");
 }
+
+#[test]
+fn oauth2_and_authorization_id_targets_and_an_oauth2_source() {
+    // Exchange Online's path: app-only XOAUTH2 tokens from a client-credentials token endpoint,
+    // one token acting for every mailbox. The testkit's Dovecot checks tokens against its own
+    // token server.
+    let source = Dovecot::start(DovecotOptions::default().user("oli", "pw-oli").user("pia", "pw-pia")).expect("source");
+    let target = Dovecot::start(DovecotOptions::default().user("oli@contoso.test", "x").user("pia@contoso.test", "y")).expect("target");
+    seed(&source, "oli", &[("INBOX", 25), ("Sent", 5)], 2_500);
+    seed(&source, "pia", &[("INBOX", 12)], 2_500);
+    let home = Home::new();
+    // The source logs in with XOAUTH2 for each CSV UserName.
+    home.ok(
+        "endpoint.new",
+        json!({"name": "src-oauth", "remoteServer": "127.0.0.1", "port": source.imaps_port(), "security": "Ssl",
+               "caFile": source.ca_file(), "authentication": "OAuth2", "skipVerification": true,
+               "oauthTokenEndpoint": source.oauth_token_url(), "oauthClientId": source.oauth_client_id(),
+               "credentials": {"userName": source.oauth_client_id(), "password": source.oauth_client_secret()}}),
+    );
+    home.ok(
+        "endpoint.new",
+        json!({"name": "dst-oauth", "remoteServer": "127.0.0.1", "port": target.imaps_port(), "security": "Ssl",
+               "caFile": target.ca_file(), "skipVerification": true, "targetLogin": "OAuth2",
+               "oauthTokenEndpoint": target.oauth_token_url(), "oauthClientId": target.oauth_client_id(),
+               "oauthScope": "https://outlook.office365.com/.default",
+               "credentials": {"userName": target.oauth_client_id(), "password": target.oauth_client_secret()}}),
+    );
+    home.ok(
+        "batch.new",
+        json!({"name": "OAuthBatch", "sourceEndpoint": "src-oauth", "targetEndpoint": "dst-oauth", "autoStart": true,
+               "csvData": csv(&[("oli@contoso.test", "oli", "unused"), ("pia@contoso.test", "pia", "unused")])}),
+    );
+    let b = home.wait_status("OAuthBatch", &["Synced", "SyncedWithErrors"], Duration::from_secs(120));
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    for u in ["oli", "pia"] {
+        assert_same(&source.snapshot(u).expect("source"), &target.snapshot(&format!("{u}@contoso.test")).expect("target"));
+    }
+    assert!(source.oauth_tokens_issued() >= 1 && target.oauth_tokens_issued() >= 1);
+    assert!(target.oauth_tokens_issued() <= 2, "tokens are cached per endpoint, not fetched per user or connection");
+
+    // SASL PLAIN with an authorization identity: the admin acts for each user.
+    // (A user already in another batch would be a validation warning, as in Exchange: a new address.)
+    let other = Dovecot::start(DovecotOptions::default().user("oliver@contoso.test", "z")).expect("third");
+    home.ok(
+        "endpoint.new",
+        json!({"name": "dst-authzid", "remoteServer": "127.0.0.1", "port": other.imap_port(), "security": "Tls",
+               "caFile": other.ca_file(), "skipVerification": true, "targetLogin": "AuthorizationId",
+               "credentials": {"userName": other.master_user(), "password": other.master_password()}}),
+    );
+    home.ok(
+        "batch.new",
+        json!({"name": "AuthzBatch", "sourceEndpoint": "src-oauth", "targetEndpoint": "dst-authzid", "autoStart": true,
+               "csvData": csv(&[("oliver@contoso.test", "oli", "unused")])}),
+    );
+    let b = home.wait_status("AuthzBatch", &["Synced", "SyncedWithErrors"], Duration::from_secs(120));
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    assert_same(&source.snapshot("oli").expect("source"), &other.snapshot("oliver@contoso.test").expect("target"));
+}
