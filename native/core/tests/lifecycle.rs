@@ -180,8 +180,12 @@ fn worker_killed_at_several_points_leaves_no_duplicate_and_no_gap() {
         &[("INBOX", 900), ("Archive/2025", 600), ("Sent", 300)],
         12_000,
     );
+    // 20 ms each way, so the worker is still copying when it is killed, on any machine.
+    let link =
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(20))
+            .expect("delay proxy");
     let home = Home::new();
-    source_endpoint(&home, "src", dovecot.imap_port());
+    source_endpoint(&home, "src", link.port());
     home.ok(
         "batch.new",
         json!({"name": "KillTest", "sourceEndpoint": "src", "csvData": csv(&[("kim@contoso.test", "kim", "pw-kim")]), "autoStart": true}),
@@ -226,7 +230,10 @@ fn connections_cut_mid_fetch_and_mid_append_still_complete_exactly() {
     let target = Dovecot::start(DovecotOptions::default().user("lee@contoso.test", "unused"))
         .expect("target dovecot");
     seed(&source, "lee", &[("INBOX", 700), ("Projects", 500)], 15_000);
-    let src_proxy = FaultProxy::start(source.imap_addr()).expect("source proxy");
+    let link =
+        imapmigration_testkit::DelayProxy::start(source.imap_addr(), Duration::from_millis(20))
+            .expect("delay proxy");
+    let src_proxy = FaultProxy::start(link.addr()).expect("source proxy");
     let dst_proxy = FaultProxy::start(target.imap_addr()).expect("target proxy");
     let home = Home::new();
     source_endpoint(&home, "src", src_proxy.port());
@@ -279,14 +286,19 @@ fn connections_cut_mid_fetch_and_mid_append_still_complete_exactly() {
 fn stop_halts_promptly_and_start_resumes_without_recopying() {
     let dovecot = Dovecot::start(DovecotOptions::default().user("max", "pw-max")).expect("dovecot");
     seed(&dovecot, "max", &[("INBOX", 2500)], 30_000);
+    // A WAN-like link (50 ms each way) so the copy takes long enough to be stopped midway on any
+    // machine; the stop itself is what is measured.
+    let link =
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(50))
+            .expect("delay proxy");
     let home = Home::new();
-    source_endpoint(&home, "src", dovecot.imap_port());
+    source_endpoint(&home, "src", link.port());
     home.ok(
         "batch.new",
         json!({"name": "StopTest", "sourceEndpoint": "src", "csvData": csv(&[("max@contoso.test", "max", "pw-max")]), "autoStart": true}),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
-    while synced_items(&home, "max@contoso.test") < 200 && Instant::now() < deadline {
+    while synced_items(&home, "max@contoso.test") < 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     let asked = Instant::now();
@@ -465,8 +477,18 @@ fn oauth2_and_authorization_id_targets_and_an_oauth2_source() {
     // Exchange Online's path: app-only XOAUTH2 tokens from a client-credentials token endpoint,
     // one token acting for every mailbox. The testkit's Dovecot checks tokens against its own
     // token server.
-    let source = Dovecot::start(DovecotOptions::default().user("oli", "pw-oli").user("pia", "pw-pia")).expect("source");
-    let target = Dovecot::start(DovecotOptions::default().user("oli@contoso.test", "x").user("pia@contoso.test", "y")).expect("target");
+    let source = Dovecot::start(
+        DovecotOptions::default()
+            .user("oli", "pw-oli")
+            .user("pia", "pw-pia"),
+    )
+    .expect("source");
+    let target = Dovecot::start(
+        DovecotOptions::default()
+            .user("oli@contoso.test", "x")
+            .user("pia@contoso.test", "y"),
+    )
+    .expect("target");
     seed(&source, "oli", &[("INBOX", 25), ("Sent", 5)], 2_500);
     seed(&source, "pia", &[("INBOX", 12)], 2_500);
     let home = Home::new();
@@ -491,17 +513,30 @@ fn oauth2_and_authorization_id_targets_and_an_oauth2_source() {
         json!({"name": "OAuthBatch", "sourceEndpoint": "src-oauth", "targetEndpoint": "dst-oauth", "autoStart": true,
                "csvData": csv(&[("oli@contoso.test", "oli", "unused"), ("pia@contoso.test", "pia", "unused")])}),
     );
-    let b = home.wait_status("OAuthBatch", &["Synced", "SyncedWithErrors"], Duration::from_secs(120));
+    let b = home.wait_status(
+        "OAuthBatch",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
     assert_eq!(b["Status"], json!("Synced"), "{b}");
     for u in ["oli", "pia"] {
-        assert_same(&source.snapshot(u).expect("source"), &target.snapshot(&format!("{u}@contoso.test")).expect("target"));
+        assert_same(
+            &source.snapshot(u).expect("source"),
+            &target
+                .snapshot(&format!("{u}@contoso.test"))
+                .expect("target"),
+        );
     }
     assert!(source.oauth_tokens_issued() >= 1 && target.oauth_tokens_issued() >= 1);
-    assert!(target.oauth_tokens_issued() <= 2, "tokens are cached per endpoint, not fetched per user or connection");
+    assert!(
+        target.oauth_tokens_issued() <= 2,
+        "tokens are cached per endpoint, not fetched per user or connection"
+    );
 
     // SASL PLAIN with an authorization identity: the admin acts for each user.
     // (A user already in another batch would be a validation warning, as in Exchange: a new address.)
-    let other = Dovecot::start(DovecotOptions::default().user("oliver@contoso.test", "z")).expect("third");
+    let other =
+        Dovecot::start(DovecotOptions::default().user("oliver@contoso.test", "z")).expect("third");
     home.ok(
         "endpoint.new",
         json!({"name": "dst-authzid", "remoteServer": "127.0.0.1", "port": other.imap_port(), "security": "Tls",
@@ -513,7 +548,14 @@ fn oauth2_and_authorization_id_targets_and_an_oauth2_source() {
         json!({"name": "AuthzBatch", "sourceEndpoint": "src-oauth", "targetEndpoint": "dst-authzid", "autoStart": true,
                "csvData": csv(&[("oliver@contoso.test", "oli", "unused")])}),
     );
-    let b = home.wait_status("AuthzBatch", &["Synced", "SyncedWithErrors"], Duration::from_secs(120));
+    let b = home.wait_status(
+        "AuthzBatch",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
     assert_eq!(b["Status"], json!("Synced"), "{b}");
-    assert_same(&source.snapshot("oli").expect("source"), &other.snapshot("oliver@contoso.test").expect("target"));
+    assert_same(
+        &source.snapshot("oli").expect("source"),
+        &other.snapshot("oliver@contoso.test").expect("target"),
+    );
 }

@@ -653,8 +653,9 @@ fn probe_error(host: &str, port: u16, err: imapmigration_imap::Error) -> ApiErro
     };
     let mut e = ApiError::new(code, message).with_details(details);
     if let Some(reply) = err.code()
-        && let Some(d) = e.details.as_mut() {
-            d["serverReply"] = json!(reply);
-        }
+        && let Some(d) = e.details.as_mut()
+    {
+        d["serverReply"] = json!(reply);
+    }
     e
 }

@@ -79,8 +79,10 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
     if let Ok(Some(pid)) = worker::lock::probe(&home) {
         let store = req.open_store()?;
         if let Some(w) = latest_worker(&store)?
-            && w.pid == pid && w.version != crate::VERSION {
-                return Err(ApiError::new(
+            && w.pid == pid
+            && w.version != crate::VERSION
+        {
+            return Err(ApiError::new(
                     "VersionMismatch",
                     format!(
                         "the worker (pid {pid}) is ImapMigration {} but this module is {}; stop that worker \
@@ -90,7 +92,7 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
                     ),
                 )
                 .with_details(json!({ "workerVersion": w.version, "moduleVersion": crate::VERSION })));
-            }
+        }
         return Ok((pid, false));
     }
     worker::spawn::ensure_worker(worker_path, &home)

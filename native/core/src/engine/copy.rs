@@ -133,6 +133,25 @@ fn src_err(action: impl Into<String>) -> impl FnOnce(imap::Error) -> Error {
     move |e| Error::imap(Side::Source, a, e)
 }
 
+/// A source listing with fewer messages than the server says the folder holds means responses
+/// went missing (or mail was expunged meanwhile): never plan a pass on it. The folder is tried
+/// again on a fresh connection, like a dropped one.
+fn check_listing(listed: usize, expected: usize) -> Result<(), Error> {
+    if listed >= expected {
+        return Ok(());
+    }
+    Err(Error::imap(
+        Side::Source,
+        "list messages",
+        imap::Error::Io {
+            action: "listing messages".into(),
+            source: std::io::Error::other(format!(
+                "the server listed {listed} messages where the folder holds {expected}"
+            )),
+        },
+    ))
+}
+
 fn dst_err(action: impl Into<String>) -> impl FnOnce(imap::Error) -> Error {
     let a = action.into();
     move |e| Error::imap(Side::Target, a, e)
@@ -325,6 +344,7 @@ pub(super) async fn copy_folder(
                 .fetch_meta("1:*")
                 .await
                 .map_err(src_err("fetch message list"))?;
+            check_listing(all.len(), sinfo.exists as usize)?;
             new_metas = all.iter().map(meta_of).collect();
         } else {
             let all = src
@@ -342,6 +362,7 @@ pub(super) async fn copy_folder(
                 .iter()
                 .map(meta_of)
                 .collect();
+            check_listing(new_metas.len(), new_uids.len())?;
             match (rec.src_highest_modseq, sinfo.highest_modseq) {
                 (Some(was), Some(now)) if !rebuilt && !src_changed => {
                     if now != was {
@@ -1272,12 +1293,12 @@ async fn rebuild(
 ) -> Result<(), Error> {
     // The source: every message with its identity.
     let metas: Vec<SourceMeta> = if sinfo.exists > 0 {
-        src.fetch_meta("1:*")
+        let all = src
+            .fetch_meta("1:*")
             .await
-            .map_err(src_err("fetch message list"))?
-            .iter()
-            .map(meta_of)
-            .collect()
+            .map_err(src_err("fetch message list"))?;
+        check_listing(all.len(), sinfo.exists as usize)?;
+        all.iter().map(meta_of).collect()
     } else {
         Vec::new()
     };

@@ -94,10 +94,9 @@ impl StoreProgress {
                 false
             }
         };
-        if due
-            && let Err(e) = self.store.refresh_user_counters(&self.user_id) {
-                tracing::warn!(error = %e, "cannot refresh user counters");
-            }
+        if due && let Err(e) = self.store.refresh_user_counters(&self.user_id) {
+            tracing::warn!(error = %e, "cannot refresh user counters");
+        }
     }
 }
 
@@ -345,62 +344,61 @@ impl Scheduler {
                     self.finalize(&b)?;
                 }
             }
-            BatchStatus::Stopping
-                if !self.batch_busy(b.id) => {
-                    self.store.set_users_status(
-                        &b.id,
-                        &[
-                            UserStatus::Queued,
-                            UserStatus::Starting,
-                            UserStatus::Syncing,
-                            UserStatus::Stopping,
-                        ],
-                        UserStatus::Stopped,
-                    )?;
-                    self.store.set_users_status(
-                        &b.id,
-                        &[UserStatus::IncrementalSyncing],
-                        UserStatus::IncrementalStopped,
-                    )?;
-                    self.store.set_batch_status(&b.id, BatchStatus::Stopped)?;
+            BatchStatus::Stopping if !self.batch_busy(b.id) => {
+                self.store.set_users_status(
+                    &b.id,
+                    &[
+                        UserStatus::Queued,
+                        UserStatus::Starting,
+                        UserStatus::Syncing,
+                        UserStatus::Stopping,
+                    ],
+                    UserStatus::Stopped,
+                )?;
+                self.store.set_users_status(
+                    &b.id,
+                    &[UserStatus::IncrementalSyncing],
+                    UserStatus::IncrementalStopped,
+                )?;
+                self.store.set_batch_status(&b.id, BatchStatus::Stopped)?;
+                self.event(
+                    None,
+                    Some(b.id),
+                    EventLevel::Info,
+                    format!("batch {} stopped", b.name),
+                );
+            }
+            BatchStatus::Removing if !self.batch_busy(b.id) => {
+                self.store.delete_batch(&b.id)?;
+                tracing::info!(batch = %b.name, "batch removed");
+            }
+            BatchStatus::Synced | BatchStatus::SyncedWithErrors
+                if b.next_sync_at.is_some_and(|t| t <= now) =>
+            {
+                let n = self.store.set_users_status(
+                    &b.id,
+                    &[UserStatus::Synced],
+                    UserStatus::Queued,
+                )?;
+                if n > 0 {
+                    self.store.set_batch_status(&b.id, BatchStatus::Syncing)?;
                     self.event(
                         None,
                         Some(b.id),
                         EventLevel::Info,
-                        format!("batch {} stopped", b.name),
+                        format!("incremental sync of {n} user(s) started"),
                     );
-                }
-            BatchStatus::Removing
-                if !self.batch_busy(b.id) => {
-                    self.store.delete_batch(&b.id)?;
-                    tracing::info!(batch = %b.name, "batch removed");
-                }
-            BatchStatus::Synced | BatchStatus::SyncedWithErrors
-                if b.next_sync_at.is_some_and(|t| t <= now) => {
-                    let n = self.store.set_users_status(
+                } else {
+                    let next = now + self.incremental_interval();
+                    self.store.update_batch(
                         &b.id,
-                        &[UserStatus::Synced],
-                        UserStatus::Queued,
+                        BatchUpdate {
+                            next_sync_at: Some(Some(next)),
+                            ..Default::default()
+                        },
                     )?;
-                    if n > 0 {
-                        self.store.set_batch_status(&b.id, BatchStatus::Syncing)?;
-                        self.event(
-                            None,
-                            Some(b.id),
-                            EventLevel::Info,
-                            format!("incremental sync of {n} user(s) started"),
-                        );
-                    } else {
-                        let next = now + self.incremental_interval();
-                        self.store.update_batch(
-                            &b.id,
-                            BatchUpdate {
-                                next_sync_at: Some(Some(next)),
-                                ..Default::default()
-                            },
-                        )?;
-                    }
                 }
+            }
             _ => {}
         }
         Ok(())
@@ -915,7 +913,10 @@ async fn run_pass(
             // with a clear error instead of hiding it behind minutes of backoff. Drops in the
             // middle of a pass keep the full retry budget.
             Err(e) if unreachable(&e) && attempt + 1 >= UNREACHABLE_ATTEMPTS => {
-                return PassResult::Failed { code: e.code().to_owned(), message: e.to_string() };
+                return PassResult::Failed {
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                };
             }
             Err(e) if e.is_retryable() && attempt + 1 < MAX_ATTEMPTS => {
                 attempt += 1;
@@ -960,7 +961,10 @@ async fn run_pass(
 
 /// Whether the pass failed because the server could not be reached at all.
 fn unreachable(e: &engine::Error) -> bool {
-    matches!(e.imap_source(), Some(imapmigration_imap::Error::Connect { .. }))
+    matches!(
+        e.imap_source(),
+        Some(imapmigration_imap::Error::Connect { .. })
+    )
 }
 
 fn hostname() -> String {
