@@ -377,6 +377,20 @@ async fn limits_filters_and_selection() {
     assert_eq!(items[0].kind, SkippedKind::LargeItem);
     assert!(items[0].size.is_some_and(|s| s > 20_000));
     assert_eq!(items[0].folder, "INBOX");
+    // The report describes the item as Exchange's SkippedItems do.
+    assert_eq!(items[0].subject.as_deref(), Some("big"));
+    assert_eq!(
+        items[0].sender.as_deref(),
+        Some("Sender 1 <sender1@example.com>")
+    );
+    assert!(
+        items[0]
+            .date_sent
+            .as_deref()
+            .is_some_and(|d| d.contains("14 Nov 2023")),
+        "{:?}",
+        items[0].date_sent
+    );
 
     let again = sync(&env, &job).await;
     assert_eq!(

@@ -171,6 +171,48 @@ impl Session {
         .await
     }
 
+    /// Selected header fields of messages, without touching their flags:
+    /// `UID FETCH uids (UID BODY.PEEK[HEADER.FIELDS (fields)])` (RFC 3501 §6.4.5). Returns
+    /// (uid, the raw header lines). Used to describe messages that are not copied.
+    pub async fn fetch_headers(
+        &mut self,
+        uids: &str,
+        fields: &[&str],
+    ) -> Result<Vec<(u32, Vec<u8>)>> {
+        let span = self.span.clone();
+        async move {
+            check_uid_set(uids)?;
+            self.require_selected("UID FETCH")?;
+            if fields.is_empty()
+                || fields.iter().any(|f| {
+                    f.is_empty() || !f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+            {
+                return Err(Error::InvalidInput(format!(
+                    "invalid header field list {fields:?}"
+                )));
+            }
+            let line = format!(
+                "UID FETCH {uids} (UID BODY.PEEK[HEADER.FIELDS ({})])",
+                fields.join(" ")
+            );
+            let mut out = Vec::new();
+            self.run(&line, "UID FETCH", |m, _| {
+                if let Msg::Data(Response::Fetch(_, attrs)) = m {
+                    let p = collect(attrs, &[]);
+                    if let Some(uid) = p.uid {
+                        out.push((uid, p.header.unwrap_or_default()));
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Flags of messages whose MODSEQ is above `modseq`: (uid, flags, modseq).
     /// `UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE modseq)`, RFC 7162 §3.1.4.1.
     pub async fn fetch_flags_changed_since(

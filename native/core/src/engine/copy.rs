@@ -420,7 +420,8 @@ pub(super) async fn copy_folder(
         .fetch_add(still_there + passing, Ordering::Relaxed);
     drop(by_uid);
 
-    record_large(ctx, plan, folder_id, &planned.too_large)?;
+    let large_headers = large_item_headers(src, &planned.too_large).await;
+    record_large(ctx, plan, folder_id, &planned.too_large, &large_headers)?;
 
     let bytes: u64 = planned.copy.iter().map(|m| m.size).sum();
     ctx.progress
@@ -460,11 +461,44 @@ pub(super) async fn copy_folder(
 
 /// Records messages over `max_message_size` as LargeItem (rows in state 2, so they are not
 /// reconsidered every pass).
+/// Subject, sender and sent date of messages too large to copy, for the skipped-items report
+/// (Exchange's SkippedItems show them). A failure here only leaves the report thinner.
+async fn large_item_headers(
+    src: &mut imap::Session,
+    large: &[SourceMeta],
+) -> HashMap<u32, Headers> {
+    let mut out = HashMap::new();
+    if large.is_empty() {
+        return out;
+    }
+    let uids: Vec<u32> = large.iter().map(|m| m.uid).collect();
+    for c in uids.chunks(FETCH_BATCH) {
+        match src
+            .fetch_headers(&uid_set(c), &["SUBJECT", "FROM", "DATE"])
+            .await
+        {
+            Ok(v) => {
+                for (uid, raw) in v {
+                    out.insert(uid, summary_headers(&raw));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the headers of large messages");
+                break;
+            }
+        }
+    }
+    out
+}
+
+type Headers = (Option<String>, Option<String>, Option<String>);
+
 fn record_large(
     ctx: &Ctx<'_>,
     plan: &FolderPlan,
     folder_id: i64,
     large: &[SourceMeta],
+    headers: &HashMap<u32, Headers>,
 ) -> Result<(), Error> {
     if large.is_empty() {
         return Ok(());
@@ -489,16 +523,16 @@ fn record_large(
         .messages_insert(folder_id, &rows)
         .map_err(st("record skipped messages"))?;
     for m in large {
+        let (subject, sender, date_sent) = headers.get(&m.uid).cloned().unwrap_or_default();
         let item = SkippedItem {
             id: 0,
             user_id: ctx.user_id,
             folder: plan.display(),
             src_uid: Some(m.uid),
             kind: SkippedKind::LargeItem,
-            // The header is not fetched for messages too large to copy (see the report).
-            subject: None,
-            sender: None,
-            date_sent: None,
+            subject,
+            sender,
+            date_sent,
             date_received: Some(rfc3339(m.date)),
             size: Some(m.size),
             reason: format!(
