@@ -15,7 +15,11 @@ fn message(i: usize) -> SeedMessage {
     );
     SeedMessage::new(
         body,
-        if i.is_multiple_of(2) { &["\\Seen"] } else { &[] },
+        if i.is_multiple_of(2) {
+            &["\\Seen"]
+        } else {
+            &[]
+        },
         1_770_000_000 + i as i64,
     )
 }
