@@ -55,6 +55,14 @@ ensure_pwsh() {
         echo "  (Debian 12: apt-get install -y powershell, after adding Microsoft's package repository)" >&2
         return 1
     fi
+    if ! pwsh -NoProfile -NonInteractive -c 'if ($PSVersionTable.PSVersion -lt [version]"7.4") { exit 3 }'; then
+        echo "error: PowerShell 7.4 or later is needed; $(pwsh -NoProfile -c '$PSVersionTable.PSVersion.ToString()') found" >&2
+        return 1
+    fi
+}
+
+# Pester 5.5+ for the test suites.
+ensure_pester() {
     if ! pwsh -NoProfile -NonInteractive -c 'if (-not (Get-Module -ListAvailable Pester | Where-Object Version -ge ([version]"5.5"))) { exit 3 }'; then
         echo "error: Pester 5.5+ not found; install it with:" >&2
         echo "  pwsh -c 'Install-Module Pester -MinimumVersion 5.5 -Scope CurrentUser -Force'" >&2
