@@ -166,6 +166,11 @@ impl SetResult {
                 status
             );
         }
+        if self.mailboxes > 1 {
+            s.push_str(
+                "peak RSS: summed over the copying processes (mbsync, dsync, offlineimap3 run one per mailbox)\n",
+            );
+        }
         s
     }
 }

@@ -147,6 +147,8 @@ pub struct Outcome {
     /// Byte-identical (ImapMigration rows only; null when not checked).
     pub verified: Option<bool>,
     pub note: String,
+    /// Time the check took (not part of wall_s).
+    pub check_s: f64,
 }
 
 impl Outcome {
@@ -159,6 +161,7 @@ impl Outcome {
             complete: false,
             verified: None,
             note: note.into(),
+            check_s: 0.0,
         }
     }
 }
@@ -190,9 +193,11 @@ impl Run<'_> {
             Tool::Dsync => self.dsync(),
             Tool::Offlineimap => self.offlineimap(),
         };
+        let t = Instant::now();
         if out.complete {
             self.check(tool, &mut out);
         }
+        out.check_s = t.elapsed().as_secs_f64();
         out
     }
 
@@ -224,6 +229,7 @@ impl Run<'_> {
             complete: bad.is_empty(),
             verified: None,
             note,
+            check_s: 0.0,
         }
     }
 
@@ -458,6 +464,7 @@ impl Run<'_> {
             complete,
             verified: None,
             note,
+            check_s: 0.0,
         }
     }
 
