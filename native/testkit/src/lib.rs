@@ -27,6 +27,7 @@ pub mod maildir;
 pub mod oauth;
 pub mod probe;
 pub mod proxy;
+pub mod smtp;
 pub mod snapshot;
 
 mod certs;
@@ -37,6 +38,7 @@ pub use error::{Error, Result};
 pub use maildir::{MessageRef, SeedFolder, SeedMessage};
 pub use oauth::OAuthServer;
 pub use proxy::{DelayProxy, FaultProxy};
+pub use smtp::{ReceivedMessage, SmtpSink};
 pub use snapshot::{MessageView, Snapshot, maildir_snapshot};
 
 /// Login name of the master user every instance has.

@@ -9,6 +9,7 @@
 
 pub mod jobs;
 pub mod lock;
+mod notify;
 mod reports;
 pub mod spawn;
 
@@ -888,6 +889,7 @@ impl Scheduler {
         if let Err(e) = reports::write(&self.store, &self.home, b) {
             tracing::warn!(error = %e, "cannot write the batch reports");
         }
+        notify::spawn(&self.store, &self.home, b.id);
         Ok(())
     }
 }
