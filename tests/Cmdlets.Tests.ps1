@@ -602,6 +602,21 @@ Describe 'Cmdlet arguments' {
             $a.smtpRelay.security | Should -Be 'Tls'
         }
 
+        It 'Set-MigrationConfig -SmtpRelay takes a credential and keeps its password out of the output' {
+            $cred = [pscredential]::new('relay-user', (ConvertTo-SecureString 'Relay-Secret-551' -AsPlainText -Force))
+            $out = Set-MigrationConfig -SmtpRelay @{ Server = 'smtp.contoso.com'; Port = 587; From = 'mig@contoso.com'; Credential = $cred } -Verbose 4>&1 | Out-String
+            $a = (LastCall).Arguments
+            $a.smtpRelay.userName | Should -Be 'relay-user'
+            $a.smtpRelay.password | Should -Be 'Relay-Secret-551'
+            $a.smtpRelay.ContainsKey('credential') | Should -BeFalse
+            $out | Should -Not -Match 'Relay-Secret-551'
+        }
+
+        It 'Set-MigrationConfig -SmtpRelay refuses an unknown key, naming it' {
+            { Set-MigrationConfig -SmtpRelay @{ Server = 'smtp.contoso.com'; Bogus = 1 } -ErrorAction Stop } |
+                Should -Throw -ExpectedMessage '*Bogus*'
+        }
+
         It 'Set-MigrationConfig -DefaultTargetEndpoint $null reverts to the local store' {
             Set-MigrationConfig -DefaultTargetEndpoint $null
             $a = (LastCall).Arguments

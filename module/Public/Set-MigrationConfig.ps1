@@ -10,7 +10,7 @@ function Set-MigrationConfig {
     Extension: IMAP endpoint that new batches migrate to when they name no -TargetEndpoint; $null
     reverts to the embedded local Maildir store.
     .PARAMETER SmtpRelay
-    Extension: SMTP relay for reports, as a hashtable @{ Server = 'smtp.contoso.com'; Port = 587; From = 'migration@contoso.com'; Security = 'Tls' }; $null disables mail.
+    Extension: SMTP relay for reports, as a hashtable @{ Server = 'smtp.contoso.com'; Port = 587; From = 'migration@contoso.com'; Security = 'Tls'; Credential = (Get-Credential) }; Security is None, Tls (STARTTLS) or Ssl; Credential is optional (its password is stored sealed and never shown); $null disables mail.
     .PARAMETER IncrementalSyncInterval
     Extension: time between incremental syncs of Synced batches. Default 24 hours.
     .PARAMETER MaxConcurrentMigrations
@@ -51,9 +51,19 @@ function Set-MigrationConfig {
             foreach ($key in $SmtpRelay.Keys) {
                 $name = [string]$key
                 $camel = $name.Substring(0, 1).ToLowerInvariant() + $name.Substring(1)
-                if ($camel -notin 'server', 'port', 'from', 'security') {
+                if ($camel -notin 'server', 'port', 'from', 'security', 'credential') {
                     $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $name `
-                                -Message "The -SmtpRelay key '$name' is not known. Valid keys: Server, Port, From, Security."))
+                                -Message "The -SmtpRelay key '$name' is not known. Valid keys: Server, Port, From, Security, Credential."))
+                }
+                if ($camel -eq 'credential') {
+                    $cred = $SmtpRelay[$key]
+                    if ($cred -isnot [pscredential]) {
+                        $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $name `
+                                    -Message "The -SmtpRelay key 'Credential' must be a PSCredential (Get-Credential)."))
+                    }
+                    $relay['userName'] = $cred.UserName
+                    $relay['password'] = $cred.GetNetworkCredential().Password
+                    continue
                 }
                 $relay[$camel] = $SmtpRelay[$key]
             }
