@@ -1,10 +1,18 @@
 //! Pipelined APPEND (RFC 3501 §6.3.11) with non-synchronizing literals (LITERAL+ / LITERAL-,
-//! RFC 7888) and UIDPLUS APPENDUID (RFC 4315 §3).
+//! RFC 7888), MULTIAPPEND (RFC 3502) and UIDPLUS APPENDUID (RFC 4315 §3).
 //!
-//! With LITERAL+ each message goes out as `TAG APPEND mbox (flags) "date" {n+}` CRLF bytes
-//! CRLF without waiting, up to a window of messages and bytes in flight; completions are
-//! read as they arrive. Without it, each literal waits for the server's `+`. The literal is
-//! written as raw bytes, so 8-bit content passes unchanged.
+//! With MULTIAPPEND and LITERAL+ consecutive messages share one command,
+//! `TAG APPEND mbox (flags) "date" {n+}` CRLF bytes, then ` (flags) "date" {n+}` CRLF bytes
+//! for each further message, and a final CRLF. A server commits its mailbox index once per
+//! command, so this is much cheaper for it than one command per message. The command is
+//! atomic (RFC 3502 §6.3.11): a refusal means none of its messages was appended, so they are
+//! sent again one per command, and the one the server does not take is refused on its own.
+//! APPENDUID then carries one UID per message, in order.
+//!
+//! With LITERAL+ alone each message goes out as its own command without waiting, up to a
+//! window of commands and bytes in flight; completions are read as they arrive. Without it,
+//! each literal waits for the server's `+`. Literals are written as raw bytes, so 8-bit
+//! content passes unchanged.
 
 use std::collections::HashMap;
 
@@ -19,6 +27,17 @@ use crate::wire::{flag_list, format_internal_date, mailbox_arg};
 /// LITERAL- allows non-synchronizing literals up to this size (RFC 7888 §4).
 const LITERAL_MINUS_MAX: usize = 4096;
 
+/// Messages per MULTIAPPEND command. Large enough to amortise the server's per-command
+/// commit; small enough that a refused command costs little to send again.
+const MULTI_MAX_MSGS: usize = 64;
+
+/// Literal bytes per MULTIAPPEND command (one larger message may still start a command).
+const MULTI_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Messages up to this size are written together with their command text in one write,
+/// which keeps packets and TLS records few.
+const COALESCE_MAX: usize = 64 * 1024;
+
 /// The fate of one pushed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendOutcome {
@@ -29,9 +48,25 @@ pub struct AppendOutcome {
     pub result: std::result::Result<Option<u32>, ServerRefusal>,
 }
 
+/// One message of a command in flight. Messages of a MULTIAPPEND command keep their bytes
+/// until the command completes, to be sent again one by one should it be refused.
+#[derive(Debug)]
+struct Part {
+    id: u64,
+    size: usize,
+    resend: Option<Resend>,
+}
+
+#[derive(Debug)]
+struct Resend {
+    body: Vec<u8>,
+    flags: String,
+    date: String,
+}
+
 #[derive(Debug)]
 struct InFlight {
-    id: u64,
+    parts: Vec<Part>,
     size: usize,
 }
 
@@ -47,12 +82,15 @@ pub struct Appender<'a> {
     window_msgs: usize,
     in_flight: HashMap<String, InFlight>,
     bytes_in_flight: usize,
+    /// Messages of refused MULTIAPPEND commands, to be sent again one per command.
+    refused: Vec<Part>,
     uid_validity: Option<u32>,
 }
 
 impl Session {
     /// A pipelined appender into `folder`. At most `window_msgs` commands and about
     /// `window_bytes` of literal data are in flight at once (one message always may be).
+    /// With MULTIAPPEND and LITERAL+ a command carries up to 64 messages.
     pub fn appender(
         &mut self,
         folder: &str,
@@ -70,6 +108,7 @@ impl Session {
             window_msgs: window_msgs.max(1),
             in_flight: HashMap::new(),
             bytes_in_flight: 0,
+            refused: Vec::new(),
             uid_validity: None,
         }
     }
@@ -99,48 +138,33 @@ impl Appender<'_> {
             let flags = flag_list(flags)?;
             let date = format_internal_date(&internal_date);
             let caps = self.session.capabilities();
+            let literal_plus = caps.has("LITERAL+");
+            let multi = literal_plus && caps.has("MULTIAPPEND");
             let non_sync =
-                caps.has("LITERAL+") || (caps.has("LITERAL-") && body.len() <= LITERAL_MINUS_MAX);
+                literal_plus || (caps.has("LITERAL-") && body.len() <= LITERAL_MINUS_MAX);
             let mut done = Vec::new();
             if self.in_flight.is_empty() {
                 // First use (or after a pause): settle anything another command left behind.
                 self.session.drain_outstanding().await?;
             }
             self.collect_ready(&mut done)?;
-            while !self.in_flight.is_empty()
-                && (self.in_flight.len() >= self.window_msgs
-                    || self.bytes_in_flight + body.len() > self.window_bytes)
-            {
-                self.read_one(&mut done).await?;
+            self.resend_refused(&mailbox, &mut done).await?;
+            if multi {
+                self.push_multi(&mailbox, id, body, flags, date, &mut done)
+                    .await?;
+                return Ok(done);
             }
+            self.wait_for_room(body.len(), &mut done).await?;
             let tag = self.session.new_tag();
             let plus = if non_sync { "+" } else { "" };
             let head = format!(
                 "{tag} APPEND {mailbox} {flags} {date} {{{}{plus}}}\r\n",
                 body.len()
             );
-            self.in_flight.insert(
-                tag.clone(),
-                InFlight {
-                    id,
-                    size: body.len(),
-                },
-            );
-            self.bytes_in_flight += body.len();
+            self.track(&tag, id, body.len(), None);
             self.session.outstanding.push(tag.clone());
             if non_sync {
-                // One write for small messages keeps packets and TLS records few.
-                if body.len() <= 64 * 1024 {
-                    let mut buf = Vec::with_capacity(head.len() + body.len() + 2);
-                    buf.extend_from_slice(head.as_bytes());
-                    buf.extend_from_slice(body);
-                    buf.extend_from_slice(b"\r\n");
-                    self.session.write(&[&buf]).await?;
-                } else {
-                    self.session
-                        .write(&[head.as_bytes(), body, b"\r\n"])
-                        .await?;
-                }
+                self.write_literal(head.as_bytes(), body).await?;
                 self.collect_ready(&mut done)?;
             } else {
                 self.session.write(&[head.as_bytes()]).await?;
@@ -157,12 +181,39 @@ impl Appender<'_> {
         .await
     }
 
+    /// Ends the MULTIAPPEND command being filled, so that its messages complete without
+    /// waiting for more; call it when no further message is at hand for now. Returns the
+    /// outcomes that arrived meanwhile, without waiting for any.
+    pub async fn flush(&mut self) -> Result<Vec<AppendOutcome>> {
+        let span = self.session.span.clone();
+        async move {
+            let mut done = Vec::new();
+            self.close_open().await?;
+            self.collect_ready(&mut done)?;
+            Ok(done)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Waits for every message still in flight and returns their outcomes.
     pub async fn finish(mut self) -> Result<Vec<AppendOutcome>> {
         let span = self.session.span.clone();
         async move {
             let mut done = Vec::new();
-            while !self.in_flight.is_empty() {
+            self.close_open().await?;
+            loop {
+                if !self.refused.is_empty() {
+                    let mailbox = match &self.mailbox {
+                        Ok(m) => m.clone(),
+                        // Unreachable in practice: nothing was sent without a mailbox.
+                        Err(e) => return Err(Error::InvalidInput(e.clone())),
+                    };
+                    self.resend_refused(&mailbox, &mut done).await?;
+                }
+                if self.in_flight.is_empty() {
+                    break;
+                }
                 self.read_one(&mut done).await?;
             }
             if let Some(v) = self.uid_validity {
@@ -176,12 +227,139 @@ impl Appender<'_> {
 
     /// Number of messages sent whose outcome is not known yet.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.in_flight
+            .values()
+            .map(|f| f.parts.len())
+            .sum::<usize>()
+            + self.refused.len()
     }
 
     /// UIDVALIDITY of the target mailbox as reported by APPENDUID, once known.
     pub fn uid_validity(&self) -> Option<u32> {
         self.uid_validity
+    }
+
+    /// Adds one message to the open MULTIAPPEND command, or starts one.
+    async fn push_multi(
+        &mut self,
+        mailbox: &str,
+        id: u64,
+        body: &[u8],
+        flags: String,
+        date: String,
+        done: &mut Vec<AppendOutcome>,
+    ) -> Result<()> {
+        if let Some(tag) = &self.session.unterminated {
+            let full = self.in_flight.get(tag).is_none_or(|f| {
+                f.parts.len() >= MULTI_MAX_MSGS || f.size + body.len() > MULTI_MAX_BYTES
+            });
+            if full || self.bytes_in_flight + body.len() > self.window_bytes {
+                self.close_open().await?;
+            }
+        }
+        let resend = Some(Resend {
+            body: body.to_vec(),
+            flags: flags.clone(),
+            date: date.clone(),
+        });
+        match self.session.unterminated.clone() {
+            Some(tag) => {
+                let head = format!(" {flags} {date} {{{}+}}\r\n", body.len());
+                self.track(&tag, id, body.len(), resend);
+                self.write_literal_open(head.as_bytes(), body).await?;
+            }
+            None => {
+                self.wait_for_room(body.len(), done).await?;
+                let tag = self.session.new_tag();
+                let head = format!(
+                    "{tag} APPEND {mailbox} {flags} {date} {{{}+}}\r\n",
+                    body.len()
+                );
+                self.track(&tag, id, body.len(), resend);
+                self.session.outstanding.push(tag.clone());
+                self.session.unterminated = Some(tag);
+                self.write_literal_open(head.as_bytes(), body).await?;
+            }
+        }
+        self.collect_ready(done)
+    }
+
+    /// Waits for completions until a new command of `size` bytes fits the window.
+    async fn wait_for_room(&mut self, size: usize, done: &mut Vec<AppendOutcome>) -> Result<()> {
+        while !self.in_flight.is_empty()
+            && (self.in_flight.len() >= self.window_msgs
+                || self.bytes_in_flight + size > self.window_bytes)
+        {
+            if self.session.unterminated.is_some() {
+                self.close_open().await?;
+            }
+            self.read_one(done).await?;
+        }
+        Ok(())
+    }
+
+    fn track(&mut self, tag: &str, id: u64, size: usize, resend: Option<Resend>) {
+        let f = self.in_flight.entry(tag.to_string()).or_insert(InFlight {
+            parts: Vec::new(),
+            size: 0,
+        });
+        f.parts.push(Part { id, size, resend });
+        f.size += size;
+        self.bytes_in_flight += size;
+    }
+
+    /// Writes a complete command ending in a literal.
+    async fn write_literal(&mut self, head: &[u8], body: &[u8]) -> Result<()> {
+        if body.len() <= COALESCE_MAX {
+            let mut buf = Vec::with_capacity(head.len() + body.len() + 2);
+            buf.extend_from_slice(head);
+            buf.extend_from_slice(body);
+            buf.extend_from_slice(b"\r\n");
+            self.session.write(&[&buf]).await
+        } else {
+            self.session.write(&[head, body, b"\r\n"]).await
+        }
+    }
+
+    /// Writes one message of an open MULTIAPPEND command (no final CRLF).
+    async fn write_literal_open(&mut self, head: &[u8], body: &[u8]) -> Result<()> {
+        if body.len() <= COALESCE_MAX {
+            let mut buf = Vec::with_capacity(head.len() + body.len());
+            buf.extend_from_slice(head);
+            buf.extend_from_slice(body);
+            self.session.write(&[&buf]).await
+        } else {
+            self.session.write(&[head, body]).await
+        }
+    }
+
+    /// Sends the final CRLF of the open MULTIAPPEND command, if any.
+    async fn close_open(&mut self) -> Result<()> {
+        self.session.terminate_append().await
+    }
+
+    /// Sends the messages of refused MULTIAPPEND commands again, one per command, so that
+    /// only a message the server will not take is refused.
+    async fn resend_refused(&mut self, mailbox: &str, done: &mut Vec<AppendOutcome>) -> Result<()> {
+        if self.refused.is_empty() {
+            return Ok(());
+        }
+        self.close_open().await?;
+        for part in std::mem::take(&mut self.refused) {
+            let Some(r) = part.resend else { continue };
+            self.wait_for_room(part.size, done).await?;
+            let tag = self.session.new_tag();
+            let head = format!(
+                "{tag} APPEND {mailbox} {} {} {{{}+}}\r\n",
+                r.flags,
+                r.date,
+                r.body.len()
+            );
+            self.track(&tag, part.id, part.size, None);
+            self.session.outstanding.push(tag);
+            self.write_literal(head.as_bytes(), &r.body).await?;
+        }
+        self.collect_ready(done)
     }
 
     /// Waits for `+` (true) or for the command's own completion (false: refused before
@@ -248,19 +426,49 @@ impl Appender<'_> {
             tracing::debug!(tag = %t.tag, "discarding completion of an abandoned command");
             return;
         };
+        if self.session.unterminated.as_deref() == Some(t.tag.as_str()) {
+            // The server ended the command early: nothing more may be added to it.
+            self.session.unterminated = None;
+        }
         self.bytes_in_flight -= f.size;
-        let result = match t.refusal() {
+        match t.refusal() {
+            Some(r) if f.parts.len() > 1 => {
+                // MULTIAPPEND is atomic: none of these messages was appended.
+                tracing::debug!(
+                    messages = f.parts.len(),
+                    refusal = %r,
+                    "server refused a MULTIAPPEND command; sending its messages one by one"
+                );
+                self.refused.extend(f.parts);
+            }
             Some(r) => {
-                tracing::debug!(id = f.id, refusal = %r, "server refused message");
-                Err(r)
+                for p in f.parts {
+                    tracing::debug!(id = p.id, refusal = %r, "server refused message");
+                    done.push(AppendOutcome {
+                        id: p.id,
+                        result: Err(r.clone()),
+                    });
+                }
             }
             None => {
-                if let Some((validity, _)) = t.append_uid {
-                    self.uid_validity = Some(validity);
+                if let Some((validity, _)) = &t.append_uid {
+                    self.uid_validity = Some(*validity);
                 }
-                Ok(t.append_uid.map(|(_, uid)| uid))
+                let uids = t.append_uids(f.parts.len());
+                if uids.is_none() && t.append_uid.is_some() {
+                    tracing::debug!(
+                        tag = %t.tag,
+                        messages = f.parts.len(),
+                        "APPENDUID does not name one UID per message; UIDs left unknown"
+                    );
+                }
+                for (i, p) in f.parts.into_iter().enumerate() {
+                    done.push(AppendOutcome {
+                        id: p.id,
+                        result: Ok(uids.as_ref().map(|u| u[i])),
+                    });
+                }
             }
-        };
-        done.push(AppendOutcome { id: f.id, result });
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! - `session`: connect, STARTTLS, login, the command/response loop
 //! - `mailbox`: NAMESPACE, LIST/SPECIAL-USE, EXAMINE/SELECT, CREATE
 //! - `messages`: UID FETCH (status-checked, streaming), UID SEARCH, UID STORE
-//! - `append`: pipelined APPEND with LITERAL+ and APPENDUID
+//! - `append`: pipelined APPEND and MULTIAPPEND with LITERAL+ and APPENDUID
 //! - `auth`, `oauth`, `tls`, `mutf7`, `secret`, `error`
 //!
 //! This crate knows nothing of the store or the engine. Every command checks its tagged

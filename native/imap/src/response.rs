@@ -13,8 +13,10 @@ pub(crate) struct Tagged {
     pub status: Status,
     pub code: Option<String>,
     pub text: String,
-    /// UIDPLUS `[APPENDUID uidvalidity uid]` (RFC 4315 §3), single UID only.
-    pub append_uid: Option<(u32, u32)>,
+    /// UIDPLUS `[APPENDUID uidvalidity uid-set]` (RFC 4315 §3): the validity and the set's
+    /// members as inclusive ranges, in the order the server sent them. One UID for a plain
+    /// APPEND, one per message (in order) for MULTIAPPEND (RFC 3502).
+    pub append_uid: Option<(u32, Vec<(u32, u32)>)>,
     /// `[CAPABILITY ...]` (RFC 3501 §7.1).
     pub capabilities: Option<Vec<String>>,
 }
@@ -39,6 +41,21 @@ impl Tagged {
                 text: self.text,
             }),
         }
+    }
+
+    /// The UIDs APPENDUID assigned, expanded, when the set names exactly `count` of them
+    /// (RFC 4315 §3: in the order the messages were appended). `None` without APPENDUID or
+    /// when the set does not fit, so that no message is paired with a wrong UID.
+    pub(crate) fn append_uids(&self, count: usize) -> Option<Vec<u32>> {
+        let (_, ranges) = self.append_uid.as_ref()?;
+        let mut total: u64 = 0;
+        for &(lo, hi) in ranges {
+            total += u64::from(hi.checked_sub(lo)?) + 1;
+        }
+        if total != count as u64 {
+            return None;
+        }
+        Some(ranges.iter().flat_map(|&(lo, hi)| lo..=hi).collect())
     }
 
     pub(crate) fn refusal(&self) -> Option<ServerRefusal> {
@@ -83,10 +100,17 @@ pub(crate) fn classify(frame: &[u8]) -> Msg<'_> {
                 let (code, text) =
                     code_and_text(outcome.code.as_ref(), outcome.information.as_deref());
                 let append_uid = match &outcome.code {
-                    Some(ResponseCode::AppendUid(validity, uids)) => match uids.as_slice() {
-                        [imap_proto::rfc4315::UidSetMember::Uid(u)] => Some((*validity, *u)),
-                        _ => None,
-                    },
+                    Some(ResponseCode::AppendUid(validity, uids)) => {
+                        use imap_proto::rfc4315::UidSetMember;
+                        let ranges = uids
+                            .iter()
+                            .map(|m| match m {
+                                UidSetMember::Uid(u) => (*u, *u),
+                                UidSetMember::UidRange(r) => (*r.start(), *r.end()),
+                            })
+                            .collect();
+                        Some((*validity, ranges))
+                    }
                     _ => None,
                 };
                 let capabilities = match &outcome.code {
@@ -356,7 +380,23 @@ mod tests {
             panic!()
         };
         assert_eq!(t.tag, "m7");
-        assert_eq!(t.append_uid, Some((1_700_000_000, 42)));
+        assert_eq!(t.append_uid, Some((1_700_000_000, vec![(42, 42)])));
+        assert_eq!(t.append_uids(1), Some(vec![42]));
+        assert_eq!(t.append_uids(2), None);
+    }
+
+    #[test]
+    fn appenduid_sets_expand_in_order() {
+        let Msg::Tagged(t) = classify(b"m8 OK [APPENDUID 7 10:12,20,31:30] Append completed.\r\n")
+        else {
+            panic!()
+        };
+        assert_eq!(t.append_uids(6), Some(vec![10, 11, 12, 20, 30, 31]));
+        assert_eq!(t.append_uids(5), None);
+        let Msg::Tagged(t) = classify(b"m9 OK Append completed.\r\n") else {
+            panic!()
+        };
+        assert_eq!(t.append_uids(1), None);
     }
 
     #[test]

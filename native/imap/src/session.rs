@@ -53,6 +53,9 @@ pub struct Session {
     next_tag: u64,
     /// Tags sent whose completion we have not read yet (a dropped stream or appender).
     pub(crate) outstanding: Vec<String>,
+    /// A MULTIAPPEND command whose final CRLF has not been sent (RFC 3502): the appender
+    /// keeps adding messages to it. Any other command terminates it first.
+    pub(crate) unterminated: Option<String>,
     /// Why the connection cannot be used any more.
     broken: Option<String>,
     pub(crate) span: Span,
@@ -148,6 +151,7 @@ async fn connect_inner(
         caps: Capabilities::default(),
         next_tag: 0,
         outstanding: Vec::new(),
+        unterminated: None,
         broken: None,
         span,
         selected: None,
@@ -172,6 +176,7 @@ async fn connect_inner(
             caps: Capabilities::default(),
             next_tag: 100,
             outstanding: Vec::new(),
+            unterminated: None,
             broken: None,
             span,
             selected: None,
@@ -277,9 +282,20 @@ impl Session {
         }
     }
 
+    /// Ends an open MULTIAPPEND command (a dropped appender may leave one), so that the
+    /// next command is not read as part of it.
+    pub(crate) async fn terminate_append(&mut self) -> Result<()> {
+        if self.unterminated.take().is_some() {
+            self.check_usable()?;
+            self.write(&[b"\r\n"]).await?;
+        }
+        Ok(())
+    }
+
     /// Reads and discards the rest of commands whose reader went away.
     pub(crate) async fn drain_outstanding(&mut self) -> Result<()> {
         self.check_usable()?;
+        self.terminate_append().await?;
         while !self.outstanding.is_empty() {
             let frame = self.read_frame().await?;
             match classify(&frame) {

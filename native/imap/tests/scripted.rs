@@ -17,6 +17,8 @@ struct Cmd {
     tag: String,
     line: String,
     literal: Option<Vec<u8>>,
+    /// Every literal of the command, in order.
+    literals: Vec<Vec<u8>>,
 }
 
 /// Serves one connection: sends `greeting`, then hands each command to `on_cmd` and writes
@@ -40,12 +42,15 @@ async fn serve(
                 return;
             }
             rec.lock().unwrap().extend_from_slice(&line);
-            let text = String::from_utf8_lossy(&line).trim_end().to_string();
-            let mut literal = None;
-            if let Some(open) = text.rfind('{')
-                && text.ends_with('}')
+            let mut text = String::from_utf8_lossy(&line).trim_end().to_string();
+            let mut literals = Vec::new();
+            // A command may carry several literals (MULTIAPPEND, RFC 3502): after each one
+            // the line goes on until a bare CRLF.
+            let mut tail = text.clone();
+            while let Some(open) = tail.rfind('{')
+                && tail.ends_with('}')
             {
-                let spec = &text[open + 1..text.len() - 1];
+                let spec = &tail[open + 1..tail.len() - 1];
                 let sync = !spec.ends_with('+');
                 let n: usize = spec.trim_end_matches('+').parse().unwrap();
                 if sync {
@@ -54,16 +59,20 @@ async fn serve(
                 let mut buf = vec![0; n];
                 r.read_exact(&mut buf).await.unwrap();
                 rec.lock().unwrap().extend_from_slice(&buf);
-                let mut crlf = Vec::new();
-                r.read_until(b'\n', &mut crlf).await.unwrap();
-                rec.lock().unwrap().extend_from_slice(&crlf);
-                literal = Some(buf);
+                let mut more = Vec::new();
+                r.read_until(b'\n', &mut more).await.unwrap();
+                rec.lock().unwrap().extend_from_slice(&more);
+                literals.push(buf);
+                tail = String::from_utf8_lossy(&more).trim_end().to_string();
+                text.push_str(&tail);
             }
+            let literal = literals.first().cloned();
             let (tag, rest) = text.split_once(' ').unwrap_or((&text, ""));
             let cmd = Cmd {
                 tag: tag.to_string(),
                 line: rest.to_string(),
                 literal,
+                literals,
             };
             let out = on_cmd(&cmd);
             if !out.is_empty() {
@@ -227,6 +236,179 @@ async fn appends_are_pipelined_and_refusals_are_per_message() {
     assert!(seen.windows(needle.len()).any(|w| w == needle));
     // The session is still usable after a per-message refusal.
     s.select("INBOX").await.unwrap();
+}
+
+const MULTI_CAPS: &str = "IMAP4rev1 LITERAL+ MULTIAPPEND UIDPLUS";
+
+fn multi_greeting() -> &'static str {
+    "* OK [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND UIDPLUS] fake ready\r\n"
+}
+
+#[tokio::test]
+async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets() {
+    // No completion comes before a command has ended, so a client that waited for one
+    // per message would time out; each command must carry many literals.
+    let mut commands = 0;
+    let (port, seen) = serve(
+        multi_greeting(),
+        basic(MULTI_CAPS, move |c| {
+            if c.line.starts_with("APPEND") {
+                commands += 1;
+                for (i, lit) in c.literals.iter().enumerate() {
+                    assert!(lit.starts_with(b"Subject: m"), "literal {i} lost: {lit:?}");
+                }
+                let n = c.literals.len();
+                let code = match commands {
+                    // 64 UIDs as ranges and single UIDs, in order.
+                    1 => {
+                        assert_eq!(n, 64);
+                        "APPENDUID 7 100:104,200,301:358".to_string()
+                    }
+                    // Fewer UIDs than messages: none may be paired with a wrong one.
+                    _ => {
+                        assert_eq!(n, 6);
+                        "APPENDUID 7 500:502".to_string()
+                    }
+                };
+                return format!("{} OK [{code}] done\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-02-29T23:59:58+01:00").unwrap();
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("Entwürfe", 1 << 24, 16);
+        for i in 0..70u64 {
+            let body = format!("Subject: m{i}\r\n\r\n\u{e4}\u{f6}\u{fc} body {i}\r\n");
+            let flags = if i % 2 == 0 {
+                vec!["\\Seen".to_string()]
+            } else {
+                Vec::new()
+            };
+            outcomes.extend(app.push(i, body.as_bytes(), &flags, date).await.unwrap());
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    outcomes.sort_by_key(|o| o.id);
+    assert_eq!(outcomes.len(), 70);
+    let expected: Vec<u32> = (100..=104).chain([200]).chain(301..=358).collect();
+    for (o, uid) in outcomes.iter().zip(&expected) {
+        assert_eq!(o.result, Ok(Some(*uid)), "message {}", o.id);
+    }
+    assert!(outcomes[64..].iter().all(|o| o.result == Ok(None)));
+    let seen = seen.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(text.matches(" APPEND ").count(), 2, "{text}");
+    assert!(
+        text.contains("APPEND \"Entw&APw-rfe\" (\\Seen) \"29-Feb-2024 23:59:58 +0100\" {"),
+        "{text}"
+    );
+    // Each further message of a command brings its own flags and date.
+    assert!(
+        text.contains("body 0\r\n () \"29-Feb-2024 23:59:58 +0100\" {"),
+        "{text}"
+    );
+    let needle = "\u{e4}\u{f6}\u{fc} body 69".as_bytes();
+    assert!(seen.windows(needle.len()).any(|w| w == needle));
+    s.select("INBOX").await.unwrap();
+}
+
+#[tokio::test]
+async fn refused_multiappend_is_sent_again_one_by_one_and_only_the_bad_message_fails() {
+    let (port, seen) = serve(
+        multi_greeting(),
+        basic(MULTI_CAPS, move |c| {
+            if c.line.starts_with("APPEND") {
+                let bad = c.literals.iter().any(|l| l.windows(3).any(|w| w == b"bad"));
+                if bad && c.literals.len() > 1 {
+                    // Atomic (RFC 3502): nothing of this command was appended.
+                    return format!("{} NO [LIMIT] message too large\r\n", c.tag).into_bytes();
+                }
+                if bad {
+                    return format!("{} NO [LIMIT] message too large\r\n", c.tag).into_bytes();
+                }
+                let body = String::from_utf8_lossy(&c.literals[0]).to_string();
+                let i: u32 = body.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+                return format!("{} OK [APPENDUID 7 {}] done\r\n", c.tag, 100 + i).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("INBOX", 1 << 20, 16);
+        for i in 0..5u64 {
+            let kind = if i == 2 { "bad" } else { "good" };
+            let body = format!("Subject: x\r\n\r\n{kind} {i}\r\n");
+            outcomes.extend(
+                app.push(i, body.as_bytes(), &["\\Flagged".to_string()], date)
+                    .await
+                    .unwrap(),
+            );
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    outcomes.sort_by_key(|o| o.id);
+    assert_eq!(outcomes.len(), 5);
+    for o in &outcomes {
+        if o.id == 2 {
+            let r = o.result.clone().unwrap_err();
+            assert_eq!(r.kind, RefusalKind::No);
+            assert_eq!(r.code.as_deref(), Some("LIMIT"));
+        } else {
+            assert_eq!(o.result, Ok(Some(100 + o.id as u32)), "message {}", o.id);
+        }
+    }
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    // One MULTIAPPEND with all five, then five single APPENDs keeping flags and date.
+    assert_eq!(text.matches(" APPEND ").count(), 6, "{text}");
+    assert_eq!(
+        text.matches("APPEND INBOX (\\Flagged) \"01-Jan-2024 00:00:00 +0000\" {")
+            .count(),
+        6,
+        "{text}"
+    );
+    s.select("INBOX").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_appender_leaves_no_multiappend_open() {
+    let (port, seen) = serve(
+        multi_greeting(),
+        basic(MULTI_CAPS, move |c| {
+            if c.line.starts_with("APPEND") {
+                assert_eq!(c.literals.len(), 2);
+                return format!("{} OK [APPENDUID 7 1:2] done\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    {
+        let mut app = s.appender("INBOX", 1 << 20, 16);
+        app.push(1, b"a\r\n", &[], date).await.unwrap();
+        app.push(2, b"b\r\n", &[], date).await.unwrap();
+        assert_eq!(app.in_flight(), 2);
+        // Dropped without finish, as an error elsewhere would.
+    }
+    // The next command ends the open one first instead of being read as part of it.
+    s.select("INBOX").await.unwrap();
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(text.contains("b\r\n\r\n"), "{text}");
 }
 
 #[tokio::test]

@@ -45,7 +45,8 @@ use super::{Progress, SyncOptions};
 const FETCH_BATCH: usize = 200;
 /// UIDs per metadata FETCH / STORE command, keeping command lines short.
 const META_BATCH: usize = 1000;
-/// APPEND commands in flight on one connection.
+/// APPEND commands in flight on one connection (each may carry many messages with
+/// MULTIAPPEND).
 const APPEND_WINDOW: usize = 64;
 
 /// Counters of one user's pass, shared by the folder workers.
@@ -797,7 +798,10 @@ async fn write_imap(
         date: i64,
         headers: (Option<String>, Option<String>, Option<String>),
     }
-    let mut appender = s.appender(name, window, APPEND_WINDOW);
+    // The appender keeps a copy of what is in flight (to send a refused MULTIAPPEND again
+    // message by message), on top of the byte window the reader fills: a quarter keeps the
+    // total near the window and still leaves several commands in flight.
+    let mut appender = s.appender(name, (window / 4).max(1), APPEND_WINDOW);
     let mut sent: HashMap<u32, Sent> = HashMap::new();
     let mut sizes: HashMap<u32, u64> = HashMap::new();
     let mut pending: Vec<Commit> = Vec::new();
@@ -867,10 +871,7 @@ async fn write_imap(
             .map_err(st("begin messages"))?;
         for it in group {
             let flags: Vec<String> = it.flags.iter().map(str::to_string).collect();
-            let outs = appender
-                .push(u64::from(it.uid), &it.body, &flags, it.date)
-                .await
-                .map_err(dst_err("append messages"))?;
+            // Recorded before sending: a fast server's answer can arrive within the push.
             sent.insert(
                 it.uid,
                 Sent {
@@ -880,12 +881,23 @@ async fn write_imap(
                     headers: summary_headers(&it.body),
                 },
             );
+            let outs = appender
+                .push(u64::from(it.uid), &it.body, &flags, it.date)
+                .await
+                .map_err(dst_err("append messages"))?;
             if let Err(e) = handle(outs, &mut sent, &mut sizes, &mut pending, &mut retry_later) {
                 limit_err = Some(e);
                 break;
             }
         }
         if limit_err.is_some() {
+            break;
+        }
+        // The group is all there is for now: end the MULTIAPPEND command being filled so its
+        // messages complete (and can be committed) without waiting for the source.
+        let outs = appender.flush().await.map_err(dst_err("append messages"))?;
+        if let Err(e) = handle(outs, &mut sent, &mut sizes, &mut pending, &mut retry_later) {
+            limit_err = Some(e);
             break;
         }
         if pending.len() >= chunk {
