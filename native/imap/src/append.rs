@@ -32,7 +32,7 @@ const LITERAL_MINUS_MAX: usize = 4096;
 const MULTI_MAX_MSGS: usize = 64;
 
 /// Literal bytes per MULTIAPPEND command (one larger message may still start a command).
-const MULTI_MAX_BYTES: usize = 4 * 1024 * 1024;
+const MULTI_MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// Messages up to this size are written together with their command text in one write,
 /// which keeps packets and TLS records few.

@@ -799,9 +799,9 @@ async fn write_imap(
         headers: (Option<String>, Option<String>, Option<String>),
     }
     // The appender keeps a copy of what is in flight (to send a refused MULTIAPPEND again
-    // message by message), on top of the byte window the reader fills: a quarter keeps the
-    // total near the window and still leaves several commands in flight.
-    let mut appender = s.appender(name, (window / 4).max(1), APPEND_WINDOW);
+    // message by message), on top of the byte window the reader fills: an eighth keeps the
+    // total near the window and still leaves a few commands in flight.
+    let mut appender = s.appender(name, (window / 8).max(1), APPEND_WINDOW);
     let mut sent: HashMap<u32, Sent> = HashMap::new();
     let mut sizes: HashMap<u32, u64> = HashMap::new();
     let mut pending: Vec<Commit> = Vec::new();
