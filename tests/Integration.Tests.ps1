@@ -85,11 +85,9 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
     AfterAll {
         Get-MigrationBatch -ErrorAction SilentlyContinue | Remove-MigrationBatch -Confirm:$false -ErrorAction SilentlyContinue
         # The worker outlives sessions by design; end the one this run started.
-        $lock = Join-Path $env:IMAPMIGRATION_HOME 'worker.lock'
-        if (Test-Path $lock) {
-            $workerPid = (Get-Content $lock -Raw -ErrorAction SilentlyContinue) -as [int]
-            if ($workerPid) { Stop-Process -Id $workerPid -ErrorAction SilentlyContinue }
-        }
+        # (.NET cannot read worker.lock while the worker holds its flock: ask the library.)
+        $status = InModuleScope ImapMigration { Invoke-MigNative -Operation 'worker.status' }
+        if ($status.Running -and $status.Pid) { Stop-Process -Id $status.Pid -ErrorAction SilentlyContinue }
         if ($Testkit -and $Work) { $null = & $Testkit stop --dir (Join-Path $Work 'dovecot') 2>&1 }
         $env:IMAPMIGRATION_HOME = $PreviousHome
         if ($Work -and (Test-Path $Work)) { Remove-Item -Recurse -Force $Work -ErrorAction SilentlyContinue }
