@@ -86,7 +86,7 @@ pub struct SyncOptions {
     /// The user fails when the target refused more items than this.
     pub bad_item_limit: Option<u64>,
     /// Bytes of message bodies in flight between the source reader and the target writer of
-    /// one folder (default 32 MiB). A larger message is still copied, alone.
+    /// one folder (default 16 MiB). A larger message is still copied, alone.
     pub window_bytes: usize,
     /// Folders copied at once, each over its own source and target connection (default 3;
     /// servers cap connections per user, Dovecot at 10).
@@ -107,7 +107,7 @@ impl Default for SyncOptions {
             max_message_size: None,
             large_item_limit: None,
             bad_item_limit: None,
-            window_bytes: 32 * 1024 * 1024,
+            window_bytes: 16 * 1024 * 1024,
             folder_parallelism: 3,
             chunk: 256,
             fsync: false,
