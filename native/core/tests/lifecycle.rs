@@ -167,6 +167,14 @@ fn assert_same(expected: &Snapshot, actual: &Snapshot) {
     assert!(diff.is_empty(), "{diff}");
 }
 
+/// Waits (up to two minutes) until the user's pass runs.
+fn wait_user_status(home: &Home, email: &str, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while home.user(email)["Status"] != json!(status) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn synced_items(home: &Home, email: &str) -> u64 {
     home.user(email)["SyncedItemCount"].as_u64().unwrap_or(0)
 }
@@ -180,9 +188,10 @@ fn worker_killed_at_several_points_leaves_no_duplicate_and_no_gap() {
         &[("INBOX", 900), ("Archive/2025", 600), ("Sent", 300)],
         12_000,
     );
-    // 20 ms each way, so the worker is still copying when it is killed, on any machine.
+    // 100 ms each way (each 200-message FETCH costs a 200 ms round trip), so the worker is still
+    // copying when it is killed, on any machine.
     let link =
-        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(20))
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(100))
             .expect("delay proxy");
     let home = Home::new();
     source_endpoint(&home, "src", link.port());
@@ -190,15 +199,12 @@ fn worker_killed_at_several_points_leaves_no_duplicate_and_no_gap() {
         "batch.new",
         json!({"name": "KillTest", "sourceEndpoint": "src", "csvData": csv(&[("kim@contoso.test", "kim", "pw-kim")]), "autoStart": true}),
     );
+    // Kill the worker three times while it copies: at different points of the pass (listing,
+    // mid-folder, between folders), each time once the restarted worker is running the user.
     let mut kills = 0;
-    for threshold in [150u64, 700, 1300] {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while synced_items(&home, "kim@contoso.test") < threshold && Instant::now() < deadline {
-            if home.batch("KillTest")["Status"] == json!("Synced") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    for pause in [400u64, 900, 600] {
+        wait_user_status(&home, "kim@contoso.test", "Syncing");
+        std::thread::sleep(Duration::from_millis(pause));
         if home.batch("KillTest")["Status"] == json!("Synced") {
             break;
         }
@@ -231,7 +237,7 @@ fn connections_cut_mid_fetch_and_mid_append_still_complete_exactly() {
         .expect("target dovecot");
     seed(&source, "lee", &[("INBOX", 700), ("Projects", 500)], 15_000);
     let link =
-        imapmigration_testkit::DelayProxy::start(source.imap_addr(), Duration::from_millis(20))
+        imapmigration_testkit::DelayProxy::start(source.imap_addr(), Duration::from_millis(100))
             .expect("delay proxy");
     let src_proxy = FaultProxy::start(link.addr()).expect("source proxy");
     let dst_proxy = FaultProxy::start(target.imap_addr()).expect("target proxy");
@@ -249,11 +255,9 @@ fn connections_cut_mid_fetch_and_mid_append_still_complete_exactly() {
                "csvData": csv(&[("lee@contoso.test", "lee", "pw-lee")]), "autoStart": true}),
     );
     let mut cuts = 0;
-    for threshold in [100u64, 400, 800] {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while synced_items(&home, "lee@contoso.test") < threshold && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    for pause in [500u64, 700, 700] {
+        wait_user_status(&home, "lee@contoso.test", "Syncing");
+        std::thread::sleep(Duration::from_millis(pause));
         if home.batch("CutTest")["Status"] == json!("Synced") {
             break;
         }
@@ -289,7 +293,7 @@ fn stop_halts_promptly_and_start_resumes_without_recopying() {
     // A WAN-like link (50 ms each way) so the copy takes long enough to be stopped midway on any
     // machine; the stop itself is what is measured.
     let link =
-        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(50))
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(150))
             .expect("delay proxy");
     let home = Home::new();
     source_endpoint(&home, "src", link.port());
@@ -298,9 +302,12 @@ fn stop_halts_promptly_and_start_resumes_without_recopying() {
         json!({"name": "StopTest", "sourceEndpoint": "src", "csvData": csv(&[("max@contoso.test", "max", "pw-max")]), "autoStart": true}),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
-    while synced_items(&home, "max@contoso.test") < 1 && Instant::now() < deadline {
+    // Stop as soon as the user's pass runs (each 200-message FETCH costs a 300 ms round trip, so
+    // the copy needs seconds).
+    while home.user("max@contoso.test")["Status"] != json!("Syncing") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+    std::thread::sleep(Duration::from_millis(700));
     let asked = Instant::now();
     home.ok("batch.stop", json!({"identity": "StopTest"}));
     let b = home.wait_status("StopTest", &["Stopped", "Synced"], Duration::from_secs(30));

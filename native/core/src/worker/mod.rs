@@ -133,6 +133,9 @@ pub struct Scheduler {
     sink: Option<Arc<dyn Progress>>,
     /// Cap on simultaneous user passes from this worker, on top of the endpoints' limits.
     max_parallel_users: usize,
+    /// Signalled by a pass when it ends, so its outcome is recorded (and the next user started)
+    /// at once rather than at the next poll.
+    done: Arc<tokio::sync::Notify>,
 }
 
 impl Scheduler {
@@ -162,6 +165,7 @@ impl Scheduler {
             tokens: jobs::TokenCache::default(),
             sink: None,
             max_parallel_users,
+            done: Arc::new(tokio::sync::Notify::new()),
         };
         s.recover()?;
         Ok(s)
@@ -212,6 +216,8 @@ impl Scheduler {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                // The pass signals just before its task returns: give it a moment to finish.
+                _ = self.done.notified() => tokio::time::sleep(Duration::from_millis(2)).await,
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
@@ -250,6 +256,7 @@ impl Scheduler {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => { self.shutdown().await; return Ok(status); }
+                _ = self.done.notified() => tokio::time::sleep(Duration::from_millis(2)).await,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
@@ -689,12 +696,14 @@ impl Scheduler {
         });
         let token = cancel.clone();
         let email = u.email.clone();
+        let done = Arc::clone(&self.done);
         let handle = tokio::spawn(async move {
             let span = tracing::info_span!("user", email = %email);
             let _enter = span.enter();
             drop(_enter);
             let r = run_pass(&store, &job, &token, progress.as_ref()).await;
             progress.maybe_refresh(true);
+            done.notify_one();
             r
         });
         self.running.insert(
