@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
 use tracing::Instrument;
 
@@ -48,8 +49,9 @@ pub struct AppendOutcome {
     pub result: std::result::Result<Option<u32>, ServerRefusal>,
 }
 
-/// One message of a command in flight. Messages of a MULTIAPPEND command keep their bytes
-/// until the command completes, to be sent again one by one should it be refused.
+/// One message of a command in flight. Messages of a MULTIAPPEND command keep their body
+/// until the command completes, to be sent again one by one should it be refused. The body
+/// is the caller's shared buffer (see [`Appender::push_bytes`]), not a copy.
 #[derive(Debug)]
 struct Part {
     id: u64,
@@ -59,7 +61,7 @@ struct Part {
 
 #[derive(Debug)]
 struct Resend {
-    body: Vec<u8>,
+    body: Bytes,
     flags: String,
     date: String,
 }
@@ -117,10 +119,41 @@ impl Session {
 impl Appender<'_> {
     /// Sends one message. Returns the outcomes of earlier messages that completed meanwhile;
     /// waits only as long as needed to stay within the window.
+    ///
+    /// With MULTIAPPEND the appender keeps the message until its command completes, which
+    /// takes a copy of `body` here; [`push_bytes`](Appender::push_bytes) shares the caller's
+    /// buffer instead.
     pub async fn push(
         &mut self,
         id: u64,
         body: &[u8],
+        flags: &[String],
+        internal_date: DateTime<FixedOffset>,
+    ) -> Result<Vec<AppendOutcome>> {
+        self.push_inner(id, body, None, flags, internal_date).await
+    }
+
+    /// Like [`push`](Appender::push), for a body held in shared [`Bytes`]: what the
+    /// appender keeps of an in-flight message is a reference to this buffer, never a copy,
+    /// so a large message is in memory once. The buffer is released when the message's
+    /// outcome has been returned.
+    pub async fn push_bytes(
+        &mut self,
+        id: u64,
+        body: Bytes,
+        flags: &[String],
+        internal_date: DateTime<FixedOffset>,
+    ) -> Result<Vec<AppendOutcome>> {
+        let view = body.clone();
+        self.push_inner(id, &view, Some(body), flags, internal_date)
+            .await
+    }
+
+    async fn push_inner(
+        &mut self,
+        id: u64,
+        body: &[u8],
+        owned: Option<Bytes>,
         flags: &[String],
         internal_date: DateTime<FixedOffset>,
     ) -> Result<Vec<AppendOutcome>> {
@@ -150,7 +183,8 @@ impl Appender<'_> {
             self.collect_ready(&mut done)?;
             self.resend_refused(&mailbox, &mut done).await?;
             if multi {
-                self.push_multi(&mailbox, id, body, flags, date, &mut done)
+                let owned = owned.unwrap_or_else(|| Bytes::copy_from_slice(body));
+                self.push_multi(&mailbox, id, owned, flags, date, &mut done)
                     .await?;
                 return Ok(done);
             }
@@ -244,7 +278,7 @@ impl Appender<'_> {
         &mut self,
         mailbox: &str,
         id: u64,
-        body: &[u8],
+        body: Bytes,
         flags: String,
         date: String,
         done: &mut Vec<AppendOutcome>,
@@ -258,7 +292,7 @@ impl Appender<'_> {
             }
         }
         let resend = Some(Resend {
-            body: body.to_vec(),
+            body: body.clone(),
             flags: flags.clone(),
             date: date.clone(),
         });
@@ -266,7 +300,7 @@ impl Appender<'_> {
             Some(tag) => {
                 let head = format!(" {flags} {date} {{{}+}}\r\n", body.len());
                 self.track(&tag, id, body.len(), resend);
-                self.write_literal_open(head.as_bytes(), body).await?;
+                self.write_literal_open(head.as_bytes(), &body).await?;
             }
             None => {
                 self.wait_for_room(body.len(), done).await?;
@@ -278,7 +312,7 @@ impl Appender<'_> {
                 self.track(&tag, id, body.len(), resend);
                 self.session.outstanding.push(tag.clone());
                 self.session.unterminated = Some(tag);
-                self.write_literal_open(head.as_bytes(), body).await?;
+                self.write_literal_open(head.as_bytes(), &body).await?;
             }
         }
         self.collect_ready(done)

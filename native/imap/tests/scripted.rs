@@ -382,6 +382,62 @@ async fn refused_multiappend_is_sent_again_one_by_one_and_only_the_bad_message_f
 }
 
 #[tokio::test]
+async fn pushed_bytes_are_sent_unchanged_resent_after_a_refusal_and_released() {
+    let received = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let rec = received.clone();
+    let (port, _seen) = serve(
+        multi_greeting(),
+        basic(MULTI_CAPS, move |c| {
+            if c.line.starts_with("APPEND") {
+                // The first command (several messages) is refused; singles are taken.
+                if c.literals.len() > 1 {
+                    return format!("{} NO [OVERQUOTA] try singly\r\n", c.tag).into_bytes();
+                }
+                rec.lock().unwrap().push(c.literals[0].clone());
+                let n = rec.lock().unwrap().len();
+                return format!("{} OK [APPENDUID 7 {n}] done\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    // A small body and one above the coalescing size, both with 8-bit bytes and bare CR/LF.
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    big.extend((0..300_000u32).map(|i| (i % 251) as u8));
+    let bodies = [
+        bytes::Bytes::from(b"Subject: s\r\n\r\n\xe4\xf6\xfc\r\x00\n end\r\n".to_vec()),
+        bytes::Bytes::from(big),
+    ];
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("INBOX", 1 << 24, 16);
+        for (i, b) in bodies.iter().enumerate() {
+            outcomes.extend(
+                app.push_bytes(i as u64, b.clone(), &[], date)
+                    .await
+                    .unwrap(),
+            );
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    outcomes.sort_by_key(|o| o.id);
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], bodies[0][..]);
+    assert_eq!(got[1], bodies[1][..]);
+    // Nothing of the appender holds on to the bodies once their outcomes are in.
+    for b in bodies {
+        assert!(b.is_unique(), "body still shared");
+    }
+}
+
+#[tokio::test]
 async fn a_dropped_appender_leaves_no_multiappend_open() {
     let (port, seen) = serve(
         multi_greeting(),

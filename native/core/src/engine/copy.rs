@@ -72,6 +72,48 @@ pub(super) struct Ctx<'a> {
     pub progress: &'a dyn Progress,
     pub layout: &'a TargetLayout,
     pub stats: &'a Stats,
+    /// The user's byte window, shared by all its folders.
+    pub window: &'a ByteWindow,
+}
+
+/// Bytes of message bodies a user's copies hold between source reader and target writer,
+/// shared by the folders copied at once, so that memory does not grow with the number of
+/// folders in parallel. A message larger than the window takes all of it and passes alone.
+pub(super) struct ByteWindow {
+    bytes: usize,
+    sem: Arc<Semaphore>,
+}
+
+impl ByteWindow {
+    pub fn new(bytes: usize) -> Self {
+        // Permits are counted in u32 by `acquire_many_owned`.
+        let bytes = bytes.clamp(1 << 20, u32::MAX as usize);
+        ByteWindow {
+            bytes,
+            sem: Arc::new(Semaphore::new(bytes)),
+        }
+    }
+
+    /// The window's size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes currently free.
+    #[cfg(test)]
+    pub fn available(&self) -> usize {
+        self.sem.available_permits()
+    }
+
+    /// Waits until `size` bytes (at most the whole window) are free and takes them.
+    pub async fn acquire(&self, size: usize) -> Result<OwnedSemaphorePermit, Error> {
+        let want = size.clamp(1, self.bytes) as u32;
+        self.sem
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .map_err(|_| Error::Internal("byte window closed".into()))
+    }
 }
 
 /// A target connection.
@@ -621,9 +663,8 @@ async fn copy_messages(
     dst: &mut Dst,
     open: &mut Open,
 ) -> Result<(), Error> {
-    let window = ctx.opts.window_bytes.clamp(1 << 20, u32::MAX as usize);
+    let window = ctx.window.bytes();
     let chunk = ctx.opts.chunk.max(1);
-    let sem = Arc::new(Semaphore::new(window));
     let (tx, rx) = mpsc::channel::<Item>(chunk.max(16) * 2);
     let ids: HashMap<u32, Option<&str>> = msgs
         .iter()
@@ -649,13 +690,10 @@ async fn copy_messages(
                     // Not asked for (unsolicited): ignore.
                     None => continue,
                 };
-                let want = fb.body.len().clamp(1, window) as u32;
                 let permit = tokio::select! {
                     biased;
                     _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                    p = sem.clone().acquire_many_owned(want) => {
-                        p.map_err(|_| Error::Internal("byte window closed".into()))?
-                    }
+                    p = ctx.window.acquire(fb.body.len()) => p?,
                 };
                 let item = Item {
                     uid: fb.uid,
@@ -798,9 +836,10 @@ async fn write_imap(
         date: i64,
         headers: (Option<String>, Option<String>, Option<String>),
     }
-    // The appender keeps a copy of what is in flight (to send a refused MULTIAPPEND again
-    // message by message), on top of the byte window the reader fills: an eighth keeps the
-    // total near the window and still leaves a few commands in flight.
+    // The appender keeps what is in flight (to send a refused MULTIAPPEND again message by
+    // message) after the message's share of the window is released: not a copy but the
+    // FETCH's own buffer, so a message is never in memory twice. An eighth of the window
+    // keeps the total near the window and still leaves a few commands in flight.
     let mut appender = s.appender(name, (window / 8).max(1), APPEND_WINDOW);
     let mut sent: HashMap<u32, Sent> = HashMap::new();
     let mut sizes: HashMap<u32, u64> = HashMap::new();
@@ -882,7 +921,7 @@ async fn write_imap(
                 },
             );
             let outs = appender
-                .push(u64::from(it.uid), &it.body, &flags, it.date)
+                .push_bytes(u64::from(it.uid), it.body, &flags, it.date)
                 .await
                 .map_err(dst_err("append messages"))?;
             if let Err(e) = handle(outs, &mut sent, &mut sizes, &mut pending, &mut retry_later) {
@@ -1580,6 +1619,30 @@ async fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn folders_share_one_window_and_a_large_message_takes_all_of_it() {
+        let w = ByteWindow::new(4 << 20);
+        assert_eq!(w.bytes(), 4 << 20);
+        // Two folders' readers draw from the same window.
+        let a = w.acquire(3 << 20).await.unwrap();
+        let b = w.acquire(1 << 20).await.unwrap();
+        assert_eq!(w.available(), 0);
+        // A third message waits until one of them is written.
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(20), w.acquire(1)).await;
+        assert!(blocked.is_err());
+        drop(a);
+        let c = w.acquire(1).await.unwrap();
+        drop((b, c));
+        // A message larger than the window takes all of it, alone.
+        let big = w.acquire(100 << 20).await.unwrap();
+        assert_eq!(w.available(), 0);
+        drop(big);
+        assert_eq!(w.available(), 4 << 20);
+        // Too small a window is raised to 1 MiB.
+        assert_eq!(ByteWindow::new(10).bytes(), 1 << 20);
+    }
 
     #[test]
     fn summary_headers_unfold() {

@@ -85,8 +85,9 @@ pub struct SyncOptions {
     pub large_item_limit: Option<u64>,
     /// The user fails when the target refused more items than this.
     pub bad_item_limit: Option<u64>,
-    /// Bytes of message bodies in flight between the source reader and the target writer of
-    /// one folder (default 16 MiB). A larger message is still copied, alone.
+    /// Bytes of message bodies in flight between the source readers and the target writers
+    /// of one user, shared by the folders it copies at once (default 16 MiB). A larger
+    /// message is still copied, alone.
     pub window_bytes: usize,
     /// Folders copied at once, each over its own source and target connection (default 3;
     /// servers cap connections per user, Dovecot at 10).

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::copy::{self, Ctx, Dst, Stats};
+use super::copy::{self, ByteWindow, Ctx, Dst, Stats};
 use super::error::{Error, Side};
 use super::folders::{
     FolderPlan, FolderSelection, Listed, Namespaces, Ns, Role, TargetLayout, folders_to_create,
@@ -213,6 +213,7 @@ async fn run_user(
     groups.sort_by_key(|g| !g.iter().any(|p| p.rel == ["INBOX"]));
     let queue = Mutex::new(groups.into_iter().collect::<VecDeque<_>>());
     let stop = cancel.child_token();
+    let window = ByteWindow::new(opts.window_bytes);
     let ctx = Ctx {
         user_id,
         store,
@@ -222,6 +223,7 @@ async fn run_user(
         progress,
         layout: &layout,
         stats: &stats,
+        window: &window,
     };
     let n = opts
         .folder_parallelism
