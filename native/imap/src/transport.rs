@@ -79,8 +79,9 @@ struct Scan {
 pub(crate) enum Framed {
     /// A complete frame of this many bytes.
     Complete(usize),
-    /// More bytes needed; the scan can resume at `resume`.
-    Partial { resume: usize },
+    /// More bytes needed; the scan can resume at `resume`. `need` is the length the buffer
+    /// must reach at least (known once a literal is announced; else the current length).
+    Partial { resume: usize, need: usize },
 }
 
 /// Finds the end of the first response in `buf`, starting at `from` (a previous `resume`).
@@ -90,7 +91,10 @@ pub(crate) fn scan_frame(buf: &[u8], from: usize) -> Result<Framed> {
         let Some(nl) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
             // Resume at the start of this line, not where the bytes ran out: whether the line
             // announces a literal (`{n}` at its end) can only be told from the whole line.
-            return Ok(Framed::Partial { resume: pos });
+            return Ok(Framed::Partial {
+                resume: pos,
+                need: buf.len(),
+            });
         };
         let line_end = pos + nl;
         match literal_len(&buf[pos..line_end])? {
@@ -102,7 +106,10 @@ pub(crate) fn scan_frame(buf: &[u8], from: usize) -> Result<Framed> {
                     )));
                 }
                 if buf.len() < next {
-                    return Ok(Framed::Partial { resume: pos });
+                    return Ok(Framed::Partial {
+                        resume: pos,
+                        need: next,
+                    });
                 }
                 pos = next;
             }
@@ -137,6 +144,8 @@ fn literal_len(line: &[u8]) -> Result<Option<usize>> {
 pub(crate) struct Conn {
     stream: Stream,
     buf: BytesMut,
+    /// Length the buffer must reach for the frame being read (a literal's announced end).
+    need: usize,
     scan: Scan,
     io_timeout: Duration,
 }
@@ -146,6 +155,7 @@ impl Conn {
         Conn {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),
+            need: 0,
             scan: Scan::default(),
             io_timeout,
         }
@@ -185,10 +195,12 @@ impl Conn {
         match scan_frame(&self.buf, self.scan.pos)? {
             Framed::Complete(n) => {
                 self.scan.pos = 0;
+                self.need = 0;
                 Ok(Some(self.buf.split_to(n).freeze()))
             }
-            Framed::Partial { resume } => {
+            Framed::Partial { resume, need } => {
                 self.scan.pos = resume;
+                self.need = need;
                 Ok(None)
             }
         }
@@ -198,8 +210,13 @@ impl Conn {
         if self.buf.len() >= MAX_FRAME {
             return Err(Error::Protocol("response larger than we accept".into()));
         }
-        if self.buf.capacity() - self.buf.len() < 16 * 1024 {
-            self.buf.reserve(64 * 1024.max(self.buf.len() / 2));
+        // A literal being read is given its whole announced size at once: one allocation of
+        // the right size, rather than growing (and copying) a large body step by step.
+        let want = self.need.saturating_sub(self.buf.len()).max(64 * 1024);
+        if self.buf.capacity() - self.buf.len() < want.min(16 * 1024)
+            || self.need > self.buf.capacity()
+        {
+            self.buf.reserve(want);
         }
         match tokio::time::timeout(self.io_timeout, self.stream.read_buf(&mut self.buf)).await {
             Err(_) => Err(Error::Timeout {
@@ -296,9 +313,24 @@ mod tests {
     }
 
     #[test]
+    fn an_announced_literal_tells_how_much_the_frame_needs() {
+        // 23 bytes of line, then a literal of 1,000,000 bytes.
+        let head = b"* 1 FETCH (BODY[] {1000000}\r\n";
+        let mut buf = head.to_vec();
+        buf.extend_from_slice(b"partial");
+        assert_eq!(
+            scan_frame(&buf, 0).unwrap(),
+            Framed::Partial {
+                resume: 0,
+                need: head.len() + 1_000_000
+            }
+        );
+    }
+
+    #[test]
     fn resume_point_is_reusable() {
         let full = b"* LIST () \"/\" {3}\r\na\r\n\r\n";
-        let Framed::Partial { resume } = scan_frame(&full[..20], 0).unwrap() else {
+        let Framed::Partial { resume, .. } = scan_frame(&full[..20], 0).unwrap() else {
             panic!("expected partial")
         };
         assert_eq!(
@@ -319,7 +351,7 @@ mod tests {
         // Feed the bytes the way reads may split them: every split point in turn.
         for cut in 1..full.len() {
             let mut resume = 0;
-            if let Framed::Partial { resume: r } = scan_frame(&full[..cut], 0).unwrap() {
+            if let Framed::Partial { resume: r, .. } = scan_frame(&full[..cut], 0).unwrap() {
                 resume = r;
             }
             let n = match scan_frame(full, resume).unwrap() {
