@@ -321,6 +321,24 @@ impl Session {
         self.open("SELECT", folder).await
     }
 
+    /// UNSELECT (RFC 3691): leaves the selected mailbox without expunging anything. Returns
+    /// false (and does nothing) when the server does not offer it or nothing is selected.
+    /// Appending to a mailbox that is not selected spares the server from bringing the
+    /// session's view of it up to date after every command.
+    pub async fn unselect(&mut self) -> Result<bool> {
+        if self.selected.is_none() || !self.capabilities().has("UNSELECT") {
+            return Ok(false);
+        }
+        let span = self.span.clone();
+        async move {
+            self.run("UNSELECT", "UNSELECT", |_, _| Ok(())).await?;
+            self.selected = None;
+            Ok(true)
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn open(&mut self, verb: &str, folder: &str) -> Result<MailboxInfo> {
         let span = tracing::info_span!(parent: &self.span, "mailbox", folder = %folder);
         async move {

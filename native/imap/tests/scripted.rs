@@ -259,10 +259,10 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
                 }
                 let n = c.literals.len();
                 let code = match commands {
-                    // 64 UIDs as ranges and single UIDs, in order.
+                    // 256 UIDs as ranges and single UIDs, in order.
                     1 => {
-                        assert_eq!(n, 64);
-                        "APPENDUID 7 100:104,200,301:358".to_string()
+                        assert_eq!(n, 256);
+                        "APPENDUID 7 100:104,200,301:550".to_string()
                     }
                     // Fewer UIDs than messages: none may be paired with a wrong one.
                     _ => {
@@ -283,7 +283,7 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
     let mut outcomes = Vec::new();
     {
         let mut app = s.appender("Entwürfe", 1 << 24, 16);
-        for i in 0..70u64 {
+        for i in 0..262u64 {
             let body = format!("Subject: m{i}\r\n\r\n\u{e4}\u{f6}\u{fc} body {i}\r\n");
             let flags = if i % 2 == 0 {
                 vec!["\\Seen".to_string()]
@@ -295,12 +295,12 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
         outcomes.extend(app.finish().await.unwrap());
     }
     outcomes.sort_by_key(|o| o.id);
-    assert_eq!(outcomes.len(), 70);
-    let expected: Vec<u32> = (100..=104).chain([200]).chain(301..=358).collect();
+    assert_eq!(outcomes.len(), 262);
+    let expected: Vec<u32> = (100..=104).chain([200]).chain(301..=550).collect();
     for (o, uid) in outcomes.iter().zip(&expected) {
         assert_eq!(o.result, Ok(Some(*uid)), "message {}", o.id);
     }
-    assert!(outcomes[64..].iter().all(|o| o.result == Ok(None)));
+    assert!(outcomes[256..].iter().all(|o| o.result == Ok(None)));
     let seen = seen.lock().unwrap().clone();
     let text = String::from_utf8_lossy(&seen);
     assert_eq!(text.matches(" APPEND ").count(), 2, "{text}");
@@ -313,7 +313,7 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
         text.contains("body 0\r\n () \"29-Feb-2024 23:59:58 +0100\" {"),
         "{text}"
     );
-    let needle = "\u{e4}\u{f6}\u{fc} body 69".as_bytes();
+    let needle = "\u{e4}\u{f6}\u{fc} body 261".as_bytes();
     assert!(seen.windows(needle.len()).any(|w| w == needle));
     s.select("INBOX").await.unwrap();
 }
@@ -435,6 +435,43 @@ async fn pushed_bytes_are_sent_unchanged_resent_after_a_refusal_and_released() {
     for b in bodies {
         assert!(b.is_unique(), "body still shared");
     }
+}
+
+#[tokio::test]
+async fn unselect_is_sent_only_when_offered_and_something_is_selected() {
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1 UNSELECT] fake ready\r\n",
+        basic("IMAP4rev1 UNSELECT", |c| {
+            format!("{} OK done\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    assert!(!s.unselect().await.unwrap(), "nothing selected yet");
+    s.select("INBOX").await.unwrap();
+    assert!(s.unselect().await.unwrap());
+    assert!(!s.unselect().await.unwrap(), "already unselected");
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert_eq!(text.matches(" UNSELECT").count(), 1, "{text}");
+
+    // A server without UNSELECT is left as it is (CLOSE would expunge).
+    let (port, seen) = serve(
+        multi_greeting(),
+        basic(MULTI_CAPS, |c| format!("{} BAD no\r\n", c.tag).into_bytes()),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    s.select("INBOX").await.unwrap();
+    assert!(!s.unselect().await.unwrap());
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(
+        !text.contains("UNSELECT") && !text.contains("CLOSE"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -836,6 +836,10 @@ async fn write_imap(
         date: i64,
         headers: (Option<String>, Option<String>, Option<String>),
     }
+    // Nothing below needs the target folder selected; appending to a folder that is not
+    // selected spares the server from updating this session's view of it after every
+    // command.
+    s.unselect().await.map_err(dst_err("unselect folder"))?;
     // The appender keeps what is in flight (to send a refused MULTIAPPEND again message by
     // message) after the message's share of the window is released: not a copy but the
     // FETCH's own buffer, so a message is never in memory twice. An eighth of the window
@@ -932,9 +936,15 @@ async fn write_imap(
         if limit_err.is_some() {
             break;
         }
-        // The group is all there is for now: end the MULTIAPPEND command being filled so its
-        // messages complete (and can be committed) without waiting for the source.
-        let outs = appender.flush().await.map_err(dst_err("append messages"))?;
+        // When nothing more is at hand, end the MULTIAPPEND command being filled so its
+        // messages complete (and can be committed) without waiting for the source. While
+        // messages keep coming, the command goes on: a server commits its mailbox once per
+        // command, at a cost that grows with the mailbox.
+        let outs = if rx.is_empty() {
+            appender.flush().await.map_err(dst_err("append messages"))?
+        } else {
+            Vec::new()
+        };
         if let Err(e) = handle(outs, &mut sent, &mut sizes, &mut pending, &mut retry_later) {
             limit_err = Some(e);
             break;
