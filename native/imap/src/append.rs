@@ -30,10 +30,10 @@ const LITERAL_MINUS_MAX: usize = 4096;
 
 /// Messages per MULTIAPPEND command. Large enough to amortise the server's per-command
 /// commit; small enough that a refused command costs little to send again.
-const MULTI_MAX_MSGS: usize = 256;
+pub const MULTIAPPEND_MAX_MESSAGES: usize = 4096;
 
 /// Literal bytes per MULTIAPPEND command (one larger message may still start a command).
-const MULTI_MAX_BYTES: usize = 4 * 1024 * 1024;
+const MULTI_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// Messages up to this size are written together with their command text in one write,
 /// which keeps packets and TLS records few.
@@ -92,7 +92,7 @@ pub struct Appender<'a> {
 impl Session {
     /// A pipelined appender into `folder`. At most `window_msgs` commands and about
     /// `window_bytes` of literal data are in flight at once (one message always may be).
-    /// With MULTIAPPEND and LITERAL+ a command carries up to 256 messages.
+    /// With MULTIAPPEND and LITERAL+ a command carries up to MULTIAPPEND_MAX_MESSAGES messages.
     pub fn appender(
         &mut self,
         folder: &str,
@@ -285,7 +285,7 @@ impl Appender<'_> {
     ) -> Result<()> {
         if let Some(tag) = &self.session.unterminated {
             let full = self.in_flight.get(tag).is_none_or(|f| {
-                f.parts.len() >= MULTI_MAX_MSGS || f.size + body.len() > MULTI_MAX_BYTES
+                f.parts.len() >= MULTIAPPEND_MAX_MESSAGES || f.size + body.len() > MULTI_MAX_BYTES
             });
             if full || self.bytes_in_flight + body.len() > self.window_bytes {
                 self.close_open().await?;

@@ -29,7 +29,7 @@ mod tls;
 mod transport;
 mod wire;
 
-pub use append::{AppendOutcome, Appender};
+pub use append::{AppendOutcome, Appender, MULTIAPPEND_MAX_MESSAGES};
 pub use auth::{Credentials, StaticToken, TokenSource, master_user_login};
 pub use config::{Security, ServerConfig};
 pub use error::{Error, RefusalKind, Result, ServerRefusal};

@@ -248,6 +248,7 @@ fn multi_greeting() -> &'static str {
 async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets() {
     // No completion comes before a command has ended, so a client that waited for one
     // per message would time out; each command must carry many literals.
+    const FULL: usize = imapmigration_imap::MULTIAPPEND_MAX_MESSAGES;
     let mut commands = 0;
     let (port, seen) = serve(
         multi_greeting(),
@@ -259,10 +260,10 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
                 }
                 let n = c.literals.len();
                 let code = match commands {
-                    // 256 UIDs as ranges and single UIDs, in order.
+                    // A full group's UIDs as ranges and single UIDs, in order.
                     1 => {
-                        assert_eq!(n, 256);
-                        "APPENDUID 7 100:104,200,301:550".to_string()
+                        assert_eq!(n, FULL);
+                        format!("APPENDUID 7 100:104,200,301:{}", 300 + FULL - 6)
                     }
                     // Fewer UIDs than messages: none may be paired with a wrong one.
                     _ => {
@@ -283,7 +284,7 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
     let mut outcomes = Vec::new();
     {
         let mut app = s.appender("Entwürfe", 1 << 24, 16);
-        for i in 0..262u64 {
+        for i in 0..(FULL as u64 + 6) {
             let body = format!("Subject: m{i}\r\n\r\n\u{e4}\u{f6}\u{fc} body {i}\r\n");
             let flags = if i % 2 == 0 {
                 vec!["\\Seen".to_string()]
@@ -295,12 +296,16 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
         outcomes.extend(app.finish().await.unwrap());
     }
     outcomes.sort_by_key(|o| o.id);
-    assert_eq!(outcomes.len(), 262);
-    let expected: Vec<u32> = (100..=104).chain([200]).chain(301..=550).collect();
+    assert_eq!(outcomes.len(), FULL + 6);
+    let expected: Vec<u32> = (100..=104)
+        .chain([200])
+        .chain(301..=(300 + FULL as u32 - 6))
+        .collect();
+    assert_eq!(expected.len(), FULL);
     for (o, uid) in outcomes.iter().zip(&expected) {
         assert_eq!(o.result, Ok(Some(*uid)), "message {}", o.id);
     }
-    assert!(outcomes[256..].iter().all(|o| o.result == Ok(None)));
+    assert!(outcomes[FULL..].iter().all(|o| o.result == Ok(None)));
     let seen = seen.lock().unwrap().clone();
     let text = String::from_utf8_lossy(&seen);
     assert_eq!(text.matches(" APPEND ").count(), 2, "{text}");

@@ -842,9 +842,10 @@ async fn write_imap(
     s.unselect().await.map_err(dst_err("unselect folder"))?;
     // The appender keeps what is in flight (to send a refused MULTIAPPEND again message by
     // message) after the message's share of the window is released: not a copy but the
-    // FETCH's own buffer, so a message is never in memory twice. An eighth of the window
-    // keeps the total near the window and still leaves a few commands in flight.
-    let mut appender = s.appender(name, (window / 8).max(1), APPEND_WINDOW);
+    // FETCH's own buffer, so a message is never in memory twice. A quarter of the window lets
+    // MULTIAPPEND commands grow large (Dovecot's cost per command grows with the folder, so
+    // fewer commands keep a 50,000-message folder linear) while the total stays near the window.
+    let mut appender = s.appender(name, (window / 4).max(1), APPEND_WINDOW);
     let mut sent: HashMap<u32, Sent> = HashMap::new();
     let mut sizes: HashMap<u32, u64> = HashMap::new();
     let mut pending: Vec<Commit> = Vec::new();
