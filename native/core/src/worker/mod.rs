@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use imapmigration_store::{
     self as store, BatchAction, BatchFilter, BatchRecord, BatchStatus, BatchUpdate, Event,
-    EventLevel, Store, UserAction, UserFilter, UserRecord, UserStatus, UserUpdate, WorkerRecord,
+    EventLevel, Store, UserAction, UserRecord, UserStatus, UserUpdate, WorkerRecord,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -347,8 +347,8 @@ impl Scheduler {
                 if b.start_after.is_some_and(|t| t > now) {
                     return Ok(());
                 }
-                self.schedule_users(&b)?;
-                if !self.batch_busy(b.id) && self.store.users_to_run(&b.id)?.is_empty() {
+                let waiting = self.schedule_users(&b)?;
+                if !self.batch_busy(b.id) && !waiting {
                     self.finalize(&b)?;
                 }
             }
@@ -520,10 +520,9 @@ impl Scheduler {
     }
 
     fn apply_user_actions(&mut self, b: &BatchRecord) -> Result<(), WorkerError> {
-        let users = self.store.list_users(&UserFilter {
-            batch_id: Some(b.id),
-            ..Default::default()
-        })?;
+        // Only users with a pending action: `users_to_run` includes them, and it spares this
+        // per-tick pass from reading every user of a large batch.
+        let users = self.store.users_to_run(&b.id)?;
         for u in users.iter().filter(|u| u.requested_action.is_some()) {
             let Some(action) = u.requested_action else {
                 continue;
@@ -594,10 +593,13 @@ impl Scheduler {
         chrono::Duration::seconds(secs.max(1) as i64)
     }
 
-    fn schedule_users(&mut self, b: &BatchRecord) -> Result<(), WorkerError> {
-        let queued: Vec<UserRecord> = self
-            .store
-            .users_to_run(&b.id)?
+    /// Starts queued users of `b` as the concurrency limits allow. Returns whether the batch had
+    /// users waiting to run (queued, or with a pending action) when it looked: a batch with
+    /// none and nothing running has finished its pass.
+    fn schedule_users(&mut self, b: &BatchRecord) -> Result<bool, WorkerError> {
+        let to_run = self.store.users_to_run(&b.id)?;
+        let waiting = !to_run.is_empty();
+        let queued: Vec<UserRecord> = to_run
             .into_iter()
             .filter(|u| {
                 matches!(u.status, UserStatus::Queued | UserStatus::Starting)
@@ -605,7 +607,7 @@ impl Scheduler {
             })
             .collect();
         if queued.is_empty() {
-            return Ok(());
+            return Ok(waiting);
         }
         let endpoint = match self.store.get_endpoint(&b.source_endpoint_id.to_string())? {
             Some(e) => e,
@@ -618,7 +620,7 @@ impl Scheduler {
                         ..Default::default()
                     },
                 )?;
-                return Ok(());
+                return Ok(true);
             }
         };
         for u in queued {
@@ -638,7 +640,7 @@ impl Scheduler {
             }
             self.start_user(b, &u, endpoint.id, incremental)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn start_user(
