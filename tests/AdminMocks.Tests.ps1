@@ -1,5 +1,5 @@
 #Requires -Version 7.4
-# Written the way admins test their Exchange Online scripts (exchange-compat.md section 10):
+# Written the way admins test their Exchange Online scripts (docs/compatibility.md section 12.3):
 # the function under test calls the migration cmdlets, the tests mock those cmdlets with plain
 # hashtables and assert with Should -Invoke. It must work unchanged against this module.
 

@@ -757,7 +757,7 @@ Describe 'Output objects' {
         $script:u = Get-MigrationUser -BatchId UJV1
     }
 
-    Context 'Status idioms (exchange-compat 9.2)' {
+    Context 'Status idioms (docs/compatibility.md section 12.2)' {
         It '$b.Status -eq ''Synced'' and ''Synced'' -eq $b.Status' {
             $b.Status -eq 'Synced' | Should -BeTrue
             'Synced' -eq $b.Status | Should -BeTrue

@@ -1,6 +1,6 @@
 #Requires -Version 7.4
 # Module hygiene: manifest, exports, help, ShouldProcess and the Exchange parameter surface
-# (tests/fixtures/cmdlet-parameters.json, transcribed from the Exchange compatibility reference).
+# (tests/fixtures/cmdlet-parameters.json, the surface docs/compatibility.md sections 2 to 6 describes).
 
 BeforeDiscovery {
     $script:ExpectedCmdlets = @(

@@ -1,4 +1,4 @@
-//! Intake of the Exchange IMAP migration CSV (exchange-compat.md §7).
+//! Intake of the Exchange IMAP migration CSV (docs/compatibility.md §9).
 //!
 //! Columns: `EmailAddress`, `UserName` (also spelled `Username`), `Password`, optional
 //! `UserRoot`. Header names are matched case-insensitively after trimming. Files come from

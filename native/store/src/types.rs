@@ -158,7 +158,7 @@ string_enum! {
 }
 
 string_enum! {
-    /// Batch status, spelled as Exchange spells it (exchange-compat.md §6.1).
+    /// Batch status, spelled as Exchange spells it (docs/compatibility.md §8.1).
     pub enum BatchStatus {
         Created => "Created",
         Starting => "Starting",
@@ -179,7 +179,7 @@ string_enum! {
 }
 
 string_enum! {
-    /// User status, spelled as Exchange spells it (exchange-compat.md §6.3).
+    /// User status, spelled as Exchange spells it (docs/compatibility.md §8.3).
     pub enum UserStatus {
         Queued => "Queued",
         Starting => "Starting",

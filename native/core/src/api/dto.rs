@@ -175,7 +175,7 @@ pub fn result_size(value: &Option<Value>) -> ApiResult<Option<usize>> {
 }
 
 /// Reads a date argument. RFC 3339 with a zone or offset is converted to UTC; a date and time
-/// without a zone is read as UTC, as Exchange reads it (exchange-compat.md §1).
+/// without a zone is read as UTC, as Exchange reads it (docs/compatibility.md §2.4).
 pub fn parse_time(parameter: &str, text: &str) -> ApiResult<Timestamp> {
     let t = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
@@ -336,7 +336,7 @@ pub fn worst_score<'a>(scores: impl IntoIterator<Item = &'a str>) -> &'a str {
         .unwrap_or("Perfect")
 }
 
-/// MigrationState of a batch (unverified in Exchange; see exchange-compat.md §5.2).
+/// MigrationState of a batch (Exchange does not document it; docs/compatibility.md §8.5).
 pub fn batch_state(s: BatchStatus) -> &'static str {
     use BatchStatus::*;
     match s {

@@ -3,7 +3,7 @@
 //! Creating or changing an endpoint checks that the server is reachable unless `skipVerification`
 //! says otherwise, as Exchange does: TCP connect, the TLS handshake the security mode asks for
 //! (implicit for `Ssl`, STARTTLS for `Tls`) and the IMAP greeting. It never logs in
-//! (exchange-compat.md §3.4: "FQDN and port only, no login").
+//! (docs/compatibility.md §5.4: the server's FQDN and port only, no login).
 
 use std::path::Path;
 use std::time::Duration;
