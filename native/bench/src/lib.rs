@@ -9,6 +9,9 @@
 //! - [`measure`]: wall time and peak RSS of the copying processes.
 //! - [`report`]: medians, ratios, the table and the JSON file.
 //!
+//! With `--baseline-bin` our tools also run from a second build, in the same rounds on the
+//! same data, so a change can be timed against the code before it in one run.
+//!
 //! Latency runs go through the testkit's `DelayProxy`. Timings are reported, never asserted: the bench fails only when an ImapMigration run did not
 //! copy everything byte for byte.
 #![deny(unsafe_code)]

@@ -10,7 +10,7 @@ use imapmigration_abi_host::NativeLibrary;
 use imapmigration_bench::datasets::DataSet;
 use imapmigration_bench::measure;
 use imapmigration_bench::report::{Row, SetResult};
-use imapmigration_bench::tools::{Env, PASSWORD, Run, Source, Tool};
+use imapmigration_bench::tools::{Binaries, Contender, Env, PASSWORD, Run, Source, Tool};
 use imapmigration_testkit::{DelayProxy, Dovecot, DovecotOptions};
 
 #[derive(Parser)]
@@ -50,6 +50,11 @@ struct Args {
     /// program's directory).
     #[arg(long)]
     bin: Option<PathBuf>,
+    /// Directory with another build's imapmigration and libimapmigration.so: each of our tools
+    /// also runs from it (rows `cli@baseline`, ...) in the same alternating runs, and the table
+    /// gives each tool's ratio to its baseline.
+    #[arg(long, value_name = "DIR")]
+    baseline_bin: Option<PathBuf>,
     /// Keep the work directory (Dovecot, the source mail, the failed runs) for a look afterwards.
     #[arg(long)]
     keep: bool,
@@ -157,18 +162,36 @@ fn run(mut args: Args) -> Result<bool, String> {
             .unwrap_or_default(),
     };
     let mut needed = vec!["imapmig-floor"];
+    let mut needed_ours = Vec::new();
     if tools.iter().any(|t| t.is_ours()) {
-        needed.push("imapmigration");
+        needed_ours.push("imapmigration");
     }
     if tools.contains(&Tool::Worker) {
-        needed.push("libimapmigration.so");
+        needed_ours.push("libimapmigration.so");
     }
+    needed.extend(&needed_ours);
     for f in needed {
         if !bin.join(f).exists() {
             return Err(format!(
                 "{} is missing; build first (scripts/bench does)",
                 bin.join(f).display()
             ));
+        }
+    }
+    if let Some(base) = &args.baseline_bin {
+        if needed_ours.is_empty() {
+            println!(
+                "bench: --baseline-bin has no effect: none of our tools (cli, worker, maildir) is selected"
+            );
+        }
+        for f in &needed_ours {
+            if !base.join(f).exists() {
+                return Err(format!(
+                    "{} is missing: --baseline-bin needs a directory with another build's {}",
+                    base.join(f).display(),
+                    needed_ours.join(" and ")
+                ));
+            }
         }
     }
     let mut unavailable: Vec<(Tool, String)> = Vec::new();
@@ -198,13 +221,24 @@ fn run(mut args: Args) -> Result<bool, String> {
     let mut opts = DovecotOptions::default().in_dir(work.join("dovecot"));
     opts.fsync = args.fsync;
     let dovecot = Dovecot::start(opts).map_err(|e| e.to_string())?;
-    let lib = if tools.contains(&Tool::Worker) {
-        Some(
-            NativeLibrary::load(&bin.join("libimapmigration.so"))
-                .map_err(|e| format!("cannot load libimapmigration.so: {e}"))?,
-        )
-    } else {
-        None
+    // The two builds' libraries are different files, so each loads as a library of its own
+    // (its own runtime and statics) even when they are copies of each other.
+    let load_lib = |dir: &std::path::Path| -> Result<Option<NativeLibrary>, String> {
+        if !tools.contains(&Tool::Worker) {
+            return Ok(None);
+        }
+        let path = dir.join("libimapmigration.so");
+        NativeLibrary::load(&path)
+            .map(Some)
+            .map_err(|e| format!("cannot load {}: {e}", path.display()))
+    };
+    let lib = load_lib(&bin)?;
+    let baseline = match &args.baseline_bin {
+        Some(dir) if tools.iter().any(|t| t.is_ours()) => Some(Binaries {
+            dir: dir.clone(),
+            lib: load_lib(dir)?,
+        }),
+        _ => None,
     };
     // The library must not start a detached worker of its own: the bench runs it in the foreground.
     if std::env::var_os("IMAPMIGRATION_WORKER").is_some() {
@@ -212,17 +246,43 @@ fn run(mut args: Args) -> Result<bool, String> {
     }
     let env = Env {
         dovecot,
-        bin: bin.clone(),
-        lib,
+        current: Binaries {
+            dir: bin.clone(),
+            lib,
+        },
+        baseline,
     };
     tools.retain(|t| !unavailable.iter().any(|(u, _)| u == t));
+    // Every tool as a row, each of ours followed by its baseline twin so that the two run
+    // next to each other in every round.
+    let contenders_of = |tools: &[Tool]| -> Vec<Contender> {
+        let mut out = Vec::new();
+        for &t in tools {
+            out.push(Contender::current(t));
+            if t.is_ours() && env.baseline.is_some() {
+                out.push(Contender::baseline(t));
+            }
+        }
+        out
+    };
 
-    let versions = serde_json::json!({
+    let mut versions = serde_json::json!({
         "imapmigration": version(&bin.join("imapmigration").display().to_string(), &["version"]),
         "dovecot": version("/usr/sbin/dovecot", &["--version"]),
         "mbsync": version("mbsync", &["--version"]),
         "offlineimap": version("offlineimap", &["--version"]),
     });
+    if let Some(b) = &env.baseline {
+        versions["imapmigrationBaseline"] = serde_json::json!(version(
+            &b.dir.join("imapmigration").display().to_string(),
+            &["version"]
+        ));
+        println!(
+            "bench: baseline build in {} ({})",
+            b.dir.display(),
+            versions["imapmigrationBaseline"].as_str().unwrap_or("")
+        );
+    }
     println!(
         "bench: Dovecot on 127.0.0.1:{} in {} (mail_fsync = {}), {} core(s); tools: {}",
         env.dovecot.imap_port(),
@@ -231,7 +291,11 @@ fn run(mut args: Args) -> Result<bool, String> {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
-        tools.iter().map(|t| t.key()).collect::<Vec<_>>().join(", ")
+        contenders_of(&tools)
+            .iter()
+            .map(|c| c.key())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     for (t, why) in &unavailable {
         println!("bench: {} skipped: {why}", t.key());
@@ -282,20 +346,21 @@ fn run(mut args: Args) -> Result<bool, String> {
                 mailboxes: sources.len(),
                 messages: sources.iter().map(|s| s.messages).sum(),
                 bytes: sources.iter().map(|s| s.bytes).sum(),
-                rows: Tool::ALL
-                    .iter()
-                    .filter_map(|t| {
+                rows: contenders_of(&Tool::ALL)
+                    .into_iter()
+                    .filter_map(|c| {
+                        let t = &c.tool;
                         if let Some((_, why)) = unavailable.iter().find(|(u, _)| u == t) {
                             return args
                                 .tools
                                 .is_empty()
-                                .then(|| Row::with_status(*t, "unavailable", why.clone()));
+                                .then(|| Row::with_status(c, "unavailable", why.clone()));
                         }
                         if set_tools.contains(t) {
-                            Some(Row::new(*t))
+                            Some(Row::new(c))
                         } else if tools.contains(t) {
                             Some(Row::with_status(
-                                *t,
+                                c,
                                 "skipped",
                                 "not run on this data set (ask with --tools)",
                             ))
@@ -305,11 +370,13 @@ fn run(mut args: Args) -> Result<bool, String> {
                     })
                     .collect(),
             };
-            let runnable: Vec<Tool> = set_tools
-                .iter()
-                .copied()
-                .filter(|t| !unavailable.iter().any(|(u, _)| u == t))
-                .collect();
+            let runnable: Vec<Contender> = contenders_of(
+                &set_tools
+                    .iter()
+                    .copied()
+                    .filter(|t| !unavailable.iter().any(|(u, _)| u == t))
+                    .collect::<Vec<_>>(),
+            );
             // Warm-up (not counted): Dovecot indexes and caches the source on first access.
             {
                 let w = new_run(
@@ -320,34 +387,35 @@ fn run(mut args: Args) -> Result<bool, String> {
                     &format!("{set_name}-{rtt}-warm"),
                     timeout_for(set_name, rtt),
                 );
-                let o = w.execute(Tool::Floor);
+                let o = w.execute(Contender::current(Tool::Floor));
                 w.cleanup();
                 if !o.complete {
                     println!("bench: warm-up copy incomplete: {}", o.note);
                 }
             }
-            let mut gave_up: Vec<Tool> = Vec::new();
+            let mut gave_up: Vec<Contender> = Vec::new();
             for rep in 0..args.repeat.max(1) {
                 // Alternate: each round starts with a different tool.
                 let mut order = runnable.clone();
                 let shift = rep % order.len().max(1);
                 order.rotate_left(shift);
-                for tool in order {
-                    if gave_up.contains(&tool) {
+                for contender in order {
+                    if gave_up.contains(&contender) {
                         continue;
                     }
+                    let tool = contender.tool;
                     let mut timeout = timeout_for(set_name, rtt);
                     if tool == Tool::Offlineimap {
                         timeout = timeout.min(Duration::from_secs(args.offlineimap_timeout));
                     }
-                    let tag = format!("{set_name}-{rtt}-{}-r{rep}", tool.key());
+                    let tag = format!("{set_name}-{rtt}-{}-r{rep}", contender.slug());
                     let t0 = std::time::Instant::now();
                     let r = new_run(&env, &sources, port, &work, &tag, timeout);
-                    let o = r.execute(tool);
+                    let o = r.execute(contender);
                     println!(
-                        "bench: {set_name:<8} rtt={rtt:<3} run {} {:<12} {:>8.2} s  {:>7.1} MiB  {}",
+                        "bench: {set_name:<8} rtt={rtt:<3} run {} {:<16} {:>8.2} s  {:>7.1} MiB  {}",
                         rep + 1,
-                        tool.key(),
+                        contender.key(),
                         o.wall_s,
                         o.rss_kib as f64 / 1024.0,
                         if o.complete {
@@ -361,14 +429,14 @@ fn run(mut args: Args) -> Result<bool, String> {
                         }
                     );
                     if !o.complete {
-                        if tool.is_ours() {
+                        if contender.is_ours() {
                             all_ours_ok = false;
                             // Keep what failed for a look.
                             let keep = work.with_file_name(format!("imapmig-bench-failed-{tag}"));
                             let _ = std::fs::rename(&r.dir, &keep);
                             println!("bench: kept the failed run's files in {}", keep.display());
                         } else if o.note.contains("timed out") {
-                            gave_up.push(tool);
+                            gave_up.push(contender);
                         }
                     }
                     r.cleanup();
@@ -379,7 +447,8 @@ fn run(mut args: Args) -> Result<bool, String> {
                             o.check_s
                         );
                     }
-                    if let Some(row) = result.rows.iter_mut().find(|row| row.tool == tool.key()) {
+                    let key = contender.key();
+                    if let Some(row) = result.rows.iter_mut().find(|row| row.tool == key) {
                         row.runs.push(o);
                     }
                 }
@@ -485,6 +554,7 @@ fn write_json(
         "versions": versions,
         "config": {
             "repeat": args.repeat, "fsync": args.fsync, "latency": args.latency, "rttMs": args.rtt_ms,
+            "baselineBin": args.baseline_bin.as_ref().map(|p| p.display().to_string()),
         },
         "results": results,
     });

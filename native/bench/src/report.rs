@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::tools::{Outcome, Tool};
+use crate::tools::{Build, Contender, Outcome};
 
 /// One data set at one latency.
 #[derive(Debug, Clone, Serialize)]
@@ -21,8 +21,11 @@ pub struct SetResult {
 /// One tool on one data set at one latency.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The contender's key: `cli`, or `cli@baseline` for the baseline build.
     pub tool: String,
     pub label: String,
+    /// `current` or `baseline`: which build of ImapMigration ran (peers: `current`).
+    pub build: String,
     /// `ok`, `incomplete` (some run did not copy everything), `unavailable`, `skipped`.
     pub status: String,
     pub note: String,
@@ -37,13 +40,20 @@ pub struct Row {
     pub max_process_rss_mib: Option<f64>,
     pub ratio_to_mbsync: Option<f64>,
     pub ratio_to_floor: Option<f64>,
+    /// Our tool's median over the same tool's median from the baseline build (both complete).
+    pub ratio_to_baseline: Option<f64>,
 }
 
 impl Row {
-    pub fn new(tool: Tool) -> Row {
+    pub fn new(contender: Contender) -> Row {
         Row {
-            tool: tool.key().into(),
-            label: tool.label().into(),
+            tool: contender.key(),
+            label: contender.label(),
+            build: match contender.build {
+                Build::Current => "current",
+                Build::Baseline => "baseline",
+            }
+            .into(),
             status: "ok".into(),
             note: String::new(),
             runs: Vec::new(),
@@ -54,14 +64,15 @@ impl Row {
             max_process_rss_mib: None,
             ratio_to_mbsync: None,
             ratio_to_floor: None,
+            ratio_to_baseline: None,
         }
     }
 
-    pub fn with_status(tool: Tool, status: &str, note: impl Into<String>) -> Row {
+    pub fn with_status(contender: Contender, status: &str, note: impl Into<String>) -> Row {
         Row {
             status: status.into(),
             note: note.into(),
-            ..Row::new(tool)
+            ..Row::new(contender)
         }
     }
 }
@@ -111,12 +122,30 @@ impl SetResult {
         };
         let mbsync = wall_of("mbsync", &self.rows);
         let floor = wall_of("floor", &self.rows);
-        for row in &mut self.rows {
+        let baselines: Vec<(String, Option<f64>)> = self
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.tool.clone(),
+                    wall_of(&format!("{}@baseline", r.tool), &self.rows),
+                )
+            })
+            .collect();
+        for (row, (_, baseline)) in self.rows.iter_mut().zip(baselines) {
             if let Some(w) = row.median_wall_s {
                 row.ratio_to_mbsync = mbsync.map(|m| w / m);
                 row.ratio_to_floor = floor.map(|f| w / f);
+                // Only a complete row is compared: an incomplete run's time says nothing.
+                if row.status == "ok" {
+                    row.ratio_to_baseline = baseline.filter(|b| *b > 0.0).map(|b| w / b);
+                }
             }
         }
+    }
+
+    fn has_baseline(&self) -> bool {
+        self.rows.iter().any(|r| r.build == "baseline")
     }
 
     /// The human-readable table.
@@ -138,10 +167,23 @@ impl SetResult {
             self.bytes as f64 / 1e6,
             if runs == 1 { "" } else { "s" },
         );
+        // The baseline column appears only when a baseline build ran.
+        let with_baseline = self.has_baseline();
         let _ = writeln!(
             s,
-            "{:<28} {:>9} {:>9} {:>8} {:>10} {:>10} {:>9}  status",
-            "tool", "median s", "msg/s", "MB/s", "peak RSS", "vs mbsync", "vs floor"
+            "{:<28} {:>9} {:>9} {:>8} {:>10} {:>10} {:>9}{}  status",
+            "tool",
+            "median s",
+            "msg/s",
+            "MB/s",
+            "peak RSS",
+            "vs mbsync",
+            "vs floor",
+            if with_baseline {
+                format!(" {:>11}", "vs baseline")
+            } else {
+                String::new()
+            }
         );
         let f = |v: Option<f64>, prec: usize, suffix: &str| {
             v.map(|v| format!("{v:.prec$}{suffix}"))
@@ -155,7 +197,7 @@ impl SetResult {
             };
             let _ = writeln!(
                 s,
-                "{:<28} {:>9} {:>9} {:>8} {:>10} {:>10} {:>9}  {}",
+                "{:<28} {:>9} {:>9} {:>8} {:>10} {:>10} {:>9}{}  {}",
                 r.label,
                 f(r.median_wall_s, 2, ""),
                 f(r.messages_per_s, 0, ""),
@@ -163,8 +205,36 @@ impl SetResult {
                 f(r.peak_rss_mib, 1, " MiB"),
                 f(r.ratio_to_mbsync, 2, "x"),
                 f(r.ratio_to_floor, 2, "x"),
+                if with_baseline {
+                    format!(" {:>11}", f(r.ratio_to_baseline, 2, "x"))
+                } else {
+                    String::new()
+                },
                 status
             );
+        }
+        if with_baseline {
+            for r in self.rows.iter().filter(|r| r.build == "current") {
+                let base = format!("{}@baseline", r.tool);
+                let Some(b) = self.rows.iter().find(|b| b.tool == base) else {
+                    continue;
+                };
+                let ratio = match r.ratio_to_baseline {
+                    Some(x) => format!("{x:.3}x"),
+                    None => "- (a row is incomplete)".into(),
+                };
+                let _ = writeln!(
+                    s,
+                    "{} / {}: {} (medians {} s / {} s, {} / {} runs)",
+                    r.tool,
+                    base,
+                    ratio,
+                    f(r.median_wall_s, 3, ""),
+                    f(b.median_wall_s, 3, ""),
+                    r.runs.iter().filter(|o| o.complete).count(),
+                    b.runs.iter().filter(|o| o.complete).count(),
+                );
+            }
         }
         if self.mailboxes > 1 {
             s.push_str(
@@ -179,10 +249,90 @@ impl SetResult {
 mod tests {
     use super::*;
 
+    use crate::tools::Tool;
+
     #[test]
     fn medians() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(vec![4.0, 1.0]), Some(2.5));
         assert_eq!(median(vec![]), None);
+    }
+
+    fn run(wall_s: f64, complete: bool) -> Outcome {
+        Outcome {
+            wall_s,
+            rss_kib: 1024,
+            rss_max_kib: 1024,
+            processes: 1,
+            complete,
+            verified: complete.then_some(true),
+            note: if complete {
+                String::new()
+            } else {
+                "incomplete".into()
+            },
+            check_s: 0.0,
+        }
+    }
+
+    fn row(c: Contender, walls: &[f64], complete: bool) -> Row {
+        let mut r = Row::new(c);
+        r.runs = walls.iter().map(|w| run(*w, complete)).collect();
+        r
+    }
+
+    fn set(rows: Vec<Row>) -> SetResult {
+        let mut s = SetResult {
+            set: "one".into(),
+            rtt_ms: 0,
+            mailboxes: 1,
+            messages: 2500,
+            bytes: 10_000_000,
+            rows,
+        };
+        s.summarize();
+        s
+    }
+
+    #[test]
+    fn each_tool_is_compared_with_its_own_baseline_median() {
+        let s = set(vec![
+            row(Contender::current(Tool::Floor), &[0.2], true),
+            row(Contender::current(Tool::Cli), &[1.1, 0.9, 1.0], true),
+            row(Contender::baseline(Tool::Cli), &[0.8, 0.8, 0.7], true),
+            row(Contender::current(Tool::Worker), &[2.0], true),
+            row(Contender::baseline(Tool::Worker), &[2.5], true),
+        ]);
+        let ratio = |key: &str| {
+            s.rows
+                .iter()
+                .find(|r| r.tool == key)
+                .unwrap()
+                .ratio_to_baseline
+        };
+        assert_eq!(ratio("cli"), Some(1.0 / 0.8));
+        assert_eq!(ratio("worker"), Some(2.0 / 2.5));
+        assert_eq!(ratio("floor"), None);
+        assert_eq!(ratio("cli@baseline"), None);
+        let table = s.table();
+        assert!(table.contains("vs baseline"), "{table}");
+        assert!(table.contains("baseline migrate"), "{table}");
+        assert!(table.contains("cli / cli@baseline: 1.250x"), "{table}");
+    }
+
+    #[test]
+    fn no_ratio_when_either_side_is_incomplete_and_no_column_without_a_baseline() {
+        let s = set(vec![
+            row(Contender::current(Tool::Cli), &[1.0], true),
+            row(Contender::baseline(Tool::Cli), &[0.8], false),
+        ]);
+        assert_eq!(s.rows[0].ratio_to_baseline, None);
+        assert!(
+            s.table()
+                .contains("cli / cli@baseline: - (a row is incomplete)")
+        );
+
+        let s = set(vec![row(Contender::current(Tool::Cli), &[1.0], true)]);
+        assert!(!s.table().contains("vs baseline"));
     }
 }

@@ -5,6 +5,10 @@
 //! (ImapMigration's Maildir row writes a Maildir tree instead). A run counts only when every
 //! folder of every target holds as many messages as its source folder; ImapMigration's runs
 //! must moreover be byte-identical (SHA-256 of every message, flags and INTERNALDATE).
+//!
+//! Our tools can also run from a second build (`--baseline-bin`): a [`Contender`] is a tool
+//! and the build it runs from, so the baseline rows take part in the same alternating runs on
+//! the same data and are checked the same way.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -93,6 +97,82 @@ impl Tool {
     }
 }
 
+/// Which build of ImapMigration runs one of our tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Build {
+    /// The build under test (`--bin`, by default this program's directory).
+    Current,
+    /// Another build to compare with, from `--baseline-bin`.
+    Baseline,
+}
+
+/// One row of the table: a tool and, for ours, the build it runs from. Peers and the floor
+/// always run as [`Build::Current`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Contender {
+    /// What runs.
+    pub tool: Tool,
+    /// Which build of ours runs it.
+    pub build: Build,
+}
+
+impl Contender {
+    /// The tool as the build under test runs it.
+    pub fn current(tool: Tool) -> Contender {
+        Contender {
+            tool,
+            build: Build::Current,
+        }
+    }
+
+    /// One of our tools run from the baseline build.
+    pub fn baseline(tool: Tool) -> Contender {
+        Contender {
+            tool,
+            build: Build::Baseline,
+        }
+    }
+
+    /// Name in the JSON and the run lines: `cli`, or `cli@baseline`.
+    pub fn key(self) -> String {
+        match self.build {
+            Build::Current => self.tool.key().to_string(),
+            Build::Baseline => format!("{}@baseline", self.tool.key()),
+        }
+    }
+
+    /// The key without `@`, for directory and user names (`cli-baseline`): an `@` in a target
+    /// user's local part would make its address invalid.
+    pub fn slug(self) -> String {
+        self.key().replace('@', "-")
+    }
+
+    /// Row label.
+    pub fn label(self) -> String {
+        match self.build {
+            Build::Current => self.tool.label().to_string(),
+            Build::Baseline => {
+                let what = self.tool.label().trim_start_matches("ImapMigration").trim();
+                format!("baseline {what}")
+            }
+        }
+    }
+
+    /// Ours (either build): an incomplete or wrong result fails the bench.
+    pub fn is_ours(self) -> bool {
+        self.tool.is_ours()
+    }
+}
+
+/// The files one build provides: `imapmigration` (CLI and worker) and, loaded when the worker
+/// tool runs, `libimapmigration.so`.
+pub struct Binaries {
+    /// The directory that holds the build's files.
+    pub dir: PathBuf,
+    /// Its library, loaded only when the worker tool runs (it drives the ABI).
+    pub lib: Option<NativeLibrary>,
+}
+
 /// A source mailbox, seeded once per data set.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -116,9 +196,19 @@ impl Source {
 /// What a run needs from the bench.
 pub struct Env {
     pub dovecot: Dovecot,
-    /// target/release: imapmigration, imapmig-floor, libimapmigration.so.
-    pub bin: PathBuf,
-    pub lib: Option<NativeLibrary>,
+    /// The build under test (target/release): imapmigration, imapmig-floor, libimapmigration.so.
+    pub current: Binaries,
+    /// Another build's imapmigration and libimapmigration.so, for the `@baseline` rows.
+    pub baseline: Option<Binaries>,
+}
+
+impl Env {
+    fn binaries(&self, build: Build) -> Option<&Binaries> {
+        match build {
+            Build::Current => Some(&self.current),
+            Build::Baseline => self.baseline.as_ref(),
+        }
+    }
 }
 
 /// One run of one tool on one data set.
@@ -179,22 +269,27 @@ impl Run<'_> {
         s
     }
 
-    /// Runs the tool, checks the result, and reports.
-    pub fn execute(&self, tool: Tool) -> Outcome {
+    /// Runs the tool from the contender's build, checks the result, and reports.
+    pub fn execute(&self, contender: Contender) -> Outcome {
+        let tool = contender.tool;
         if let Err(e) = std::fs::create_dir_all(&self.dir) {
             return Outcome::failed(0.0, format!("cannot create {}: {e}", self.dir.display()));
         }
+        let Some(bins) = self.env.binaries(contender.build) else {
+            return Outcome::failed(0.0, "no baseline build given (--baseline-bin)");
+        };
         let mut out = match tool {
             Tool::Floor => self.floor(),
-            Tool::Cli => self.cli(None),
-            Tool::Maildir => self.cli(Some(self.dir.join("maildir"))),
-            Tool::Worker => self.worker(),
+            Tool::Cli => self.cli(bins, None),
+            Tool::Maildir => self.cli(bins, Some(self.dir.join("maildir"))),
+            Tool::Worker => self.worker(bins),
             Tool::Mbsync => self.mbsync(),
             Tool::Dsync => self.dsync(),
             Tool::Offlineimap => self.offlineimap(),
         };
         let t = Instant::now();
         if out.complete {
+            // Both builds are held to the same check: same counts, byte for byte.
             self.check(tool, &mut out);
         }
         out.check_s = t.elapsed().as_secs_f64();
@@ -277,18 +372,18 @@ impl Run<'_> {
             return Outcome::failed(0.0, format!("cannot write {}: {e}", path.display()));
         }
         let addr = format!("127.0.0.1:{}", self.port);
-        let mut cmd = Command::new(self.env.bin.join("imapmig-floor"));
+        let mut cmd = Command::new(self.env.current.dir.join("imapmig-floor"));
         cmd.args(["--source", &addr, "--target", &addr, "--map"])
             .arg(&path);
         self.run_processes(vec![(cmd, "floor".into())])
     }
 
-    fn cli(&self, maildir: Option<PathBuf>) -> Outcome {
+    fn cli(&self, bins: &Binaries, maildir: Option<PathBuf>) -> Outcome {
         let csv = self.dir.join("users.csv");
         if let Err(e) = std::fs::write(&csv, self.csv()) {
             return Outcome::failed(0.0, format!("cannot write {}: {e}", csv.display()));
         }
-        let mut cmd = Command::new(self.env.bin.join("imapmigration"));
+        let mut cmd = Command::new(bins.dir.join("imapmigration"));
         cmd.arg("migrate")
             .arg("--csv")
             .arg(&csv)
@@ -322,8 +417,8 @@ impl Run<'_> {
         self.run_processes(vec![(cmd, "imapmigration".into())])
     }
 
-    fn worker(&self) -> Outcome {
-        let Some(lib) = &self.env.lib else {
+    fn worker(&self, bins: &Binaries) -> Outcome {
+        let Some(lib) = &bins.lib else {
             return Outcome::failed(0.0, "libimapmigration.so not loaded");
         };
         let home = self.dir.join("home");
@@ -374,7 +469,7 @@ impl Run<'_> {
             .map(Stdio::from)
             .unwrap_or_else(Stdio::null);
         let start = Instant::now();
-        let child = Command::new(self.env.bin.join("imapmigration"))
+        let child = Command::new(bins.dir.join("imapmigration"))
             .arg("worker")
             .arg("--home")
             .arg(&home)
