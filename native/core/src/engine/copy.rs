@@ -36,7 +36,7 @@ use super::flags::{FlagDelta, FlagSet, delta};
 use super::folders::{FolderPlan, TargetLayout};
 use super::maildir::{Delivery, FileEntry, FileKey, Keywords, MaildirTarget};
 use super::plan::{
-    Ident, SourceMeta, body_key, match_with_multiplicity, normalize_message_id, plan_new, uid_set,
+    Ident, SourceMeta, body_key, match_with_multiplicity, normalize_message_id, plan_new,
 };
 use super::{Progress, SyncOptions};
 
@@ -229,7 +229,7 @@ async fn fetch_meta_uids(
     let mut out = Vec::with_capacity(uids.len());
     for c in uids.chunks(META_BATCH) {
         out.extend(
-            s.fetch_meta(&uid_set(c))
+            s.fetch_meta(&imap::UidSet::from_iter(c))
                 .await
                 .map_err(|e| Error::imap(side, "fetch message list", e))?,
         );
@@ -384,14 +384,14 @@ pub(super) async fn copy_folder(
     if sinfo.exists > 0 {
         if rows.is_empty() {
             let all = src
-                .fetch_meta("1:*")
+                .fetch_meta(&imap::UidSet::all())
                 .await
                 .map_err(src_err("fetch message list"))?;
             check_listing(all.len(), sinfo.exists as usize)?;
             new_metas = all.iter().map(meta_of).collect();
         } else {
             let all = src
-                .uid_search("ALL")
+                .uid_search(&imap::SearchKey::All)
                 .await
                 .map_err(src_err("search messages"))?;
             let new_uids: Vec<u32> = all
@@ -517,7 +517,7 @@ async fn large_item_headers(
     let uids: Vec<u32> = large.iter().map(|m| m.uid).collect();
     for c in uids.chunks(FETCH_BATCH) {
         match src
-            .fetch_headers(&uid_set(c), &["SUBJECT", "FROM", "DATE"])
+            .fetch_headers(&imap::UidSet::from_iter(c), &["SUBJECT", "FROM", "DATE"])
             .await
         {
             Ok(v) => {
@@ -674,7 +674,7 @@ async fn copy_messages(
 
     let reader = async {
         for batch in order.chunks(FETCH_BATCH) {
-            let set = uid_set(batch);
+            let set = imap::UidSet::from_iter(batch);
             let mut stream = std::pin::pin!(src.fetch_bodies(&set));
             loop {
                 let next = tokio::select! {
@@ -1089,14 +1089,15 @@ fn sibling_rows(
     Ok((ids, claimed))
 }
 
-fn quoted(s: &str) -> Option<String> {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        Some(format!(
-            "\"{}\"",
-            s.replace('\\', "\\\\").replace('"', "\\\"")
-        ))
+/// How to find candidates for a row in state 0 on the target: by Message-ID when the key is
+/// one in printable US-ASCII (the only charset every server must search, RFC 3501 §6.4.4),
+/// else by size; candidates are then compared on size, date and key.
+fn search_key(ident: &Ident) -> imap::SearchKey {
+    let printable = ident.key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable && !ident.key.starts_with("sha256:") {
+        imap::SearchKey::header("Message-ID", ident.key.clone())
     } else {
-        None
+        imap::SearchKey::size(u32::try_from(ident.size).unwrap_or(u32::MAX))
     }
 }
 
@@ -1158,16 +1159,7 @@ async fn verify_in_flight(
                     .push(r);
             }
             for (ident, want) in by_ident {
-                let criteria = match quoted(&ident.key) {
-                    Some(q) if !ident.key.starts_with("sha256:") => {
-                        format!("HEADER Message-ID {q}")
-                    }
-                    _ => format!(
-                        "LARGER {} SMALLER {}",
-                        ident.size.saturating_sub(1),
-                        ident.size + 1
-                    ),
-                };
+                let criteria = search_key(&ident);
                 let cands: Vec<u32> = s
                     .uid_search(&criteria)
                     .await
@@ -1189,7 +1181,7 @@ async fn verify_in_flight(
                     if ident.key.starts_with("sha256:") {
                         let uids: Vec<u32> = sized.iter().map(|m| m.uid).collect();
                         for c in uids.chunks(FETCH_BATCH) {
-                            let set = uid_set(c);
+                            let set = imap::UidSet::from_iter(c);
                             let mut stream = std::pin::pin!(s.fetch_bodies(&set));
                             while let Some(b) = stream.next().await {
                                 let b = b.map_err(dst_err("fetch messages"))?;
@@ -1288,7 +1280,7 @@ async fn apply_flag_changes(
                 }
                 let uids: Vec<u32> = located.iter().filter_map(|r| r.dst_uid).collect();
                 for c in uids.chunks(META_BATCH) {
-                    let set = uid_set(c);
+                    let set = imap::UidSet::from_iter(c);
                     if !d.add.is_empty() {
                         let add: Vec<String> = d.add.iter().map(str::to_string).collect();
                         s.uid_store_flags(&set, imap::FlagOp::Add, &add)
@@ -1390,7 +1382,7 @@ async fn rebuild(
     // The source: every message with its identity.
     let metas: Vec<SourceMeta> = if sinfo.exists > 0 {
         let all = src
-            .fetch_meta("1:*")
+            .fetch_meta(&imap::UidSet::all())
             .await
             .map_err(src_err("fetch message list"))?;
         check_listing(all.len(), sinfo.exists as usize)?;
@@ -1406,7 +1398,7 @@ async fn rebuild(
         .collect();
     let mut hashed: HashMap<u32, String> = HashMap::new();
     for c in need_hash.chunks(FETCH_BATCH) {
-        let set = uid_set(c);
+        let set = imap::UidSet::from_iter(c);
         let mut stream = std::pin::pin!(src.fetch_bodies(&set));
         while let Some(b) = stream.next().await {
             let b = b.map_err(src_err("fetch messages"))?;
@@ -1441,7 +1433,7 @@ async fn rebuild(
         (Dst::Imap(s), Open::Imap { info, .. }) => {
             if info.exists > 0 {
                 let tm = s
-                    .fetch_meta("1:*")
+                    .fetch_meta(&imap::UidSet::all())
                     .await
                     .map_err(dst_err("fetch message list"))?;
                 let tm: Vec<&imap::MessageMeta> =
@@ -1454,7 +1446,7 @@ async fn rebuild(
                         .map(|m| m.uid)
                         .collect();
                     for c in uids.chunks(FETCH_BATCH) {
-                        let set = uid_set(c);
+                        let set = imap::UidSet::from_iter(c);
                         let mut stream = std::pin::pin!(s.fetch_bodies(&set));
                         while let Some(b) = stream.next().await {
                             let b = b.map_err(dst_err("fetch messages"))?;
@@ -1666,8 +1658,17 @@ mod tests {
     }
 
     #[test]
-    fn search_quoting() {
-        assert_eq!(quoted("<a\"b@x>").as_deref(), Some("\"<a\\\"b@x>\""));
-        assert_eq!(quoted("<ü@x>"), None);
+    fn in_flight_rows_are_searched_by_printable_message_id_else_by_size() {
+        let id = |key: &str| Ident {
+            key: key.into(),
+            size: 120,
+            date: 0,
+        };
+        assert_eq!(
+            search_key(&id("<a\"b@x>")),
+            imap::SearchKey::header("Message-ID", "<a\"b@x>")
+        );
+        assert_eq!(search_key(&id("<ü@x>")), imap::SearchKey::size(120));
+        assert_eq!(search_key(&id("sha256:00")), imap::SearchKey::size(120));
     }
 }
