@@ -7,6 +7,7 @@
 //! - `plan`: new messages, order, size limits, matching by msg_key + size + date
 //! - `flags`: flag normalisation and the three-way difference for incremental passes
 //! - `maildir`: the Maildir++ target
+//! - `server`: an endpoint record as IMAP connection settings
 //! - `run`: the user-level orchestration (connections, folder workers, retries, limits)
 //! - `copy`: one folder pass (verify in-flight rows, rebuild after UIDVALIDITY changes, flags,
 //!   the streaming copy)
@@ -22,6 +23,7 @@ pub mod flags;
 pub mod folders;
 pub mod maildir;
 pub mod plan;
+pub mod server;
 
 mod copy;
 mod run;
@@ -34,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{Error, Side};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
+pub use server::server_config;
 
 /// One user to copy.
 #[derive(Debug, Clone)]
