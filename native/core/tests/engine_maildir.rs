@@ -496,3 +496,66 @@ async fn forty_megabyte_message_copies() {
 fn uuid(env: &Env) -> uuid::Uuid {
     uuid::Uuid::parse_str(&env.user_id).expect("uuid")
 }
+
+/// A source that refuses connections fails the pass on its third attempt (not after minutes of
+/// backoff), each retry recorded as a warning event of the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_source_fails_the_pass_on_its_third_attempt() {
+    let env = env();
+    // Bound but not listening: connections are refused, and no other test can take the port.
+    let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+    closed.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    let mut server = imapmigration_imap::ServerConfig::new(
+        "127.0.0.1",
+        port,
+        imapmigration_imap::Security::None,
+    );
+    server.connect_timeout = std::time::Duration::from_secs(5);
+    let job = engine::UserJob {
+        user_id: env.user_id.clone(),
+        email: "alice@example.com".into(),
+        source: engine::SourceSpec {
+            server,
+            credentials: creds("alice", PASSWORD),
+            user_root: None,
+            include_other_namespaces: false,
+        },
+        target: engine::TargetSpec::Maildir {
+            root: env.dir.path().join("alice"),
+        },
+        options: SyncOptions::default(),
+    };
+    let started = std::time::Instant::now();
+    let err = engine::sync_user_with_retries(
+        &job,
+        &env.store,
+        &CancellationToken::new(),
+        &Counting::default(),
+        &engine::RetryPolicy::default(),
+    )
+    .await
+    .expect_err("must fail");
+    assert_eq!(err.code(), "EndpointUnreachable", "{err}");
+    // Waits of 1 s and 2 s between the three attempts.
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    let uid = env.user_id.parse().expect("uuid");
+    let mut events = env.store.events_for_user(&uid, None).expect("events");
+    events.sort_by_key(|e| e.id);
+    let warnings: Vec<String> = events
+        .into_iter()
+        .filter(|e| e.level == imapmigration_store::EventLevel::Warning)
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    for (i, w) in warnings.iter().enumerate() {
+        let n = i + 1;
+        assert!(
+            w.starts_with(&format!(
+                "alice@example.com: attempt {n} interrupted (cannot connect to the source server"
+            )) && w.ends_with(&format!("); retrying in {n} s")),
+            "{w}"
+        );
+    }
+}

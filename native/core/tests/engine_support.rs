@@ -179,7 +179,7 @@ pub async fn served(d: &Dovecot, user: &str, password: &str) -> Served {
         let info = s.examine(&f.name).await.expect("examine");
         let mut msgs = Vec::new();
         if info.exists > 0 {
-            let mut st = std::pin::pin!(s.fetch_bodies("1:*"));
+            let mut st = std::pin::pin!(s.fetch_bodies(&imap::UidSet::all()));
             while let Some(b) = st.next().await {
                 let b = b.expect("fetch");
                 let mut flags: Vec<String> = b

@@ -25,9 +25,6 @@ use crate::response::{Msg, Tagged, classify};
 use crate::session::Session;
 use crate::wire::{flag_list, format_internal_date, mailbox_arg};
 
-/// LITERAL- allows non-synchronizing literals up to this size (RFC 7888 §4).
-const LITERAL_MINUS_MAX: usize = 4096;
-
 /// Messages per MULTIAPPEND command. Large enough to amortise the server's per-command
 /// commit; small enough that a refused command costs little to send again.
 pub const MULTIAPPEND_MAX_MESSAGES: usize = 4096;
@@ -173,8 +170,7 @@ impl Appender<'_> {
             let caps = self.session.capabilities();
             let literal_plus = caps.has("LITERAL+");
             let multi = literal_plus && caps.has("MULTIAPPEND");
-            let non_sync =
-                literal_plus || (caps.has("LITERAL-") && body.len() <= LITERAL_MINUS_MAX);
+            let non_sync = caps.allows_non_sync_literal(body.len());
             let mut done = Vec::new();
             if self.in_flight.is_empty() {
                 // First use (or after a pause): settle anything another command left behind.

@@ -3,13 +3,16 @@
 //! Modules, by concern:
 //! - `transport`: TCP/TLS stream, response framing, I/O timeouts (no IMAP semantics)
 //! - `response`: classifying one response (imap-proto, plus fallbacks for what it cannot parse)
-//! - `wire`: formatting arguments (quoting, dates, flags, UID sets); no I/O
+//! - `wire`: building command lines from typed arguments (atoms, quoted strings, literals,
+//!   dates, flags); no I/O
+//! - `sequence`, `search`: UID sets and SEARCH keys as values that format themselves
 //! - `session`: connect, STARTTLS, login, the command/response loop
 //! - `mailbox`: NAMESPACE, LIST/SPECIAL-USE, EXAMINE/SELECT, CREATE
 //! - `messages`: UID FETCH (status-checked, streaming), UID SEARCH, UID STORE
 //! - `append`: pipelined APPEND and MULTIAPPEND with LITERAL+ and APPENDUID
 //! - `auth`, `oauth`, `tls`, `mutf7`, `secret`, `error`
 //!
+//! Callers pass values (a [`UidSet`], a [`SearchKey`], flag names), never command syntax.
 //! This crate knows nothing of the store or the engine. Every command checks its tagged
 //! completion: NO/BAD are errors carrying the server's words, never empty results.
 #![deny(unsafe_code)]
@@ -23,7 +26,9 @@ mod messages;
 pub mod mutf7;
 mod oauth;
 mod response;
+mod search;
 mod secret;
+mod sequence;
 mod session;
 mod tls;
 mod transport;
@@ -38,7 +43,9 @@ pub use mailbox::{
 };
 pub use messages::{FetchedBody, FlagOp, MessageMeta};
 pub use oauth::ClientCredentialsTokens;
+pub use search::SearchKey;
 pub use secret::Secret;
+pub use sequence::UidSet;
 pub use session::{Capabilities, Session, connect, probe};
 pub use tls::install_default_provider;
 pub use wire::is_valid_flag;

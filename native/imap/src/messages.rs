@@ -12,8 +12,10 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::response::{Msg, classify};
+use crate::search::SearchKey;
+use crate::sequence::UidSet;
 use crate::session::Session;
-use crate::wire::{check_line, check_uid_set, flag_list, is_recent, parse_internal_date};
+use crate::wire::{flag_list, is_recent, parse_internal_date};
 
 /// What the engine needs to plan a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,11 +133,14 @@ impl Session {
     }
 
     /// `UID FETCH uids (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`.
-    pub async fn fetch_meta(&mut self, uids: &str) -> Result<Vec<MessageMeta>> {
+    /// An empty set returns nothing without asking the server.
+    pub async fn fetch_meta(&mut self, uids: &UidSet) -> Result<Vec<MessageMeta>> {
         let span = self.span.clone();
         async move {
-            check_uid_set(uids)?;
             self.require_selected("UID FETCH")?;
+            if uids.is_empty() {
+                return Ok(Vec::new());
+            }
             let line = format!(
                 "UID FETCH {uids} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
             );
@@ -176,12 +181,11 @@ impl Session {
     /// (uid, the raw header lines). Used to describe messages that are not copied.
     pub async fn fetch_headers(
         &mut self,
-        uids: &str,
+        uids: &UidSet,
         fields: &[&str],
     ) -> Result<Vec<(u32, Vec<u8>)>> {
         let span = self.span.clone();
         async move {
-            check_uid_set(uids)?;
             self.require_selected("UID FETCH")?;
             if fields.is_empty()
                 || fields.iter().any(|f| {
@@ -191,6 +195,9 @@ impl Session {
                 return Err(Error::InvalidInput(format!(
                     "invalid header field list {fields:?}"
                 )));
+            }
+            if uids.is_empty() {
+                return Ok(Vec::new());
             }
             let line = format!(
                 "UID FETCH {uids} (UID BODY.PEEK[HEADER.FIELDS ({})])",
@@ -247,14 +254,16 @@ impl Session {
 
     /// Streams `UID FETCH uids (UID FLAGS INTERNALDATE BODY.PEEK[])`, one message at a time.
     /// The stream ends with an error if the server completes the command with NO or BAD.
-    /// Dropping it early is fine: the next command first reads the rest.
-    pub fn fetch_bodies(&mut self, uids: &str) -> impl Stream<Item = Result<FetchedBody>> + '_ {
+    /// Dropping it early is fine: the next command first reads the rest. An empty set yields
+    /// nothing without asking the server.
+    pub fn fetch_bodies(&mut self, uids: &UidSet) -> impl Stream<Item = Result<FetchedBody>> + '_ {
         enum State {
             Start(String),
             Running(String),
             Done,
         }
-        let start = match check_uid_set(uids).and_then(|()| self.require_selected("UID FETCH")) {
+        let start = match self.require_selected("UID FETCH") {
+            Ok(()) if uids.is_empty() => State::Done,
             Ok(()) => State::Start(format!(
                 "UID FETCH {uids} (UID FLAGS INTERNALDATE BODY.PEEK[])"
             )),
@@ -311,14 +320,14 @@ impl Session {
         }
     }
 
-    /// `UID SEARCH criteria` (RFC 3501 §6.4.4), e.g. `ALL`, `UID 100:*`, `SINCE 1-Jan-2024`.
-    pub async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>> {
+    /// `UID SEARCH key` (RFC 3501 §6.4.4): the UIDs of the matching messages, sorted.
+    pub async fn uid_search(&mut self, key: &SearchKey) -> Result<Vec<u32>> {
         let span = self.span.clone();
         async move {
-            check_line(criteria)?;
+            let cmd = key.command()?;
             self.require_selected("UID SEARCH")?;
             let mut out = Vec::new();
-            self.run(&format!("UID SEARCH {criteria}"), "UID SEARCH", |m, _| {
+            self.run_command(&cmd, "UID SEARCH", |m, _| {
                 if let Msg::Data(Response::MailboxData(MailboxDatum::Search(ids))) = m {
                     out.extend_from_slice(ids);
                 }
@@ -334,15 +343,15 @@ impl Session {
     }
 
     /// `UID STORE uids (+|-)FLAGS.SILENT (flags)` (RFC 3501 §6.4.6). `\Recent` is dropped.
+    /// An empty set changes nothing and sends nothing.
     pub async fn uid_store_flags(
         &mut self,
-        uids: &str,
+        uids: &UidSet,
         op: FlagOp,
         flags: &[String],
     ) -> Result<()> {
         let span = self.span.clone();
         async move {
-            check_uid_set(uids)?;
             self.require_selected("UID STORE")?;
             let item = match op {
                 FlagOp::Add => "+FLAGS.SILENT",
@@ -350,7 +359,7 @@ impl Session {
                 FlagOp::Replace => "FLAGS.SILENT",
             };
             let list = flag_list(flags)?;
-            if list == "()" && op != FlagOp::Replace {
+            if uids.is_empty() || (list == "()" && op != FlagOp::Replace) {
                 return Ok(());
             }
             self.run(

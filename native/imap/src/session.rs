@@ -17,7 +17,10 @@ use crate::response::{Msg, Tagged, capability_name, classify, code_and_text};
 use crate::secret::Secret;
 use crate::tls;
 use crate::transport::{Conn, Stream};
-use crate::wire::{is_quotable, quote};
+use crate::wire::{Command, is_quotable, quote};
+
+/// LITERAL- allows non-synchronizing literals up to this size (RFC 7888 §4).
+const LITERAL_MINUS_MAX: usize = 4096;
 
 /// Capabilities the server advertised (RFC 3501 §7.2.1), upper-cased.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +35,12 @@ impl Capabilities {
     /// Whether SASL mechanism `mech` is advertised (`AUTH=<mech>`).
     pub fn has_auth(&self, mech: &str) -> bool {
         self.has(&format!("AUTH={mech}"))
+    }
+
+    /// Whether a literal of `len` bytes may be sent without waiting for the server's `+`:
+    /// always with LITERAL+, up to 4,096 bytes with LITERAL- (RFC 7888 §4).
+    pub fn allows_non_sync_literal(&self, len: usize) -> bool {
+        self.has("LITERAL+") || (self.has("LITERAL-") && len <= LITERAL_MINUS_MAX)
     }
 
     /// All capabilities.
@@ -354,6 +363,59 @@ impl Session {
     ) -> Result<Tagged> {
         let tag = self.send(line).await?;
         self.finish_raw(&tag, on_data).await?.into_result(what)
+    }
+
+    /// Runs one command built from typed arguments and requires a tagged OK. Each literal in
+    /// it waits for the server's `+` unless [`Capabilities::allows_non_sync_literal`]; a server
+    /// that answers the announcement with a completion instead has refused the command.
+    pub(crate) async fn run_command(
+        &mut self,
+        cmd: &Command,
+        what: &str,
+        mut on_data: impl FnMut(&Msg<'_>, &[u8]) -> Result<()>,
+    ) -> Result<Tagged> {
+        self.drain_outstanding().await?;
+        let tag = self.new_tag();
+        let segments = cmd.segments(|len| self.caps.allows_non_sync_literal(len));
+        self.outstanding.push(tag.clone());
+        let last = segments.len() - 1;
+        for (i, seg) in segments.iter().enumerate() {
+            if i == 0 {
+                self.write(&[tag.as_bytes(), b" ", seg]).await?;
+            } else {
+                self.write(&[seg]).await?;
+            }
+            if i < last
+                && let Some(done) = self.await_continuation(&tag, &mut on_data).await?
+            {
+                return done.into_result(what);
+            }
+        }
+        self.finish_raw(&tag, on_data).await?.into_result(what)
+    }
+
+    /// Reads until the server's `+` (None) or the completion of `tag` (the command was refused
+    /// before its literal).
+    async fn await_continuation(
+        &mut self,
+        tag: &str,
+        on_data: &mut impl FnMut(&Msg<'_>, &[u8]) -> Result<()>,
+    ) -> Result<Option<Tagged>> {
+        loop {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Continue(_) => return Ok(None),
+                Msg::Tagged(t) => {
+                    self.outstanding.retain(|x| *x != t.tag);
+                    if t.tag == tag {
+                        return Ok(Some(t));
+                    }
+                    tracing::debug!(tag = %t.tag, "discarding completion of an abandoned command");
+                }
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                msg => on_data(&msg, &frame)?,
+            }
+        }
     }
 
     async fn read_greeting(&mut self) -> Result<bool> {

@@ -93,26 +93,95 @@ pub(crate) fn flag_list(flags: &[String]) -> Result<String> {
     Ok(out)
 }
 
-/// A `sequence-set` of UIDs (RFC 3501 §9): digits, `:`, `,`, `*`.
-pub(crate) fn check_uid_set(set: &str) -> Result<()> {
-    if set.is_empty()
-        || !set
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b':' | b',' | b'*'))
-    {
-        return Err(Error::InvalidInput(format!("{set:?} is not a uid set")));
-    }
-    Ok(())
+/// Whether `s` goes out as an atom (RFC 3501 §9 `astring`: ASTRING-CHAR, which adds `]`).
+fn is_astring_atom(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| is_atom_char(b) || b == b']')
 }
 
-/// Free text spliced into a command line (search criteria): no CR, LF or NUL.
-pub(crate) fn check_line(text: &str) -> Result<()> {
-    if text.is_empty() || text.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(Error::InvalidInput(format!(
-            "{text:?} cannot be sent on a command line"
-        )));
+/// One part of a command: text, or a literal whose bytes follow its `{n}` announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Text(Vec<u8>),
+    Literal(Vec<u8>),
+}
+
+/// A command line after its tag, built from typed arguments (RFC 3501 §4, §9). Strings become
+/// atoms, quoted strings or literals here and nowhere else; literals are kept apart because
+/// each one waits for the server's continuation request unless non-synchronizing literals
+/// (RFC 7888) are allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Command {
+    pieces: Vec<Piece>,
+}
+
+impl Command {
+    /// A command starting with `text` (a verb, or fixed syntax of this crate).
+    pub(crate) fn new(text: &str) -> Self {
+        let mut c = Command::default();
+        c.push_text(text);
+        c
     }
-    Ok(())
+
+    /// Appends syntax written by this crate (verbs, keywords, numbers, UID sets).
+    pub(crate) fn push_text(&mut self, text: &str) {
+        match self.pieces.last_mut() {
+            Some(Piece::Text(t)) => t.extend_from_slice(text.as_bytes()),
+            _ => self.pieces.push(Piece::Text(text.as_bytes().to_vec())),
+        }
+    }
+
+    /// Appends a `string` (RFC 3501 §4.3): quoted when it can be, else a literal (CR, LF or
+    /// 8-bit). NUL fits neither and is refused.
+    pub(crate) fn push_string(&mut self, s: &str) -> Result<()> {
+        if is_quotable(s) {
+            let q = quote(s)?;
+            self.push_text(&q);
+            return Ok(());
+        }
+        if s.bytes().any(|b| b == 0) {
+            return Err(Error::InvalidInput(
+                "nul cannot be sent in a string (RFC 3501 §4.3)".into(),
+            ));
+        }
+        self.pieces.push(Piece::Literal(s.as_bytes().to_vec()));
+        Ok(())
+    }
+
+    /// Appends an `astring`: an atom when it is one, else as [`push_string`](Self::push_string).
+    pub(crate) fn push_astring(&mut self, s: &str) -> Result<()> {
+        if is_astring_atom(s) {
+            self.push_text(s);
+            Ok(())
+        } else {
+            self.push_string(s)
+        }
+    }
+
+    /// The bytes to send after `tag SP`, in segments: after each segment but the last the client
+    /// waits for the server's `+`. `non_sync(len)` says whether a literal of `len` bytes may be
+    /// sent without waiting (`{len+}`). The last segment ends with the command's CRLF.
+    pub(crate) fn segments(&self, non_sync: impl Fn(usize) -> bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut cur = Vec::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => cur.extend_from_slice(t),
+                Piece::Literal(l) => {
+                    let plus = non_sync(l.len());
+                    cur.extend_from_slice(
+                        format!("{{{}{}}}\r\n", l.len(), if plus { "+" } else { "" }).as_bytes(),
+                    );
+                    if !plus {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    cur.extend_from_slice(l);
+                }
+            }
+        }
+        cur.extend_from_slice(b"\r\n");
+        out.push(cur);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -158,12 +227,60 @@ mod tests {
         assert_eq!(flag_list(&[]).unwrap(), "()");
     }
 
+    fn sent(c: &Command, non_sync: bool) -> Vec<Vec<u8>> {
+        c.segments(|_| non_sync)
+    }
+
     #[test]
-    fn uid_sets_are_checked() {
-        assert!(check_uid_set("1:*").is_ok());
-        assert!(check_uid_set("1,3,5:7").is_ok());
-        assert!(check_uid_set("1 BODY[]").is_err());
-        assert!(check_uid_set("").is_err());
-        assert!(check_line("ALL\r\nA LOGOUT").is_err());
+    fn strings_are_quoted_escaped_or_literal() {
+        let mut c = Command::new("X ");
+        c.push_string(r#"<a"b\c@x>"#).unwrap();
+        assert_eq!(sent(&c, false), vec![b"X \"<a\\\"b\\\\c@x>\"\r\n".to_vec()]);
+        let mut c = Command::new("X ");
+        c.push_string("").unwrap();
+        assert_eq!(sent(&c, false), vec![b"X \"\"\r\n".to_vec()]);
+    }
+
+    #[test]
+    fn eight_bit_and_line_breaks_need_a_literal() {
+        let mut c = Command::new("X ");
+        c.push_string("<ü@x>").unwrap();
+        c.push_text(" Y");
+        // Synchronizing: the client stops after the announcement and waits for `+`.
+        assert_eq!(
+            sent(&c, false),
+            vec![b"X {6}\r\n".to_vec(), b"<\xc3\xbc@x> Y\r\n".to_vec()]
+        );
+        assert_eq!(
+            sent(&c, true),
+            vec![b"X {6+}\r\n<\xc3\xbc@x> Y\r\n".to_vec()]
+        );
+        // A CRLF inside a value is data, never the end of the command.
+        let mut c = Command::new("X ");
+        c.push_string("ALL\r\nA LOGOUT").unwrap();
+        assert_eq!(
+            sent(&c, true),
+            vec![b"X {13+}\r\nALL\r\nA LOGOUT\r\n".to_vec()]
+        );
+        let mut c = Command::new("X ");
+        assert!(c.push_string("a\0b").is_err());
+    }
+
+    #[test]
+    fn astrings_prefer_atoms() {
+        let mut c = Command::new("X ");
+        c.push_astring("Message-ID").unwrap();
+        c.push_text(" ");
+        c.push_astring("a]b").unwrap();
+        c.push_text(" ");
+        c.push_astring("a b").unwrap();
+        c.push_text(" ");
+        c.push_astring("").unwrap();
+        c.push_text(" ");
+        c.push_astring("x*").unwrap();
+        assert_eq!(
+            sent(&c, false),
+            vec![b"X Message-ID a]b \"a b\" \"\" \"x*\"\r\n".to_vec()]
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use futures::TryStreamExt;
 use imapmigration_imap::{
-    ClientCredentialsTokens, Credentials, Error, FlagOp, Secret, Security, ServerConfig,
-    SpecialUse, connect, filter_flags_for_target, master_user_login,
+    ClientCredentialsTokens, Credentials, Error, FlagOp, SearchKey, Secret, Security, ServerConfig,
+    SpecialUse, UidSet, connect, filter_flags_for_target, master_user_login,
 };
 use imapmigration_testkit::{Dovecot, DovecotOptions, SeedFolder, SeedMessage};
 use sha2::{Digest, Sha256};
@@ -126,7 +126,7 @@ async fn master_user_and_plain_authzid_open_the_users_mailbox() {
             .await
             .unwrap_or_else(|e| panic!("{creds:?}: {e}"));
         s.examine("INBOX").await.unwrap();
-        let meta = s.fetch_meta("1:*").await.unwrap();
+        let meta = s.fetch_meta(&UidSet::all()).await.unwrap();
         assert_eq!(meta.len(), 1, "{creds:?}");
         assert_eq!(meta[0].message_id.as_deref(), Some("<seed-1@example.org>"));
         assert_eq!(meta[0].flags, vec!["\\Seen".to_string()]);
@@ -291,7 +291,7 @@ async fn pipelined_append_of_200_messages_round_trips_byte_identical() {
 
     let info = s.examine("Import/Ä").await.unwrap();
     assert_eq!(info.exists, 200);
-    let bodies: Vec<_> = s.fetch_bodies("1:*").try_collect().await.unwrap();
+    let bodies: Vec<_> = s.fetch_bodies(&UidSet::all()).try_collect().await.unwrap();
     assert_eq!(bodies.len(), 200);
     for b in &bodies {
         let i = uids
@@ -312,7 +312,7 @@ async fn pipelined_append_of_200_messages_round_trips_byte_identical() {
         assert_eq!(got, want, "flags of message {i}");
         assert_eq!(b.internal_date, *date, "date of message {i}");
     }
-    let meta = s.fetch_meta("1:*").await.unwrap();
+    let meta = s.fetch_meta(&UidSet::all()).await.unwrap();
     assert_eq!(meta.len(), 200);
     assert!(meta.iter().all(|m| {
         m.message_id
@@ -338,29 +338,34 @@ async fn bad_uid_sets_and_search_are_errors_not_empty_results() {
         .await
         .unwrap();
     s.examine("INBOX").await.unwrap();
-    let err = s.fetch_meta("0").await.unwrap_err();
+    let err = s.fetch_meta(&UidSet::from(0)).await.unwrap_err();
     assert!(matches!(err, Error::Bad { .. }), "{err}");
     let err = s
-        .fetch_bodies("0:4294967296")
+        .fetch_bodies(&UidSet::range(0, u32::MAX))
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Bad { .. }), "{err}");
-    let err = s.uid_search("NOSUCHKEY 5").await.unwrap_err();
+    let err = s
+        .uid_search(&SearchKey::Uid(UidSet::from(0)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Bad { .. }), "{err}");
     // The connection is still fine afterwards.
-    assert_eq!(s.uid_search("ALL").await.unwrap(), vec![1, 2]);
+    assert_eq!(s.uid_search(&SearchKey::All).await.unwrap(), vec![1, 2]);
     assert_eq!(
-        s.fetch_meta("2").await.unwrap()[0].message_id.as_deref(),
+        s.fetch_meta(&UidSet::from(2)).await.unwrap()[0]
+            .message_id
+            .as_deref(),
         Some("<seed-2@example.org>")
     );
     // An abandoned stream does not confuse the next command.
     {
-        let mut st = Box::pin(s.fetch_bodies("1:*"));
+        let mut st = Box::pin(s.fetch_bodies(&UidSet::all()));
         let first = st.try_next().await.unwrap().unwrap();
         assert_eq!(first.uid, 1);
     }
-    assert_eq!(s.fetch_meta("1:*").await.unwrap().len(), 2);
+    assert_eq!(s.fetch_meta(&UidSet::all()).await.unwrap().len(), 2);
     s.logout().await.unwrap();
 }
 
@@ -381,10 +386,14 @@ async fn store_flags_and_changed_since() {
         .unwrap();
     let before = s.select("INBOX").await.unwrap();
     let modseq = before.highest_modseq.expect("CONDSTORE");
-    s.uid_store_flags("1", FlagOp::Add, &["\\Flagged".into(), "$Work".into()])
-        .await
-        .unwrap();
-    s.uid_store_flags("2", FlagOp::Remove, &["\\Seen".into()])
+    s.uid_store_flags(
+        &UidSet::from(1),
+        FlagOp::Add,
+        &["\\Flagged".into(), "$Work".into()],
+    )
+    .await
+    .unwrap();
+    s.uid_store_flags(&UidSet::from(2), FlagOp::Remove, &["\\Seen".into()])
         .await
         .unwrap();
     let mut changed = s.fetch_flags_changed_since(modseq).await.unwrap();
@@ -394,10 +403,10 @@ async fn store_flags_and_changed_since() {
     assert!(changed[0].1.contains(&"$Work".to_string()));
     assert!(!changed[1].1.contains(&"\\Seen".to_string()));
     assert!(changed.iter().all(|c| c.2 > modseq));
-    s.uid_store_flags("1", FlagOp::Replace, &["\\Answered".into()])
+    s.uid_store_flags(&UidSet::from(1), FlagOp::Replace, &["\\Answered".into()])
         .await
         .unwrap();
-    let meta = s.fetch_meta("1").await.unwrap();
+    let meta = s.fetch_meta(&UidSet::from(1)).await.unwrap();
     assert_eq!(meta[0].flags, vec!["\\Answered".to_string()]);
     s.logout().await.unwrap();
 }
@@ -443,7 +452,7 @@ async fn refusals_from_dovecot_are_per_message_and_8bit_passwords_use_plain() {
     let info = s.examine("INBOX").await.unwrap();
     if let Ok(Some(uid)) = out[0].result {
         let got: Vec<_> = s
-            .fetch_bodies(&uid.to_string())
+            .fetch_bodies(&UidSet::from(uid))
             .try_collect()
             .await
             .unwrap();
@@ -469,13 +478,13 @@ async fn a_connection_cut_mid_fetch_is_a_retryable_error_and_pipelining_survives
     s.examine("INBOX").await.unwrap();
     proxy.cut_all();
     let err = s
-        .fetch_bodies("1:*")
+        .fetch_bodies(&UidSet::all())
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(!s.is_usable());
-    let err = s.uid_search("ALL").await.unwrap_err();
+    let err = s.uid_search(&SearchKey::All).await.unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err}");
 
     // 20 ms round trip: 60 pipelined APPENDs complete, with APPENDUIDs, through the delay.
@@ -503,5 +512,62 @@ async fn a_connection_cut_mid_fetch_is_a_retryable_error_and_pipelining_survives
     );
     assert_eq!(outcomes.len(), 60);
     assert!(outcomes.iter().all(|o| matches!(o.result, Ok(Some(_)))));
+    s.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn typed_search_keys_find_messages_by_message_id_size_and_uid() {
+    let d = start();
+    d.add_user("search", "pw").unwrap();
+    let msg = |id: &str, pad: usize| {
+        let body = format!(
+            "Message-ID: {id}\r\nFrom: a@example.org\r\nSubject: s\r\n\r\n{}\r\n",
+            "x".repeat(pad)
+        );
+        SeedMessage::new(body.into_bytes(), &[], 1_704_103_200)
+    };
+    d.seed(
+        "search",
+        &[SeedFolder::new(
+            "INBOX",
+            vec![
+                msg("<plain@example.org>", 10),
+                msg("<q\"uote@example.org>", 20),
+                msg("<grüße@example.org>", 30),
+                msg("<plain@example.org>", 40),
+            ],
+        )],
+    )
+    .unwrap();
+    let mut s = connect(&cfg(&d, Security::Ssl), &login("search", "pw"))
+        .await
+        .unwrap();
+    s.examine("INBOX").await.unwrap();
+    let by_id = |id: &str| SearchKey::header("Message-ID", id);
+    assert_eq!(
+        s.uid_search(&by_id("<plain@example.org>")).await.unwrap(),
+        vec![1, 4]
+    );
+    assert_eq!(
+        s.uid_search(&by_id("<q\"uote@example.org>")).await.unwrap(),
+        vec![2]
+    );
+    // 8-bit: a literal with CHARSET UTF-8.
+    assert_eq!(
+        s.uid_search(&by_id("<grüße@example.org>")).await.unwrap(),
+        vec![3]
+    );
+    let meta = s.fetch_meta(&UidSet::from(4)).await.unwrap();
+    let size = meta[0].size;
+    assert_eq!(s.uid_search(&SearchKey::size(size)).await.unwrap(), vec![4]);
+    let both = SearchKey::And(vec![by_id("<plain@example.org>"), SearchKey::size(size)]);
+    assert_eq!(s.uid_search(&both).await.unwrap(), vec![4]);
+    let some: UidSet = [1, 3, 4].into_iter().collect();
+    assert_eq!(
+        s.uid_search(&SearchKey::Uid(some.clone())).await.unwrap(),
+        vec![1, 3, 4]
+    );
+    assert_eq!(s.fetch_meta(&some).await.unwrap().len(), 3);
+    assert!(s.fetch_meta(&UidSet::new()).await.unwrap().is_empty());
     s.logout().await.unwrap();
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use imapmigration_imap::{
-    Credentials, Error, RefusalKind, Secret, Security, ServerConfig, connect,
+    Credentials, Error, RefusalKind, SearchKey, Secret, Security, ServerConfig, UidSet, connect,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -599,19 +599,74 @@ async fn tagged_no_and_bad_on_fetch_store_search_are_errors() {
         .await
         .unwrap();
     s.select("INBOX").await.unwrap();
-    let err = s.fetch_meta("1:*").await.unwrap_err();
+    let err = s.fetch_meta(&UidSet::all()).await.unwrap_err();
     assert!(matches!(err, Error::Bad { .. }), "{err}");
     assert!(err.to_string().contains("Invalid uidset"), "{err}");
     use futures::StreamExt;
-    let items: Vec<_> = s.fetch_bodies("1:*").collect().await;
+    let items: Vec<_> = s.fetch_bodies(&UidSet::all()).collect().await;
     assert_eq!(items.len(), 1);
     assert!(matches!(items[0], Err(Error::Bad { .. })));
     let err = s
-        .uid_store_flags("1", imapmigration_imap::FlagOp::Add, &["\\Seen".into()])
+        .uid_store_flags(
+            &UidSet::from(1),
+            imapmigration_imap::FlagOp::Add,
+            &["\\Seen".into()],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("CANNOT"));
-    let err = s.uid_search("ALL").await.unwrap_err();
+    let err = s.uid_search(&SearchKey::All).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(s.is_usable());
+}
+
+#[tokio::test]
+async fn search_values_go_quoted_or_as_a_utf8_literal_that_waits_for_continuation() {
+    for (caps, announce) in [("IMAP4rev1", "{6}"), ("IMAP4rev1 LITERAL+", "{6+}")] {
+        let (port, seen) = serve(
+            if caps.contains("LITERAL+") {
+                "* OK [CAPABILITY IMAP4rev1 LITERAL+] fake ready\r\n"
+            } else {
+                "* OK [CAPABILITY IMAP4rev1] fake ready\r\n"
+            },
+            basic(caps, |c| {
+                if c.line.starts_with("UID SEARCH") {
+                    let hit = match c.literals.as_slice() {
+                        [] if c.line.ends_with("\"<a\\\"b@x>\"") => "4",
+                        [l] if l.as_slice() == "<ü@x>".as_bytes() => "5 9",
+                        _ => "",
+                    };
+                    return format!("* SEARCH {hit}\r\n{} OK done\r\n", c.tag).into_bytes();
+                }
+                format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+            }),
+        )
+        .await;
+        let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+            .await
+            .unwrap();
+        s.select("INBOX").await.unwrap();
+        let quoted = s
+            .uid_search(&SearchKey::header("Message-ID", "<a\"b@x>"))
+            .await
+            .unwrap();
+        assert_eq!(quoted, vec![4], "{caps}");
+        let literal = s
+            .uid_search(&SearchKey::header("Message-ID", "<ü@x>"))
+            .await
+            .unwrap();
+        assert_eq!(literal, vec![5, 9], "{caps}");
+        let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+        assert!(
+            text.contains("UID SEARCH HEADER Message-ID \"<a\\\"b@x>\"\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "UID SEARCH CHARSET UTF-8 HEADER Message-ID {announce}\r\n<ü@x>\r\n"
+            )),
+            "{text}"
+        );
+        assert!(s.is_usable());
+    }
 }

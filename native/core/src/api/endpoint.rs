@@ -618,7 +618,7 @@ pub fn test(req: &Request) -> ApiResult {
 /// rules) and reads the greeting, without logging in; returns the capabilities the server
 /// advertised. The IMAP layer does the work, so the check trusts exactly what a migration would.
 fn verify(e: &EndpointRecord) -> ApiResult<String> {
-    let cfg = crate::worker::jobs::server_config(e);
+    let cfg = crate::engine::server_config(e);
     let mut cfg = cfg;
     cfg.connect_timeout = PROBE_STEP_TIMEOUT;
     cfg.io_timeout = PROBE_STEP_TIMEOUT;

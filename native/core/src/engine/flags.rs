@@ -42,11 +42,6 @@ impl FlagSet {
         self.0.iter().cloned().collect::<Vec<_>>().join(" ")
     }
 
-    /// The IMAP flag list for APPEND/STORE, without parentheses.
-    pub fn to_imap(&self) -> String {
-        self.to_stored()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

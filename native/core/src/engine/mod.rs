@@ -7,9 +7,11 @@
 //! - `plan`: new messages, order, size limits, matching by msg_key + size + date
 //! - `flags`: flag normalisation and the three-way difference for incremental passes
 //! - `maildir`: the Maildir++ target
-//! - `run`: the user-level orchestration (connections, folder workers, retries, limits)
+//! - `server`: an endpoint record as IMAP connection settings
+//! - `run`: the user-level orchestration (connections, folder workers, limits)
+//! - `retry`: the one retry policy of a pass, for folder and pass retries alike
 //! - `copy`: one folder pass (verify in-flight rows, rebuild after UIDVALIDITY changes, flags,
-//!   the streaming copy)
+//!   the streaming copy), one target-folder implementation per target kind
 //!
 //! Safety contract (docs/design.md "Engine"): the source is only ever EXAMINEd and read with
 //! `BODY.PEEK[]`; rows are written in state 0 before their APPEND and committed in state 1 after
@@ -22,6 +24,8 @@ pub mod flags;
 pub mod folders;
 pub mod maildir;
 pub mod plan;
+pub mod retry;
+pub mod server;
 
 mod copy;
 mod run;
@@ -34,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{Error, Side};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
+pub use retry::RetryPolicy;
+pub use server::server_config;
 
 /// One user to copy.
 #[derive(Debug, Clone)]
@@ -155,11 +161,30 @@ pub struct UserOutcome {
 /// Copies one user's mailbox: every selected folder, new messages newest first, flag changes
 /// since the last pass. Safe to run again at any time, including after a crash or a cancel:
 /// it resumes, and never copies a message twice.
+///
+/// This is one pass: an interrupted folder is retried on fresh connections within the default
+/// [`RetryPolicy`]'s budget, but a failed pass is not run again
+/// ([`sync_user_with_retries`] does that).
 pub async fn sync_user(
     job: &UserJob,
     store: &Store,
     cancel: &CancellationToken,
     progress: &dyn Progress,
 ) -> Result<UserOutcome, Error> {
-    run::sync_user(job, store, cancel, progress).await
+    let budget = RetryPolicy::default().budget();
+    run::sync_user(job, store, cancel, progress, &budget).await
+}
+
+/// [`sync_user`], retried as `policy` says when what interrupted it is transient (a dropped
+/// connection, a timeout, a throttling server): each retry resumes from the stored state, and
+/// is recorded as a warning event of the user. Folder retries inside a pass and retries of the
+/// pass take from one budget (see [`retry`]).
+pub async fn sync_user_with_retries(
+    job: &UserJob,
+    store: &Store,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+    policy: &RetryPolicy,
+) -> Result<UserOutcome, Error> {
+    run::sync_user_with_retries(job, store, cancel, progress, policy).await
 }

@@ -151,41 +151,6 @@ pub fn plan_new<F: Fn(u32) -> bool>(
     plan
 }
 
-/// Splits UIDs (in the order given) into fetch batches of at most `n`, each rendered as an IMAP
-/// sequence set (RFC 3501 §9 `sequence-set`), contiguous runs compressed.
-pub fn uid_batches(uids: &[u32], n: usize) -> Vec<(Vec<u32>, String)> {
-    uids.chunks(n.max(1))
-        .map(|c| (c.to_vec(), uid_set(c)))
-        .collect()
-}
-
-/// Renders UIDs as a compact sequence set (`1:3,7,9:10`); order does not matter to servers.
-pub fn uid_set(uids: &[u32]) -> String {
-    let mut v = uids.to_vec();
-    v.sort_unstable();
-    v.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < v.len() {
-        let start = v[i];
-        let mut end = start;
-        while i + 1 < v.len() && v[i + 1] == end + 1 {
-            i += 1;
-            end = v[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,15 +238,5 @@ mod tests {
             .expect("valid");
         let p = plan_new(&listed, |_| false, Some(&f), None);
         assert_eq!(p.filtered, 2);
-    }
-
-    #[test]
-    fn sequence_sets() {
-        assert_eq!(uid_set(&[9, 1, 2, 3, 7, 10]), "1:3,7,9:10");
-        assert_eq!(uid_set(&[5]), "5");
-        let b = uid_batches(&[10, 9, 8, 3], 3);
-        assert_eq!(b.len(), 2);
-        assert_eq!(b[0].1, "8:10");
-        assert_eq!(b[1].1, "3");
     }
 }

@@ -1,11 +1,11 @@
 //! One user's sync: connect, plan folders, create them on the target, then copy folder groups
-//! in parallel, each worker over its own source and target connection, retrying a folder on a
-//! fresh connection when the failure is transient.
+//! in parallel, each worker over its own source and target connection, retrying a folder on
+//! fresh connections when the failure is transient; and the pass as a whole, retried the same
+//! way (`retry`).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use imapmigration_imap as imap;
 use imapmigration_store::{Event, EventLevel, SkippedKind, Store};
@@ -13,17 +13,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::copy::{self, ByteWindow, Ctx, Dst, Stats};
+use super::copy::{self, ByteWindow, Ctx, Stats, Target};
 use super::error::{Error, Side};
 use super::folders::{
     FolderPlan, FolderSelection, Listed, Namespaces, Ns, Role, TargetLayout, folders_to_create,
     group_by_target, plan_folders,
 };
 use super::maildir::MaildirTarget;
+use super::retry::{self, RetryBudget, RetryPolicy};
 use super::{Progress, TargetSpec, UserJob, UserOutcome};
-
-/// Attempts per folder when failures are transient (dropped connection, throttling).
-const ATTEMPTS: u32 = 4;
 
 pub(super) async fn connect(job: &UserJob, side: Side) -> Result<imap::Session, Error> {
     let (server, creds) = match (side, &job.target) {
@@ -44,12 +42,12 @@ pub(super) async fn connect(job: &UserJob, side: Side) -> Result<imap::Session, 
         .map_err(|e| Error::connecting(side, e))
 }
 
-async fn connect_dst(job: &UserJob) -> Result<Dst, Error> {
+async fn connect_dst(job: &UserJob) -> Result<Target, Error> {
     match &job.target {
         TargetSpec::Maildir { root } => {
-            Ok(Dst::Maildir(MaildirTarget::new(root, job.options.fsync)))
+            Ok(Target::Maildir(MaildirTarget::new(root, job.options.fsync)))
         }
-        TargetSpec::Imap { .. } => Ok(Dst::Imap(Box::new(connect(job, Side::Target).await?))),
+        TargetSpec::Imap { .. } => Ok(Target::Imap(Box::new(connect(job, Side::Target).await?))),
     }
 }
 
@@ -82,18 +80,56 @@ fn namespaces(ns: &imap::Namespaces) -> Namespaces {
     }
 }
 
+fn user_id(job: &UserJob) -> Result<Uuid, Error> {
+    Uuid::parse_str(&job.user_id)
+        .map_err(|e| Error::InvalidJob(format!("user id {} is not a uuid: {e}", job.user_id)))
+}
+
+/// One pass; folder retries take from `budget`.
 pub(super) async fn sync_user(
     job: &UserJob,
     store: &Store,
     cancel: &CancellationToken,
     progress: &dyn Progress,
+    budget: &RetryBudget,
 ) -> Result<UserOutcome, Error> {
-    let user_id = Uuid::parse_str(&job.user_id)
-        .map_err(|e| Error::InvalidJob(format!("user id {} is not a uuid: {e}", job.user_id)))?;
+    let user_id = user_id(job)?;
     let span = tracing::info_span!("user", email = %job.email);
-    run_user(job, user_id, store, cancel, progress)
+    run_user(job, user_id, store, cancel, progress, budget)
         .instrument(span)
         .await
+}
+
+/// One pass, run again while `policy` allows: each retry resumes from the stored state.
+pub(super) async fn sync_user_with_retries(
+    job: &UserJob,
+    store: &Store,
+    cancel: &CancellationToken,
+    progress: &dyn Progress,
+    policy: &RetryPolicy,
+) -> Result<UserOutcome, Error> {
+    let user_id = user_id(job)?;
+    let budget = policy.budget();
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let e = match sync_user(job, store, cancel, progress, &budget).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(e) => e,
+        };
+        if cancel.is_cancelled() {
+            return Err(e);
+        }
+        let Some(r) = budget.retry(&e, None) else {
+            return Err(e);
+        };
+        retry::record(store, user_id, &job.email, r, &e);
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(Error::Cancelled),
+            _ = tokio::time::sleep(r.wait) => {}
+        }
+    }
 }
 
 async fn run_user(
@@ -102,6 +138,7 @@ async fn run_user(
     store: &Store,
     cancel: &CancellationToken,
     progress: &dyn Progress,
+    budget: &RetryBudget,
 ) -> Result<UserOutcome, Error> {
     if cancel.is_cancelled() {
         return Err(Error::Cancelled);
@@ -118,23 +155,7 @@ async fn run_user(
         .map_err(|e| Error::imap(Side::Source, "list folders", e))?;
 
     let mut dst = connect_dst(job).await?;
-    let (layout, existing): (TargetLayout, HashSet<String>) = match &mut dst {
-        Dst::Maildir(_) => (TargetLayout::maildir(), HashSet::new()),
-        Dst::Imap(s) => {
-            let tns = s
-                .namespaces()
-                .await
-                .map_err(|e| Error::imap(Side::Target, "read namespaces", e))?;
-            let tl = s
-                .list_folders()
-                .await
-                .map_err(|e| Error::imap(Side::Target, "list folders", e))?;
-            let tns = namespaces(&tns);
-            let layout = TargetLayout::from_imap(&listed(&tl), tns.personal.first());
-            (layout, tl.iter().map(|f| f.name.clone()).collect())
-        }
-    };
-
+    let (layout, existing) = target_layout(&mut dst).await?;
     let plans = plan_folders(
         &listed(&src_list),
         &namespaces(&ns),
@@ -151,59 +172,10 @@ async fn run_user(
         FolderSelection::parse(&opts.include_folders, &opts.exclude_folders, src_delim)?;
     let plans = selection.apply(plans);
     tracing::info!(folders = plans.len(), "folders planned");
-
-    // Target folders, parents first. INBOX always exists.
-    match &mut dst {
-        Dst::Maildir(m) => {
-            let m = m.clone();
-            // Maildir++ needs no parent directories: a `\Noselect` container on the source stays
-            // one on the target (Dovecot infers it from its children) instead of becoming an
-            // empty selectable folder.
-            let todo: Vec<Vec<String>> = plans
-                .iter()
-                .filter(|p| !p.noselect)
-                .map(|p| p.target.clone())
-                .collect();
-            let mut subscribe: Vec<Vec<String>> = vec![vec!["INBOX".to_string()]];
-            subscribe.extend(plans.iter().map(|p| p.target.clone()));
-            copy::blocking(move || {
-                m.create_folder(&[])?;
-                for segs in todo {
-                    m.create_folder(&segs)?;
-                }
-                m.subscribe(&subscribe)
-            })
-            .await
-            .map_err(|e| Error::maildir("create folders in", job_root(job), e))?;
-        }
-        Dst::Imap(s) => {
-            for segs in folders_to_create(&plans) {
-                let name = layout.join(&segs);
-                if existing.contains(&name) {
-                    continue;
-                }
-                s.create_folder(&name)
-                    .await
-                    .map_err(|e| Error::imap(Side::Target, format!("create folder {name}"), e))?;
-            }
-        }
-    }
+    create_target_folders(job, &mut dst, &plans, &layout, &existing).await?;
 
     let stats = Stats::default();
-    // Limits count items skipped in earlier passes too.
-    if opts.bad_item_limit.is_some() || opts.large_item_limit.is_some() {
-        let items = store
-            .list_skipped_items(&user_id, None)
-            .map_err(|e| Error::store("read skipped items", e))?;
-        for i in items {
-            match i.kind {
-                SkippedKind::BadItem => stats.bad_items.fetch_add(1, Ordering::Relaxed),
-                SkippedKind::LargeItem => stats.large_items.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
-        }
-    }
-
+    count_earlier_skips(job, user_id, store, &stats)?;
     let folders_total = plans.len() as u64;
     let mut groups: Vec<Vec<FolderPlan>> = group_by_target(&plans)
         .into_iter()
@@ -224,6 +196,7 @@ async fn run_user(
         layout: &layout,
         stats: &stats,
         window: &window,
+        retries: budget,
     };
     let n = opts
         .folder_parallelism
@@ -278,6 +251,95 @@ async fn run_user(
     Ok(outcome)
 }
 
+/// How target folder names are formed, and the folders the target already has.
+async fn target_layout(dst: &mut Target) -> Result<(TargetLayout, HashSet<String>), Error> {
+    let s = match dst {
+        Target::Maildir(_) => return Ok((TargetLayout::maildir(), HashSet::new())),
+        Target::Imap(s) => s,
+    };
+    let tns = s
+        .namespaces()
+        .await
+        .map_err(|e| Error::imap(Side::Target, "read namespaces", e))?;
+    let tl = s
+        .list_folders()
+        .await
+        .map_err(|e| Error::imap(Side::Target, "list folders", e))?;
+    let tns = namespaces(&tns);
+    let layout = TargetLayout::from_imap(&listed(&tl), tns.personal.first());
+    Ok((layout, tl.iter().map(|f| f.name.clone()).collect()))
+}
+
+/// Creates the planned folders on the target, parents first. INBOX always exists.
+async fn create_target_folders(
+    job: &UserJob,
+    dst: &mut Target,
+    plans: &[FolderPlan],
+    layout: &TargetLayout,
+    existing: &HashSet<String>,
+) -> Result<(), Error> {
+    match dst {
+        Target::Maildir(m) => {
+            let m = m.clone();
+            // Maildir++ needs no parent directories: a `\Noselect` container on the source stays
+            // one on the target (Dovecot infers it from its children) instead of becoming an
+            // empty selectable folder.
+            let todo: Vec<Vec<String>> = plans
+                .iter()
+                .filter(|p| !p.noselect)
+                .map(|p| p.target.clone())
+                .collect();
+            let mut subscribe: Vec<Vec<String>> = vec![vec!["INBOX".to_string()]];
+            subscribe.extend(plans.iter().map(|p| p.target.clone()));
+            copy::blocking(move || {
+                m.create_folder(&[])?;
+                for segs in todo {
+                    m.create_folder(&segs)?;
+                }
+                m.subscribe(&subscribe)
+            })
+            .await
+            .map_err(|e| Error::maildir("create folders in", job_root(job), e))
+        }
+        Target::Imap(s) => {
+            for segs in folders_to_create(plans) {
+                let name = layout.join(&segs);
+                if existing.contains(&name) {
+                    continue;
+                }
+                s.create_folder(&name)
+                    .await
+                    .map_err(|e| Error::imap(Side::Target, format!("create folder {name}"), e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Limits count items skipped in earlier passes too.
+fn count_earlier_skips(
+    job: &UserJob,
+    user_id: Uuid,
+    store: &Store,
+    stats: &Stats,
+) -> Result<(), Error> {
+    let opts = &job.options;
+    if opts.bad_item_limit.is_none() && opts.large_item_limit.is_none() {
+        return Ok(());
+    }
+    let items = store
+        .list_skipped_items(&user_id, None)
+        .map_err(|e| Error::store("read skipped items", e))?;
+    for i in items {
+        match i.kind {
+            SkippedKind::BadItem => stats.bad_items.fetch_add(1, Ordering::Relaxed),
+            SkippedKind::LargeItem => stats.large_items.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+    Ok(())
+}
+
 fn job_root(job: &UserJob) -> std::path::PathBuf {
     match &job.target {
         TargetSpec::Maildir { root } => root.clone(),
@@ -323,7 +385,7 @@ async fn worker(
     job: &UserJob,
     ctx: &Ctx<'_>,
     queue: &Mutex<VecDeque<Vec<FolderPlan>>>,
-    conns: Option<(imap::Session, Dst)>,
+    conns: Option<(imap::Session, Target)>,
 ) -> Result<(), Error> {
     let (mut src, mut dst) = match conns {
         Some((s, d)) => (Some(s), Some(d)),
@@ -334,67 +396,71 @@ async fn worker(
             break;
         };
         for plan in group.iter().filter(|p| !p.noselect) {
-            let mut attempt = 0;
+            let mut failures = 0;
             loop {
                 if ctx.cancel.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
-                let res = async {
-                    if src.as_ref().is_none_or(|s| !s.is_usable()) {
-                        src = Some(connect(job, Side::Source).await?);
+                let res = copy_on(job, ctx, plan, &group, &mut src, &mut dst)
+                    .await
+                    .map_err(|e| e.in_folder(&plan.display()));
+                let Err(e) = res else { break };
+                // The connections may be mid-command: whatever comes next starts on fresh ones.
+                src = None;
+                dst = None;
+                failures += 1;
+                if let Some(r) = ctx.retries.retry(&e, Some(failures)) {
+                    tracing::warn!(error = %e, attempt = r.attempt, wait = ?r.wait, "retrying folder on new connections");
+                    retry::record(ctx.store, ctx.user_id, &job.email, r, &e);
+                    tokio::select! {
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                        _ = tokio::time::sleep(r.wait) => {}
                     }
-                    if dst.as_ref().is_none_or(|d| !d.is_usable()) {
-                        dst = Some(connect_dst(job).await?);
-                    }
-                    let (Some(s), Some(d)) = (src.as_mut(), dst.as_mut()) else {
-                        return Err(Error::Internal("connections missing after connect".into()));
-                    };
-                    copy::copy_folder(ctx, plan, &group, s, d)
-                        .instrument(tracing::info_span!("folder", name = %plan.display()))
-                        .await
+                    continue;
                 }
-                .await
-                .map_err(|e| e.in_folder(&plan.display()));
-                match res {
-                    Ok(()) => break,
-                    Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
-                        attempt += 1;
-                        let wait = e
-                            .imap_source()
-                            .and_then(|x| x.throttle_hint())
-                            .unwrap_or(Duration::from_millis(250 * (1 << attempt)));
-                        tracing::warn!(error = %e, attempt, ?wait, "retrying folder on new connections");
-                        // The connections may be mid-command: start over on fresh ones.
-                        src = None;
-                        dst = None;
-                        tokio::select! {
-                            _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                            _ = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                    Err(e) if is_fatal(&e) => return Err(e),
-                    Err(e) => {
-                        tracing::error!(error = %e, "folder failed");
-                        let _ = ctx.store.insert_event(&Event::new(
-                            Some(ctx.user_id),
-                            None,
-                            EventLevel::Error,
-                            e.to_string(),
-                        ));
-                        lock(&ctx.stats.folder_errors).push(e);
-                        src = None;
-                        dst = None;
-                        break;
-                    }
+                if is_fatal(&e) {
+                    return Err(e);
                 }
+                tracing::error!(error = %e, "folder failed");
+                let _ = ctx.store.insert_event(&Event::new(
+                    Some(ctx.user_id),
+                    None,
+                    EventLevel::Error,
+                    e.to_string(),
+                ));
+                lock(&ctx.stats.folder_errors).push(e);
+                break;
             }
         }
     }
     if let Some(s) = src {
         let _ = s.logout().await;
     }
-    if let Some(Dst::Imap(d)) = dst {
+    if let Some(Target::Imap(d)) = dst {
         let _ = d.logout().await;
     }
     Ok(())
+}
+
+/// One attempt at a folder, connecting first where the connections are gone or broken.
+async fn copy_on(
+    job: &UserJob,
+    ctx: &Ctx<'_>,
+    plan: &FolderPlan,
+    group: &[FolderPlan],
+    src: &mut Option<imap::Session>,
+    dst: &mut Option<Target>,
+) -> Result<(), Error> {
+    if src.as_ref().is_none_or(|s| !s.is_usable()) {
+        *src = Some(connect(job, Side::Source).await?);
+    }
+    if dst.as_ref().is_none_or(|d| !d.is_usable()) {
+        *dst = Some(connect_dst(job).await?);
+    }
+    let (Some(s), Some(d)) = (src.as_mut(), dst.as_mut()) else {
+        return Err(Error::Internal("connections missing after connect".into()));
+    };
+    copy::copy_folder(ctx, plan, group, s, d)
+        .instrument(tracing::info_span!("folder", name = %plan.display()))
+        .await
 }

@@ -4,16 +4,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use imapmigration_imap as imap;
 use imapmigration_store::{
-    self as store, AuthenticationMethod, BatchRecord, EndpointRecord, SecurityMode, Store,
-    TargetLogin, UserRecord,
+    self as store, AuthenticationMethod, BatchRecord, EndpointRecord, Store, TargetLogin,
+    UserRecord,
 };
 use uuid::Uuid;
 
-use crate::engine::{SourceSpec, SyncOptions, TargetSpec, UserJob};
+use crate::engine::{SourceSpec, SyncOptions, TargetSpec, UserJob, server_config};
 
 /// Why a job could not be built: these fail the user at once, with a clear message.
 #[derive(Debug, thiserror::Error)]
@@ -99,21 +98,6 @@ impl TokenCache {
         self.sources.insert(endpoint.id, tokens.clone());
         Ok(tokens)
     }
-}
-
-/// Connection settings of an endpoint.
-pub fn server_config(e: &EndpointRecord) -> imap::ServerConfig {
-    let security = match e.security {
-        SecurityMode::None => imap::Security::None,
-        SecurityMode::Tls => imap::Security::Tls,
-        SecurityMode::Ssl => imap::Security::Ssl,
-    };
-    let mut cfg = imap::ServerConfig::new(e.remote_server.clone(), e.port, security);
-    cfg.accept_untrusted = e.accept_untrusted;
-    cfg.ca_file = e.ca_file.as_ref().map(PathBuf::from);
-    cfg.connect_timeout = Duration::from_secs(20);
-    cfg.io_timeout = Duration::from_secs(120);
-    cfg
 }
 
 /// The target user name for `user` under an endpoint's `-TargetUserTemplate`

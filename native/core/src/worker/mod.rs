@@ -31,10 +31,6 @@ use crate::engine::{self, Progress, UserOutcome};
 
 /// Default interval between incremental syncs of a Synced batch (Exchange: 24 hours).
 pub const DEFAULT_INCREMENTAL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-/// How many times one pass retries a retryable failure before it fails the user.
-const MAX_ATTEMPTS: u32 = 8;
-/// Attempts for a server that refuses connections outright.
-const UNREACHABLE_ATTEMPTS: u32 = 3;
 
 /// Errors that stop the worker itself (not one user).
 #[derive(Debug, thiserror::Error)]
@@ -905,79 +901,23 @@ impl Scheduler {
     }
 }
 
-/// One pass over a user's mailbox with retries: dropped connections, timeouts and throttling
-/// back off and resume (the engine resumes by the stored state); anything else fails the user.
+/// One pass over a user's mailbox with the engine's retries (dropped connections, timeouts
+/// and throttling back off and resume; see `engine::retry`), as the worker records it.
 async fn run_pass(
     store: &Store,
     job: &engine::UserJob,
     cancel: &CancellationToken,
     progress: &dyn Progress,
 ) -> PassResult {
-    let mut attempt = 0u32;
-    loop {
-        if cancel.is_cancelled() {
-            return PassResult::Cancelled;
-        }
-        match engine::sync_user(job, store, cancel, progress).await {
-            Ok(outcome) => return PassResult::Done(outcome),
-            Err(_) if cancel.is_cancelled() => return PassResult::Cancelled,
-            // A server that refuses the TCP connection (or has no such address) is a wrong
-            // endpoint far more often than a passing fault: retry briefly, then fail the user
-            // with a clear error instead of hiding it behind minutes of backoff. Drops in the
-            // middle of a pass keep the full retry budget.
-            Err(e) if unreachable(&e) && attempt + 1 >= UNREACHABLE_ATTEMPTS => {
-                return PassResult::Failed {
-                    code: e.code().to_owned(),
-                    message: e.to_string(),
-                };
-            }
-            Err(e) if e.is_retryable() && attempt + 1 < MAX_ATTEMPTS => {
-                attempt += 1;
-                let backoff = e
-                    .imap_source()
-                    .and_then(|i| i.throttle_hint())
-                    .unwrap_or_else(|| {
-                        if unreachable(&e) {
-                            Duration::from_secs(u64::from(attempt))
-                        } else {
-                            Duration::from_secs((1u64 << attempt.min(6)).min(60))
-                        }
-                    });
-                let message = format!(
-                    "{}: attempt {attempt} interrupted ({e}); retrying in {} s",
-                    job.email,
-                    backoff.as_secs()
-                );
-                tracing::warn!(%message);
-                if let Ok(uid) = job.user_id.parse::<Uuid>() {
-                    let _ = store.insert_event(&Event::new(
-                        Some(uid),
-                        None,
-                        EventLevel::Warning,
-                        message,
-                    ));
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => return PassResult::Cancelled,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-            }
-            Err(e) => {
-                return PassResult::Failed {
-                    code: e.code().to_owned(),
-                    message: e.to_string(),
-                };
-            }
-        }
+    let policy = engine::RetryPolicy::default();
+    match engine::sync_user_with_retries(job, store, cancel, progress, &policy).await {
+        Ok(outcome) => PassResult::Done(outcome),
+        Err(_) if cancel.is_cancelled() => PassResult::Cancelled,
+        Err(e) => PassResult::Failed {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        },
     }
-}
-
-/// Whether the pass failed because the server could not be reached at all.
-fn unreachable(e: &engine::Error) -> bool {
-    matches!(
-        e.imap_source(),
-        Some(imapmigration_imap::Error::Connect { .. })
-    )
 }
 
 fn hostname() -> String {

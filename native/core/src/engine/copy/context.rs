@@ -1,0 +1,90 @@
+//! What the steps of a folder pass share: the user's context, the folder being copied, the
+//! pass's counters, and the small adapters from each layer's errors.
+
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use chrono::{DateTime, Utc};
+use imapmigration_imap as imap;
+use imapmigration_store::Store;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::super::error::{Error, Side};
+use super::super::filter::ReceivedFilter;
+use super::super::folders::{FolderPlan, TargetLayout};
+use super::super::retry::RetryBudget;
+use super::super::{Progress, SyncOptions};
+use super::window::ByteWindow;
+
+/// Counters of one user's pass, shared by the folder workers.
+#[derive(Debug, Default)]
+pub(in crate::engine) struct Stats {
+    pub total: AtomicU64,
+    pub copied: AtomicU64,
+    pub skipped: AtomicU64,
+    pub bytes: AtomicU64,
+    pub flags_updated: AtomicU64,
+    pub bad_items: AtomicU64,
+    pub large_items: AtomicU64,
+    pub folder_errors: Mutex<Vec<Error>>,
+}
+
+/// What every folder pass of a user shares.
+pub(in crate::engine) struct Ctx<'a> {
+    pub user_id: Uuid,
+    pub store: &'a Store,
+    pub opts: &'a SyncOptions,
+    pub filter: Option<&'a ReceivedFilter>,
+    pub cancel: &'a CancellationToken,
+    pub progress: &'a dyn Progress,
+    pub layout: &'a TargetLayout,
+    pub stats: &'a Stats,
+    /// The user's byte window, shared by all its folders.
+    pub window: &'a ByteWindow,
+    /// The pass's retry budget, shared by its folder workers and the pass itself.
+    pub retries: &'a RetryBudget,
+}
+
+/// One folder pass: the user's context, the folder, and the ids its rows are kept under.
+pub(super) struct FolderPass<'a> {
+    pub ctx: &'a Ctx<'a>,
+    pub plan: &'a FolderPlan,
+    /// The source folders that share this one's target folder (itself included).
+    pub group: &'a [FolderPlan],
+    pub folder_id: i64,
+    /// The source folder's UIDVALIDITY as EXAMINEd for this pass.
+    pub src_validity: u32,
+}
+
+/// Runs blocking file I/O off the async threads.
+pub(in crate::engine) async fn blocking<T, F>(f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("file task failed: {e}")))?
+}
+
+pub(super) fn st(action: &'static str) -> impl FnOnce(imapmigration_store::Error) -> Error {
+    move |e| Error::store(action, e)
+}
+
+pub(super) fn src_err(action: impl Into<String>) -> impl FnOnce(imap::Error) -> Error {
+    let a = action.into();
+    move |e| Error::imap(Side::Source, a, e)
+}
+
+pub(super) fn dst_err(action: impl Into<String>) -> impl FnOnce(imap::Error) -> Error {
+    let a = action.into();
+    move |e| Error::imap(Side::Target, a, e)
+}
+
+pub(super) fn rfc3339(ts: i64) -> String {
+    DateTime::<Utc>::from_timestamp(ts, 0)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or_default()
+}

@@ -1,0 +1,447 @@
+//! The IMAP target folder: SELECTed for the pass, written with the pipelined appender
+//! (MULTIAPPEND where offered), searched for rows left in flight, flags changed with UID STORE.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::StreamExt;
+use imapmigration_imap as imap;
+use imapmigration_store::{MessageRow, MessageState};
+use tokio::sync::mpsc;
+
+use super::super::error::{Error, Side};
+use super::super::flags::FlagSet;
+use super::super::plan::{Ident, body_key, normalize_message_id};
+use super::context::{FolderPass, dst_err, st};
+use super::listing::{META_BATCH, fetch_meta_uids};
+use super::skipped::{Headers, Refused, record_bad, summary_headers};
+use super::stream::{Commit, FETCH_BATCH, Item, begin_rows, commit, next_group};
+use super::target::{FlagPolicy, FlagWork, Located, Siblings, TargetFolder, TargetMessage};
+
+/// APPEND commands in flight on one connection (each may carry many messages with
+/// MULTIAPPEND).
+const APPEND_WINDOW: usize = 64;
+
+/// A folder on the IMAP target, selected on the user's target session.
+pub(super) struct ImapFolder<'s> {
+    session: &'s mut imap::Session,
+    name: String,
+    info: imap::MailboxInfo,
+    policy: FlagPolicy,
+}
+
+impl<'s> ImapFolder<'s> {
+    /// SELECTs `name` (read-write: flags are stored here).
+    pub async fn open(session: &'s mut imap::Session, name: &str) -> Result<Self, Error> {
+        let info = session
+            .select(name)
+            .await
+            .map_err(dst_err(format!("select folder {name}")))?;
+        let policy = FlagPolicy {
+            keywords: info.allows_keywords,
+            permanent: FlagSet::from_flags(&info.permanent_flags),
+        };
+        Ok(ImapFolder {
+            session,
+            name: name.to_string(),
+            info,
+            policy,
+        })
+    }
+
+    /// Target UIDs of unclaimed messages with this identity, in UID order.
+    async fn find(&mut self, ident: &Ident, claimed: &HashSet<u32>) -> Result<Vec<u32>, Error> {
+        let s = &mut *self.session;
+        let cands: Vec<u32> = s
+            .uid_search(&search_key(ident))
+            .await
+            .map_err(dst_err("search the target"))?
+            .into_iter()
+            .filter(|u| !claimed.contains(u))
+            .collect();
+        if cands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metas = fetch_meta_uids(s, &cands, Side::Target).await?;
+        let mut sized: Vec<&imap::MessageMeta> = metas
+            .iter()
+            .filter(|m| {
+                u64::from(m.size) == ident.size && m.internal_date.timestamp() == ident.date
+            })
+            .collect();
+        sized.sort_by_key(|m| m.uid);
+        if !ident.key.starts_with("sha256:") {
+            return Ok(sized
+                .iter()
+                .filter(|m| {
+                    m.message_id.as_deref().map(normalize_message_id).as_deref()
+                        == Some(ident.key.as_str())
+                })
+                .map(|m| m.uid)
+                .collect());
+        }
+        let uids: Vec<u32> = sized.iter().map(|m| m.uid).collect();
+        let mut hits = Vec::new();
+        for c in uids.chunks(FETCH_BATCH) {
+            let set = imap::UidSet::from_iter(c);
+            let mut stream = std::pin::pin!(s.fetch_bodies(&set));
+            while let Some(b) = stream.next().await {
+                let b = b.map_err(dst_err("fetch messages"))?;
+                if body_key(&b.body) == ident.key {
+                    hits.push(b.uid);
+                }
+            }
+        }
+        Ok(hits)
+    }
+}
+
+/// How to find candidates for a row in state 0 on the target: by Message-ID when the key is
+/// one in printable US-ASCII (the only charset every server must search, RFC 3501 §6.4.4),
+/// else by size; candidates are then compared on size, date and key.
+fn search_key(ident: &Ident) -> imap::SearchKey {
+    let printable = ident.key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable && !ident.key.starts_with("sha256:") {
+        imap::SearchKey::header("Message-ID", ident.key.clone())
+    } else {
+        imap::SearchKey::size(u32::try_from(ident.size).unwrap_or(u32::MAX))
+    }
+}
+
+impl TargetFolder for ImapFolder<'_> {
+    type Found = u32;
+
+    fn uid_validity(&self) -> Option<u32> {
+        Some(self.info.uid_validity)
+    }
+
+    fn flag_policy(&self) -> &FlagPolicy {
+        &self.policy
+    }
+
+    async fn is_empty(&mut self) -> Result<bool, Error> {
+        Ok(self.info.exists == 0)
+    }
+
+    /// A row counts as landed when an unclaimed target message has its msg_key, size and
+    /// INTERNALDATE; identical rows need as many messages.
+    async fn locate_in_flight(
+        &mut self,
+        pass: &FolderPass<'_>,
+        rows: &[MessageRow],
+    ) -> Result<Located, Error> {
+        let mut claimed = Siblings::load(pass, self.uid_validity())?.claimed;
+        claimed.extend(
+            rows.iter()
+                .filter(|r| r.state == MessageState::Copied)
+                .filter_map(|r| r.dst_uid),
+        );
+        let mut by_ident: BTreeMap<Ident, Vec<&MessageRow>> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r.state == MessageState::InFlight) {
+            by_ident
+                .entry(Ident {
+                    key: r.msg_key.clone(),
+                    size: r.size,
+                    date: r.internal_date,
+                })
+                .or_default()
+                .push(r);
+        }
+        let mut out = Located::default();
+        for (ident, want) in by_ident {
+            let mut hits = self.find(&ident, &claimed).await?.into_iter();
+            for r in want {
+                match hits.next() {
+                    Some(u) => {
+                        claimed.insert(u);
+                        out.found
+                            .push((r.src_uid, MessageState::Copied, Some(u), r.flags.clone()));
+                    }
+                    None => out.lost.push(r.src_uid),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_flags(
+        &mut self,
+        _pass: &FolderPass<'_>,
+        work: &FlagWork<'_>,
+    ) -> Result<Vec<u32>, Error> {
+        let mut applied = Vec::new();
+        for (d, rs) in work {
+            let located: Vec<&&MessageRow> = rs.iter().filter(|r| r.dst_uid.is_some()).collect();
+            if located.len() < rs.len() {
+                tracing::debug!(
+                    n = rs.len() - located.len(),
+                    "no target UID known (no UIDPLUS): flags not updated"
+                );
+            }
+            let uids: Vec<u32> = located.iter().filter_map(|r| r.dst_uid).collect();
+            let add: Vec<String> = d.add.iter().map(str::to_string).collect();
+            let rm: Vec<String> = d.remove.iter().map(str::to_string).collect();
+            for c in uids.chunks(META_BATCH) {
+                let set = imap::UidSet::from_iter(c);
+                if !add.is_empty() {
+                    self.session
+                        .uid_store_flags(&set, imap::FlagOp::Add, &add)
+                        .await
+                        .map_err(dst_err("store flags"))?;
+                }
+                if !rm.is_empty() {
+                    self.session
+                        .uid_store_flags(&set, imap::FlagOp::Remove, &rm)
+                        .await
+                        .map_err(dst_err("store flags"))?;
+                }
+            }
+            applied.extend(located.iter().map(|r| r.src_uid));
+        }
+        Ok(applied)
+    }
+
+    async fn inventory(
+        &mut self,
+        _pass: &FolderPass<'_>,
+        siblings: &Siblings,
+        want_hash: bool,
+    ) -> Result<Vec<TargetMessage<u32>>, Error> {
+        if self.info.exists == 0 {
+            return Ok(Vec::new());
+        }
+        let s = &mut *self.session;
+        let tm = s
+            .fetch_meta(&imap::UidSet::all())
+            .await
+            .map_err(dst_err("fetch message list"))?;
+        let tm: Vec<&imap::MessageMeta> = tm
+            .iter()
+            .filter(|m| !siblings.claimed.contains(&m.uid))
+            .collect();
+        let mut thash: HashMap<u32, String> = HashMap::new();
+        if want_hash {
+            let uids: Vec<u32> = tm
+                .iter()
+                .filter(|m| m.message_id.is_none())
+                .map(|m| m.uid)
+                .collect();
+            for c in uids.chunks(FETCH_BATCH) {
+                let set = imap::UidSet::from_iter(c);
+                let mut stream = std::pin::pin!(s.fetch_bodies(&set));
+                while let Some(b) = stream.next().await {
+                    let b = b.map_err(dst_err("fetch messages"))?;
+                    thash.insert(b.uid, body_key(&b.body));
+                }
+            }
+        }
+        Ok(tm
+            .into_iter()
+            .map(|m| {
+                let key = m
+                    .message_id
+                    .as_deref()
+                    .map(normalize_message_id)
+                    .or_else(|| thash.get(&m.uid).cloned())
+                    .unwrap_or_else(|| format!("unknown:{}", m.uid));
+                TargetMessage {
+                    found: m.uid,
+                    ident: Ident {
+                        key,
+                        size: u64::from(m.size),
+                        date: m.internal_date.timestamp(),
+                    },
+                    flags: FlagSet::from_flags(&m.flags),
+                }
+            })
+            .collect())
+    }
+
+    fn target_uid(found: &u32) -> Option<u32> {
+        Some(*found)
+    }
+
+    async fn adopt(&mut self, _: &FolderPass<'_>, _: Vec<(u32, u32)>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn write(
+        &mut self,
+        pass: &FolderPass<'_>,
+        rx: mpsc::Receiver<Item>,
+    ) -> Result<(), Error> {
+        // Nothing below needs the target folder selected; appending to a folder that is not
+        // selected spares the server from updating this session's view of it after every
+        // command.
+        self.session
+            .unselect()
+            .await
+            .map_err(dst_err("unselect folder"))?;
+        write_messages(pass, self.session, &self.name, rx).await
+    }
+}
+
+/// A message sent and not yet confirmed.
+struct Sent {
+    size: u64,
+    flags: String,
+    date: i64,
+    headers: Headers,
+}
+
+/// The writer's book of messages in flight and outcomes not yet committed.
+#[derive(Default)]
+struct Book {
+    sent: HashMap<u32, Sent>,
+    sizes: HashMap<u32, u64>,
+    pending: Vec<Commit>,
+    /// A temporary refusal: the row stays in state 0 and the folder is tried again.
+    retry_later: Option<imap::ServerRefusal>,
+}
+
+impl Book {
+    /// Books the outcomes the appender returned; a refusal over `-BadItemLimit` is an error.
+    fn settle(
+        &mut self,
+        pass: &FolderPass<'_>,
+        outs: Vec<imap::AppendOutcome>,
+    ) -> Result<(), Error> {
+        for o in outs {
+            let uid = o.id as u32;
+            let Some(info) = self.sent.remove(&uid) else {
+                continue;
+            };
+            match o.result {
+                Ok(dst_uid) => {
+                    self.sizes.insert(uid, info.size);
+                    self.pending
+                        .push((uid, MessageState::Copied, dst_uid, info.flags));
+                }
+                Err(r) if r.is_retryable() => self.retry_later = Some(r),
+                Err(r) => {
+                    tracing::warn!(uid, refusal = %r, "target refused message");
+                    self.pending
+                        .push((uid, MessageState::Skipped, None, info.flags));
+                    let item = Refused {
+                        uid,
+                        size: info.size,
+                        date: info.date,
+                        headers: info.headers,
+                    };
+                    record_bad(pass, item, &r)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends what the reader sends into the unselected folder `name`.
+async fn write_messages(
+    pass: &FolderPass<'_>,
+    s: &mut imap::Session,
+    name: &str,
+    mut rx: mpsc::Receiver<Item>,
+) -> Result<(), Error> {
+    let ctx = pass.ctx;
+    let (window, chunk) = (ctx.window.bytes(), ctx.opts.chunk.max(1));
+    // The appender keeps what is in flight (to send a refused MULTIAPPEND again message by
+    // message) after the message's share of the window is released: not a copy but the
+    // FETCH's own buffer, so a message is never in memory twice. A quarter of the window lets
+    // MULTIAPPEND commands grow large (Dovecot's cost per command grows with the folder, so
+    // fewer commands keep a 50,000-message folder linear) while the total stays near the window.
+    let mut appender = s.appender(name, (window / 4).max(1), APPEND_WINDOW);
+    let mut book = Book::default();
+    let mut cancelled = false;
+    let mut limit_err = None;
+    'groups: while let Some(group) = next_group(&mut rx, chunk, window).await {
+        if ctx.cancel.is_cancelled() {
+            cancelled = true;
+            break;
+        }
+        ctx.store
+            .messages_begin(pass.folder_id, &begin_rows(&group))
+            .map_err(st("begin messages"))?;
+        for it in group {
+            let flags: Vec<String> = it.flags.iter().map(str::to_string).collect();
+            // Recorded before sending: a fast server's answer can arrive within the push.
+            book.sent.insert(
+                it.uid,
+                Sent {
+                    size: it.body.len() as u64,
+                    flags: it.flags.to_stored(),
+                    date: it.date.timestamp(),
+                    headers: summary_headers(&it.body),
+                },
+            );
+            let outs = appender
+                .push_bytes(u64::from(it.uid), it.body, &flags, it.date)
+                .await
+                .map_err(dst_err("append messages"))?;
+            if let Err(e) = book.settle(pass, outs) {
+                limit_err = Some(e);
+                break 'groups;
+            }
+        }
+        // When nothing more is at hand, end the MULTIAPPEND command being filled so its
+        // messages complete (and can be committed) without waiting for the source. While
+        // messages keep coming, the command goes on: a server commits its mailbox once per
+        // command, at a cost that grows with the mailbox.
+        if rx.is_empty() {
+            let outs = appender.flush().await.map_err(dst_err("append messages"))?;
+            if let Err(e) = book.settle(pass, outs) {
+                limit_err = Some(e);
+                break;
+            }
+        }
+        if book.pending.len() >= chunk {
+            commit(ctx, pass.folder_id, &mut book.pending, &mut book.sizes)?;
+        }
+    }
+    // Settle what is in flight, also when stopping: confirmed copies are recorded now rather
+    // than verified on the next pass.
+    let outs = appender
+        .finish()
+        .await
+        .map_err(dst_err("append messages"))?;
+    let r = book.settle(pass, outs);
+    commit(ctx, pass.folder_id, &mut book.pending, &mut book.sizes)?;
+    if let Some(e) = limit_err {
+        return Err(e);
+    }
+    r?;
+    if cancelled {
+        return Err(Error::Cancelled);
+    }
+    if let Some(r) = book.retry_later {
+        return Err(Error::imap(
+            Side::Target,
+            "append messages",
+            imap::Error::No {
+                command: "APPEND".into(),
+                code: r.code,
+                text: r.text,
+            },
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_rows_are_searched_by_printable_message_id_else_by_size() {
+        let id = |key: &str| Ident {
+            key: key.into(),
+            size: 120,
+            date: 0,
+        };
+        assert_eq!(
+            search_key(&id("<a\"b@x>")),
+            imap::SearchKey::header("Message-ID", "<a\"b@x>")
+        );
+        assert_eq!(search_key(&id("<ü@x>")), imap::SearchKey::size(120));
+        assert_eq!(search_key(&id("sha256:00")), imap::SearchKey::size(120));
+    }
+}

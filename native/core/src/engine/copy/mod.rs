@@ -1,0 +1,194 @@
+//! One folder pass.
+//!
+//! Order of work, each step safe to interrupt at any point:
+//! 1. EXAMINE the source (never SELECT: the source is not modified), open the target folder.
+//! 2. If the stored UIDVALIDITY of either side no longer holds, or we have no record of a
+//!    folder whose target is not empty, rebuild the rows by matching the source's messages to
+//!    the target's by msg_key + size + INTERNALDATE, respecting multiplicity (`rebuild`).
+//! 3. Rows left in state 0 by an interrupted pass are verified on the target: found ones are
+//!    committed, the rest are forgotten and copied again (`verify`).
+//! 4. Flag changes on the source since the last pass are applied as a difference (`flag_sync`).
+//! 5. New messages are streamed newest first (`stream`): one source connection fetches
+//!    `BODY.PEEK[]` in batches into a channel bounded by bytes (`window`), the target side
+//!    writes rows in state 0 per group, appends (pipelined, `imap_target`) or delivers
+//!    (`maildir_target`), and commits state 1 in chunks. Messages over the size limit and
+//!    messages the target refuses are recorded as skipped items (`skipped`).
+//! 6. The folder's UIDVALIDITY and HIGHESTMODSEQ are recorded for the next pass.
+//!
+//! The steps that depend on the target kind go through [`target::TargetFolder`], implemented
+//! once per kind; `context` holds what they share.
+
+mod context;
+mod flag_sync;
+mod imap_target;
+mod listing;
+mod maildir_target;
+mod rebuild;
+mod skipped;
+mod stream;
+mod target;
+mod verify;
+mod window;
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use imapmigration_imap as imap;
+use imapmigration_store::{FolderRecord, MessageRow, MessageState};
+
+use super::error::Error;
+use super::folders::FolderPlan;
+use super::plan::plan_new;
+use context::{FolderPass, src_err, st};
+use imap_target::ImapFolder;
+use maildir_target::MaildirFolder;
+use target::TargetFolder;
+
+pub(super) use context::{Ctx, Stats, blocking};
+pub(super) use target::Target;
+pub(super) use window::ByteWindow;
+
+/// Copies one source folder of `group` (the source folders sharing its target folder).
+pub(super) async fn copy_folder(
+    ctx: &Ctx<'_>,
+    plan: &FolderPlan,
+    group: &[FolderPlan],
+    src: &mut imap::Session,
+    dst: &mut Target,
+) -> Result<(), Error> {
+    let tname = ctx.layout.join(&plan.target);
+    let folder_id = ctx
+        .store
+        .folder_upsert(&ctx.user_id, &plan.source_name, &tname)
+        .map_err(st("record folder"))?;
+    let rec = ctx
+        .store
+        .folder_by_id(folder_id)
+        .map_err(st("read folder"))?
+        .ok_or_else(|| Error::Internal(format!("folder {folder_id} vanished")))?;
+    let sinfo = src
+        .examine(&plan.source_name)
+        .await
+        .map_err(src_err("examine folder"))?;
+    let pass = FolderPass {
+        ctx,
+        plan,
+        group,
+        folder_id,
+        src_validity: sinfo.uid_validity,
+    };
+    match dst {
+        Target::Imap(s) => {
+            let folder = ImapFolder::open(s, &tname).await?;
+            run(&pass, &rec, &sinfo, src, folder).await
+        }
+        Target::Maildir(m) => {
+            let folder = MaildirFolder::open(m, &plan.target).await?;
+            run(&pass, &rec, &sinfo, src, folder).await
+        }
+    }
+}
+
+/// Steps 2 to 6 on an open target folder.
+async fn run<F: TargetFolder>(
+    pass: &FolderPass<'_>,
+    rec: &FolderRecord,
+    sinfo: &imap::MailboxInfo,
+    src: &mut imap::Session,
+    mut dst: F,
+) -> Result<(), Error> {
+    let ctx = pass.ctx;
+    let src_changed = rec.src_uidvalidity.is_some_and(|v| v != sinfo.uid_validity);
+    let (rows, rebuilt) = settle_rows(pass, rec, sinfo, src_changed, src, &mut dst).await?;
+
+    // HIGHESTMODSEQ of the last pass holds only for the rows it was recorded with.
+    let changed_since = rec.src_highest_modseq.filter(|_| !rebuilt && !src_changed);
+    let listing = listing::list_source(src, sinfo, &rows, changed_since).await?;
+    flag_sync::sync_flags(pass, &rows, &listing.flags, &mut dst).await?;
+
+    let has_row: HashSet<u32> = rows.iter().map(|r| r.src_uid).collect();
+    let planned = plan_new(
+        &listing.new,
+        |u| has_row.contains(&u),
+        ctx.filter,
+        ctx.opts.max_message_size,
+    );
+    let passing = listing.new.len() as u64 - planned.filtered;
+    ctx.stats
+        .total
+        .fetch_add(listing.still_there + passing, Ordering::Relaxed);
+    skipped::record_large(pass, src, &planned.too_large).await?;
+
+    let bytes: u64 = planned.copy.iter().map(|m| m.size).sum();
+    ctx.progress
+        .folder_started(&pass.plan.display(), planned.copy.len() as u64, bytes);
+    tracing::info!(
+        new = planned.copy.len(),
+        bytes,
+        filtered = planned.filtered,
+        "copying"
+    );
+    if !planned.copy.is_empty() {
+        stream::copy_messages(pass, &planned.copy, src, &mut dst).await?;
+    }
+
+    ctx.store
+        .folder_set_validity(
+            pass.folder_id,
+            Some(sinfo.uid_validity),
+            sinfo.highest_modseq,
+            dst.uid_validity(),
+        )
+        .map_err(st("record folder validity"))?;
+    let _ = ctx.store.refresh_user_counters(&ctx.user_id);
+    Ok(())
+}
+
+/// Steps 2 and 3: rows that can be trusted, rebuilt or verified as needed. Also says whether
+/// they were rebuilt.
+async fn settle_rows<F: TargetFolder>(
+    pass: &FolderPass<'_>,
+    rec: &FolderRecord,
+    sinfo: &imap::MailboxInfo,
+    src_changed: bool,
+    src: &mut imap::Session,
+    dst: &mut F,
+) -> Result<(Vec<MessageRow>, bool), Error> {
+    let store = pass.ctx.store;
+    let read = || {
+        store
+            .messages_for_folder(pass.folder_id)
+            .map_err(st("read messages"))
+    };
+    let mut rows = read()?;
+    let dst_validity = dst.uid_validity();
+    let dst_changed =
+        matches!((dst_validity, rec.dst_uidvalidity), (Some(now), Some(was)) if now != was);
+    let unknown = rec.src_uidvalidity.is_none() && rows.is_empty() && !dst.is_empty().await?;
+    let rebuilt = src_changed || dst_changed || unknown;
+    if rebuilt {
+        tracing::warn!(
+            src_was = ?rec.src_uidvalidity, src_now = sinfo.uid_validity,
+            dst_was = ?rec.dst_uidvalidity, dst_now = ?dst_validity, unknown,
+            "rebuilding folder state from the target's contents"
+        );
+        rebuild::rebuild(pass, &rows, sinfo, src, dst).await?;
+        rows = read()?;
+    } else if rec.src_uidvalidity.is_none() || rec.dst_uidvalidity != dst_validity {
+        // Before the first row is written: rows always belong to a known UIDVALIDITY.
+        store
+            .folder_set_validity(
+                pass.folder_id,
+                Some(sinfo.uid_validity),
+                rec.src_highest_modseq,
+                dst_validity,
+            )
+            .map_err(st("record folder validity"))?;
+    }
+    // Never send again what may have landed: rows in state 0 are verified first.
+    if rows.iter().any(|r| r.state == MessageState::InFlight) {
+        verify::verify_in_flight(pass, &rows, dst).await?;
+        rows = read()?;
+    }
+    Ok((rows, rebuilt))
+}
