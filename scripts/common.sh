@@ -97,3 +97,34 @@ build_and_stage() {
     export IMAPMIGRATION_TESTKIT="$dir/imapmig-testkit"
     echo "==> staged $profile build in $dest" >&2
 }
+
+# Named stages with their elapsed time: `stage NAME` ends the running stage (printing
+# "==> NAME (N s)") and starts the next; `stages_summary` ends the last one and prints every
+# stage's time. scripts/test calls the summary from an EXIT trap, so a failing stage still shows.
+_stage_name=""
+_stage_start=0
+_stage_lines=()
+_stage_total_start=$SECONDS
+
+stage() {
+    stage_end
+    _stage_name="$1"
+    _stage_start=$SECONDS
+    echo "==> $1"
+}
+
+stage_end() {
+    [ -n "$_stage_name" ] || return 0
+    local secs=$((SECONDS - _stage_start))
+    echo "==> $_stage_name ($secs s)"
+    _stage_lines+=("$(printf '%6d s  %s' "$secs" "$_stage_name")")
+    _stage_name=""
+}
+
+stages_summary() {
+    stage_end
+    [ ${#_stage_lines[@]} -gt 0 ] || return 0
+    echo "==> stage times"
+    printf '%s\n' "${_stage_lines[@]}"
+    printf '%6d s  total\n' $((SECONDS - _stage_total_start))
+}

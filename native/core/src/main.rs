@@ -55,7 +55,7 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
-                return match imapmigration::worker::spawn::detach(&exe, &home) {
+                return match imapmigration::process::detach(&exe, &home) {
                     Ok(_) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("error: cannot start the worker: {e}");

@@ -990,3 +990,59 @@ fn reports_written_by_the_worker_are_linked() {
     assert_eq!(r["ErrorUrl"], Value::Null);
     assert!(r["CreationTimeUTC"].is_string());
 }
+
+// ---- argument errors ----------------------------------------------------------------------------
+
+/// A password given where another type belongs is refused naming the argument and what it
+/// expected; the value appears nowhere in the response (`Home::call` checks every response for
+/// `PASSWORD` too).
+#[test]
+fn wrongly_typed_arguments_are_named_and_never_quoted() {
+    let h = Home::new();
+    let cases = [
+        (
+            json!({"op": "endpoint.new", "name": "e", "remoteServer": "imap.example.test",
+                   "skipVerification": PASSWORD}),
+            "skipVerification",
+            "invalid argument skipVerification for endpoint.new: expected a boolean, found a string",
+        ),
+        (
+            json!({"op": "endpoint.new", "name": "e", "remoteServer": "imap.example.test",
+                   "credentials": {"userName": {"name": PASSWORD}, "password": PASSWORD}}),
+            "credentials.userName",
+            "invalid argument credentials.userName for endpoint.new: expected a string, found an object",
+        ),
+        (
+            json!({"op": "endpoint.new", "name": "e", "remoteServer": "imap.example.test",
+                   "credentials": PASSWORD}),
+            "credentials",
+            "invalid argument credentials for endpoint.new: expected struct Credentials, found a string",
+        ),
+        (
+            json!({"op": "batch.new", "name": "b", "sourceEndpoint": "src",
+                   "reportInterval": PASSWORD}),
+            "reportInterval",
+            "invalid argument reportInterval for batch.new: expected u64, found a string",
+        ),
+        (
+            json!({"op": "config.set", "smtpRelay": {"server": "smtp.example.test",
+                   "port": PASSWORD, "userName": "relay", "password": PASSWORD}}),
+            "smtpRelay.port",
+            "invalid argument smtpRelay.port for config.set: expected u16, found a string",
+        ),
+        (
+            json!({"op": "user.statistics", "identity": "ann@contoso.test",
+                   "includeReport": PASSWORD}),
+            "includeReport",
+            "invalid argument includeReport for user.statistics: expected a boolean, found a string",
+        ),
+    ];
+    for (req, parameter, message) in cases {
+        let e = h.err(req.clone(), "InvalidArgument");
+        assert_eq!(e["message"], json!(message), "{req}");
+        assert_eq!(e["details"]["parameter"], json!(parameter), "{req}");
+        assert!(!e.to_string().contains(PASSWORD), "{req}: {e}");
+    }
+    // Nothing was created on the way.
+    assert_eq!(h.ok(json!({"op": "endpoint.get"})), json!([]));
+}

@@ -46,7 +46,7 @@ pub fn env() -> Env {
                 row_index: 1,
                 email_address: "alice@example.com".into(),
                 user_name: "alice".into(),
-                password: imapmigration_store::Secret::new(PASSWORD),
+                password: imapmigration_store::SecretString::from(PASSWORD),
                 user_root: None,
             }],
         )
@@ -76,7 +76,7 @@ pub fn server(d: &Dovecot) -> imap::ServerConfig {
 pub fn creds(user: &str, password: &str) -> imap::Credentials {
     imap::Credentials::Login {
         user: user.into(),
-        password: imap::Secret::new(password),
+        password: imap::SecretString::from(password),
     }
 }
 

@@ -41,9 +41,7 @@ impl Home {
         r["result"].clone()
     }
     fn worker_pid(&self) -> Option<u32> {
-        imapmigration::worker::lock::probe(self.path())
-            .ok()
-            .flatten()
+        imapmigration::process::probe(self.path()).ok().flatten()
     }
     fn kill_worker(&self) {
         if let Some(pid) = self.worker_pid() {

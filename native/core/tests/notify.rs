@@ -103,10 +103,7 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
-        if let Some(pid) = imapmigration::worker::lock::probe(self.path())
-            .ok()
-            .flatten()
-        {
+        if let Some(pid) = imapmigration::process::probe(self.path()).ok().flatten() {
             let _ = std::process::Command::new("kill")
                 .arg("-9")
                 .arg(pid.to_string())

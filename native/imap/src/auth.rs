@@ -6,20 +6,20 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::error::Result;
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, SecretString};
 
 /// Supplies OAuth2 access tokens (for XOAUTH2). Implementations cache and refresh.
 pub trait TokenSource: Send + Sync {
     /// A currently valid access token.
-    fn token(&self) -> BoxFuture<'_, Result<Secret>>;
+    fn token(&self) -> BoxFuture<'_, Result<SecretString>>;
 }
 
 /// A fixed token, for callers that obtain tokens elsewhere.
 #[derive(Debug, Clone)]
-pub struct StaticToken(pub Secret);
+pub struct StaticToken(pub SecretString);
 
 impl TokenSource for StaticToken {
-    fn token(&self) -> BoxFuture<'_, Result<Secret>> {
+    fn token(&self) -> BoxFuture<'_, Result<SecretString>> {
         Box::pin(async move { Ok(self.0.clone()) })
     }
 }
@@ -30,12 +30,15 @@ pub enum Credentials {
     /// `LOGIN user password`. Falls back to `AUTHENTICATE PLAIN` when the server advertises
     /// `LOGINDISABLED` but offers `AUTH=PLAIN`, or when a value cannot be sent as a quoted
     /// string (8-bit characters).
-    Login { user: String, password: Secret },
+    Login {
+        user: String,
+        password: SecretString,
+    },
     /// SASL PLAIN (RFC 4616). `authzid` is the user to act for; `authcid` the admin logging in.
     Plain {
         authcid: String,
         authzid: Option<String>,
-        password: Secret,
+        password: SecretString,
     },
     /// SASL XOAUTH2 with a bearer token for `user`.
     XOAuth2 {
@@ -87,7 +90,7 @@ pub fn master_user_login(
     user: &str,
     separator: &str,
     admin: &str,
-    password: Secret,
+    password: SecretString,
 ) -> Credentials {
     Credentials::Login {
         user: format!("{user}{separator}{admin}"),
@@ -96,19 +99,27 @@ pub fn master_user_login(
 }
 
 /// RFC 4616 §2: `[authzid] NUL authcid NUL passwd`.
-pub(crate) fn plain_payload(authzid: Option<&str>, authcid: &str, password: &Secret) -> Vec<u8> {
+pub(crate) fn plain_payload(
+    authzid: Option<&str>,
+    authcid: &str,
+    password: &SecretString,
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(authzid.unwrap_or_default().as_bytes());
     out.push(0);
     out.extend_from_slice(authcid.as_bytes());
     out.push(0);
-    out.extend_from_slice(password.expose().as_bytes());
+    out.extend_from_slice(password.expose_secret().as_bytes());
     out
 }
 
 /// `user=<user>^Aauth=Bearer <token>^A^A`.
-pub(crate) fn xoauth2_payload(user: &str, token: &Secret) -> Vec<u8> {
-    format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()).into_bytes()
+pub(crate) fn xoauth2_payload(user: &str, token: &SecretString) -> Vec<u8> {
+    format!(
+        "user={user}\x01auth=Bearer {}\x01\x01",
+        token.expose_secret()
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]
@@ -117,21 +128,21 @@ mod tests {
 
     #[test]
     fn plain_payload_layout() {
-        let p = plain_payload(Some("alice"), "admin", &Secret::new("pw"));
+        let p = plain_payload(Some("alice"), "admin", &SecretString::from("pw"));
         assert_eq!(p, b"alice\0admin\0pw");
-        let p = plain_payload(None, "bob", &Secret::new("pw"));
+        let p = plain_payload(None, "bob", &SecretString::from("pw"));
         assert_eq!(p, b"\0bob\0pw");
     }
 
     #[test]
     fn xoauth2_payload_layout() {
-        let p = xoauth2_payload("u@x", &Secret::new("tok"));
+        let p = xoauth2_payload("u@x", &SecretString::from("tok"));
         assert_eq!(p, b"user=u@x\x01auth=Bearer tok\x01\x01");
     }
 
     #[test]
     fn master_user_and_debug_redaction() {
-        let c = master_user_login("alice", "*", "admin", Secret::new("adminpass"));
+        let c = master_user_login("alice", "*", "admin", SecretString::from("adminpass"));
         let Credentials::Login { user, .. } = &c else {
             panic!()
         };

@@ -44,7 +44,7 @@ pub use mailbox::{
 pub use messages::{FetchedBody, FlagOp, MessageMeta};
 pub use oauth::ClientCredentialsTokens;
 pub use search::SearchKey;
-pub use secret::Secret;
+pub use secret::{ExposeSecret, SecretString};
 pub use sequence::UidSet;
 pub use session::{Capabilities, Session, connect, probe};
 pub use tls::install_default_provider;

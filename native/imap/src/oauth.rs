@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 
 use crate::auth::TokenSource;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, SecretString};
 use crate::tls;
 
 /// Refresh this long before a token expires.
@@ -19,10 +19,10 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 pub struct ClientCredentialsTokens {
     token_url: String,
     client_id: String,
-    client_secret: Secret,
+    client_secret: SecretString,
     scope: Option<String>,
     http: reqwest::Client,
-    cache: Mutex<Option<(Secret, Instant)>>,
+    cache: Mutex<Option<(SecretString, Instant)>>,
 }
 
 impl std::fmt::Debug for ClientCredentialsTokens {
@@ -37,7 +37,8 @@ impl std::fmt::Debug for ClientCredentialsTokens {
 
 #[derive(Deserialize)]
 struct TokenReply {
-    access_token: String,
+    /// Deserialized as a secret, so the token is zeroized when dropped.
+    access_token: SecretString,
     #[serde(default)]
     expires_in: Option<u64>,
 }
@@ -47,7 +48,7 @@ impl ClientCredentialsTokens {
     pub fn new(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
-        client_secret: Secret,
+        client_secret: SecretString,
         scope: Option<String>,
     ) -> Result<Self> {
         let token_url = token_url.into();
@@ -68,7 +69,7 @@ impl ClientCredentialsTokens {
         Ok(self)
     }
 
-    async fn fetch(&self) -> Result<(Secret, Instant)> {
+    async fn fetch(&self) -> Result<(SecretString, Instant)> {
         let err = |message: String| Error::OAuth {
             url: self.token_url.clone(),
             message,
@@ -76,7 +77,7 @@ impl ClientCredentialsTokens {
         let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
+            ("client_secret", self.client_secret.expose_secret()),
         ];
         if let Some(scope) = &self.scope {
             form.push(("scope", scope.as_str()));
@@ -101,7 +102,7 @@ impl ClientCredentialsTokens {
             .map_err(|e| err(format!("cannot read token reply: {e}")))?;
         let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(3600));
         tracing::debug!(lifetime_secs = lifetime.as_secs(), "obtained oauth2 token");
-        Ok((Secret::new(reply.access_token), started + lifetime))
+        Ok((reply.access_token, started + lifetime))
     }
 }
 
@@ -114,7 +115,7 @@ fn refresh_at(obtained: Instant, expires: Instant) -> Instant {
 }
 
 impl TokenSource for ClientCredentialsTokens {
-    fn token(&self) -> BoxFuture<'_, Result<Secret>> {
+    fn token(&self) -> BoxFuture<'_, Result<SecretString>> {
         Box::pin(async move {
             let mut cache = self.cache.lock().await;
             if let Some((token, use_until)) = cache.as_ref()

@@ -14,7 +14,7 @@ use crate::auth::{Credentials, plain_payload, xoauth2_payload};
 use crate::config::{Security, ServerConfig};
 use crate::error::{Error, Result};
 use crate::response::{Msg, Tagged, capability_name, classify, code_and_text};
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, SecretString};
 use crate::tls;
 use crate::transport::{Conn, Stream};
 use crate::wire::{Command, is_quotable, quote};
@@ -467,7 +467,7 @@ impl Session {
         }
         let done = match creds {
             Credentials::Login { user, password } => {
-                let quotable = is_quotable(user) && is_quotable(password.expose());
+                let quotable = is_quotable(user) && is_quotable(password.expose_secret());
                 if self.caps.has("LOGINDISABLED") || !quotable {
                     if !self.caps.has_auth("PLAIN") {
                         return Err(Error::Unsupported {
@@ -505,8 +505,12 @@ impl Session {
         Ok(())
     }
 
-    async fn login(&mut self, user: &str, password: &Secret) -> Result<Tagged> {
-        let line = format!("LOGIN {} {}", quote(user)?, quote(password.expose())?);
+    async fn login(&mut self, user: &str, password: &SecretString) -> Result<Tagged> {
+        let line = format!(
+            "LOGIN {} {}",
+            quote(user)?,
+            quote(password.expose_secret())?
+        );
         let tag = self.send(&line).await?;
         let done = self.finish_raw(&tag, |_, _| Ok(())).await?;
         auth_result(done, user, "LOGIN", None)

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use futures::TryStreamExt;
 use imapmigration_imap::{
-    ClientCredentialsTokens, Credentials, Error, FlagOp, SearchKey, Secret, Security, ServerConfig,
-    SpecialUse, UidSet, connect, filter_flags_for_target, master_user_login,
+    ClientCredentialsTokens, Credentials, Error, FlagOp, SearchKey, SecretString, Security,
+    ServerConfig, SpecialUse, UidSet, connect, filter_flags_for_target, master_user_login,
 };
 use imapmigration_testkit::{Dovecot, DovecotOptions, SeedFolder, SeedMessage};
 use sha2::{Digest, Sha256};
@@ -30,7 +30,7 @@ fn cfg(d: &Dovecot, security: Security) -> ServerConfig {
 fn login(user: &str, pw: &str) -> Credentials {
     Credentials::Login {
         user: user.into(),
-        password: Secret::new(pw),
+        password: SecretString::from(pw),
     }
 }
 
@@ -114,11 +114,11 @@ async fn master_user_and_plain_authzid_open_the_users_mailbox() {
     )
     .unwrap();
     let logins = [
-        master_user_login("alice", "*", "admin", Secret::new("adminpass")),
+        master_user_login("alice", "*", "admin", SecretString::from("adminpass")),
         Credentials::Plain {
             authcid: "admin".into(),
             authzid: Some("alice".into()),
-            password: Secret::new("adminpass"),
+            password: SecretString::from("adminpass"),
         },
     ];
     for creds in logins {
@@ -142,7 +142,7 @@ async fn xoauth2_with_client_credentials_tokens() {
     let tokens = ClientCredentialsTokens::new(
         d.oauth_token_url(),
         d.oauth_client_id(),
-        Secret::new(d.oauth_client_secret()),
+        SecretString::from(d.oauth_client_secret()),
         Some("https://outlook.office365.com/.default".into()),
     )
     .unwrap();
@@ -160,7 +160,9 @@ async fn xoauth2_with_client_credentials_tokens() {
 
     let bad = Credentials::XOAuth2 {
         user: "oauthuser".into(),
-        token: Arc::new(imapmigration_imap::StaticToken(Secret::new("not-a-token"))),
+        token: Arc::new(imapmigration_imap::StaticToken(SecretString::from(
+            "not-a-token",
+        ))),
     };
     let err = connect(&cfg(&d, Security::Ssl), &bad).await.unwrap_err();
     assert!(matches!(err, Error::Auth { .. }), "{err}");
@@ -169,7 +171,7 @@ async fn xoauth2_with_client_credentials_tokens() {
     let wrong_secret = ClientCredentialsTokens::new(
         d.oauth_token_url(),
         d.oauth_client_id(),
-        Secret::new("wrong"),
+        SecretString::from("wrong"),
         None,
     )
     .unwrap();

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use imapmigration_imap::{
-    Credentials, Error, RefusalKind, SearchKey, Secret, Security, ServerConfig, UidSet, connect,
+    Credentials, Error, RefusalKind, SearchKey, SecretString, Security, ServerConfig, UidSet,
+    connect,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -93,7 +94,7 @@ fn cfg(port: u16, security: Security) -> ServerConfig {
 fn login(user: &str, pw: &str) -> Credentials {
     Credentials::Login {
         user: user.into(),
-        password: Secret::new(pw),
+        password: SecretString::from(pw),
     }
 }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::secret::Secret;
+use crate::secret::SecretString;
 pub use crate::types::ValidationWarning;
 
 /// Largest accepted file (Exchange: 10 MB).
@@ -64,16 +64,28 @@ pub enum CsvError {
     Malformed { line: u64, reason: String },
 }
 
-/// One accepted user row.
-#[derive(Debug, Clone)]
+/// One accepted user row. `Debug` prints the password as `***`.
+#[derive(Clone)]
 pub struct CsvUser {
     /// 1-based data-row number, see [`parse`].
     pub row_index: u32,
     pub email_address: String,
     pub user_name: String,
-    pub password: Secret,
+    pub password: SecretString,
     /// Only for Courier/Oracle-style shared-folder servers; `None` when absent or empty.
     pub user_root: Option<String>,
+}
+
+impl std::fmt::Debug for CsvUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvUser")
+            .field("row_index", &self.row_index)
+            .field("email_address", &self.email_address)
+            .field("user_name", &self.user_name)
+            .field("password", &"***")
+            .field("user_root", &self.user_root)
+            .finish()
+    }
 }
 
 /// The result of reading a CSV that passed the file-level checks.
@@ -253,7 +265,7 @@ pub fn parse(bytes: &[u8], allow_unknown_columns: bool) -> Result<ParsedCsv, Csv
             row_index,
             email_address: email.clone(),
             user_name: field(Column::UserName).to_owned(),
-            password: Secret::new(field(Column::Password)),
+            password: SecretString::from(field(Column::Password)),
             user_root,
         });
     }

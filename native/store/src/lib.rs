@@ -28,5 +28,5 @@ pub use db::{
     UserCounts, UserFilter, UserUpdate,
 };
 pub use error::{Error, Result};
-pub use secret::{Sealed, Sealer, Secret};
+pub use secret::{ExposeSecret, Sealed, Sealer, SecretString};
 pub use types::*;

@@ -1,4 +1,9 @@
-//! Secrets in memory ([`Secret`]) and at rest ([`Sealed`], [`Sealer`]).
+//! Secrets in memory ([`SecretString`]) and at rest ([`Sealed`], [`Sealer`]).
+//!
+//! In memory, the store uses the workspace's one secret type, `secrecy`'s [`SecretString`]
+//! (zeroized on drop, redacted in `Debug`, no `Display`, no `Serialize`), re-exported from the
+//! crate root like the imap crate does, so a password unsealed here is the type the IMAP login
+//! takes.
 //!
 //! Passwords and client secrets are sealed with XChaCha20-Poly1305 under a 32-byte key kept in
 //! `<home>/secret.key` (mode 0600). The key protects the database file when it is copied
@@ -16,6 +21,8 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
+use secrecy::zeroize::Zeroizing;
+pub use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 use crate::paths;
@@ -27,60 +34,6 @@ const TAG_LEN: usize = 16;
 /// Current sealed-format version (first byte of every sealed blob).
 pub const SEAL_VERSION: u8 = 1;
 const AAD_CONTEXT: &[u8] = b"imapmigration secret v1";
-
-/// A password or client secret in memory. `Debug` and `Display` print `***`; read the value
-/// with [`Secret::expose`] only where it is sent to a server or sealed.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The plaintext. Never log or format it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is the empty string.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Secret(value.to_owned())
-    }
-}
-
-/// Deserializes from a plain string so FFI requests can carry credentials. There is
-/// deliberately no `Serialize`: a secret never leaves the process in clear.
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
 
 /// Sealed bytes as stored in the database (`users.password`, `endpoints.admin_secret`).
 /// `Debug` shows only the length.
@@ -138,7 +91,7 @@ impl Sealer {
     }
 
     /// Seals a secret under a fresh random nonce.
-    pub fn seal(&self, secret: &Secret) -> Sealed {
+    pub fn seal(&self, secret: &SecretString) -> Sealed {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = aad();
@@ -149,7 +102,7 @@ impl Sealer {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.expose().as_bytes(),
+                    msg: secret.expose_secret().as_bytes(),
                     aad: &aad,
                 },
             )
@@ -163,7 +116,7 @@ impl Sealer {
 
     /// Opens sealed bytes. Fails on an unknown version, truncated data, a different key or
     /// any tampering.
-    pub fn unseal(&self, sealed: &[u8]) -> Result<Secret> {
+    pub fn unseal(&self, sealed: &[u8]) -> Result<SecretString> {
         let (&version, rest) = sealed.split_first().ok_or(Error::Unseal {
             reason: "the sealed value is empty",
         })?;
@@ -179,6 +132,7 @@ impl Sealer {
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let aad = aad();
+        // Zeroizing: the plaintext buffer is wiped however this returns; the secret gets a copy.
         let plain = self
             .cipher
             .decrypt(
@@ -188,11 +142,12 @@ impl Sealer {
                     aad: &aad,
                 },
             )
+            .map(Zeroizing::new)
             .map_err(|_| Error::Unseal {
                 reason: "wrong secret.key or damaged data",
             })?;
-        String::from_utf8(plain)
-            .map(Secret)
+        std::str::from_utf8(&plain)
+            .map(SecretString::from)
             .map_err(|_| Error::Unseal {
                 reason: "the sealed value is not UTF-8",
             })
@@ -326,10 +281,18 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), "***");
-        assert_eq!(format!("{s}"), "***");
-        assert_eq!(s.expose(), "hunter2");
+        let s = SecretString::from("hunter2");
+        assert_eq!(format!("{s:?}"), "SecretBox<str>([REDACTED])");
+        assert_eq!(s.expose_secret(), "hunter2");
+        // Compiles only while SecretString has no Display: with one, both impls would apply
+        // and the call below would be ambiguous. `{s}` cannot print a secret by mistake.
+        trait AmbiguousIfDisplay<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfDisplay<()> for T {}
+        struct IsDisplay;
+        impl<T: ?Sized + fmt::Display> AmbiguousIfDisplay<IsDisplay> for T {}
+        <SecretString as AmbiguousIfDisplay<_>>::check();
         assert_eq!(format!("{:?}", Sealed(vec![1, 2, 3])), "Sealed(3 bytes)");
     }
 
@@ -337,18 +300,18 @@ mod tests {
     fn seal_roundtrip_and_no_plaintext() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let sealer = Sealer::open(tmp.path()).expect("open");
-        let secret = Secret::new("Plaintext-Passw0rd-ÄÖÜ");
+        let secret = SecretString::from("Plaintext-Passw0rd-ÄÖÜ");
         let a = sealer.seal(&secret);
         let b = sealer.seal(&secret);
         assert_ne!(a, b, "fresh nonce per seal");
         assert_eq!(a.0[0], SEAL_VERSION);
         assert!(
-            !a.0.windows(secret.expose().len())
-                .any(|w| w == secret.expose().as_bytes())
+            !a.0.windows(secret.expose_secret().len())
+                .any(|w| w == secret.expose_secret().as_bytes())
         );
         assert_eq!(
-            sealer.unseal(&a.0).expect("unseal").expose(),
-            secret.expose()
+            sealer.unseal(&a.0).expect("unseal").expose_secret(),
+            secret.expose_secret()
         );
     }
 
@@ -356,7 +319,7 @@ mod tests {
     fn unseal_rejects_damage_and_other_keys() {
         let sealer = Sealer::from_key(&[7u8; KEY_LEN]);
         let other = Sealer::from_key(&[8u8; KEY_LEN]);
-        let sealed = sealer.seal(&Secret::new("x"));
+        let sealed = sealer.seal(&SecretString::from("x"));
         assert!(other.unseal(&sealed.0).is_err());
         let mut bad = sealed.0.clone();
         let last = bad.len() - 1;
@@ -378,8 +341,8 @@ mod tests {
         let b = Sealer::open(tmp.path()).expect("reopen");
         let key2 = std::fs::read(paths::key_path(tmp.path())).expect("read key");
         assert_eq!(key1, key2, "an existing key is never replaced");
-        let sealed = a.seal(&Secret::new("s"));
-        assert_eq!(b.unseal(&sealed.0).expect("unseal").expose(), "s");
+        let sealed = a.seal(&SecretString::from("s"));
+        assert_eq!(b.unseal(&sealed.0).expect("unseal").expose_secret(), "s");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -411,9 +374,9 @@ mod tests {
             .into_iter()
             .map(|h| h.join().expect("join"))
             .collect();
-        let sealed = sealers[0].seal(&Secret::new("same"));
+        let sealed = sealers[0].seal(&SecretString::from("same"));
         for s in &sealers {
-            assert_eq!(s.unseal(&sealed.0).expect("unseal").expose(), "same");
+            assert_eq!(s.unseal(&sealed.0).expect("unseal").expose_secret(), "same");
         }
     }
 

@@ -4,7 +4,7 @@
 //! see at once (`Starting`, `Stopping`, `Completing`, `Removing`) and the `requested_action` the
 //! worker carries out, then make sure the worker runs (`system::maybe_ensure`).
 //!
-//! Status rules (exchange-compat.md §2.4, §6.2):
+//! Status rules (docs/compatibility.md §4.4, §8.2):
 //! - users are `Queued` from the moment they are imported: in a batch that was never started
 //!   they wait for Start-MigrationBatch, so `PendingCount` equals `TotalCount` until then;
 //! - start: from Created, Stopped, Failed, SyncedWithErrors, CompletedWithErrors, and from Synced
@@ -38,7 +38,7 @@ use super::{ApiError, ApiResult, Request, config, system};
 // ---- shared helpers ---------------------------------------------------------------------------
 
 /// The batch an identity names. Without an identity, the only batch (legacy single-batch mode,
-/// exchange-compat.md §11 item 10).
+/// docs/compatibility.md §2.2, §13 item 3).
 pub(crate) fn resolve(store: &Store, identity: Option<&str>) -> ApiResult<BatchRecord> {
     match identity {
         Some(id) => store
@@ -72,7 +72,7 @@ pub(crate) fn ensure_worker(req: &Request, done: &str) -> ApiResult<()> {
 /// Whether a worker holds the lock of the request's state directory (an unreadable lock counts
 /// as running, the safe side).
 pub(crate) fn worker_running(req: &Request) -> bool {
-    !matches!(crate::worker::lock::probe(&req.home()), Ok(None))
+    !matches!(crate::process::probe(&req.home()), Ok(None))
 }
 
 /// Renders batches with their endpoints, counts and scores.
@@ -402,8 +402,8 @@ pub fn new(req: &Request) -> ApiResult {
                 .ok()
                 .or_else(|| std::env::var("USERNAME").ok())
         });
-    // A batch with validation warnings waits for the admin to review them (exchange-compat.md
-    // §2.1), even with -AutoStart.
+    // A batch with validation warnings waits for the admin to review them (docs/compatibility.md
+    // §4.1), even with -AutoStart.
     let start_now = a.auto_start && warnings.is_empty();
     b.auto_start = start_now;
     if start_now {

@@ -208,7 +208,7 @@ pub fn set(req: &Request) -> ApiResult {
         let old = store.config_get(KEY_SMTP_RELAY)?;
         let sealed = match &s.password {
             Some(Value::String(p)) if !p.is_empty() => {
-                let sealed = store.seal(&store::Secret::new(p.as_str()));
+                let sealed = store.seal(&store::SecretString::from(p.as_str()));
                 Some(json!(
                     base64::engine::general_purpose::STANDARD.encode(sealed.as_bytes())
                 ))

@@ -261,7 +261,7 @@ fn seal_credentials(
     };
     Ok((
         Some(user),
-        Some(store.seal(&store::Secret::new(password.as_str()))),
+        Some(store.seal(&store::SecretString::from(password.as_str()))),
     ))
 }
 

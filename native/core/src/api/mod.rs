@@ -91,13 +91,38 @@ pub struct Request {
 }
 
 impl Request {
+    /// Deserializes the arguments into `T`. A failure names the argument (its path, such as
+    /// `credentials.password`) and what was expected, never the value given: serde's own
+    /// message quotes it, and it may be a password or a line of a CSV file.
     pub fn args<T: for<'de> Deserialize<'de>>(&self) -> ApiResult<T> {
-        serde_json::from_value(Value::Object(self.args.clone())).map_err(|e| {
-            ApiError::new(
-                "InvalidArgument",
-                format!("invalid arguments for {}: {e}", self.op),
+        serde_path_to_error::deserialize(Value::Object(self.args.clone()))
+            .map_err(|e| self.args_error(&e))
+    }
+
+    fn args_error(&self, e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+        let mut what = expectation(&e.inner().to_string());
+        if quotes_a_value(&what, &self.args) {
+            what = "invalid value".into();
+        }
+        let op = &self.op;
+        let path = e.path().to_string();
+        let (message, parameter) = if path == "." {
+            let field = what.split('`').nth(1).filter(|_| what.contains(" field `"));
+            (
+                format!("invalid arguments for {op}: {what}"),
+                field.map(str::to_owned),
             )
-        })
+        } else {
+            (
+                format!("invalid argument {path} for {op}: {what}"),
+                Some(path),
+            )
+        };
+        let error = ApiError::new("InvalidArgument", message);
+        match parameter {
+            Some(p) => error.with_details(json!({ "parameter": p })),
+            None => error,
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -108,6 +133,67 @@ impl Request {
         let home = self.home();
         Ok(store::Store::open(&home)?)
     }
+}
+
+/// What serde expected, without what it found.
+///
+/// serde's messages name the value they refused: "invalid type: string \"hunter2\", expected
+/// a boolean", "invalid value: ..., expected ...", "unknown variant `..`, expected one of ..",
+/// and custom ones such as "unknown SecurityMode value \"..\", expected one of: ..". The text
+/// after the last ", expected " is the expectation, which comes from our types; the kind of
+/// value found is kept for a wrong type. Field messages ("missing field `name`") name fields
+/// only. Anything else is replaced whole.
+fn expectation(message: &str) -> String {
+    const FIELD: [&str; 3] = ["missing field `", "duplicate field `", "unknown field `"];
+    if FIELD.iter().any(|p| message.starts_with(p)) {
+        return message.to_owned();
+    }
+    let Some(at) = message.rfind(", expected ") else {
+        return "invalid value".into();
+    };
+    let expected = &message[at + 2..];
+    if expected.contains('"') {
+        return "invalid value".into();
+    }
+    let found = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| {
+            // serde's names for kinds of values; a value itself follows in quotes.
+            [
+                ("string", "a string"),
+                ("integer", "an integer"),
+                ("floating point", "a number with a fraction"),
+                ("boolean", "a boolean"),
+                ("null", "null"),
+                ("map", "an object"),
+                ("sequence", "an array"),
+                ("unit value", "null"),
+            ]
+            .into_iter()
+            .find(|(kind, _)| {
+                rest.strip_prefix(kind)
+                    .is_some_and(|r| r.starts_with([' ', ',']))
+            })
+        })
+        .map(|(_, found)| found);
+    match found {
+        Some(found) => format!("{expected}, found {found}"),
+        None => expected.to_owned(),
+    }
+}
+
+/// Whether `text` contains a string value of the arguments (three characters or more), at any
+/// depth: the last guard against a message shape [`expectation`] does not know.
+fn quotes_a_value(text: &str, args: &Map<String, Value>) -> bool {
+    fn any_in(v: &Value, text: &str) -> bool {
+        match v {
+            Value::String(s) => s.chars().count() >= 3 && text.contains(s.as_str()),
+            Value::Array(a) => a.iter().any(|v| any_in(v, text)),
+            Value::Object(o) => o.values().any(|v| any_in(v, text)),
+            _ => false,
+        }
+    }
+    args.values().any(|v| any_in(v, text))
 }
 
 /// Serialises an error into the response envelope.
@@ -187,5 +273,166 @@ pub fn dispatch(req: &Request) -> ApiResult {
             ApiError::new("InvalidArgument", format!("unknown operation \"{other}\""))
                 .with_details(json!({ "op": other })),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PW: &str = "Hunter2-Secret-Value";
+
+    fn request(args: Value) -> Request {
+        let Value::Object(args) = args else {
+            panic!("args must be an object")
+        };
+        Request {
+            op: "test.op".into(),
+            home: None,
+            args,
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Args {
+        port: Option<u16>,
+        skip: Option<bool>,
+        security: Option<store::SecurityMode>,
+        inner: Option<Inner>,
+        items: Option<Vec<u32>>,
+        name: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Inner {
+        user_name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Required {
+        name: String,
+    }
+
+    fn error_of<T: for<'de> Deserialize<'de> + std::fmt::Debug>(args: Value) -> ApiError {
+        let err = request(args)
+            .args::<T>()
+            .expect_err("the arguments are wrongly typed");
+        assert_eq!(err.code, "InvalidArgument");
+        assert!(!err.message.contains(PW), "value quoted: {}", err.message);
+        assert!(
+            !err.details
+                .as_ref()
+                .is_some_and(|d| d.to_string().contains(PW)),
+            "value in details: {:?}",
+            err.details
+        );
+        err
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_argument_and_the_expectation_only() {
+        let e = error_of::<Args>(json!({ "port": PW }));
+        assert_eq!(
+            e.message,
+            "invalid argument port for test.op: expected u16, found a string"
+        );
+        assert_eq!(e.details, Some(json!({ "parameter": "port" })));
+        let e = error_of::<Args>(json!({ "skip": PW }));
+        assert_eq!(
+            e.message,
+            "invalid argument skip for test.op: expected a boolean, found a string"
+        );
+        let e = error_of::<Args>(json!({ "port": 70000 }));
+        assert!(
+            e.message
+                .starts_with("invalid argument port for test.op: expected u16")
+        );
+        assert!(!e.message.contains("70000"), "{}", e.message);
+    }
+
+    #[test]
+    fn nested_arguments_are_named_by_their_path() {
+        let e = error_of::<Args>(json!({ "inner": { "userName": 5 } }));
+        assert_eq!(
+            e.message,
+            "invalid argument inner.userName for test.op: expected a string, found an integer"
+        );
+        let e = error_of::<Args>(json!({ "items": [1, PW] }));
+        assert_eq!(
+            e.message,
+            "invalid argument items[1] for test.op: expected u32, found a string"
+        );
+        let e = error_of::<Args>(json!({ "inner": PW }));
+        assert_eq!(
+            e.message,
+            "invalid argument inner for test.op: expected struct Inner, found a string"
+        );
+    }
+
+    #[test]
+    fn a_custom_message_keeps_the_expectation_without_the_value() {
+        // SecurityMode's own parser says `unknown SecurityMode value "<value>", expected one
+        // of: ..`.
+        let e = error_of::<Args>(json!({ "security": PW }));
+        assert_eq!(
+            e.message,
+            "invalid argument security for test.op: expected one of: None, Ssl, Tls"
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        let e = error_of::<Required>(json!({}));
+        assert_eq!(
+            e.message,
+            "invalid arguments for test.op: missing field `name`"
+        );
+        assert_eq!(e.details, Some(json!({ "parameter": "name" })));
+    }
+
+    #[test]
+    fn expectation_drops_every_value_shape_serde_uses() {
+        for (message, expected) in [
+            (
+                "invalid type: string \"hunter2\", expected u16",
+                "expected u16, found a string",
+            ),
+            (
+                "invalid type: string \"a, expected b\", expected a boolean",
+                "expected a boolean, found a string",
+            ),
+            (
+                "invalid value: integer `70000`, expected u16",
+                "expected u16",
+            ),
+            (
+                "unknown variant `hunter2`, expected one of `A`, `B`",
+                "expected one of `A`, `B`",
+            ),
+            (
+                "invalid length 3, expected 2 elements",
+                "expected 2 elements",
+            ),
+            ("something \"hunter2\" happened", "invalid value"),
+            ("bad, expected x but got \"hunter2\"", "invalid value"),
+            ("missing field `name`", "missing field `name`"),
+        ] {
+            assert_eq!(expectation(message), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_message_that_still_holds_a_value_is_replaced() {
+        let args = json!({ "a": { "b": ["x", "Zq9-Value"] } });
+        let Value::Object(args) = args else {
+            unreachable!()
+        };
+        assert!(quotes_a_value("expected Zq9-Value", &args));
+        assert!(!quotes_a_value("expected u16", &args));
     }
 }

@@ -6,11 +6,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Request};
-use crate::worker;
+use crate::process;
 
 pub fn version(req: &Request) -> ApiResult {
     Ok(json!({
-        "AbiVersion": crate::ffi::ABI_VERSION,
+        "AbiVersion": crate::ABI_VERSION,
         "Version": crate::VERSION,
         "Home": req.home(),
     }))
@@ -44,7 +44,7 @@ pub fn worker_ensure(req: &Request) -> ApiResult {
 /// Reports whether a worker owns the state directory.
 pub fn worker_status(req: &Request) -> ApiResult {
     let home = req.home();
-    let pid = worker::lock::probe(&home).map_err(|e| {
+    let pid = process::probe(&home).map_err(|e| {
         ApiError::new(
             "Internal",
             format!("cannot read the worker lock in {}: {e}", home.display()),
@@ -76,7 +76,7 @@ fn resolve_worker_path(arg: Option<PathBuf>) -> ApiResult<PathBuf> {
 /// Makes sure a worker of our own version runs for the request's home.
 pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<(u32, bool)> {
     let home = req.home();
-    if let Ok(Some(pid)) = worker::lock::probe(&home) {
+    if let Ok(Some(pid)) = process::probe(&home) {
         let store = req.open_store()?;
         if let Some(w) = latest_worker(&store)?
             && w.pid == pid
@@ -95,7 +95,7 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
         }
         return Ok((pid, false));
     }
-    worker::spawn::ensure_worker(worker_path, &home)
+    process::ensure_worker(worker_path, &home)
         .map_err(|e| ApiError::new("Internal", format!("cannot start the worker: {e}")))
 }
 

@@ -271,7 +271,7 @@ pub fn set(req: &Request) -> ApiResult {
             .with_details(json!({ "parameter": p })));
         }
     }
-    // IMAP migrations need no approval of skipped items (exchange-compat.md §8).
+    // IMAP migrations need no approval of skipped items (docs/compatibility.md §11).
     let _ = a.approve_skipped_items;
     let store = req.open_store()?;
     let mut u = resolve(&store, identity)?;

@@ -19,8 +19,7 @@ use std::sync::Once;
 
 use serde_json::{Value, json};
 
-/// Version of the three exported symbols and of the request/response envelope.
-pub const ABI_VERSION: u32 = 1;
+use crate::ABI_VERSION;
 
 /// Handles one JSON request and returns a newly allocated JSON response.
 ///

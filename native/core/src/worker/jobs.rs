@@ -81,7 +81,7 @@ impl TokenCache {
         let mut tokens = imap::ClientCredentialsTokens::new(
             url,
             client_id,
-            imap::Secret::new(secret.expose()),
+            secret,
             endpoint.oauth_scope.clone(),
         )
         .map_err(|source| JobError::OAuth {
@@ -182,7 +182,7 @@ pub fn build(
         },
         _ => imap::Credentials::Login {
             user: user.user_name.clone(),
-            password: imap::Secret::new(password.expose()),
+            password: password.clone(),
         },
     };
     let source = SourceSpec {
@@ -198,7 +198,7 @@ pub fn build(
         },
         Some(t) => {
             let name = target_user_name(t.target_user_template.as_deref(), user);
-            let admin = || -> Result<(String, imap::Secret), JobError> {
+            let admin = || -> Result<(String, imap::SecretString), JobError> {
                 let admin = t.admin_user.clone().ok_or_else(|| JobError::Incomplete {
                     endpoint: t.name.clone(),
                     what: "an admin login",
@@ -212,7 +212,7 @@ pub fn build(
                         what: "an admin login",
                         missing: "password (-Credentials)",
                     })?;
-                Ok((admin, imap::Secret::new(store.unseal(sealed)?.expose())))
+                Ok((admin, store.unseal(sealed)?))
             };
             let credentials = match t.target_login {
                 Some(TargetLogin::MasterUser) => {
@@ -233,7 +233,7 @@ pub fn build(
                 },
                 None => imap::Credentials::Login {
                     user: name,
-                    password: imap::Secret::new(password.expose()),
+                    password: password.clone(),
                 },
             };
             TargetSpec::Imap {

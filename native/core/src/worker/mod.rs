@@ -8,10 +8,8 @@
 //! replaced by a new one that resumes where the store says.
 
 pub mod jobs;
-pub mod lock;
 mod notify;
 mod reports;
-pub mod spawn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::engine::{self, Progress, UserOutcome};
+use crate::process::lock;
 
 /// Default interval between incremental syncs of a Synced batch (Exchange: 24 hours).
 pub const DEFAULT_INCREMENTAL_INTERVAL: Duration = Duration::from_secs(24 * 3600);

@@ -31,8 +31,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use imapmigration_store::{
-    self as store, BatchRecord, BatchStatus, Event, EventLevel, Secret, SecurityMode, Store,
-    UserFilter,
+    self as store, BatchRecord, BatchStatus, Event, EventLevel, ExposeSecret, SecretString,
+    SecurityMode, Store, UserFilter,
 };
 
 /// The config key `config.set` stores the relay under (see `api/config.rs`).
@@ -86,13 +86,13 @@ struct RelaySetting {
     password_sealed: Option<String>,
 }
 
-/// A relay ready to use: the password is unsealed but stays a [`Secret`].
+/// A relay ready to use: the password is unsealed but stays a [`SecretString`].
 struct Relay {
     server: String,
     port: u16,
     from: Mailbox,
     security: SecurityMode,
-    login: Option<(String, Secret)>,
+    login: Option<(String, SecretString)>,
 }
 
 impl Relay {
@@ -113,7 +113,7 @@ impl Relay {
         let from = mailbox(&s.from)?;
         let login = match (s.user_name.filter(|u| !u.is_empty()), s.password_sealed) {
             (None, _) => None,
-            (Some(user), None) => Some((user, Secret::new(""))),
+            (Some(user), None) => Some((user, SecretString::default())),
             (Some(user), Some(sealed)) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(sealed.as_bytes())
@@ -158,7 +158,10 @@ impl Relay {
                 .timeout(Some(SMTP_TIMEOUT));
         if let Some((user, password)) = &self.login {
             builder = builder
-                .credentials(Credentials::new(user.clone(), password.expose().to_owned()))
+                .credentials(Credentials::new(
+                    user.clone(),
+                    password.expose_secret().to_owned(),
+                ))
                 .authentication(vec![Mechanism::Plain, Mechanism::Login]);
         }
         Ok(builder.build())
@@ -168,8 +171,8 @@ impl Relay {
     /// and a server may echo what it was sent.
     fn scrub(&self, text: String) -> String {
         match &self.login {
-            Some((_, p)) if !p.expose().is_empty() && text.contains(p.expose()) => {
-                text.replace(p.expose(), "***")
+            Some((_, p)) if !p.expose_secret().is_empty() && text.contains(p.expose_secret()) => {
+                text.replace(p.expose_secret(), "***")
             }
             _ => text,
         }
@@ -418,7 +421,7 @@ mod tests {
             port: 587,
             from: mailbox("migration@contoso.test").expect("valid address"),
             security,
-            login: Some(("relay".into(), Secret::new(password))),
+            login: Some(("relay".into(), SecretString::from(password))),
         }
     }
 

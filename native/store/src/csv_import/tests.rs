@@ -1,4 +1,5 @@
 use super::*;
+use crate::ExposeSecret;
 
 fn ok(bytes: &[u8]) -> ParsedCsv {
     match parse(bytes, false) {
@@ -26,7 +27,7 @@ fn reads_basic_crlf_file() {
     assert_eq!(p.rows[0].row_index, 1);
     assert_eq!(p.rows[0].email_address, "terrya@contoso.edu");
     assert_eq!(p.rows[0].user_name, "terry.adams");
-    assert_eq!(p.rows[0].password.expose(), "1091990");
+    assert_eq!(p.rows[0].password.expose_secret(), "1091990");
     assert_eq!(p.rows[0].user_root, None);
     assert_eq!(p.rows[1].row_index, 2);
     assert_eq!(p.encoding, "UTF-8");
@@ -55,7 +56,7 @@ fn utf8_bom_is_stripped() {
     );
     let p = ok(&bytes);
     assert_eq!(p.rows[0].email_address, "jürgen@x.de");
-    assert_eq!(p.rows[0].password.expose(), "pä");
+    assert_eq!(p.rows[0].password.expose_secret(), "pä");
 }
 
 #[test]
@@ -85,7 +86,7 @@ fn windows_1252_umlauts_fall_back() {
     let p = ok(&bytes);
     assert_eq!(p.encoding, "windows-1252");
     assert_eq!(p.rows[0].user_name, "Jürgen Müß");
-    assert_eq!(p.rows[0].password.expose(), "pass€");
+    assert_eq!(p.rows[0].password.expose_secret(), "pass€");
 }
 
 #[test]
@@ -100,7 +101,7 @@ fn semicolon_delimiter_is_sniffed() {
 fn quoted_headers_and_fields() {
     let p = ok(b"\"EmailAddress\",\"UserName\",\"Password\"\r\n\"a@x.com\",\"contoso\\a\",\"p,\"\"q\"\"\"\r\n");
     assert_eq!(p.rows[0].user_name, "contoso\\a");
-    assert_eq!(p.rows[0].password.expose(), "p,\"q\"");
+    assert_eq!(p.rows[0].password.expose_secret(), "p,\"q\"");
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn columns_in_any_order() {
     let p = ok(b"Password,EmailAddress,UserName\nsecret,a@x.com,alogin\n");
     assert_eq!(p.rows[0].email_address, "a@x.com");
     assert_eq!(p.rows[0].user_name, "alogin");
-    assert_eq!(p.rows[0].password.expose(), "secret");
+    assert_eq!(p.rows[0].password.expose_secret(), "secret");
 }
 
 #[test]

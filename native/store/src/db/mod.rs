@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{DbContext, Error, Result};
 use crate::paths;
-use crate::secret::{Sealed, Sealer, Secret};
+use crate::secret::{Sealed, Sealer, SecretString};
 use crate::types::{Timestamp, format_timestamp, parse_timestamp};
 
 pub use batches::{BatchFilter, BatchUpdate};
@@ -80,12 +80,12 @@ impl Store {
     }
 
     /// Seals a secret for storage.
-    pub fn seal(&self, secret: &Secret) -> Sealed {
+    pub fn seal(&self, secret: &SecretString) -> Sealed {
         self.sealer.seal(secret)
     }
 
     /// Opens a sealed value read from this store.
-    pub fn unseal(&self, sealed: &Sealed) -> Result<Secret> {
+    pub fn unseal(&self, sealed: &Sealed) -> Result<SecretString> {
         self.sealer.unseal(sealed.as_bytes())
     }
 

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::ExposeSecret;
 use crate::csv_import::{CsvUser, parse};
 use crate::types::*;
 
@@ -24,7 +25,7 @@ fn csv_users(n: usize, password: &str) -> Vec<CsvUser> {
             row_index: u32::try_from(i + 1).expect("small"),
             email_address: format!("user{i}@contoso.com"),
             user_name: format!("user{i}"),
-            password: Secret::new(password),
+            password: SecretString::from(password),
             user_root: None,
         })
         .collect()
@@ -243,7 +244,7 @@ fn secrets_are_never_plaintext_in_the_database_files() {
         let s = open(dir.path());
         let mut e = EndpointRecord::new("Target", "imap.example.com");
         e.admin_user = Some("admin".into());
-        e.admin_secret = Some(s.seal(&Secret::new(admin_pw)));
+        e.admin_secret = Some(s.seal(&SecretString::from(admin_pw)));
         s.insert_endpoint(&e).expect("insert");
         let b = BatchRecord::new("B", e.id);
         let users = s.insert_batch(&b, &csv_users(3, user_pw)).expect("batch");
@@ -252,16 +253,19 @@ fn secrets_are_never_plaintext_in_the_database_files() {
             .get_user_by_id(&users[0].id)
             .expect("get")
             .expect("exists");
-        assert_eq!(s.user_password(&u).expect("unseal").expose(), user_pw);
+        assert_eq!(
+            s.user_password(&u).expect("unseal").expose_secret(),
+            user_pw
+        );
         let e = s.get_endpoint("Target").expect("get").expect("exists");
         let sealed = e.admin_secret.clone().expect("sealed");
-        assert_eq!(s.unseal(&sealed).expect("unseal").expose(), admin_pw);
+        assert_eq!(s.unseal(&sealed).expect("unseal").expose_secret(), admin_pw);
         assert!(!format!("{u:?} {e:?}").contains(user_pw));
-        s.set_user_password(&u.id, &Secret::new("ChangedPassw0rd-55aa"))
+        s.set_user_password(&u.id, &SecretString::from("ChangedPassw0rd-55aa"))
             .expect("change");
         let u = s.get_user_by_id(&u.id).expect("get").expect("exists");
         assert_eq!(
-            s.user_password(&u).expect("unseal").expose(),
+            s.user_password(&u).expect("unseal").expose_secret(),
             "ChangedPassw0rd-55aa"
         );
     }
@@ -618,7 +622,7 @@ fn users_add_find_list_update() {
         row_index: 2,
         email_address: "new@contoso.com".into(),
         user_name: "new".into(),
-        password: Secret::new("pw"),
+        password: SecretString::from("pw"),
         user_root: Some("/users/new".into()),
     });
     let added = s.add_users(&b1.id, &more).expect("add");

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
-use crate::secret::{Sealed, Secret};
+use crate::secret::{Sealed, SecretString};
 use crate::types::{StatusSummary, Timestamp, UserAction, UserRecord, UserStatus, now};
 
 pub(super) const COLS: &str = "id, batch_id, email, user_name, password, user_root, row_index, \
@@ -240,7 +240,7 @@ impl Store {
     }
 
     /// Replaces a user's sealed password (a new CSV with a changed password).
-    pub fn set_user_password(&self, user_id: &Uuid, password: &Secret) -> Result<()> {
+    pub fn set_user_password(&self, user_id: &Uuid, password: &SecretString) -> Result<()> {
         let sealed = self.seal(password);
         self.write("set user password", |tx| {
             let n = tx
@@ -260,7 +260,7 @@ impl Store {
     }
 
     /// Unseals a user's password for logging in to the source.
-    pub fn user_password(&self, user: &UserRecord) -> Result<Secret> {
+    pub fn user_password(&self, user: &UserRecord) -> Result<SecretString> {
         self.unseal(&user.password)
     }
 

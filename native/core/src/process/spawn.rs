@@ -14,17 +14,28 @@ use super::lock;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
+    /// The worker binary is not where the caller said.
     #[error("worker binary {path} not found; run scripts/build or reinstall the module")]
-    NotFound { path: String },
+    NotFound {
+        /// The path that was tried.
+        path: String,
+    },
+    /// The launcher could not be run, or exited with a failure.
     #[error("cannot start worker {path}: {source}")]
     Start {
+        /// The worker binary.
         path: String,
+        /// Why it did not start.
         source: std::io::Error,
     },
+    /// The launcher ran, but no worker took the lock in time.
     #[error("worker {path} did not take the lock of {home} within {secs} s; see {home}/logs")]
     NoLock {
+        /// The worker binary.
         path: String,
+        /// The state directory whose lock was watched.
         home: String,
+        /// How long it was watched.
         secs: u64,
     },
 }

@@ -62,6 +62,7 @@ impl WorkerLock {
         }
     }
 
+    /// The lock file this lock holds.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -15,24 +15,28 @@
 //! Running as root (Debian's `dovecot`/`dovenull` users exist): Dovecot's login processes refuse
 //! root and mail must not be uid 0, so mail belongs to `nobody:nogroup`, and the instance
 //! directory is made world-traversable (0755).
+//!
+//! Here: the options, the handle, start/attach/detach and where things are. Beside it:
+//! `config.rs` (the generated `dovecot.conf`), `process.rs` (starting and stopping the master),
+//! `users.rs` (the passwd-file users), `mail.rs` (mail on disk, ownership, `doveadm`).
+
+mod config;
+mod mail;
+mod process;
+mod users;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::maildir::{self, MessageRef, SeedFolder, SeedMessage};
 use crate::oauth::OAuthServer;
-use crate::snapshot::{Snapshot, maildir_snapshot};
-use crate::util::{self, chown_tree, free_port, is_root, run, tail, write_atomic};
+use crate::util::{chown_tree, free_port, is_root, tail, write_atomic};
 use crate::{MAIL_GID, MAIL_UID, MASTER_PASSWORD, MASTER_SEPARATOR, MASTER_USER};
 
 /// Path of the dovecot binary (Debian installs it in sbin).
@@ -301,17 +305,7 @@ impl Dovecot {
             &dir.join("masters"),
             format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}\n").as_bytes(),
         )?;
-        let oauth_conf = format!(
-            "# Dovecot's oauth2 passdb requires a username attribute and compares it, through\n\
-             # username_format, with the login name. Tokens here are app-only (valid for every\n\
-             # mailbox), so the format is a constant: both sides expand to the same string.\n\
-             introspection_mode = post\n\
-             introspection_url = {introspection_url}\n\
-             username_attribute = active\n\
-             username_format = app-only\n\
-             active_attribute = active\n\
-             active_value = true\n"
-        );
+        let oauth_conf = config::oauth_passdb_config(&introspection_url);
         write_atomic(&dir.join("dovecot-oauth2.conf.ext"), oauth_conf.as_bytes())?;
 
         let mut last_err = None;
@@ -371,7 +365,7 @@ impl Dovecot {
         }
         opts.maildir_root = Some(root.clone());
         if is_root() {
-            make_traversable(&root)?;
+            mail::make_traversable(&root)?;
             chown_tree(&root, MAIL_UID, MAIL_GID)?;
         }
         Dovecot::start(opts)
@@ -386,7 +380,7 @@ impl Dovecot {
             action: format!("parse {}", path.display()),
             source,
         })?;
-        let users = read_users_file(&info.dir.join("users"));
+        let users = users::read_users_file(&info.dir.join("users"));
         Ok(Dovecot {
             dir: info.dir.clone(),
             _temp: None,
@@ -425,253 +419,6 @@ impl Dovecot {
     pub fn set_oauth_pid(&mut self, pid: Option<u32>) -> Result<()> {
         self.oauth_pid = pid;
         self.write_state()
-    }
-
-    fn launch(&mut self) -> Result<()> {
-        let _ = fs::remove_file(self.dir.join("run/master.pid"));
-        // The daemon keeps the stdout/stderr it inherits open, so capturing them through pipes
-        // (`Command::output`) would wait for the daemon's exit: send them to a file instead.
-        let errlog = self.dir.join("dovecot.stderr");
-        let errfile = fs::File::create(&errlog).map_err(Error::io("create", &errlog))?;
-        let errfile2 = errfile.try_clone().map_err(Error::io("open", &errlog))?;
-        let status = Command::new(DOVECOT_BIN)
-            .arg("-c")
-            .arg(self.config_path())
-            .stdin(std::process::Stdio::null())
-            .stdout(errfile)
-            .stderr(errfile2)
-            .status()
-            .map_err(|e| Error::Start {
-                message: format!("cannot run {DOVECOT_BIN}: {e}"),
-                log_tail: String::new(),
-            })?;
-        if !status.success() {
-            return Err(Error::Start {
-                message: format!(
-                    "{DOVECOT_BIN} exited with {status}: {}",
-                    fs::read_to_string(&errlog).unwrap_or_default().trim()
-                ),
-                log_tail: tail(&self.log_path(), 30),
-            });
-        }
-        let start = Instant::now();
-        let addr: SocketAddr = ([127, 0, 0, 1], self.imap_port).into();
-        loop {
-            if self.master_pid.is_none()
-                && let Ok(p) = fs::read_to_string(self.dir.join("run/master.pid"))
-            {
-                self.master_pid = p.trim().parse().ok();
-            }
-            if let Some(pid) = self.master_pid
-                && !util::pid_alive(pid)
-            {
-                self.master_pid = None;
-                return Err(Error::Start {
-                    message: "the master process exited".into(),
-                    log_tail: tail(&self.log_path(), 30),
-                });
-            }
-            if self.master_pid.is_some()
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                let tail = tail(&self.log_path(), 30);
-                self.kill_master();
-                return Err(Error::Start {
-                    message: format!("127.0.0.1:{} did not accept within 10 s", self.imap_port),
-                    log_tail: tail,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn kill_master(&mut self) {
-        if let Some(pid) = self.master_pid.take() {
-            // Only our master: after a crash the recorded pid may belong to another process now.
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let conf = self.config_path();
-            if !String::from_utf8_lossy(&cmdline).contains(&*conf.to_string_lossy()) {
-                return;
-            }
-            util::terminate_tree(pid, Duration::from_millis(500));
-        }
-    }
-
-    /// Stops Dovecot (SIGTERM to the master, 0.5 s grace, then SIGKILL to it and its children), the OAuth server and
-    /// any OAuth helper process. Idempotent.
-    pub fn stop(&mut self) -> Result<()> {
-        if self.master_pid.is_none()
-            && let Ok(p) = fs::read_to_string(self.dir.join("run/master.pid"))
-        {
-            self.master_pid = p.trim().parse().ok();
-        }
-        let pid = self.master_pid;
-        self.kill_master();
-        // A master killed with SIGKILL leaves its pid file; a restart in this directory must
-        // not mistake a recycled pid for a running Dovecot.
-        let _ = fs::remove_file(self.dir.join("run/master.pid"));
-        if let Some(p) = self.oauth_pid.take() {
-            util::terminate(p, Duration::from_secs(2));
-        }
-        self.oauth = None;
-        if let Some(pid) = pid
-            && util::pid_alive(pid)
-        {
-            return Err(Error::Protocol(format!(
-                "dovecot master {pid} did not exit"
-            )));
-        }
-        Ok(())
-    }
-
-    fn render_config(&self, opts: &DovecotOptions) -> String {
-        let d = self.dir.display();
-        let mut c = String::new();
-        let mail_location = match &self.maildir_root {
-            Some(root) => format!("maildir:{}/%u:INDEX={d}/index/%u", root.display()),
-            None => "maildir:~/Maildir".to_string(),
-        };
-        let _ = write!(
-            c,
-            r#"# Generated by imapmigration-testkit; see native/testkit/src/dovecot.rs
-base_dir = {d}/run
-state_dir = {d}/state
-instance_name = imapmig-testkit-{port}
-protocols = imap
-listen = 127.0.0.1
-log_path = {d}/dovecot.log
-default_internal_user = dovecot
-default_internal_group = dovecot
-default_login_user = dovenull
-first_valid_uid = {uid}
-last_valid_uid = {uid}
-mail_location = {mail_location}
-mail_plugins = $mail_plugins listescape
-mail_fsync = {fsync}
-disable_plaintext_auth = no
-# Tests try wrong passwords on purpose: no 2 s penalty per failure.
-auth_failure_delay = 0
-# No stats: a login process still waiting for the stats handshake holds a shutdown for 5 s.
-stats_writer_socket_path =
-auth_mechanisms = plain login xoauth2 oauthbearer
-auth_master_user_separator = {sep}
-auth_verbose = yes
-auth_debug = {auth_debug}
-ssl = yes
-ssl_cert = <{d}/cert.pem
-ssl_key = <{d}/key.pem
-passdb {{
-  driver = passwd-file
-  master = yes
-  pass = yes
-  args = scheme=PLAIN username_format=%u {d}/masters
-}}
-passdb {{
-  driver = passwd-file
-  mechanisms = plain login
-  args = scheme=PLAIN username_format=%u {d}/users
-}}
-passdb {{
-  driver = oauth2
-  mechanisms = xoauth2 oauthbearer
-  args = {d}/dovecot-oauth2.conf.ext
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {d}/users
-}}
-namespace inbox {{
-  inbox = yes
-  separator = /
-  prefix =
-"#,
-            port = self.imap_port,
-            uid = MAIL_UID,
-            fsync = if opts.fsync { "optimized" } else { "never" },
-            sep = MASTER_SEPARATOR,
-            auth_debug = if opts.auth_debug { "yes" } else { "no" },
-        );
-        for (name, attr) in self.special_use.folders() {
-            let _ = write!(
-                c,
-                "  mailbox \"{name}\" {{\n    special_use = {attr}\n    auto = subscribe\n  }}\n"
-            );
-        }
-        let _ = write!(
-            c,
-            r#"}}
-service imap-login {{
-  chroot =
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {imap}
-  }}
-  inet_listener imaps {{
-    address = 127.0.0.1
-    port = {imaps}
-    ssl = yes
-  }}
-}}
-service anvil {{
-  chroot =
-  # Without this socket the auth penalty (2 s, 4 s, .. before each login from an address that
-  # just failed) is off: tests fail logins on purpose.
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service stats {{
-  unix_listener stats-writer {{
-    mode = 0666
-  }}
-}}
-protocol imap {{
-  mail_max_userip_connections = 100
-}}
-{extra}
-"#,
-            imap = self.imap_port,
-            imaps = self.imaps_port,
-            extra = opts.extra_config,
-        );
-        c
-    }
-
-    fn write_users(&self) -> Result<()> {
-        let users = self
-            .users
-            .lock()
-            .map_err(|_| Error::Protocol("user table lock poisoned".into()))?;
-        let mut text = String::new();
-        for (name, pass) in users.iter() {
-            if name.contains(':')
-                || pass.contains(':')
-                || name.contains('\n')
-                || pass.contains('\n')
-            {
-                return Err(Error::InvalidArgument(format!(
-                    "user {name:?}: ':' and newlines cannot appear in a passwd-file"
-                )));
-            }
-            let home = self.home_of(name);
-            let _ = writeln!(
-                text,
-                "{name}:{{PLAIN}}{pass}:{MAIL_UID}:{MAIL_GID}::{}::",
-                home.display()
-            );
-        }
-        drop(users);
-        write_atomic(&self.dir.join("users"), text.as_bytes())
-    }
-
-    fn home_of(&self, user: &str) -> PathBuf {
-        match &self.maildir_root {
-            Some(_) => self.dir.join("home").join(user),
-            None => self.dir.join("mail").join(user),
-        }
     }
 
     fn write_state(&self) -> Result<()> {
@@ -811,254 +558,4 @@ protocol imap {{
             oauth_pid: self.oauth_pid,
         }
     }
-
-    // -----------------------------------------------------------------------------------------
-    // Users
-
-    /// Adds (or re-passwords) a user; works while Dovecot runs (see [`Dovecot::add_users`]).
-    pub fn add_user(&self, name: &str, password: &str) -> Result<()> {
-        self.add_users(&[(name, password)])
-    }
-
-    /// Adds (or re-passwords) users. Dovecot re-reads the passwd-file when its mtime or size
-    /// changed, but stats it at most once per second; so the file's mtime is made to differ
-    /// from the previous one, and while the server runs this returns only once the wall clock
-    /// has entered the next second (up to 1 s), after which the next login sees the new users.
-    pub fn add_users(&self, users: &[(&str, &str)]) -> Result<()> {
-        {
-            let mut table = self
-                .users
-                .lock()
-                .map_err(|_| Error::Protocol("user table lock poisoned".into()))?;
-            for (name, password) in users {
-                table.insert(name.to_string(), password.to_string());
-            }
-        }
-        let path = self.dir.join("users");
-        let before = fs::metadata(&path).and_then(|m| m.modified()).ok();
-        self.write_users()?;
-        let written = std::time::SystemTime::now();
-        if let Some(before) = before {
-            let secs = |t: std::time::SystemTime| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0)
-            };
-            if secs(written) <= secs(before) {
-                maildir::set_mtime(&path, secs(before) + 1)?;
-            }
-        }
-        self.write_state()?;
-        if self.master_pid.is_some() {
-            let secs = written
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            while std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-                <= secs
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        Ok(())
-    }
-
-    /// User names, sorted.
-    pub fn users(&self) -> Vec<String> {
-        self.users
-            .lock()
-            .map(|u| u.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// A user's password.
-    pub fn password(&self, user: &str) -> Option<String> {
-        self.users.lock().ok().and_then(|u| u.get(user).cloned())
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Mail on disk
-
-    /// The user's Maildir++ root (INBOX's `cur/` lives here).
-    pub fn maildir(&self, user: &str) -> PathBuf {
-        match &self.maildir_root {
-            Some(root) => root.join(user),
-            None => self.dir.join("mail").join(user).join("Maildir"),
-        }
-    }
-
-    fn check_user(&self, user: &str) -> Result<()> {
-        if self.password(user).is_none() {
-            return Err(Error::InvalidArgument(format!(
-                "unknown user {user}; add it with add_user first"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Hands the user's mail to the mail uid (a no-op when not running as root).
-    pub fn fix_ownership(&self, user: &str) -> Result<()> {
-        if !is_root() {
-            return Ok(());
-        }
-        let top = match &self.maildir_root {
-            Some(root) => root.join(user),
-            None => self.dir.join("mail").join(user),
-        };
-        if top.exists() {
-            chown_tree(&top, MAIL_UID, MAIL_GID)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Writes folders and messages straight into the user's Maildir (fast: no IMAP). Safe while
-    /// Dovecot runs; it indexes new files on the next access. Returns the messages written.
-    pub fn seed(&self, user: &str, folders: &[SeedFolder]) -> Result<usize> {
-        self.check_user(user)?;
-        let n = maildir::write_folders(&self.maildir(user), folders)?;
-        self.fix_ownership(user)?;
-        Ok(n)
-    }
-
-    /// Adds one message to a folder (created if missing) for incremental tests; returns its file.
-    pub fn append_message(&self, user: &str, folder: &str, msg: &SeedMessage) -> Result<PathBuf> {
-        self.check_user(user)?;
-        let root = self.maildir(user);
-        let folder_dir = maildir::folder_path(&root, folder);
-        let existed = folder_dir.join("cur").is_dir() && root.is_dir();
-        let path = maildir::write_message(&root, folder, msg)?;
-        if is_root() {
-            if existed {
-                hand_over(&[&path, &folder_dir.join("dovecot-keywords")])?;
-            } else {
-                self.fix_ownership(user)?;
-            }
-        }
-        Ok(path)
-    }
-
-    /// Replaces one message's flags (keywords included) by renaming its file.
-    pub fn set_flags(
-        &self,
-        user: &str,
-        folder: &str,
-        which: MessageRef,
-        flags: &[&str],
-    ) -> Result<PathBuf> {
-        let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
-        let root = self.maildir(user);
-        let path = maildir::replace_flags(&root, folder, &which, &flags)?;
-        if is_root() {
-            hand_over(&[
-                &path,
-                &maildir::folder_path(&root, folder).join("dovecot-keywords"),
-            ])?;
-        }
-        Ok(path)
-    }
-
-    /// The user's mailbox as it is on disk now.
-    pub fn snapshot(&self, user: &str) -> Result<Snapshot> {
-        maildir_snapshot(&self.maildir(user))
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // doveadm
-
-    /// Runs `doveadm -c <this config> <args>` and returns its stdout.
-    pub fn doveadm(&self, args: &[&str]) -> Result<String> {
-        run(Command::new("doveadm")
-            .arg("-c")
-            .arg(self.config_path())
-            .args(args))
-    }
-
-    /// `doveadm mailbox status messages uidnext uidvalidity` for one folder.
-    pub fn mailbox_status(&self, user: &str, folder: &str) -> Result<MailboxStatus> {
-        let out = self.doveadm(&[
-            "mailbox",
-            "status",
-            "-u",
-            user,
-            "messages uidnext uidvalidity",
-            folder,
-        ])?;
-        let mut st = MailboxStatus::default();
-        // The folder name may contain spaces: read the key=value fields from the end.
-        for tok in out.split_whitespace().rev().take(3) {
-            if let Some((k, v)) = tok.split_once('=') {
-                let v: u32 = v.parse().unwrap_or(0);
-                match k {
-                    "messages" => st.messages = v,
-                    "uidnext" => st.uidnext = v,
-                    "uidvalidity" => st.uidvalidity = v,
-                    _ => {}
-                }
-            }
-        }
-        Ok(st)
-    }
-
-    /// `doveadm mailbox list`: the user's folders as Dovecot sees them (UTF-8).
-    pub fn mailbox_list(&self, user: &str) -> Result<Vec<String>> {
-        let out = self.doveadm(&["mailbox", "list", "-u", user])?;
-        let mut v: Vec<String> = out
-            .lines()
-            .map(str::to_string)
-            .filter(|l| !l.is_empty())
-            .collect();
-        v.sort();
-        Ok(v)
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        if !self.keep_running {
-            let _ = self.stop();
-        }
-    }
-}
-
-fn hand_over(paths: &[&Path]) -> Result<()> {
-    for p in paths {
-        if p.exists() {
-            std::os::unix::fs::lchown(p, Some(MAIL_UID), Some(MAIL_GID))
-                .map_err(Error::io("chown", *p))?;
-        }
-    }
-    Ok(())
-}
-
-/// Adds `o+x` to every ancestor that lacks it, so `nobody` can reach the tree.
-fn make_traversable(path: &Path) -> Result<()> {
-    for anc in path.ancestors().skip(1) {
-        let meta = fs::metadata(anc).map_err(Error::io("stat", anc))?;
-        let mode = meta.permissions().mode();
-        if mode & 0o001 == 0 {
-            fs::set_permissions(anc, fs::Permissions::from_mode(mode | 0o001))
-                .map_err(Error::io("chmod", anc))?;
-        }
-    }
-    Ok(())
-}
-
-fn read_users_file(path: &Path) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    if let Ok(text) = fs::read_to_string(path) {
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            if let (Some(name), Some(pass)) = (parts.next(), parts.next()) {
-                m.insert(
-                    name.to_string(),
-                    pass.trim_start_matches("{PLAIN}").to_string(),
-                );
-            }
-        }
-    }
-    m
 }
