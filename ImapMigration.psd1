@@ -9,6 +9,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/ImapMigration.Format.ps1xml')
+    TypesToProcess       = @('module/ImapMigration.Types.ps1xml')
     FunctionsToExport    = @(
         'New-MigrationEndpoint', 'Get-MigrationEndpoint', 'Set-MigrationEndpoint', 'Remove-MigrationEndpoint',
         'Test-MigrationServerAvailability',

@@ -15,5 +15,7 @@ function ConvertTo-TestMigrationServerAvailabilityResultObject {
     [CmdletBinding()]
     param([AllowNull()][object]$InputObject)
     if ($null -eq $InputObject) { return }
-    ConvertTo-MigPlainObject -InputObject $InputObject -TypeName 'ImapMigration.TestMigrationServerAvailabilityResult'
+    ConvertTo-MigPlainObject -InputObject $InputObject -TypeName 'ImapMigration.TestMigrationServerAvailabilityResult' -Converters @{
+        ConnectionSettings = { param($v) ConvertTo-MigPlainObject -InputObject $v -TypeName 'ImapMigration.ImapConnectionSettings' }
+    }
 }
