@@ -150,3 +150,49 @@ function Get-MigShouldProcessTarget {
     param([AllowNull()][AllowEmptyString()][string]$Identity, [string]$Default = 'the current migration batch')
     if ($Identity) { $Identity } else { $Default }
 }
+
+function Clear-MigNotGivenParameter {
+    <#
+    .SYNOPSIS
+    Makes $null mean "not given" for the calling cmdlet (docs/compatibility.md §2.5).
+    .DESCRIPTION
+    Removes from the caller's $PSBoundParameters every parameter bound from $null (recorded by
+    [ImapMigration.NotGivenWhenNull()], or bound as $null), and every switch bound to $false, and
+    gives its variable the declared default again. The common parameters are left alone, and so
+    are the parameters in -Keep, whose $null asks to clear a setting. Call it first thing, in the
+    caller's scope (begin block, or the body of a function without blocks).
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet,
+        [string[]]$Keep = @()
+    )
+    $bound = $Cmdlet.MyInvocation.BoundParameters
+    $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+    $recorded = Get-Variable -Name ([ImapMigration.NotGivenWhenNullAttribute]::VariableName) -Scope 1 -ValueOnly -ErrorAction Ignore
+    $notGiven = @(
+        foreach ($name in @($bound.Keys)) {
+            if ($name -in $common -or $name -in $Keep) { continue }
+            $value = $bound[$name]
+            if (($recorded -and $recorded.Contains($name)) -or $null -eq $value -or
+                ($value -is [System.Management.Automation.SwitchParameter] -and -not $value.IsPresent)) { $name }
+        }
+    )
+    if (-not $notGiven) { return }
+    $ast = $Cmdlet.MyInvocation.MyCommand.ScriptBlock.Ast
+    if ($ast -is [System.Management.Automation.Language.FunctionDefinitionAst]) { $ast = $ast.Body }
+    $parameters = $ast.ParamBlock.Parameters
+    foreach ($name in $notGiven) {
+        $null = $bound.Remove($name)
+        $declared = $parameters | Where-Object { $_.Name.VariablePath.UserPath -eq $name } | Select-Object -First 1
+        $default = $null
+        $hasDefault = $false
+        if ($declared -and $declared.DefaultValue) {
+            try { $default = $declared.DefaultValue.SafeGetValue(); $hasDefault = $true } catch { $hasDefault = $false }
+        }
+        # A variable keeps its parameter's type and validation; without a default it becomes a
+        # plain $null variable, as an unbound parameter without a default reads.
+        Remove-Variable -Name $name -Scope 1 -Force -ErrorAction Ignore
+        Set-Variable -Name $name -Scope 1 -Value $(if ($hasDefault) { $default } else { $null })
+    }
+}

@@ -42,6 +42,7 @@ function Complete-MigrationBatch {
     )
 
     begin {
+        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported 'SyncAndComplete', 'CompletePublicFolderMigrationWithDataLoss'
     }
 

@@ -62,13 +62,15 @@ function Get-MigrationBatch {
         [Parameter(ParameterSetName = 'Identity')]
         [Parameter(ParameterSetName = 'BatchesByEndpoint')]
         [Parameter(ParameterSetName = 'BatchesByStatus')]
-        [string]$DiagnosticInfo,
+        [ImapMigration.NotGivenWhenNull('DiagnosticInfo')][string]$DiagnosticInfo,
 
         [Parameter(ParameterSetName = 'Identity')]
         [Parameter(ParameterSetName = 'BatchesByEndpoint')]
         [Parameter(ParameterSetName = 'BatchesByStatus')]
         [object]$Partition
     )
+
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
 
     process {
         $arguments = @{}

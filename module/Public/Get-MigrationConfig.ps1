@@ -30,6 +30,8 @@ function Get-MigrationConfig {
 
         [switch]$IncludeSimplifiedGmailMigrationData
     )
+
+    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
     $result = Invoke-MigNative -Operation 'config.get' -Cmdlet $PSCmdlet -NonTerminating
     ConvertTo-MigrationConfigObject $result
 }

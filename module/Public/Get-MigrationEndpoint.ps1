@@ -36,9 +36,11 @@ function Get-MigrationEndpoint {
         [ValidateSet('ExchangeOutlookAnywhere', 'ExchangeRemoteMove', 'IMAP', 'PublicFolder')]
         [string]$Type,
 
-        [string]$DiagnosticInfo,
+        [ImapMigration.NotGivenWhenNull('DiagnosticInfo')][string]$DiagnosticInfo,
         [object]$Partition
     )
+
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
 
     process {
         $arguments = @{}

@@ -19,9 +19,11 @@ function Get-MigrationStatistics {
     [CmdletBinding(PositionalBinding = $false)]
     [OutputType('ImapMigration.MigrationStatistics')]
     param(
-        [string]$DiagnosticInfo,
+        [ImapMigration.NotGivenWhenNull('DiagnosticInfo')][string]$DiagnosticInfo,
         [object]$Partition
     )
+
+    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
     $result = Invoke-MigNative -Operation 'statistics.get' -Cmdlet $PSCmdlet -NonTerminating
     ConvertTo-MigrationStatisticsObject $result
 }

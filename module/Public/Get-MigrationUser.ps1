@@ -51,11 +51,11 @@ function Get-MigrationUser {
         [object]$BatchId,
 
         [Parameter(ParameterSetName = 'StatusAndBatchId')]
-        [string]$Status,
+        [ImapMigration.NotGivenWhenNull('Status')][string]$Status,
 
         [Parameter(ParameterSetName = 'StatusAndBatchId')]
         [ValidateSet('Active', 'Completed', 'Failed', 'Stopped', 'Synced')]
-        [string]$StatusSummary,
+        [ImapMigration.NotGivenWhenNull('StatusSummary')][string]$StatusSummary,
 
         [Parameter(Mandatory, ParameterSetName = 'MailboxGuid')]
         [guid]$MailboxGuid,
@@ -67,6 +67,8 @@ function Get-MigrationUser {
         [switch]$IncludeAssociatedUsers,
         [object]$Partition
     )
+
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
 
     process {
         $arguments = @{}

@@ -43,12 +43,14 @@ function Get-MigrationUserStatistics {
 
         [switch]$IncludeReport,
         [switch]$IncludeSkippedItems,
-        [int]$LimitSkippedItemsTo,
+        [ImapMigration.NotGivenWhenNull('LimitSkippedItemsTo')][int]$LimitSkippedItemsTo,
         [switch]$SkipSubscription,
-        [string]$DiagnosticInfo,
+        [ImapMigration.NotGivenWhenNull('DiagnosticInfo')][string]$DiagnosticInfo,
         [switch]$IncludeCopilotReport,
         [object]$Partition
     )
+
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

@@ -176,18 +176,18 @@ function New-MigrationBatch {
         [Parameter(ParameterSetName = 'Onboarding')][byte[]]$CSVData,
 
         [switch]$AutoStart,
-        [datetime]$StartAfter,
-        [datetime]$CompleteAfter,
-        [string]$TimeZone,
+        [ImapMigration.NotGivenWhenNull('StartAfter')][datetime]$StartAfter,
+        [ImapMigration.NotGivenWhenNull('CompleteAfter')][datetime]$CompleteAfter,
+        [ImapMigration.NotGivenWhenNull('TimeZone')][string]$TimeZone,
         [string[]]$NotificationEmails,
-        [timespan]$ReportInterval,
+        [ImapMigration.NotGivenWhenNull('ReportInterval')][timespan]$ReportInterval,
         [switch]$SkipReports,
 
         [Parameter(ParameterSetName = 'Onboarding')][string[]]$ExcludeFolders,
         [Parameter(ParameterSetName = 'Onboarding')][string[]]$IncludeFolders,
-        [Parameter(ParameterSetName = 'Onboarding')][string]$ContentFilter,
-        [Parameter(ParameterSetName = 'Onboarding')][string]$ContentFilterLanguage,
-        [Parameter(ParameterSetName = 'Onboarding')][bool]$AllowUnknownColumnsInCsv,
+        [Parameter(ParameterSetName = 'Onboarding')][ImapMigration.NotGivenWhenNull('ContentFilter')][string]$ContentFilter,
+        [Parameter(ParameterSetName = 'Onboarding')][ImapMigration.NotGivenWhenNull('ContentFilterLanguage')][string]$ContentFilterLanguage,
+        [Parameter(ParameterSetName = 'Onboarding')][ImapMigration.NotGivenWhenNull('AllowUnknownColumnsInCsv')][bool]$AllowUnknownColumnsInCsv,
         [Parameter(ParameterSetName = 'Onboarding')][switch]$AdoptPreexisting,
         [Parameter(ParameterSetName = 'Onboarding')][switch]$RemoveOnCopy,
         [Parameter(ParameterSetName = 'Onboarding')][object]$BadItemLimit,
@@ -211,13 +211,13 @@ function New-MigrationBatch {
         [switch]$PrimaryOnly,
         [string[]]$TargetDatabases,
         [string[]]$TargetArchiveDatabases,
-        [string]$TargetDeliveryDomain,
-        [string]$ArchiveDomain,
+        [ImapMigration.NotGivenWhenNull('TargetDeliveryDomain')][string]$TargetDeliveryDomain,
+        [ImapMigration.NotGivenWhenNull('ArchiveDomain')][string]$ArchiveDomain,
         [string[]]$MoveOptions,
         [string[]]$SkipMoving,
         [string[]]$SkipMerging,
         [object]$WorkflowControlFlags,
-        [string]$WorkflowTemplate,
+        [ImapMigration.NotGivenWhenNull('WorkflowTemplate')][string]$WorkflowTemplate,
         [object]$WorkloadType,
         [switch]$Local,
         [object]$SourcePublicFolderDatabase,
@@ -246,13 +246,14 @@ function New-MigrationBatch {
         [switch]$SkipDetails,
         [switch]$Restore,
         [switch]$SlackPublicDataConnector,
-        [string]$ConnectionLogicalId,
-        [string]$SlackWorkspaceId,
-        [string]$StagedRollOutGroupId,
+        [ImapMigration.NotGivenWhenNull('ConnectionLogicalId')][string]$ConnectionLogicalId,
+        [ImapMigration.NotGivenWhenNull('SlackWorkspaceId')][string]$SlackWorkspaceId,
+        [ImapMigration.NotGivenWhenNull('StagedRollOutGroupId')][string]$StagedRollOutGroupId,
         [switch]$AutoComplete
     )
 
     begin {
+        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @('ArchiveOnly', 'PrimaryOnly', 'TargetDatabases', 'TargetArchiveDatabases', 'TargetDeliveryDomain', 'ArchiveDomain', 'MoveOptions', 'SkipMoving', 'SkipMerging', 'WorkflowControlFlags', 'WorkflowTemplate', 'WorkloadType', 'Local', 'SourcePublicFolderDatabase', 'SourcePFPrimaryMailboxGuid', 'ExcludeDumpsters', 'PublicFolderToUnifiedGroup', 'XMLData', 'AutoProvisioning', 'AvoidMergeOverlap', 'DataFusion', 'ForwardingDisposition', 'IncludeOtherContacts', 'MigrateTasks', 'RenamePrimaryCalendar', 'SimplifiedSwitchOver', 'SkipCalendar', 'SkipContacts', 'SkipDelegates', 'SkipMail', 'SkipProvisioning', 'SkipRules', 'GoogleResource', 'ManagedGmailTeams', 'Analyze', 'Daily', 'SkipDetails', 'Restore', 'SlackPublicDataConnector', 'ConnectionLogicalId', 'SlackWorkspaceId', 'StagedRollOutGroupId', 'AutoComplete')
     }
 

@@ -30,6 +30,8 @@ function Remove-MigrationBatch {
         [object]$Partition
     )
 
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.remove' -Action 'Remove migration batch' -Identity $Identity
     }

@@ -28,6 +28,8 @@ function Remove-MigrationEndpoint {
         [object]$Partition
     )
 
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+
     process {
         $id = ConvertTo-MigIdentityString $Identity
         if (-not $PSCmdlet.ShouldProcess($id, 'Remove migration endpoint')) { return }

@@ -63,13 +63,13 @@ function Set-MigrationBatch {
 
         [switch]$AddUsers,
         [byte[]]$CSVData,
-        [bool]$AllowUnknownColumnsInCsv,
+        [ImapMigration.NotGivenWhenNull('AllowUnknownColumnsInCsv')][bool]$AllowUnknownColumnsInCsv,
         [switch]$ApproveSkippedItems,
-        [datetime]$StartAfter,
-        [datetime]$CompleteAfter,
+        [ImapMigration.NotGivenWhenNull('StartAfter')][datetime]$StartAfter,
+        [ImapMigration.NotGivenWhenNull('CompleteAfter')][datetime]$CompleteAfter,
         [string[]]$NotificationEmails,
-        [timespan]$ReportInterval,
-        [bool]$SkipReports,
+        [ImapMigration.NotGivenWhenNull('ReportInterval')][timespan]$ReportInterval,
+        [ImapMigration.NotGivenWhenNull('SkipReports')][bool]$SkipReports,
         [switch]$SyncNow,
         [switch]$Update,
         [object]$BadItemLimit,
@@ -82,6 +82,7 @@ function Set-MigrationBatch {
     )
 
     begin {
+        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported 'MoveOptions', 'SkipMerging', 'SkipMoving'
         if ($AddUsers -and -not $CSVData) {
             $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject 'AddUsers' `

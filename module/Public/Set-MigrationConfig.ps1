@@ -35,10 +35,12 @@ function Set-MigrationConfig {
         [object]$DefaultTargetEndpoint,
         [AllowNull()]
         [hashtable]$SmtpRelay,
-        [timespan]$IncrementalSyncInterval,
+        [ImapMigration.NotGivenWhenNull('IncrementalSyncInterval')][timespan]$IncrementalSyncInterval,
         [object]$MaxConcurrentMigrations,
         [object]$Partition
     )
+
+    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet -Keep 'DefaultTargetEndpoint', 'SmtpRelay'
 
     $arguments = @{}
     if ($PSBoundParameters.ContainsKey('DefaultTargetEndpoint')) {

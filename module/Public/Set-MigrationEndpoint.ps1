@@ -83,44 +83,45 @@ function Set-MigrationEndpoint {
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName)]
         [object]$Identity,
 
-        [string]$RemoteServer,
-        [int]$Port,
+        [ImapMigration.NotGivenWhenNull('RemoteServer')][string]$RemoteServer,
+        [ImapMigration.NotGivenWhenNull('Port')][int]$Port,
         [ValidateSet('None', 'Ssl', 'Tls')]
-        [string]$Security,
-        [string]$Authentication,
+        [ImapMigration.NotGivenWhenNull('Security')][string]$Security,
+        [ImapMigration.NotGivenWhenNull('Authentication')][string]$Authentication,
         [object]$MaxConcurrentMigrations,
         [object]$MaxConcurrentIncrementalSyncs,
-        [bool]$AcceptUntrustedCertificates,
+        [ImapMigration.NotGivenWhenNull('AcceptUntrustedCertificates')][bool]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 
         [System.Management.Automation.PSCredential]
         [System.Management.Automation.Credential()]
         $Credentials,
         [ValidateSet('MasterUser', 'AuthorizationId', 'OAuth2')]
-        [string]$TargetLogin,
-        [string]$MasterUserSeparator,
-        [string]$OAuthTokenEndpoint,
-        [string]$OAuthClientId,
-        [string]$OAuthScope,
-        [string]$TargetUserTemplate,
-        [string]$CertificateAuthorityFile,
+        [ImapMigration.NotGivenWhenNull('TargetLogin')][string]$TargetLogin,
+        [ImapMigration.NotGivenWhenNull('MasterUserSeparator')][string]$MasterUserSeparator,
+        [ImapMigration.NotGivenWhenNull('OAuthTokenEndpoint')][string]$OAuthTokenEndpoint,
+        [ImapMigration.NotGivenWhenNull('OAuthClientId')][string]$OAuthClientId,
+        [ImapMigration.NotGivenWhenNull('OAuthScope')][string]$OAuthScope,
+        [ImapMigration.NotGivenWhenNull('TargetUserTemplate')][string]$TargetUserTemplate,
+        [ImapMigration.NotGivenWhenNull('CertificateAuthorityFile')][string]$CertificateAuthorityFile,
 
         [object]$Partition,
 
         [object]$TestMailbox,
-        [string]$EmailAddress,
-        [string]$ApplicationId,
-        [string]$AppSecretKeyVaultUrl,
-        [string]$ExchangeServer,
-        [string]$MailboxPermission,
-        [string]$NspiServer,
-        [string]$PublicFolderDatabaseServerLegacyDN,
-        [string]$RpcProxyServer,
+        [ImapMigration.NotGivenWhenNull('EmailAddress')][string]$EmailAddress,
+        [ImapMigration.NotGivenWhenNull('ApplicationId')][string]$ApplicationId,
+        [ImapMigration.NotGivenWhenNull('AppSecretKeyVaultUrl')][string]$AppSecretKeyVaultUrl,
+        [ImapMigration.NotGivenWhenNull('ExchangeServer')][string]$ExchangeServer,
+        [ImapMigration.NotGivenWhenNull('MailboxPermission')][string]$MailboxPermission,
+        [ImapMigration.NotGivenWhenNull('NspiServer')][string]$NspiServer,
+        [ImapMigration.NotGivenWhenNull('PublicFolderDatabaseServerLegacyDN')][string]$PublicFolderDatabaseServerLegacyDN,
+        [ImapMigration.NotGivenWhenNull('RpcProxyServer')][string]$RpcProxyServer,
         [byte[]]$ServiceAccountKeyFileData,
-        [string]$SourceMailboxLegacyDN
+        [ImapMigration.NotGivenWhenNull('SourceMailboxLegacyDN')][string]$SourceMailboxLegacyDN
     )
 
     begin {
+        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet -Keep 'Credentials'
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
             'TestMailbox', 'EmailAddress', 'ApplicationId', 'AppSecretKeyVaultUrl', 'ExchangeServer', 'MailboxPermission',
             'NspiServer', 'PublicFolderDatabaseServerLegacyDN', 'RpcProxyServer', 'ServiceAccountKeyFileData', 'SourceMailboxLegacyDN')

@@ -39,13 +39,15 @@ function Set-MigrationUser {
         [object]$Identity,
 
         [switch]$ApproveSkippedItems,
-        [datetime]$CompleteAfter,
-        [datetime]$StartAfter,
+        [ImapMigration.NotGivenWhenNull('CompleteAfter')][datetime]$CompleteAfter,
+        [ImapMigration.NotGivenWhenNull('StartAfter')][datetime]$StartAfter,
         [switch]$SyncNow,
         [object]$BadItemLimit,
         [object]$LargeItemLimit,
         [object]$Partition
     )
+
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

@@ -30,6 +30,8 @@ function Start-MigrationBatch {
         [object]$Partition
     )
 
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.start' -Action 'Start migration batch' -Identity $Identity
     }

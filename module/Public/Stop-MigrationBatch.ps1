@@ -30,6 +30,8 @@ function Stop-MigrationBatch {
         [object]$Partition
     )
 
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.stop' -Action 'Stop migration batch' -Identity $Identity
     }

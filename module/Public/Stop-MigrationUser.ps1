@@ -28,6 +28,8 @@ function Stop-MigrationUser {
         [object]$Partition
     )
 
+    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+
     process {
         $id = ConvertTo-MigIdentityString $Identity
         if (-not $id) {

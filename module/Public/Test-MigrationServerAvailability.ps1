@@ -81,18 +81,18 @@ function Test-MigrationServerAvailability {
 
         [Parameter(ParameterSetName = 'IMAP')]
         [ValidateSet('None', 'Ssl', 'Tls')]
-        [string]$Security = 'Ssl',
+        [ImapMigration.NotGivenWhenNull('Security')][string]$Security = 'Ssl',
 
         [Parameter(ParameterSetName = 'IMAP')]
         [Parameter(ParameterSetName = 'OtherMigrationType')]
-        [string]$Authentication,
+        [ImapMigration.NotGivenWhenNull('Authentication')][string]$Authentication,
 
         [Parameter(ParameterSetName = 'IMAP')]
         [Parameter(ParameterSetName = 'OtherMigrationType')]
         [switch]$AcceptUntrustedCertificates,
 
         [Parameter(ParameterSetName = 'IMAP')]
-        [string]$CertificateAuthorityFile,
+        [ImapMigration.NotGivenWhenNull('CertificateAuthorityFile')][string]$CertificateAuthorityFile,
 
         [Parameter(Mandatory, ParameterSetName = 'TestEndpoint')]
         [object]$Endpoint,
@@ -106,15 +106,17 @@ function Test-MigrationServerAvailability {
         [Parameter(ParameterSetName = 'OtherMigrationType')][switch]$Compliance,
         [switch]$Autodiscover,
         [System.Management.Automation.PSCredential]$Credentials,
-        [string]$EmailAddress,
+        [ImapMigration.NotGivenWhenNull('EmailAddress')][string]$EmailAddress,
         [object]$TestMailbox,
-        [string]$ExchangeServer,
-        [string]$MailboxPermission,
-        [string]$RpcProxyServer,
-        [string]$SourceMailboxLegacyDN,
-        [string]$PublicFolderDatabaseServerLegacyDN,
+        [ImapMigration.NotGivenWhenNull('ExchangeServer')][string]$ExchangeServer,
+        [ImapMigration.NotGivenWhenNull('MailboxPermission')][string]$MailboxPermission,
+        [ImapMigration.NotGivenWhenNull('RpcProxyServer')][string]$RpcProxyServer,
+        [ImapMigration.NotGivenWhenNull('SourceMailboxLegacyDN')][string]$SourceMailboxLegacyDN,
+        [ImapMigration.NotGivenWhenNull('PublicFolderDatabaseServerLegacyDN')][string]$PublicFolderDatabaseServerLegacyDN,
         [byte[]]$ServiceAccountKeyFileData
     )
+
+    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
 
     Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
         'ExchangeRemoteMove', 'ExchangeOutlookAnywhere', 'PublicFolder', 'Gmail', 'Compliance', 'Autodiscover',
