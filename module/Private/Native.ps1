@@ -188,7 +188,9 @@ function Invoke-MigNative {
         # The calling cmdlet's $PSCmdlet, so errors carry its name.
         [System.Management.Automation.PSCmdlet]$Cmdlet,
         [object]$TargetObject,
-        [switch]$NonTerminating
+        [switch]$NonTerminating,
+        # Return an engine error as its ImapMigration.MigrationException instead of reporting it.
+        [switch]$ReturnError
     )
     if (-not $Cmdlet) { $Cmdlet = $PSCmdlet }
 
@@ -223,6 +225,7 @@ function Invoke-MigNative {
     $message = [string]$response.error.message
     if (-not $message) { $message = "The native operation '$Operation' failed with $code." }
     $record = New-MigErrorRecord -Code $code -Message $message -TargetObject $TargetObject -Details $response.error.details
+    if ($ReturnError) { return $record.Exception }
     if ($NonTerminating) { $Cmdlet.WriteError($record); return }
     $Cmdlet.ThrowTerminatingError($record)
 }

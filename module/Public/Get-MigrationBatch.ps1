@@ -77,13 +77,28 @@ function Get-MigrationBatch {
         $id = ConvertTo-MigIdentityString $Identity
         if ($id) { $arguments['identity'] = $id }
         if ($PSBoundParameters.ContainsKey('Endpoint')) { $arguments['endpoint'] = ConvertTo-MigIdentityString $Endpoint }
-        if ($PSBoundParameters.ContainsKey('Status')) { $arguments['status'] = $Status }
+        if ($PSBoundParameters.ContainsKey('Status') -and $Status) {
+            # Every status Exchange documents is a valid filter, in any case; one the engine never
+            # produces matches no batch.
+            $known = @([ImapMigration.MigrationBatchStatus]::All | Where-Object { $_ -eq $Status })
+            if (-not $known) {
+                $PSCmdlet.WriteError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Status -Details ([pscustomobject]@{ parameter = 'status' }) `
+                            -Message "The batch status '$Status' is not valid. Valid values: $([ImapMigration.MigrationBatchStatus]::All -join ', ')."))
+                return
+            }
+            $arguments['status'] = $known[0]
+        }
         if ($IncludeReport) { $arguments['includeReport'] = $true }
         if ($PSBoundParameters.ContainsKey('ResultSize')) {
             $size = ConvertTo-MigUnlimited -Value $ResultSize -ParameterName ResultSize -Cmdlet $PSCmdlet
             if ($size -ne 'Unlimited') { $arguments['resultSize'] = $size }
         }
-        $result = Invoke-MigNative -Operation 'batch.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $id -NonTerminating
+        $result = if ($arguments.ContainsKey('status')) {
+            Invoke-MigNativeQuery -Cmdlet $PSCmdlet -Operation 'batch.get' -Arguments $arguments -TargetObject $id -FilterParameter 'status'
+        }
+        else {
+            Invoke-MigNative -Operation 'batch.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $id -NonTerminating
+        }
         foreach ($item in @($result)) {
             if ($null -ne $item) { ConvertTo-MigrationBatchObject $item }
         }

@@ -48,6 +48,8 @@ function Get-MigrationEndpoint {
         if ($id) { $arguments['identity'] = $id }
         if ($PSBoundParameters.ContainsKey('Type')) { $arguments['type'] = $Type }
         $result = Invoke-MigNative -Operation 'endpoint.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $id -NonTerminating
+        # An identity that names no endpoint is NotFound, never every endpoint.
+        if ($id -and $null -ne $result) { $result = Select-MigIdentityMatch -Cmdlet $PSCmdlet -Identity $id -Kind 'migration endpoint' -Result $result }
         foreach ($item in @($result)) {
             if ($null -ne $item) { ConvertTo-MigrationEndpointObject $item }
         }

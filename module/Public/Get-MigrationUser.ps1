@@ -75,7 +75,17 @@ function Get-MigrationUser {
         $id = ConvertTo-MigIdentityString $Identity
         if ($id) { $arguments['identity'] = $id }
         if ($PSBoundParameters.ContainsKey('BatchId')) { $arguments['batchId'] = ConvertTo-MigIdentityString $BatchId }
-        if ($PSBoundParameters.ContainsKey('Status')) { $arguments['status'] = $Status }
+        if ($PSBoundParameters.ContainsKey('Status')) {
+            # Every status Exchange documents is a valid filter, in any case; one the engine never
+            # produces (Provisioning, CompletionSynced...) matches no user.
+            $known = @([ImapMigration.MigrationUserStatus]::All | Where-Object { $_ -eq $Status })
+            if (-not $known) {
+                $PSCmdlet.WriteError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Status -Details ([pscustomobject]@{ parameter = 'status' }) `
+                            -Message "The user status '$Status' is not valid. Valid values: $([ImapMigration.MigrationUserStatus]::All -join ', ')."))
+                return
+            }
+            $arguments['status'] = $known[0]
+        }
         if ($PSBoundParameters.ContainsKey('StatusSummary')) { $arguments['statusSummary'] = $StatusSummary }
         if ($PSBoundParameters.ContainsKey('MailboxGuid')) { $arguments['identity'] = $MailboxGuid.ToString() }
         if ($PSBoundParameters.ContainsKey('EmailAddress')) { $arguments['emailAddress'] = $EmailAddress }
@@ -83,8 +93,20 @@ function Get-MigrationUser {
             $size = ConvertTo-MigUnlimited -Value $ResultSize -ParameterName ResultSize -Cmdlet $PSCmdlet
             if ($size -ne 'Unlimited') { $arguments['resultSize'] = $size }
         }
-        $target = if ($id) { $id } elseif ($arguments['batchId']) { $arguments['batchId'] } else { $arguments['emailAddress'] }
-        $result = Invoke-MigNative -Operation 'user.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $target -NonTerminating
+        $target = if ($arguments['identity']) { $arguments['identity'] } elseif ($arguments['batchId']) { $arguments['batchId'] } else { $arguments['emailAddress'] }
+        $result = if ($arguments.ContainsKey('status')) {
+            Invoke-MigNativeQuery -Cmdlet $PSCmdlet -Operation 'user.get' -Arguments $arguments -TargetObject $target -FilterParameter 'status'
+        }
+        else {
+            Invoke-MigNative -Operation 'user.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $target -NonTerminating
+        }
+        # An identity, mailbox GUID or address that names no user is NotFound, never every user.
+        foreach ($key in 'identity', 'emailAddress') {
+            if ($arguments.ContainsKey($key) -and $null -ne $result) {
+                $parameter = if ($PSBoundParameters.ContainsKey('MailboxGuid')) { 'mailboxGuid' } else { $key }
+                $result = Select-MigIdentityMatch -Cmdlet $PSCmdlet -Identity $arguments[$key] -Kind 'migration user' -Result $result -Parameter $parameter
+            }
+        }
         foreach ($item in @($result)) {
             if ($null -ne $item) { ConvertTo-MigrationUserObject $item }
         }
