@@ -102,7 +102,20 @@ Describe 'ImapMigration.psd1' {
     It 'has a valid opt-in Exchange shim manifest' {
         $shim = Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psd1'
         (Test-ModuleManifest -Path $shim -ErrorAction Stop).ExportedFunctions.Keys | Sort-Object |
-            Should -Be @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline')
+            Should -Be @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline', 'Get-ConnectionInformation')
+    }
+
+    It 'offers the same shim as ExchangeOnlineManagement only from module/compat, loading the same file' {
+        $compat = Join-Path $RepoRoot 'module/compat/ExchangeOnlineManagement/ExchangeOnlineManagement.psd1'
+        $manifest = Test-ModuleManifest -Path $compat -ErrorAction Stop
+        $manifest.Name | Should -Be 'ExchangeOnlineManagement'
+        $manifest.ExportedFunctions.Keys | Sort-Object | Should -Be @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline', 'Get-ConnectionInformation')
+        $root = [System.IO.Path]::GetFullPath((Join-Path (Split-Path $compat) (Import-PowerShellDataFile $compat).RootModule))
+        $root | Should -Be ([System.IO.Path]::GetFullPath((Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psm1')))
+        # Nothing else in the repository is a module of that name, so it is found only through
+        # module/compat on PSModulePath.
+        @(Get-ChildItem -Path $RepoRoot -Recurse -Filter 'ExchangeOnlineManagement.psd1' -File | Where-Object FullName -ne $compat).Count | Should -Be 0
+        Test-Path (Join-Path $RepoRoot 'module/ExchangeOnlineManagement') | Should -BeFalse
     }
 }
 

@@ -5,10 +5,10 @@
     Author               = 'ImapMigration contributors'
     CompanyName          = 'ImapMigration'
     Copyright            = '(c) ImapMigration contributors. All rights reserved.'
-    Description          = 'Opt-in Connect-ExchangeOnline / Disconnect-ExchangeOnline for scripts written against Exchange Online: they select an ImapMigration state profile instead of a tenant.'
+    Description          = 'Opt-in Connect-ExchangeOnline / Disconnect-ExchangeOnline / Get-ConnectionInformation for scripts written against Exchange Online: they select an ImapMigration state profile instead of a tenant.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    FunctionsToExport    = @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline')
+    FunctionsToExport    = @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline', 'Get-ConnectionInformation')
     CmdletsToExport      = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

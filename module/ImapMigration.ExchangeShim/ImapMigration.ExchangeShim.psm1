@@ -1,7 +1,13 @@
-# Opt-in shim: lets scripts that begin with Connect-ExchangeOnline and end with
-# Disconnect-ExchangeOnline run against ImapMigration. Connecting selects a state directory
-# (a profile per -Organization) and checks the worker; nothing is contacted over the network.
-# Import it explicitly: Import-Module <repo>/module/ImapMigration.ExchangeShim.
+# Opt-in shim: lets scripts that begin with Connect-ExchangeOnline (or check
+# Get-ConnectionInformation) and end with Disconnect-ExchangeOnline run against ImapMigration.
+# Connecting selects a state directory (a profile per -Organization) and checks the worker;
+# nothing is contacted over the network. Import it explicitly, by either of its two names:
+#   Import-Module <repo>/module/ImapMigration.ExchangeShim
+#   Import-Module ExchangeOnlineManagement   # with <repo>/module/compat on PSModulePath
+# The second manifest (module/compat/ExchangeOnlineManagement) loads this same file, so that
+# `#Requires -Modules ExchangeOnlineManagement` lines work; it is found only when an admin puts
+# that folder on PSModulePath. The connections live in the ImapMigration module, so both names
+# (even loaded side by side) see the same ones.
 
 $main = Get-Module ImapMigration
 if (-not $main) {
@@ -168,6 +174,78 @@ function Connect-ExchangeOnline {
         Write-Host "ImapMigration: using state directory '$shown'; $worker."
     }
     Write-Verbose "ImapMigration profile: '$shown'."
+
+    $certificateAuth = [bool]($Certificate -or $CertificateFilePath -or $CertificateThumbprint)
+    $connection = & $main {
+        param($Fields)
+        if (-not $script:ExchangeConnections) { $script:ExchangeConnections = [System.Collections.Generic.List[object]]::new() }
+        $script:ExchangeConnectionCount = 1 + [int]$script:ExchangeConnectionCount
+        $Fields['Id'] = $script:ExchangeConnectionCount
+        $Fields['Name'] = "ExchangeOnline_$($script:ExchangeConnectionCount)"
+        $c = [pscustomobject]$Fields
+        $c.PSObject.TypeNames.Insert(0, 'ImapMigration.ConnectionInformation')
+        $script:ExchangeConnections.Add($c)
+        $c
+    } ([ordered]@{
+            ConnectionId                    = [guid]::NewGuid().ToString()
+            State                           = 'Connected'
+            Id                              = 0
+            Name                            = $null
+            UserPrincipalName               = if ($UserPrincipalName) { $UserPrincipalName } elseif ($Credential) { $Credential.UserName } else { $null }
+            ConnectionUri                   = if ($ConnectionUri) { $ConnectionUri } else { ([uri]::new([System.IO.Path]::GetFullPath($shown))).AbsoluteUri }
+            AzureAdAuthorizationEndpointUri = if ($AzureADAuthorizationEndpointUri) { $AzureADAuthorizationEndpointUri } else { $null }
+            TokenExpiryTimeUTC              = $null
+            CertificateAuthentication       = $certificateAuth
+            ModuleName                      = 'ImapMigration'
+            ModulePrefix                    = if ($Prefix) { $Prefix } else { '' }
+            Organization                    = if ($Organization) { $Organization } else { $null }
+            DelegatedOrganization           = if ($DelegatedOrganization) { $DelegatedOrganization } else { $null }
+            AppId                           = if ($AppId) { $AppId } else { $null }
+            PageSize                        = if ($PageSize) { $PageSize } else { 1000 }
+            TenantID                        = $null
+            TokenStatus                     = 'Active'
+            ConnectionUsedForInbuiltCmdlets = $true
+            IsEopSession                    = $false
+            StateDirectory                  = $shown
+        })
+    Write-Verbose "ImapMigration connection $($connection.Name) ($($connection.ConnectionId))."
+}
+
+function Get-ConnectionInformation {
+    <#
+    .SYNOPSIS
+    Lists the connections Connect-ExchangeOnline made in this session (nothing when not connected).
+    .DESCRIPTION
+    Returns what Exchange Online's Get-ConnectionInformation returns for each connection (State,
+    Name, Id, ConnectionId, UserPrincipalName, Organization, ConnectionUri, ModuleName,
+    ModulePrefix, TokenStatus...), so scripts that test for a connection before connecting keep
+    working. ConnectionUri is the state directory the connection selected (a file: URI) unless
+    Connect-ExchangeOnline was given -ConnectionUri; ModuleName is ImapMigration, the module that
+    has the migration cmdlets; StateDirectory is an extension.
+    .PARAMETER ConnectionId
+    Returns only the connections with these ConnectionId values.
+    .PARAMETER ModulePrefix
+    Returns only the connections made with these -Prefix values.
+    .EXAMPLE
+    if (-not (Get-ConnectionInformation | Where-Object State -eq 'Connected')) { Connect-ExchangeOnline -ShowBanner:$false }
+
+    Connects unless the session already is.
+    .OUTPUTS
+    ImapMigration.ConnectionInformation
+    #>
+    [CmdletBinding()]
+    [OutputType('ImapMigration.ConnectionInformation')]
+    param(
+        [string[]]$ConnectionId,
+        [string[]]$ModulePrefix
+    )
+    $all = & $main { if ($script:ExchangeConnections) { $script:ExchangeConnections.ToArray() } }
+    foreach ($c in @($all)) {
+        if ($null -eq $c) { continue }
+        if ($ConnectionId -and $c.ConnectionId -notin $ConnectionId) { continue }
+        if ($ModulePrefix -and $c.ModulePrefix -notin $ModulePrefix) { continue }
+        $c
+    }
 }
 
 function Disconnect-ExchangeOnline {
@@ -178,9 +256,9 @@ function Disconnect-ExchangeOnline {
     Undoes Connect-ExchangeOnline -Organization. Migrations keep running in the background worker.
     It asks for confirmation, as Exchange's does, unless -Confirm:$false is given.
     .PARAMETER ConnectionId
-    Accepted and ignored.
+    Ends only the connections with these ConnectionId values (see Get-ConnectionInformation).
     .PARAMETER ModulePrefix
-    Accepted and ignored.
+    Ends only the connections made with these -Prefix values.
     .EXAMPLE
     Disconnect-ExchangeOnline -Confirm:$false
 
@@ -194,7 +272,18 @@ function Disconnect-ExchangeOnline {
         [string[]]$ModulePrefix
     )
     if (-not $PSCmdlet.ShouldProcess('ImapMigration session', 'Disconnect')) { return }
-    & $main { $script:StateHome = $null }
+    & $main {
+        param($ConnectionId, $ModulePrefix)
+        if ($script:ExchangeConnections) {
+            foreach ($c in $script:ExchangeConnections.ToArray()) {
+                if ($ConnectionId -and $c.ConnectionId -notin $ConnectionId) { continue }
+                if ($ModulePrefix -and $c.ModulePrefix -notin $ModulePrefix) { continue }
+                $null = $script:ExchangeConnections.Remove($c)
+            }
+        }
+        # The state directory goes back to the default once no connection is left.
+        if (-not $script:ExchangeConnections -or $script:ExchangeConnections.Count -eq 0) { $script:StateHome = $null }
+    } $ConnectionId $ModulePrefix
 }
 
-Export-ModuleMember -Function Connect-ExchangeOnline, Disconnect-ExchangeOnline
+Export-ModuleMember -Function Connect-ExchangeOnline, Disconnect-ExchangeOnline, Get-ConnectionInformation
