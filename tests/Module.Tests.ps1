@@ -112,9 +112,9 @@ Describe 'ImapMigration.psd1' {
         $manifest.ExportedFunctions.Keys | Sort-Object | Should -Be @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline', 'Get-ConnectionInformation')
         $root = [System.IO.Path]::GetFullPath((Join-Path (Split-Path $compat) (Import-PowerShellDataFile $compat).RootModule))
         $root | Should -Be ([System.IO.Path]::GetFullPath((Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psm1')))
-        # Nothing else in the repository is a module of that name, so it is found only through
+        # Nothing else in the module tree is a module of that name, so it is found only through
         # module/compat on PSModulePath.
-        @(Get-ChildItem -Path $RepoRoot -Recurse -Filter 'ExchangeOnlineManagement.psd1' -File | Where-Object FullName -ne $compat).Count | Should -Be 0
+        @(Get-ChildItem -Path (Join-Path $RepoRoot 'module') -Recurse -Filter 'ExchangeOnlineManagement.ps*1' -File | Where-Object FullName -ne $compat).Count | Should -Be 0
         Test-Path (Join-Path $RepoRoot 'module/ExchangeOnlineManagement') | Should -BeFalse
     }
 }
