@@ -110,15 +110,23 @@ function Assert-MigSupportedParameter {
     <#
     .SYNOPSIS
     Refuses parameters Exchange has only for other migration types: a terminating ErrorRecord
-    'UnsupportedParameter,<Cmdlet>' naming the parameter.
+    'UnsupportedParameter,<Cmdlet>' naming the parameter. A parameter that asks for nothing
+    ($null, an empty string or list, a switch set to $false: what configuration-management code
+    passes for settings it leaves alone) is not refused (docs/compatibility.md §2.5).
     #>
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet,
         [Parameter(Mandatory)][string[]]$Unsupported
     )
+    $bound = $Cmdlet.MyInvocation.BoundParameters
     foreach ($name in $Unsupported) {
-        if ($Cmdlet.MyInvocation.BoundParameters.ContainsKey($name)) {
+        if (-not $bound.ContainsKey($name)) { continue }
+        $value = $bound[$name]
+        $empty = $null -eq $value -or ($value -is [string] -and $value -eq '') -or
+            ($value -is [System.Management.Automation.SwitchParameter] -and -not $value.IsPresent) -or
+            ($value -is [System.Collections.ICollection] -and $value.Count -eq 0)
+        if (-not $empty) {
             $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code UnsupportedParameter -TargetObject $name `
                         -Message "The parameter -$name is not supported for IMAP migrations."))
         }

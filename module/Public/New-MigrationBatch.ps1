@@ -281,7 +281,8 @@ function New-MigrationBatch {
         if ($PSBoundParameters.ContainsKey('TargetEndpoint') -and $null -ne $TargetEndpoint) {
             $arguments['targetEndpoint'] = ConvertTo-MigIdentityString $TargetEndpoint
         }
-        if ($PSBoundParameters.ContainsKey('TimeZone')) {
+        # An empty -TimeZone (what a [string] setting left unset becomes) names no zone: UTC.
+        if ($PSBoundParameters.ContainsKey('TimeZone') -and -not [string]::IsNullOrWhiteSpace($TimeZone)) {
             try { $null = Find-MigTimeZone -Name $TimeZone }
             catch {
                 $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $TimeZone `
