@@ -206,6 +206,12 @@ Describe 'Admin scripts run unchanged' -Skip:$Skip {
         $text | Should -Match '(?m)^hal@contoso\.test\s+Wave2\s+Synced\s+\d+\s+0\s*$'
     }
 
+    It 'Get-MigrationBatchReport: under $ErrorActionPreference = ''Stop'' a missing batch lands in catch, an existing one does not' {
+        $out = @(& (Join-Path $Scripts 'Get-MigrationBatchReport.ps1') -Name Dovecot1-Wave1, Wave3)
+
+        $out | Should -Be @('FOUND Dovecot1-Wave1 Synced 2/2 synced', 'MISSING Wave3 (ObjectNotFound)')
+    }
+
     It 'Export-MigrationJson: the dashboard reads statuses, identities and sizes as strings' {
         $path = Join-Path $Out 'state.json'
 

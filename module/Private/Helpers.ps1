@@ -159,22 +159,50 @@ function Get-MigShouldProcessTarget {
     if ($Identity) { $Identity } else { $Default }
 }
 
-function Clear-MigNotGivenParameter {
+function Initialize-MigInvocation {
     <#
     .SYNOPSIS
-    Makes $null mean "not given" for the calling cmdlet (docs/compatibility.md §2.5).
+    What every public cmdlet does first: takes the caller's preference variables, and makes
+    $null mean "not given" (docs/compatibility.md §2.5, §10).
     .DESCRIPTION
-    Removes from the caller's $PSBoundParameters every parameter bound from $null (recorded by
-    [ImapMigration.NotGivenWhenNull()], or bound as $null), and every switch bound to $false, and
-    gives its variable the declared default again. The common parameters are left alone, and so
-    are the parameters in -Keep, whose $null asks to clear a setting. Call it first thing, in the
-    caller's scope (begin block, or the body of a function without blocks).
+    A script module's functions do not see the preference variables of the script that calls
+    them, so a script's `$ErrorActionPreference = 'Stop'` would not make our errors terminating,
+    as it does with Exchange's cmdlets. The caller's ErrorAction, Warning, Information, Verbose,
+    Debug and Progress preferences are copied into the cmdlet's scope, unless the matching
+    common parameter was given.
+
+    Then every parameter bound from $null (recorded by [ImapMigration.NotGivenWhenNull()], or
+    bound as $null), and every switch bound to $false, is removed from the caller's
+    $PSBoundParameters and its variable gets the declared default again. The common parameters
+    are left alone, and so are the parameters in -Keep, whose $null asks to clear a setting.
+
+    Call it first thing, in the cmdlet's scope (begin block, or the body of a function without
+    blocks).
     #>
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet,
         [string[]]$Keep = @()
     )
+    $callerPreferences = [ordered]@{
+        ErrorActionPreference = 'ErrorAction'
+        WarningPreference     = 'WarningAction'
+        InformationPreference = 'InformationAction'
+        VerbosePreference     = 'Verbose'
+        DebugPreference       = 'Debug'
+        ProgressPreference    = $null
+    }
+    foreach ($name in $callerPreferences.Keys) {
+        $parameter = $callerPreferences[$name]
+        if ($parameter -and $Cmdlet.MyInvocation.BoundParameters.ContainsKey($parameter)) { continue }
+        # $Cmdlet.SessionState is the session state the cmdlet was called from.
+        $value = $Cmdlet.SessionState.PSVariable.GetValue($name)
+        if ($null -ne $value) {
+            try { Set-Variable -Name $name -Value $value -Scope 1 }
+            catch { Write-Debug "The caller's `$$name ($value) cannot be taken: $_" }
+        }
+    }
+
     $bound = $Cmdlet.MyInvocation.BoundParameters
     $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
     $recorded = Get-Variable -Name ([ImapMigration.NotGivenWhenNullAttribute]::VariableName) -Scope 1 -ValueOnly -ErrorAction Ignore

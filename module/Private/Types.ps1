@@ -405,7 +405,7 @@ namespace ImapMigration
     /// [datetime], [bool] or [int] cannot hold $null; a [string] turns it into ""). For a date or
     /// time span parameter an empty string means "not given" too. The parameter is bound with a
     /// placeholder that passes its type and validation, and its name is recorded in the function's
-    /// scope; Clear-MigNotGivenParameter then removes it from $PSBoundParameters and restores the
+    /// scope; Initialize-MigInvocation then removes it from $PSBoundParameters and restores the
     /// declared default.
     /// </summary>
     [AttributeUsage(AttributeTargets.Field | AttributeTargets.Property, AllowMultiple = false)]

@@ -42,7 +42,7 @@ function Complete-MigrationBatch {
     )
 
     begin {
-        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
+        Initialize-MigInvocation -Cmdlet $PSCmdlet
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported 'SyncAndComplete', 'CompletePublicFolderMigrationWithDataLoss'
     }
 

@@ -70,7 +70,7 @@ function Get-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         $arguments = @{}

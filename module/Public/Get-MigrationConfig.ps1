@@ -31,7 +31,7 @@ function Get-MigrationConfig {
         [switch]$IncludeSimplifiedGmailMigrationData
     )
 
-    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
+    Initialize-MigInvocation -Cmdlet $PSCmdlet
     $result = Invoke-MigNative -Operation 'config.get' -Cmdlet $PSCmdlet -NonTerminating
     ConvertTo-MigrationConfigObject $result
 }

@@ -40,7 +40,7 @@ function Get-MigrationEndpoint {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         $arguments = @{}

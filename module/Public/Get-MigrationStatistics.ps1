@@ -23,7 +23,7 @@ function Get-MigrationStatistics {
         [object]$Partition
     )
 
-    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
+    Initialize-MigInvocation -Cmdlet $PSCmdlet
     $result = Invoke-MigNative -Operation 'statistics.get' -Cmdlet $PSCmdlet -NonTerminating
     ConvertTo-MigrationStatisticsObject $result
 }

@@ -50,7 +50,7 @@ function Get-MigrationUserStatistics {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

@@ -154,7 +154,7 @@ function New-MigrationEndpoint {
         [ImapMigration.NotGivenWhenNull('SourceMailboxLegacyDN')][string]$SourceMailboxLegacyDN
     )
 
-    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
+    Initialize-MigInvocation -Cmdlet $PSCmdlet
 
     Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
         'ExchangeRemoteMove', 'ExchangeOutlookAnywhere', 'PublicFolder', 'Gmail', 'Compliance', 'Autodiscover',

@@ -30,7 +30,7 @@ function Remove-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.remove' -Action 'Remove migration batch' -Identity $Identity

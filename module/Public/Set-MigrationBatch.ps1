@@ -82,7 +82,7 @@ function Set-MigrationBatch {
     )
 
     begin {
-        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
+        Initialize-MigInvocation -Cmdlet $PSCmdlet
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported 'MoveOptions', 'SkipMerging', 'SkipMoving'
         if ($AddUsers -and -not $CSVData) {
             $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject 'AddUsers' `

@@ -40,7 +40,7 @@ function Set-MigrationConfig {
         [object]$Partition
     )
 
-    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet -Keep 'DefaultTargetEndpoint', 'SmtpRelay'
+    Initialize-MigInvocation -Cmdlet $PSCmdlet -Keep 'DefaultTargetEndpoint', 'SmtpRelay'
 
     $arguments = @{}
     if ($PSBoundParameters.ContainsKey('DefaultTargetEndpoint')) {

@@ -121,7 +121,7 @@ function Set-MigrationEndpoint {
     )
 
     begin {
-        Clear-MigNotGivenParameter -Cmdlet $PSCmdlet -Keep 'Credentials'
+        Initialize-MigInvocation -Cmdlet $PSCmdlet -Keep 'Credentials'
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
             'TestMailbox', 'EmailAddress', 'ApplicationId', 'AppSecretKeyVaultUrl', 'ExchangeServer', 'MailboxPermission',
             'NspiServer', 'PublicFolderDatabaseServerLegacyDN', 'RpcProxyServer', 'ServiceAccountKeyFileData', 'SourceMailboxLegacyDN')

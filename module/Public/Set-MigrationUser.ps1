@@ -47,7 +47,7 @@ function Set-MigrationUser {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

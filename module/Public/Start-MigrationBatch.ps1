@@ -30,7 +30,7 @@ function Start-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.start' -Action 'Start migration batch' -Identity $Identity

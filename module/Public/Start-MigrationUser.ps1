@@ -28,7 +28,7 @@ function Start-MigrationUser {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

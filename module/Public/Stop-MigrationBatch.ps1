@@ -30,7 +30,7 @@ function Stop-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Clear-MigNotGivenParameter -Cmdlet $PSCmdlet }
+    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
 
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.stop' -Action 'Stop migration batch' -Identity $Identity

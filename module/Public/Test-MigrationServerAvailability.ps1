@@ -116,7 +116,7 @@ function Test-MigrationServerAvailability {
         [byte[]]$ServiceAccountKeyFileData
     )
 
-    Clear-MigNotGivenParameter -Cmdlet $PSCmdlet
+    Initialize-MigInvocation -Cmdlet $PSCmdlet
 
     Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
         'ExchangeRemoteMove', 'ExchangeOutlookAnywhere', 'PublicFolder', 'Gmail', 'Compliance', 'Autodiscover',
