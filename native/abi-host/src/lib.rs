@@ -2,8 +2,8 @@
 //! PowerShell module's P/Invoke shim does: one JSON request in, one JSON response out, the
 //! response released through `mig_free`.
 //!
-//! A test host: a library that is missing a symbol, returns a non-UTF-8 or non-JSON response,
-//! or cannot be located panics here, so the test or benchmark using it fails at that call.
+//! A test host: a missing symbol or a response that is not UTF-8 JSON panics here, so the
+//! test or benchmark using it fails at that call.
 #![allow(unsafe_code)]
 #![allow(
     clippy::expect_used,
