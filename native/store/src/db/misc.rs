@@ -57,6 +57,7 @@ fn worker_from_row(r: &Row<'_>) -> rusqlite::Result<WorkerRecord> {
 /// Get-MigrationStatistics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserCounts {
+    /// Every user counted (`TotalCount`).
     pub total: u64,
     /// Being worked on: summary `Active` except `Queued`.
     pub active: u64,
@@ -78,10 +79,15 @@ pub struct UserCounts {
     pub failed_incremental: u64,
     /// Always 0: IMAP migrations provision nothing.
     pub provisioned: u64,
+    /// Sum of the users' [`UserRecord::items_total`](crate::types::UserRecord::items_total).
     pub items_total: u64,
+    /// Sum of the users' [`UserRecord::items_synced`](crate::types::UserRecord::items_synced).
     pub items_synced: u64,
+    /// Sum of the users' [`UserRecord::items_skipped`](crate::types::UserRecord::items_skipped).
     pub items_skipped: u64,
+    /// Sum of the users' [`UserRecord::bytes_total`](crate::types::UserRecord::bytes_total).
     pub bytes_total: u64,
+    /// Sum of the users' [`UserRecord::bytes_synced`](crate::types::UserRecord::bytes_synced).
     pub bytes_synced: u64,
 }
 
