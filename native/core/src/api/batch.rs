@@ -34,6 +34,7 @@ use store::{
 
 use super::dto::{self, invalid_state};
 use super::{ApiError, ApiResult, Request, config, system};
+use crate::ErrorCode;
 
 // ---- shared helpers ---------------------------------------------------------------------------
 
@@ -332,7 +333,7 @@ pub fn new(req: &Request) -> ApiResult {
         .is_some_and(|b| b.name.eq_ignore_ascii_case(&name))
     {
         return Err(ApiError::new(
-            "AlreadyExists",
+            ErrorCode::AlreadyExists,
             format!("a migration batch named \"{name}\" already exists"),
         )
         .with_details(json!({ "identity": name, "parameter": "name" })));
@@ -340,7 +341,7 @@ pub fn new(req: &Request) -> ApiResult {
     let existing = store.list_batches(&BatchFilter::default())?.len();
     if existing >= config::MAX_NUMBER_OF_BATCHES {
         return Err(ApiError::new(
-            "InvalidState",
+            ErrorCode::InvalidState,
             format!(
                 "there are already {existing} migration batches, the most allowed; remove a batch before adding another"
             ),

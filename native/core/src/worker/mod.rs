@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::ErrorCode;
 use crate::engine::{self, Progress, UserOutcome};
 use crate::process::lock;
 
@@ -57,7 +58,7 @@ enum CancelReason {
 /// The result of one user pass.
 enum PassResult {
     Done(UserOutcome),
-    Failed { code: String, message: String },
+    Failed { code: ErrorCode, message: String },
     Cancelled,
 }
 
@@ -656,7 +657,7 @@ impl Scheduler {
                 self.store.set_user_status(
                     &u.id,
                     status,
-                    Some(("InvalidArgument", &e.to_string())),
+                    Some((ErrorCode::InvalidArgument.as_str(), &e.to_string())),
                 )?;
                 self.event(
                     Some(u.id),
@@ -734,7 +735,7 @@ impl Scheduler {
             let result = match handle.await {
                 Ok(res) => res,
                 Err(e) => PassResult::Failed {
-                    code: "Internal".into(),
+                    code: ErrorCode::Internal,
                     message: format!("the copy task ended abnormally: {e}"),
                 },
             };
@@ -806,7 +807,7 @@ impl Scheduler {
                     UserStatus::Failed
                 };
                 self.store
-                    .set_user_status(&user_id, status, Some((&code, &message)))?;
+                    .set_user_status(&user_id, status, Some((code.as_str(), &message)))?;
                 self.event(
                     Some(user_id),
                     Some(r.batch_id),
@@ -913,7 +914,7 @@ async fn run_pass(
         Ok(outcome) => PassResult::Done(outcome),
         Err(_) if cancel.is_cancelled() => PassResult::Cancelled,
         Err(e) => PassResult::Failed {
-            code: e.code().to_owned(),
+            code: e.code(),
             message: e.to_string(),
         },
     }
