@@ -24,12 +24,16 @@ use crate::ErrorCode;
 /// An error as the ABI reports it: a stable code, a message and optional details.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The stable code: `error.code` of the response, the module's `FullyQualifiedErrorId`.
     pub code: ErrorCode,
+    /// What failed and what to do, lowercase; never a secret or a request value.
     pub message: String,
+    /// `error.details`: `parameter`, `identity`, `row`, `status`, ... (docs/design.md).
     pub details: Option<Value>,
 }
 
 impl ApiError {
+    /// An error with `code` and `message` and no details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -37,14 +41,17 @@ impl ApiError {
             details: None,
         }
     }
+    /// Attaches `details`, replacing any.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
+    /// `InvalidArgument` naming the argument in `details.parameter`.
     pub fn invalid(parameter: &str, message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidArgument, message)
             .with_details(json!({ "parameter": parameter }))
     }
+    /// `NotFound` for the `kind` of object named `identity` (Exchange's "couldn't be found").
     pub fn not_found(kind: &str, identity: &str) -> Self {
         Self::new(
             ErrorCode::NotFound,
