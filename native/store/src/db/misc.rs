@@ -149,31 +149,38 @@ fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCoun
 }
 
 impl Store {
-    /// Records an item that was not migrated; returns its id (`item.id` is ignored).
-    pub fn insert_skipped_item(&self, item: &SkippedItem) -> Result<i64> {
+    /// Records an item that was not migrated; returns its id (`item.id` is ignored), or `None`
+    /// when the same source message (`src_uid`) of the same folder is already recorded for the
+    /// user: a pass retried after a dropped connection, or resumed after a crash, meets a
+    /// refused message again before its `messages` row says Skipped, and it must be reported
+    /// (and counted against `-BadItemLimit`) once.
+    pub fn insert_skipped_item(&self, item: &SkippedItem) -> Result<Option<i64>> {
         self.write("record skipped item", |tx| {
-            tx.prepare_cached(
-                "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
-                 date_sent, date_received, size, reason, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    uid(&item.user_id),
-                    item.folder,
-                    item.src_uid,
-                    item.kind,
-                    item.subject,
-                    item.sender,
-                    item.date_sent,
-                    item.date_received,
-                    item.size,
-                    item.reason,
-                    ts(&item.created_at),
-                ])
-            })
-            .ctx("record skipped item")?;
-            Ok(tx.last_insert_rowid())
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
+                     date_sent, date_received, size, reason, created_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                     WHERE ?3 IS NULL OR NOT EXISTS (SELECT 1 FROM skipped_items \
+                       WHERE user_id = ?1 AND folder = ?2 AND src_uid = ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        uid(&item.user_id),
+                        item.folder,
+                        item.src_uid,
+                        item.kind,
+                        item.subject,
+                        item.sender,
+                        item.date_sent,
+                        item.date_received,
+                        item.size,
+                        item.reason,
+                        ts(&item.created_at),
+                    ])
+                })
+                .ctx("record skipped item")?;
+            Ok((inserted == 1).then(|| tx.last_insert_rowid()))
         })
     }
 

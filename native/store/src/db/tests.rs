@@ -874,6 +874,32 @@ fn skipped_items_events_config_workers() {
         vec![Some(0), Some(1)]
     );
     assert_eq!(s.list_skipped_items(&u, None).expect("list").len(), 3);
+    // The same source message refused again (a retried or resumed pass) is recorded once.
+    let again = SkippedItem {
+        id: 0,
+        user_id: u,
+        folder: "INBOX".into(),
+        src_uid: Some(1),
+        kind: SkippedKind::BadItem,
+        subject: None,
+        sender: None,
+        date_sent: None,
+        date_received: None,
+        size: None,
+        reason: "bad again".into(),
+        created_at: now(),
+    };
+    assert_eq!(s.insert_skipped_item(&again).expect("skip again"), None);
+    let other_folder = SkippedItem {
+        folder: "Archive".into(),
+        ..again
+    };
+    assert!(
+        s.insert_skipped_item(&other_folder)
+            .expect("skip")
+            .is_some()
+    );
+    assert_eq!(s.list_skipped_items(&u, None).expect("list").len(), 4);
 
     for i in 0..5 {
         s.insert_event(&Event::new(
