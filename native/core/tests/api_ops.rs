@@ -2,6 +2,12 @@
 //! test on its own state directory. No worker runs here: the tests check what the operations
 //! record, not what the worker does with it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Mutex;

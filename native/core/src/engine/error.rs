@@ -12,7 +12,9 @@ use crate::ErrorCode;
 /// Which server an error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The server mail is copied from.
     Source,
+    /// The server mail is copied to (never a Maildir target: its errors are `Maildir`).
     Target,
 }
 
@@ -32,55 +34,85 @@ pub enum Error {
     /// The server rejected the credentials (or the OAuth2 token could not be obtained).
     #[error("cannot log in to the {side} server: {source}")]
     Auth {
+        /// The server that refused the login.
         side: Side,
+        /// The IMAP layer's error: the server's refusal (its text and response code) or why
+        /// no OAuth2 token was obtained.
         #[source]
         source: imap::Error,
     },
     /// Connecting (TCP, TLS) to a server failed.
     #[error("cannot connect to the {side} server: {source}")]
     Connect {
+        /// The server that could not be reached.
         side: Side,
+        /// What failed on the way to the login: the TCP connection, the TLS handshake, a
+        /// timeout, the greeting, or a capability the session needs (STARTTLS).
         #[source]
         source: imap::Error,
     },
     /// An IMAP command failed.
     #[error("cannot {action} on the {side} server: {source}")]
     Imap {
+        /// The server the command was sent to.
         side: Side,
+        /// What the engine was doing, as a verb phrase for "cannot ..." (`examine folder`,
+        /// `store flags`).
         action: String,
+        /// The IMAP layer's error, with the server's words when it refused (`NO`, `BAD`, `BYE`).
         #[source]
         source: imap::Error,
     },
     /// The state store failed.
     #[error("cannot {action}: {source}")]
     Store {
+        /// What the engine was reading or recording (`record folder`, `commit messages`).
         action: String,
+        /// The store's error; a database error is worth retrying (see [`Error::is_retryable`]).
         #[source]
         source: store::Error,
     },
     /// Writing the Maildir target failed.
     #[error("cannot {action} {path}: {source}")]
     Maildir {
+        /// What was being done, as a verb phrase before the path (`deliver into`, `list`).
         action: String,
+        /// The folder's directory, or the user's Maildir root.
         path: PathBuf,
+        /// The file system's error.
         #[source]
         source: std::io::Error,
     },
     /// Copying one folder failed; the cause is inside.
     #[error("cannot copy folder {folder}: {source}")]
     Folder {
+        /// The source folder, as reports show it: its path below the mailbox root, joined
+        /// with `/`.
         folder: String,
+        /// What went wrong in it; never itself a `Folder`, nor an error that ends the whole
+        /// user (authentication, limits, cancellation), which stay unwrapped.
         #[source]
         source: Box<Error>,
     },
     /// More items were refused by the target than `-BadItemLimit` allows.
     #[error("the target refused {count} items, more than the bad item limit of {limit}")]
-    BadItemLimitExceeded { limit: u64, count: u64 },
+    BadItemLimitExceeded {
+        /// The batch's `-BadItemLimit`.
+        limit: u64,
+        /// Items the target refused in this pass, over all folders, when the limit was passed.
+        count: u64,
+    },
     /// More items were over the size limit than `-LargeItemLimit` allows.
     #[error(
         "{count} items are larger than the maximum message size, more than the large item limit of {limit}"
     )]
-    LargeItemLimitExceeded { limit: u64, count: u64 },
+    LargeItemLimitExceeded {
+        /// The batch's `-LargeItemLimit`.
+        limit: u64,
+        /// Items over `-MaxMessageSize` in this pass, over all folders, when the limit was
+        /// passed.
+        count: u64,
+    },
     /// The cancellation token fired; the state is consistent and a later pass resumes.
     #[error("the synchronization was cancelled")]
     Cancelled,
