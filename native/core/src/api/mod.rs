@@ -75,10 +75,16 @@ impl From<store::Error> for ApiError {
     }
 }
 
+/// What an operation returns: its JSON result (the response's `result`), or the error the
+/// envelope carries.
 pub type ApiResult<T = Value> = Result<T, ApiError>;
 
 /// The process-wide runtime for operations that do I/O (endpoint tests). Built on first use;
 /// calls from several host threads share it.
+#[allow(
+    clippy::expect_used,
+    reason = "no request can be served without a runtime; the panic boundary reports it"
+)]
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -95,8 +101,12 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// A parsed request: the operation, the state directory and the arguments.
 pub struct Request {
+    /// The operation's name, such as `batch.new` (the request's `op`).
     pub op: String,
+    /// The state directory the request names (`home`); `None` for the default one
+    /// (see [`store::paths::state_dir`]).
     pub home: Option<PathBuf>,
+    /// Every other member of the request object: the operation's camelCase arguments.
     pub args: Map<String, Value>,
 }
 
@@ -135,10 +145,12 @@ impl Request {
         }
     }
 
+    /// The state directory this request works on: `home`, or the default one.
     pub fn home(&self) -> PathBuf {
         store::paths::state_dir(self.home.as_deref())
     }
 
+    /// Opens (creating on first use) the state store of [`Request::home`].
     pub fn open_store(&self) -> ApiResult<store::Store> {
         let home = self.home();
         Ok(store::Store::open(&home)?)
