@@ -249,45 +249,6 @@ string_enum! {
     }
 }
 
-impl BatchStatus {
-    /// Statuses in which the worker has work to do whatever the clock says.
-    pub const ACTIVE: &'static [BatchStatus] = &[
-        BatchStatus::Starting,
-        BatchStatus::Syncing,
-        BatchStatus::IncrementalSyncing,
-        BatchStatus::Completing,
-        BatchStatus::Stopping,
-        BatchStatus::Removing,
-    ];
-}
-
-impl UserStatus {
-    /// The `StatusSummary` this status rolls up into (design.md; `Validating` counts as
-    /// active because the user is being worked on).
-    pub fn summary(self) -> StatusSummary {
-        use UserStatus::*;
-        match self {
-            Queued | Starting | Syncing | IncrementalSyncing | Completing | Stopping | Removing
-            | Validating => StatusSummary::Active,
-            Synced => StatusSummary::Synced,
-            Failed | IncrementalFailed => StatusSummary::Failed,
-            Stopped | IncrementalStopped => StatusSummary::Stopped,
-            Completed | CompletedWithWarnings => StatusSummary::Completed,
-        }
-    }
-}
-
-impl StatusSummary {
-    /// The user statuses that roll up into this summary.
-    pub fn statuses(self) -> Vec<UserStatus> {
-        UserStatus::ALL
-            .iter()
-            .copied()
-            .filter(|s| s.summary() == self)
-            .collect()
-    }
-}
-
 /// State of a `messages` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
