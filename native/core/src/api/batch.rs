@@ -4,19 +4,14 @@
 //! see at once (`Starting`, `Stopping`, `Completing`, `Removing`) and the `requested_action` the
 //! worker carries out, then make sure the worker runs (`system::maybe_ensure`).
 //!
-//! Status rules (docs/compatibility.md §4.4, §8.2):
-//! - users are `Queued` from the moment they are imported: in a batch that was never started
-//!   they wait for Start-MigrationBatch, so `PendingCount` equals `TotalCount` until then;
-//! - start: from Created, Stopped, Failed, SyncedWithErrors, CompletedWithErrors, and from Synced
-//!   when some user failed, stopped or waits; it re-queues Failed/IncrementalFailed/Stopped/
-//!   IncrementalStopped users;
-//! - stop: from Starting, Syncing, IncrementalSyncing, Synced, SyncedWithErrors, Waiting;
-//! - complete (our extension; Exchange has no finalization for IMAP): from Synced,
-//!   SyncedWithErrors, Stopped;
-//! - remove: from every status but Removing. A running batch is stopped and then removed by the
-//!   worker (Exchange's `Removing`), so `Stop-` before `Remove-` is not required. A batch that
-//!   was never started is deleted at once when no worker runs (there is nothing to stop). Mail
-//!   already copied to the target is never touched.
+//! Status rules (docs/compatibility.md §4.4, §8.2) are the store's `lifecycle::batch`: every
+//! operation asks `on_action` / `on_set` whether the batch's status allows it and which status
+//! to show, and refuses with `InvalidState` naming the status. Users are `Queued` from the
+//! moment they are imported: in a batch that was never started they wait for
+//! Start-MigrationBatch, so `PendingCount` equals `TotalCount` until then. A running batch is
+//! removed by the worker (Exchange's `Removing`), so `Stop-` before `Remove-` is not required; a
+//! batch that was never started is deleted at once when no worker runs (there is nothing to
+//! stop). Mail already copied to the target is never touched.
 
 use std::collections::HashMap;
 
@@ -27,9 +22,10 @@ use uuid::Uuid;
 
 use imapmigration_store as store;
 use store::csv_import::{self, CsvUser, ParsedCsv};
+use store::lifecycle::{batch as rules, user as user_rules};
 use store::{
     BatchAction, BatchFilter, BatchRecord, BatchStatus, BatchUpdate, EndpointRecord, Store,
-    UserFilter, UserStatus, UserUpdate, ValidationWarning,
+    UserFilter, UserUpdate, ValidationWarning,
 };
 
 use super::dto::{self, invalid_state};
@@ -59,6 +55,11 @@ pub(crate) fn resolve(store: &Store, identity: Option<&str>) -> ApiResult<BatchR
             }
         }
     }
+}
+
+/// The `InvalidState` error of a refused action on the batch named `name`.
+pub(crate) fn refused(r: rules::Refusal, name: &str) -> ApiError {
+    invalid_state(r.status, r.message(name))
 }
 
 /// Starts the worker when the request carries `workerPath`; a failure says what was recorded.
@@ -407,8 +408,10 @@ pub fn new(req: &Request) -> ApiResult {
     let start_now = a.auto_start && warnings.is_empty();
     b.auto_start = start_now;
     if start_now {
-        // Starting at once, so a poller never sees a stale Created after -AutoStart.
-        b.status = BatchStatus::Starting;
+        // Started at once (as Start shows it), so a poller never sees a stale Created after
+        // -AutoStart.
+        b.status = rules::on_action(b.status, BatchAction::Start, !rows.is_empty())
+            .map_err(|r| refused(r, &b.name))?;
         b.requested_action = Some(BatchAction::Start);
     }
     if !warnings.is_empty() {
@@ -523,30 +526,7 @@ pub fn set(req: &Request) -> ApiResult {
     let store = req.open_store()?;
     let b = resolve(&store, Some(identity))?;
     let status = b.status;
-    match status {
-        BatchStatus::Removing => {
-            return Err(invalid_state(
-                status,
-                format!("the batch {} is being removed and can't be changed", b.name),
-            ));
-        }
-        BatchStatus::Corrupted => {
-            return Err(invalid_state(
-                status,
-                format!("the batch {} is Corrupted; it can only be removed", b.name),
-            ));
-        }
-        BatchStatus::Completed | BatchStatus::CompletedWithErrors => {
-            return Err(invalid_state(
-                status,
-                format!(
-                    "the batch {} is {status}; a completed batch can't be changed",
-                    b.name
-                ),
-            ));
-        }
-        _ => {}
-    }
+    rules::on_set(status, rules::Change::Settings).map_err(|r| refused(r, &b.name))?;
     let mut u = BatchUpdate::default();
     let now = store::now();
 
@@ -556,21 +536,7 @@ pub fn set(req: &Request) -> ApiResult {
         .unwrap_or(b.allow_unknown_columns);
     let csv = match dto::opt_identity(&a.csv_data) {
         Some(data) => {
-            if !matches!(
-                status,
-                BatchStatus::Created
-                    | BatchStatus::Synced
-                    | BatchStatus::SyncedWithErrors
-                    | BatchStatus::Stopped
-            ) {
-                return Err(invalid_state(
-                    status,
-                    format!(
-                        "the batch {} is {status}; users can be added or changed only while it is Created, Synced, SyncedWithErrors or Stopped",
-                        b.name
-                    ),
-                ));
-            }
+            rules::on_set(status, rules::Change::Users).map_err(|r| refused(r, &b.name))?;
             Some(read_csv(data, allow_unknown)?)
         }
         None if a.add_users => return Err(ApiError::invalid("csvData", "addUsers needs csvData")),
@@ -581,15 +547,7 @@ pub fn set(req: &Request) -> ApiResult {
     }
     let mut start_after = b.start_after;
     if dto::has(req, "startAfter") {
-        if !matches!(status, BatchStatus::Created | BatchStatus::Failed) {
-            return Err(invalid_state(
-                status,
-                format!(
-                    "startAfter can be changed only while the batch is Created or Failed; {} is {status}",
-                    b.name
-                ),
-            ));
-        }
+        rules::on_set(status, rules::Change::StartAfter).map_err(|r| refused(r, &b.name))?;
         start_after = dto::opt_time("startAfter", &a.start_after)?;
         u.start_after = Some(start_after);
     }
@@ -633,15 +591,7 @@ pub fn set(req: &Request) -> ApiResult {
         u.large_item_limit = Some(dto::unlimited("largeItemLimit", v)?);
     }
     if a.sync_now {
-        if !matches!(status, BatchStatus::Synced | BatchStatus::SyncedWithErrors) {
-            return Err(invalid_state(
-                status,
-                format!(
-                    "syncNow needs a Synced or SyncedWithErrors batch; {} is {status}",
-                    b.name
-                ),
-            ));
-        }
+        rules::on_action(status, BatchAction::SyncNow, false).map_err(|r| refused(r, &b.name))?;
         u.requested_action = Some(Some(BatchAction::SyncNow));
     }
     // `update` asks Exchange to re-read endpoint, batch and user settings; the worker reads them
@@ -699,8 +649,9 @@ pub fn set(req: &Request) -> ApiResult {
             Some((!all_warnings.is_empty()).then(|| warnings_message(all_warnings.len(), true)));
         u.validation_warnings = Some(all_warnings);
         // New users of a batch that is past its initial sync start at once (no Start needed).
-        if added > 0 && matches!(status, BatchStatus::Synced | BatchStatus::SyncedWithErrors) {
-            u.status = Some(BatchStatus::Starting);
+        let to = rules::on_users_added(status);
+        if added > 0 && to != status {
+            u.status = Some(to);
         }
     }
     let wakes_worker = u.requested_action.is_some() || u.status.is_some();
@@ -718,12 +669,16 @@ struct IdArgs {
     identity: Option<String>,
 }
 
+/// Records `action` for the worker with the status [`rules::on_action`] shows at once, or
+/// refuses it with the batch's status.
 fn request(
     store: &Store,
     b: &BatchRecord,
-    status: BatchStatus,
     action: BatchAction,
+    users_to_start: bool,
 ) -> ApiResult<()> {
+    let status =
+        rules::on_action(b.status, action, users_to_start).map_err(|r| refused(r, &b.name))?;
     store.update_batch(
         &b.id,
         BatchUpdate {
@@ -740,72 +695,19 @@ pub fn start(req: &Request) -> ApiResult {
     let a: IdArgs = dto::args(req)?;
     let store = req.open_store()?;
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
-    let s = b.status;
     let name = &b.name;
-    use BatchStatus::*;
-    match s {
-        Created | Stopped | Failed | SyncedWithErrors | CompletedWithErrors => {}
-        Synced => {
-            let c = store.batch_counts(&b.id)?;
-            if c.failed + c.stopped + c.pending == 0 {
-                return Err(invalid_state(
-                    s,
-                    format!(
-                        "the batch {name} is Synced and has no failed or stopped users to retry"
-                    ),
-                ));
-            }
-        }
-        Starting | Syncing | IncrementalSyncing | Waiting => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} has already been started ({s})"),
-            ));
-        }
-        Stopping => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is still stopping; start it again once it is Stopped"),
-            ));
-        }
-        Removing => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is being removed"),
-            ));
-        }
-        Completing => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is being completed"),
-            ));
-        }
-        Completed => {
-            return Err(invalid_state(
-                s,
-                format!(
-                    "the batch {name} has already completed with no errors; there is nothing to retry"
-                ),
-            ));
-        }
-        Corrupted => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is Corrupted; it can only be removed"),
-            ));
-        }
-    }
-    store.set_users_status(
+    let users_to_start = store.batch_counts(&b.id)?.to_start > 0;
+    rules::on_action(b.status, BatchAction::Start, users_to_start).map_err(|r| refused(r, name))?;
+    // The worker re-queues the same users when it takes up the start; doing it here too shows
+    // them Queued at once.
+    store.transition_users(
         &b.id,
-        &[
-            UserStatus::Failed,
-            UserStatus::IncrementalFailed,
-            UserStatus::Stopped,
-            UserStatus::IncrementalStopped,
-        ],
-        UserStatus::Queued,
+        &user_rules::all_where(user_rules::requeued_by_start),
+        |s, passes| {
+            user_rules::on_event(s, passes, user_rules::Event::Requeued(BatchAction::Start))
+        },
     )?;
-    request(&store, &b, Starting, BatchAction::Start)?;
+    request(&store, &b, BatchAction::Start, users_to_start)?;
     ensure_worker(req, &format!("the batch {name} was marked for start"))?;
     render_one(req, &store, &b.id)
 }
@@ -815,44 +717,11 @@ pub fn stop(req: &Request) -> ApiResult {
     let a: IdArgs = dto::args(req)?;
     let store = req.open_store()?;
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
-    let s = b.status;
-    let name = &b.name;
-    use BatchStatus::*;
-    match s {
-        Starting | Syncing | IncrementalSyncing | Synced | SyncedWithErrors | Waiting => {}
-        Stopped => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is already stopped"),
-            ));
-        }
-        Stopping => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is already stopping"),
-            ));
-        }
-        Created => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} has not been started; there is nothing to stop"),
-            ));
-        }
-        Corrupted => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} is Corrupted; it can only be removed"),
-            ));
-        }
-        Removing | Completing | Completed | CompletedWithErrors | Failed => {
-            return Err(invalid_state(
-                s,
-                format!("the batch {name} can't be stopped while it is {s}"),
-            ));
-        }
-    }
-    request(&store, &b, Stopping, BatchAction::Stop)?;
-    ensure_worker(req, &format!("the batch {name} was marked for stopping"))?;
+    request(&store, &b, BatchAction::Stop, false)?;
+    ensure_worker(
+        req,
+        &format!("the batch {} was marked for stopping", b.name),
+    )?;
     render_one(req, &store, &b.id)
 }
 
@@ -862,20 +731,7 @@ pub fn complete(req: &Request) -> ApiResult {
     let a: IdArgs = dto::args(req)?;
     let store = req.open_store()?;
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
-    let s = b.status;
-    if !matches!(
-        s,
-        BatchStatus::Synced | BatchStatus::SyncedWithErrors | BatchStatus::Stopped
-    ) {
-        return Err(invalid_state(
-            s,
-            format!(
-                "the batch {} can be completed only when it is Synced, SyncedWithErrors or Stopped; it is {s}",
-                b.name
-            ),
-        ));
-    }
-    request(&store, &b, BatchStatus::Completing, BatchAction::Complete)?;
+    request(&store, &b, BatchAction::Complete, false)?;
     ensure_worker(
         req,
         &format!("the batch {} was marked for completion", b.name),
@@ -888,20 +744,13 @@ pub fn remove(req: &Request) -> ApiResult {
     let a: IdArgs = dto::args(req)?;
     let store = req.open_store()?;
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
-    if b.status == BatchStatus::Removing {
-        return Err(invalid_state(
-            b.status,
-            format!("the batch {} is already being removed", b.name),
-        ));
-    }
-    let never_started =
-        b.status == BatchStatus::Created && b.started_at.is_none() && b.requested_action.is_none();
-    if never_started && !worker_running(req) {
+    rules::on_action(b.status, BatchAction::Remove, false).map_err(|r| refused(r, &b.name))?;
+    if rules::never_started(&b) && !worker_running(req) {
         // Nothing runs and nothing was copied: delete now rather than start a worker for it.
         store.delete_batch(&b.id)?;
         return Ok(Value::Null);
     }
-    request(&store, &b, BatchStatus::Removing, BatchAction::Remove)?;
+    request(&store, &b, BatchAction::Remove, false)?;
     ensure_worker(req, &format!("the batch {} was marked for removal", b.name))?;
     Ok(Value::Null)
 }

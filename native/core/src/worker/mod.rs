@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use imapmigration_store::lifecycle::batch::{self, Event as BatchEvent, Step};
+use imapmigration_store::lifecycle::user::{self, Event as UserEvent, PassEnd};
 use imapmigration_store::{
     self as store, BatchAction, BatchFilter, BatchRecord, BatchStatus, BatchUpdate, Event,
     EventLevel, Store, UserAction, UserRecord, UserStatus, UserUpdate, WorkerRecord,
@@ -180,16 +182,7 @@ impl Scheduler {
     /// next pass resume without duplicates.
     fn recover(&mut self) -> Result<(), WorkerError> {
         for b in self.store.list_batches(&BatchFilter::default())? {
-            let n = self.store.set_users_status(
-                &b.id,
-                &[
-                    UserStatus::Syncing,
-                    UserStatus::IncrementalSyncing,
-                    UserStatus::Starting,
-                    UserStatus::Completing,
-                ],
-                UserStatus::Queued,
-            )?;
+            let n = self.requeue_users(&b.id, UserEvent::WorkerRestarted, user::interrupted)?;
             if n > 0 {
                 self.event(
                     None,
@@ -222,8 +215,8 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs until the batch settles (Synced, SyncedWithErrors, Stopped, Failed, Completed*) or
-    /// `shutdown` fires. Used by the CLI.
+    /// Runs until the batch settles ([`batch::settled`]: Synced, SyncedWithErrors, Stopped,
+    /// Failed, Completed*) or `shutdown` fires. Used by the CLI.
     pub async fn run_until_settled(
         &mut self,
         batch_id: Uuid,
@@ -236,17 +229,7 @@ impl Scheduler {
                 None => return Ok(BatchStatus::Removing),
             };
             let busy = self.running.values().any(|r| r.batch_id == batch_id);
-            if !busy
-                && matches!(
-                    status,
-                    BatchStatus::Synced
-                        | BatchStatus::SyncedWithErrors
-                        | BatchStatus::Stopped
-                        | BatchStatus::Failed
-                        | BatchStatus::Completed
-                        | BatchStatus::CompletedWithErrors
-                )
-            {
+            if !busy && batch::settled(status) {
                 return Ok(status);
             }
             tokio::select! {
@@ -317,28 +300,26 @@ impl Scheduler {
             };
         }
         self.apply_user_actions(&b)?;
-        // A batch created with -StartAfter (or flagged to start on its own) starts when its time
-        // has come, as if Start-MigrationBatch had been run then.
-        if b.status == BatchStatus::Created
-            && (b.auto_start || b.start_after.is_some_and(|t| t <= now))
-        {
-            if b.start_after.is_none_or(|t| t <= now) {
-                self.apply_batch_action(&b, BatchAction::Start)?;
+        let idle = !self.batch_busy(b.id);
+        match batch::worker_step(b.status) {
+            // A batch created with -StartAfter (or flagged to start on its own) starts when its
+            // time has come, as if Start-MigrationBatch had been run then.
+            Step::StartWhenDue => {
+                if b.start_after.map_or(b.auto_start, |t| t <= now) {
+                    self.apply_batch_action(&b, BatchAction::Start)?;
+                }
             }
-            return Ok(());
-        }
-        match b.status {
-            BatchStatus::Starting => {
+            Step::PickUp => {
                 self.store.update_batch(
                     &b.id,
                     BatchUpdate {
-                        status: Some(BatchStatus::Syncing),
+                        status: Some(batch::on_event(b.status, BatchEvent::PickedUp)),
                         started_at: Some(Some(b.started_at.unwrap_or(now))),
                         ..Default::default()
                     },
                 )?;
             }
-            BatchStatus::Syncing | BatchStatus::Completing | BatchStatus::IncrementalSyncing => {
+            Step::RunPasses => {
                 if b.start_after.is_some_and(|t| t > now) {
                     return Ok(());
                 }
@@ -347,23 +328,14 @@ impl Scheduler {
                     self.finalize(&b)?;
                 }
             }
-            BatchStatus::Stopping if !self.batch_busy(b.id) => {
-                self.store.set_users_status(
+            Step::StopWhenIdle if idle => {
+                self.store.transition_users(
                     &b.id,
-                    &[
-                        UserStatus::Queued,
-                        UserStatus::Starting,
-                        UserStatus::Syncing,
-                        UserStatus::Stopping,
-                    ],
-                    UserStatus::Stopped,
+                    &user::all_where(user::stopped_with_batch),
+                    |s, passes| user::on_event(s, passes, UserEvent::BatchStopped),
                 )?;
-                self.store.set_users_status(
-                    &b.id,
-                    &[UserStatus::IncrementalSyncing],
-                    UserStatus::IncrementalStopped,
-                )?;
-                self.store.set_batch_status(&b.id, BatchStatus::Stopped)?;
+                let status = batch::on_event(b.status, BatchEvent::PassesStopped);
+                self.store.set_batch_status(&b.id, status)?;
                 self.event(
                     None,
                     Some(b.id),
@@ -371,20 +343,18 @@ impl Scheduler {
                     format!("batch {} stopped", b.name),
                 );
             }
-            BatchStatus::Removing if !self.batch_busy(b.id) => {
+            Step::RemoveWhenIdle if idle => {
                 self.store.delete_batch(&b.id)?;
                 tracing::info!(batch = %b.name, "batch removed");
             }
-            BatchStatus::Synced | BatchStatus::SyncedWithErrors
-                if b.next_sync_at.is_some_and(|t| t <= now) =>
-            {
-                let n = self.store.set_users_status(
-                    &b.id,
-                    &[UserStatus::Synced],
-                    UserStatus::Queued,
-                )?;
-                if n > 0 {
-                    self.store.set_batch_status(&b.id, BatchStatus::Syncing)?;
+            Step::SyncWhenDue if b.next_sync_at.is_some_and(|t| t <= now) => {
+                let n =
+                    self.requeue_users(&b.id, UserEvent::Requeued(BatchAction::SyncNow), |s| {
+                        user::requeued_by(BatchAction::SyncNow, s)
+                    })?;
+                let status = batch::on_event(b.status, BatchEvent::SyncDue { queued: n > 0 });
+                if status != b.status {
+                    self.store.set_batch_status(&b.id, status)?;
                     self.event(
                         None,
                         Some(b.id),
@@ -407,110 +377,56 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Moves the users of batch `batch_id` that `which` selects as `event` says; returns how
+    /// many moved.
+    fn requeue_users(
+        &self,
+        batch_id: &Uuid,
+        event: UserEvent,
+        which: impl Fn(UserStatus) -> bool,
+    ) -> Result<usize, WorkerError> {
+        Ok(self
+            .store
+            .transition_users(batch_id, &user::all_where(which), |s, passes| {
+                user::on_event(s, passes, event)
+            })?)
+    }
+
+    /// Carries out a batch's requested action: re-queues the users it re-queues
+    /// ([`user::requeued_by`]), cancels running passes for Stop and Remove, and moves the batch
+    /// ([`BatchEvent::Handled`]).
     fn apply_batch_action(
         &mut self,
         b: &BatchRecord,
         action: BatchAction,
     ) -> Result<(), WorkerError> {
         let now = store::now();
+        let requeued = self.requeue_users(&b.id, UserEvent::Requeued(action), |s| {
+            user::requeued_by(action, s)
+        })?;
         match action {
-            BatchAction::Start => {
-                self.store.set_users_status(
-                    &b.id,
-                    &[
-                        UserStatus::Failed,
-                        UserStatus::IncrementalFailed,
-                        UserStatus::Stopped,
-                        UserStatus::IncrementalStopped,
-                        UserStatus::Stopping,
-                        UserStatus::Starting,
-                    ],
-                    UserStatus::Queued,
-                )?;
-                self.store.update_batch(
-                    &b.id,
-                    BatchUpdate {
-                        status: Some(BatchStatus::Syncing),
-                        requested_action: Some(None),
-                        started_at: Some(Some(b.started_at.unwrap_or(now))),
-                        ..Default::default()
-                    },
-                )?;
-                self.event(
-                    None,
-                    Some(b.id),
-                    EventLevel::Info,
-                    format!("batch {} started", b.name),
-                );
-            }
-            BatchAction::Stop => {
-                self.cancel_batch(b.id, CancelReason::Stop);
-                self.store.update_batch(
-                    &b.id,
-                    BatchUpdate {
-                        status: Some(BatchStatus::Stopping),
-                        requested_action: Some(None),
-                        ..Default::default()
-                    },
-                )?;
-            }
-            BatchAction::Remove => {
-                self.cancel_batch(b.id, CancelReason::Remove);
-                self.store.update_batch(
-                    &b.id,
-                    BatchUpdate {
-                        status: Some(BatchStatus::Removing),
-                        requested_action: Some(None),
-                        ..Default::default()
-                    },
-                )?;
-            }
-            BatchAction::Complete => {
-                self.store.set_users_status(
-                    &b.id,
-                    &[
-                        UserStatus::Synced,
-                        UserStatus::Stopped,
-                        UserStatus::IncrementalStopped,
-                    ],
-                    UserStatus::Queued,
-                )?;
-                self.store.update_batch(
-                    &b.id,
-                    BatchUpdate {
-                        status: Some(BatchStatus::Completing),
-                        requested_action: Some(None),
-                        ..Default::default()
-                    },
-                )?;
-                self.event(
-                    None,
-                    Some(b.id),
-                    EventLevel::Info,
-                    format!("final incremental sync of batch {} started", b.name),
-                );
-            }
-            BatchAction::SyncNow => {
-                let n = self.store.set_users_status(
-                    &b.id,
-                    &[UserStatus::Synced],
-                    UserStatus::Queued,
-                )?;
-                let status = if n > 0 || self.batch_busy(b.id) {
-                    BatchStatus::Syncing
-                } else {
-                    b.status
-                };
-                self.store.update_batch(
-                    &b.id,
-                    BatchUpdate {
-                        status: Some(status),
-                        requested_action: Some(None),
-                        ..Default::default()
-                    },
-                )?;
-            }
+            BatchAction::Stop => self.cancel_batch(b.id, CancelReason::Stop),
+            BatchAction::Remove => self.cancel_batch(b.id, CancelReason::Remove),
+            BatchAction::Start | BatchAction::Complete | BatchAction::SyncNow => {}
         }
+        let work = requeued > 0 || self.batch_busy(b.id);
+        let status = batch::on_event(b.status, BatchEvent::Handled { action, work });
+        self.store.update_batch(
+            &b.id,
+            BatchUpdate {
+                status: Some(status),
+                requested_action: Some(None),
+                started_at: (action == BatchAction::Start)
+                    .then_some(Some(b.started_at.unwrap_or(now))),
+                ..Default::default()
+            },
+        )?;
+        let said = match action {
+            BatchAction::Start => format!("batch {} started", b.name),
+            BatchAction::Complete => format!("final incremental sync of batch {} started", b.name),
+            BatchAction::Stop | BatchAction::Remove | BatchAction::SyncNow => return Ok(()),
+        };
+        self.event(None, Some(b.id), EventLevel::Info, said);
         Ok(())
     }
 
@@ -528,19 +444,20 @@ impl Scheduler {
                         self.store.update_user(
                             &u.id,
                             UserUpdate {
-                                status: Some(UserStatus::Queued),
+                                status: Some(user::on_event(
+                                    u.status,
+                                    u.passes,
+                                    UserEvent::Handled(action),
+                                )),
                                 requested_action: Some(None),
                                 ..Default::default()
                             },
                         )?;
-                        if matches!(
-                            b.status,
-                            BatchStatus::Synced
-                                | BatchStatus::SyncedWithErrors
-                                | BatchStatus::Stopped
-                                | BatchStatus::Failed
-                        ) {
-                            self.store.set_batch_status(&b.id, BatchStatus::Syncing)?;
+                        // A batch the worker does not visit wakes up, and is picked up at once.
+                        let to =
+                            batch::on_event(batch::on_user_queued(b.status), BatchEvent::PickedUp);
+                        if to != b.status {
+                            self.store.set_batch_status(&b.id, to)?;
                         }
                     }
                 }
@@ -549,15 +466,14 @@ impl Scheduler {
                         r.reason = Some(CancelReason::Stop);
                         r.cancel.cancel();
                     } else {
-                        let to = if u.passes > 0 {
-                            UserStatus::IncrementalStopped
-                        } else {
-                            UserStatus::Stopped
-                        };
                         self.store.update_user(
                             &u.id,
                             UserUpdate {
-                                status: Some(to),
+                                status: Some(user::on_event(
+                                    u.status,
+                                    u.passes,
+                                    UserEvent::Handled(action),
+                                )),
                                 requested_action: Some(None),
                                 ..Default::default()
                             },
@@ -596,10 +512,7 @@ impl Scheduler {
         let waiting = !to_run.is_empty();
         let queued: Vec<UserRecord> = to_run
             .into_iter()
-            .filter(|u| {
-                matches!(u.status, UserStatus::Queued | UserStatus::Starting)
-                    && !self.running.contains_key(&u.id)
-            })
+            .filter(|u| user::runnable(u.status) && !self.running.contains_key(&u.id))
             .collect();
         if queued.is_empty() {
             return Ok(waiting);
@@ -607,10 +520,10 @@ impl Scheduler {
         let endpoint = match self.store.get_endpoint(&b.source_endpoint_id.to_string())? {
             Some(e) => e,
             None => {
-                self.store.set_batch_status(&b.id, BatchStatus::Failed)?;
                 self.store.update_batch(
                     &b.id,
                     BatchUpdate {
+                        status: Some(batch::on_event(b.status, BatchEvent::SourceMissing)),
                         message: Some(Some("the source endpoint was removed".into())),
                         ..Default::default()
                     },
@@ -619,7 +532,7 @@ impl Scheduler {
             }
         };
         for u in queued {
-            let incremental = u.passes > 0;
+            let incremental = user::incremental(u.passes);
             let limit = if incremental {
                 endpoint.max_concurrent_incremental_syncs
             } else {
@@ -648,11 +561,14 @@ impl Scheduler {
         let job = match jobs::build(&self.store, &mut self.tokens, b, u) {
             Ok(job) => job,
             Err(e) => {
-                let status = if incremental {
-                    UserStatus::IncrementalFailed
-                } else {
-                    UserStatus::Failed
-                };
+                let status = user::on_event(
+                    u.status,
+                    u.passes,
+                    UserEvent::PassEnded {
+                        end: PassEnd::Failed,
+                        completing: b.status == BatchStatus::Completing,
+                    },
+                );
                 self.store.set_user_status(
                     &u.id,
                     status,
@@ -668,11 +584,13 @@ impl Scheduler {
             }
         };
         let now = store::now();
-        let status = match (b.status, incremental) {
-            (BatchStatus::Completing, _) => UserStatus::Completing,
-            (_, true) => UserStatus::IncrementalSyncing,
-            (_, false) => UserStatus::Syncing,
-        };
+        let status = user::on_event(
+            u.status,
+            u.passes,
+            UserEvent::PassStarted {
+                completing: b.status == BatchStatus::Completing,
+            },
+        );
         self.store.update_user(
             &u.id,
             UserUpdate {
@@ -756,20 +674,21 @@ impl Scheduler {
         let batch = self.store.get_batch_by_id(&r.batch_id)?;
         let now = store::now();
         let counts = self.store.refresh_user_counters(&user_id)?;
+        let completing = batch
+            .as_ref()
+            .is_some_and(|b| b.status == BatchStatus::Completing);
+        let ended = |end| {
+            user::on_event(
+                user.status,
+                user.passes,
+                UserEvent::PassEnded { end, completing },
+            )
+        };
         match result {
             PassResult::Done(outcome) => {
-                let completing = batch
-                    .as_ref()
-                    .is_some_and(|b| b.status == BatchStatus::Completing);
-                let status = if completing {
-                    if counts.skipped_items > 0 {
-                        UserStatus::CompletedWithWarnings
-                    } else {
-                        UserStatus::Completed
-                    }
-                } else {
-                    UserStatus::Synced
-                };
+                let status = ended(PassEnd::Synced {
+                    skipped_items: counts.skipped_items > 0,
+                });
                 self.store.update_user(
                     &user_id,
                     UserUpdate {
@@ -800,11 +719,7 @@ impl Scheduler {
                 );
             }
             PassResult::Failed { code, message } => {
-                let status = if user.passes > 0 {
-                    UserStatus::IncrementalFailed
-                } else {
-                    UserStatus::Failed
-                };
+                let status = ended(PassEnd::Failed);
                 self.store
                     .set_user_status(&user_id, status, Some((&code, &message)))?;
                 self.event(
@@ -816,11 +731,7 @@ impl Scheduler {
             }
             PassResult::Cancelled => match r.reason.unwrap_or(CancelReason::Shutdown) {
                 CancelReason::Stop => {
-                    let to = if user.passes > 0 {
-                        UserStatus::IncrementalStopped
-                    } else {
-                        UserStatus::Stopped
-                    };
+                    let to = ended(PassEnd::Stopped);
                     self.store.update_user(
                         &user_id,
                         UserUpdate {
@@ -843,7 +754,7 @@ impl Scheduler {
                 }
                 CancelReason::Shutdown => {
                     self.store
-                        .set_user_status(&user_id, UserStatus::Queued, None)?;
+                        .set_user_status(&user_id, ended(PassEnd::Interrupted), None)?;
                 }
             },
         }
@@ -853,27 +764,17 @@ impl Scheduler {
     fn finalize(&mut self, b: &BatchRecord) -> Result<(), WorkerError> {
         let counts = self.store.batch_counts(&b.id)?;
         let now = store::now();
-        let failed = counts.failed > 0;
-        let (status, next, completed) = if b.status == BatchStatus::Completing {
-            (
-                if failed {
-                    BatchStatus::CompletedWithErrors
-                } else {
-                    BatchStatus::Completed
-                },
-                None,
-                Some(now),
-            )
+        let status = batch::on_event(
+            b.status,
+            BatchEvent::PassesDone {
+                failed: counts.failed > 0,
+            },
+        );
+        // A completed batch syncs no more; a synced one again after the interval.
+        let (next, completed) = if batch::completed(status) {
+            (None, Some(now))
         } else {
-            (
-                if failed {
-                    BatchStatus::SyncedWithErrors
-                } else {
-                    BatchStatus::Synced
-                },
-                Some(now + self.incremental_interval()),
-                None,
-            )
+            (Some(now + self.incremental_interval()), None)
         };
         self.store.update_batch(
             &b.id,
