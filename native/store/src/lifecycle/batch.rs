@@ -84,6 +84,12 @@ pub fn completed(status: BatchStatus) -> bool {
     matches!(status, Completed | CompletedWithErrors)
 }
 
+/// Whether the batch's passes have just ended or it waits for the next sync: the statuses
+/// [`Event::PassesDone`] leads to. The batch reports are written and mailed then.
+pub fn finished_pass(status: BatchStatus) -> bool {
+    synced(status) || completed(status)
+}
+
 /// Something the worker saw or did that moves a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {

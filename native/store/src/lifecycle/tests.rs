@@ -168,27 +168,27 @@ fn every_batch_status_and_set_change() {
 #[test]
 fn every_batch_status_supported_actions_state_and_worker_step() {
     #[rustfmt::skip]
-    let table: &[(&str, &str, &str, Step, [bool; 3])] = &[
-        // status               SupportedActions (no users to start)  State        worker step            running synced settled
-        ("Created",             "Start, Set, Remove, Append",       "Waiting",   Step::StartWhenDue,   [false, false, false]),
-        ("Starting",            "Stop, Set, Remove",                "Active",    Step::PickUp,         [true,  false, false]),
-        ("Syncing",             "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false]),
-        ("Synced",              "Stop, Set, Remove, Append",        "Active",    Step::SyncWhenDue,    [false, true,  true]),
-        ("SyncedWithErrors",    "Start, Stop, Set, Remove, Append", "Active",    Step::SyncWhenDue,    [false, true,  true]),
-        ("Stopping",            "Set, Remove",                      "Active",    Step::StopWhenIdle,   [true,  false, false]),
-        ("Stopped",             "Start, Set, Remove, Append",       "Stopped",   Step::Nothing,        [false, false, true]),
-        ("Completing",          "Set, Remove",                      "Active",    Step::RunPasses,      [true,  false, false]),
-        ("Completed",           "Remove",                           "Completed", Step::Nothing,        [false, false, true]),
-        ("CompletedWithErrors", "Start, Remove",                    "Completed", Step::Nothing,        [false, false, true]),
-        ("Removing",            "None",                             "Active",    Step::RemoveWhenIdle, [true,  false, false]),
-        ("Failed",              "Start, Set, Remove",               "Failed",    Step::Nothing,        [false, false, true]),
-        ("IncrementalSyncing",  "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false]),
-        ("Waiting",             "Stop, Set, Remove",                "Waiting",   Step::Nothing,        [false, false, false]),
-        ("Corrupted",           "Remove",                           "Corrupted", Step::Nothing,        [false, false, false]),
+    let table: &[(&str, &str, &str, Step, [bool; 5])] = &[
+        // status               SupportedActions (no users to start)  State        worker step            running synced settled completed finished a pass
+        ("Created",             "Start, Set, Remove, Append",       "Waiting",   Step::StartWhenDue,   [false, false, false, false, false]),
+        ("Starting",            "Stop, Set, Remove",                "Active",    Step::PickUp,         [true,  false, false, false, false]),
+        ("Syncing",             "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("Synced",              "Stop, Set, Remove, Append",        "Active",    Step::SyncWhenDue,    [false, true,  true,  false, true]),
+        ("SyncedWithErrors",    "Start, Stop, Set, Remove, Append", "Active",    Step::SyncWhenDue,    [false, true,  true,  false, true]),
+        ("Stopping",            "Set, Remove",                      "Active",    Step::StopWhenIdle,   [true,  false, false, false, false]),
+        ("Stopped",             "Start, Set, Remove, Append",       "Stopped",   Step::Nothing,        [false, false, true,  false, false]),
+        ("Completing",          "Set, Remove",                      "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("Completed",           "Remove",                           "Completed", Step::Nothing,        [false, false, true,  true,  true]),
+        ("CompletedWithErrors", "Start, Remove",                    "Completed", Step::Nothing,        [false, false, true,  true,  true]),
+        ("Removing",            "None",                             "Active",    Step::RemoveWhenIdle, [true,  false, false, false, false]),
+        ("Failed",              "Start, Set, Remove",               "Failed",    Step::Nothing,        [false, false, true,  false, false]),
+        ("IncrementalSyncing",  "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("Waiting",             "Stop, Set, Remove",                "Waiting",   Step::Nothing,        [false, false, false, false, false]),
+        ("Corrupted",           "Remove",                           "Corrupted", Step::Nothing,        [false, false, false, false, false]),
     ];
     let names: Vec<&str> = table.iter().map(|r| r.0).collect();
     check_rows(&names, BatchStatus::ALL, batch_status);
-    for (name, actions, state, step, [running, synced, settled]) in table {
+    for (name, actions, state, step, [running, synced, settled, completed, finished]) in table {
         let s = batch_status(name);
         assert_eq!(
             batch::supported_actions(s, false).to_string(),
@@ -198,9 +198,15 @@ fn every_batch_status_supported_actions_state_and_worker_step() {
         assert_eq!(batch::state(s).as_str(), *state, "{s}");
         assert_eq!(batch::worker_step(s), *step, "{s}");
         assert_eq!(
-            [batch::running(s), batch::synced(s), batch::settled(s)],
-            [*running, *synced, *settled],
-            "{s}: running, synced, settled"
+            [
+                batch::running(s),
+                batch::synced(s),
+                batch::settled(s),
+                batch::completed(s),
+                batch::finished_pass(s)
+            ],
+            [*running, *synced, *settled, *completed, *finished],
+            "{s}: running, synced, settled, completed, finished a pass"
         );
     }
     assert_eq!(
