@@ -304,10 +304,8 @@ impl Scheduler {
         match batch::worker_step(b.status) {
             // A batch created with -StartAfter (or flagged to start on its own) starts when its
             // time has come, as if Start-MigrationBatch had been run then.
-            Step::StartWhenDue => {
-                if b.start_after.map_or(b.auto_start, |t| t <= now) {
-                    self.apply_batch_action(&b, BatchAction::Start)?;
-                }
+            Step::StartWhenDue if b.start_after.map_or(b.auto_start, |t| t <= now) => {
+                self.apply_batch_action(&b, BatchAction::Start)?;
             }
             Step::PickUp => {
                 self.store.update_batch(
