@@ -1,5 +1,7 @@
 //! The C ABI as PowerShell uses it, through the real cdylib loaded with libloading.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
+
 use std::sync::{Arc, OnceLock};
 
 use imapmigration_abi_host::{NativeLibrary, library_path, worker_path};

@@ -62,6 +62,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<BatchRecord> {
 pub struct BatchFilter {
     /// Batches whose source or target is this endpoint.
     pub endpoint_id: Option<Uuid>,
+    /// Batches in exactly this status.
     pub status: Option<BatchStatus>,
 }
 
@@ -70,30 +71,55 @@ pub struct BatchFilter {
 /// creation time never change.
 #[derive(Debug, Clone, Default)]
 pub struct BatchUpdate {
+    /// Sets [`BatchRecord::status`].
     pub status: Option<BatchStatus>,
+    /// Sets [`BatchRecord::requested_action`]; `Some(None)` clears it.
     pub requested_action: Option<Option<BatchAction>>,
+    /// Sets [`BatchRecord::target_endpoint_id`]; `Some(None)` clears it.
     pub target_endpoint_id: Option<Option<Uuid>>,
+    /// Sets [`BatchRecord::target_maildir`]; `Some(None)` clears it.
     pub target_maildir: Option<Option<String>>,
+    /// Sets [`BatchRecord::auto_start`].
     pub auto_start: Option<bool>,
+    /// Sets [`BatchRecord::start_after`]; `Some(None)` clears it.
     pub start_after: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::complete_after`]; `Some(None)` clears it.
     pub complete_after: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::time_zone`]; `Some(None)` clears it.
     pub time_zone: Option<Option<String>>,
+    /// Sets [`BatchRecord::notification_emails`].
     pub notification_emails: Option<Vec<String>>,
+    /// Sets [`BatchRecord::exclude_folders`].
     pub exclude_folders: Option<Vec<String>>,
+    /// Sets [`BatchRecord::include_folders`].
     pub include_folders: Option<Vec<String>>,
+    /// Sets [`BatchRecord::content_filter`]; `Some(None)` clears it.
     pub content_filter: Option<Option<String>>,
+    /// Sets [`BatchRecord::bad_item_limit`]; `Some(None)` clears it.
     pub bad_item_limit: Option<Option<u32>>,
+    /// Sets [`BatchRecord::large_item_limit`]; `Some(None)` clears it.
     pub large_item_limit: Option<Option<u32>>,
+    /// Sets [`BatchRecord::max_message_size`]; `Some(None)` clears it.
     pub max_message_size: Option<Option<u64>>,
+    /// Sets [`BatchRecord::allow_unknown_columns`].
     pub allow_unknown_columns: Option<bool>,
+    /// Sets [`BatchRecord::report_interval_secs`]; `Some(None)` clears it.
     pub report_interval_secs: Option<Option<u64>>,
+    /// Sets [`BatchRecord::skip_reports`].
     pub skip_reports: Option<bool>,
+    /// Sets [`BatchRecord::validation_warnings`].
     pub validation_warnings: Option<Vec<ValidationWarning>>,
+    /// Sets [`BatchRecord::message`]; `Some(None)` clears it.
     pub message: Option<Option<String>>,
+    /// Sets [`BatchRecord::started_at`]; `Some(None)` clears it.
     pub started_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::initial_sync_at`]; `Some(None)` clears it.
     pub initial_sync_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::last_synced_at`]; `Some(None)` clears it.
     pub last_synced_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::completed_at`]; `Some(None)` clears it.
     pub completed_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::next_sync_at`]; `Some(None)` clears it.
     pub next_sync_at: Option<Option<Timestamp>>,
 }
 

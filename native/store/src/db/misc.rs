@@ -58,6 +58,7 @@ fn worker_from_row(r: &Row<'_>) -> rusqlite::Result<WorkerRecord> {
 /// Get-MigrationStatistics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserCounts {
+    /// Every user counted (`TotalCount`).
     pub total: u64,
     /// Being worked on: summary `Active` except `Queued`.
     pub active: u64,
@@ -82,10 +83,15 @@ pub struct UserCounts {
     /// Users Start-MigrationBatch acts on ([`lifecycle::user::to_start`]): those it re-queues
     /// and those already waiting to run. Decides whether a `Synced` batch may be started.
     pub to_start: u64,
+    /// Sum of the users' [`UserRecord::items_total`](crate::types::UserRecord::items_total).
     pub items_total: u64,
+    /// Sum of the users' [`UserRecord::items_synced`](crate::types::UserRecord::items_synced).
     pub items_synced: u64,
+    /// Sum of the users' [`UserRecord::items_skipped`](crate::types::UserRecord::items_skipped).
     pub items_skipped: u64,
+    /// Sum of the users' [`UserRecord::bytes_total`](crate::types::UserRecord::bytes_total).
     pub bytes_total: u64,
+    /// Sum of the users' [`UserRecord::bytes_synced`](crate::types::UserRecord::bytes_synced).
     pub bytes_synced: u64,
 }
 

@@ -158,8 +158,11 @@ pub struct AddedUsers {
 /// Filters of [`Store::list_users`] (Get-MigrationUser); all given filters must match.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
+    /// Users of this batch (`-BatchId`).
     pub batch_id: Option<Uuid>,
+    /// Users in exactly this status (`-Status`).
     pub status: Option<UserStatus>,
+    /// Users whose status rolls up into this summary (`-StatusSummary`).
     pub status_summary: Option<StatusSummary>,
     /// Case-insensitive exact match.
     pub email: Option<String>,
@@ -170,22 +173,39 @@ pub struct UserFilter {
 /// Changes to a user. `None` leaves a field alone; for nullable columns `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
+    /// Sets [`UserRecord::user_name`].
     pub user_name: Option<String>,
+    /// Sets [`UserRecord::user_root`]; `Some(None)` clears it.
     pub user_root: Option<Option<String>>,
+    /// Sets [`UserRecord::status`].
     pub status: Option<UserStatus>,
+    /// Sets [`UserRecord::requested_action`]; `Some(None)` clears it.
     pub requested_action: Option<Option<UserAction>>,
+    /// Sets [`UserRecord::last_error`]; `Some(None)` clears it.
     pub last_error: Option<Option<String>>,
+    /// Sets [`UserRecord::error_code`]; `Some(None)` clears it.
     pub error_code: Option<Option<String>>,
+    /// Sets [`UserRecord::items_total`].
     pub items_total: Option<u64>,
+    /// Sets [`UserRecord::items_synced`].
     pub items_synced: Option<u64>,
+    /// Sets [`UserRecord::items_skipped`].
     pub items_skipped: Option<u64>,
+    /// Sets [`UserRecord::bytes_total`].
     pub bytes_total: Option<u64>,
+    /// Sets [`UserRecord::bytes_synced`].
     pub bytes_synced: Option<u64>,
+    /// Sets [`UserRecord::folders_synced`].
     pub folders_synced: Option<u64>,
+    /// Sets [`UserRecord::started_at`]; `Some(None)` clears it.
     pub started_at: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::last_sync_start`]; `Some(None)` clears it.
     pub last_sync_start: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::last_success_at`]; `Some(None)` clears it.
     pub last_success_at: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::initial_sync_at`]; `Some(None)` clears it.
     pub initial_sync_at: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::passes`].
     pub passes: Option<u32>,
 }
 
