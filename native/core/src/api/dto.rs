@@ -24,6 +24,7 @@ use store::{
 };
 
 use super::{ApiError, ApiResult, Request};
+use crate::ErrorCode;
 
 /// Default `-ResultSize` of the Get- cmdlets (Exchange: 1000).
 pub const DEFAULT_RESULT_SIZE: usize = 1000;
@@ -34,30 +35,30 @@ pub const DEFAULT_RESULT_SIZE: usize = 1000;
 pub fn store_error(e: store::Error) -> ApiError {
     use store::Error as E;
     match e {
-        E::NotFound { kind, identity } => ApiError::new("NotFound", format!("the {kind} \"{identity}\" couldn't be found"))
+        E::NotFound { kind, identity } => ApiError::new(ErrorCode::NotFound, format!("the {kind} \"{identity}\" couldn't be found"))
             .with_details(json!({ "identity": identity })),
         E::AlreadyExists { kind, name } => {
-            ApiError::new("AlreadyExists", format!("a {kind} named \"{name}\" already exists"))
+            ApiError::new(ErrorCode::AlreadyExists, format!("a {kind} named \"{name}\" already exists"))
                 .with_details(json!({ "identity": name }))
         }
         E::InUse { endpoint, batches } => ApiError::new(
-            "InvalidState",
+            ErrorCode::InvalidState,
             format!(
                 "cannot remove endpoint \"{endpoint}\": it is used by batch(es) {}; remove those batches first",
                 batches.join(", ")
             ),
         )
         .with_details(json!({ "identity": endpoint, "batches": batches })),
-        e @ E::SchemaTooNew { .. } => ApiError::new("VersionMismatch", e.to_string()),
-        e @ E::InvalidArgument { .. } => ApiError::new("InvalidArgument", e.to_string()),
+        e @ E::SchemaTooNew { .. } => ApiError::new(ErrorCode::VersionMismatch, e.to_string()),
+        e @ E::InvalidArgument { .. } => ApiError::new(ErrorCode::InvalidArgument, e.to_string()),
         e @ (E::Unseal { .. } | E::KeyFile { .. }) => ApiError::new(
-            "Internal",
+            ErrorCode::Internal,
             format!(
                 "{e}; the key file secret.key of the state directory does not match the stored secrets \
                  (was the state directory copied without it?)"
             ),
         ),
-        other => ApiError::new("Internal", other.to_string()),
+        other => ApiError::new(ErrorCode::Internal, other.to_string()),
     }
 }
 
@@ -80,12 +81,13 @@ pub fn csv_error(e: CsvError) -> ApiError {
         CsvError::DuplicateColumn { column } => json!({ "parameter": "csvData", "column": column }),
         _ => json!({ "parameter": "csvData" }),
     };
-    ApiError::new("CsvInvalid", e.to_string()).with_details(details)
+    ApiError::new(ErrorCode::CsvInvalid, e.to_string()).with_details(details)
 }
 
 /// An `InvalidState` error carrying the current status.
 pub fn invalid_state(status: impl std::fmt::Display, message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidState", message).with_details(json!({ "status": status.to_string() }))
+    ApiError::new(ErrorCode::InvalidState, message)
+        .with_details(json!({ "status": status.to_string() }))
 }
 
 // ---- arguments --------------------------------------------------------------------------------

@@ -19,32 +19,42 @@ use serde_json::{Map, Value, json};
 
 use imapmigration_store as store;
 
+use crate::ErrorCode;
+
 /// An error as the ABI reports it: a stable code, a message and optional details.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub code: &'static str,
+    /// The stable code: `error.code` of the response, the module's `FullyQualifiedErrorId`.
+    pub code: ErrorCode,
+    /// What failed and what to do, lowercase; never a secret or a request value.
     pub message: String,
+    /// `error.details`: `parameter`, `identity`, `row`, `status`, ... (docs/design.md).
     pub details: Option<Value>,
 }
 
 impl ApiError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code` and `message` and no details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
             details: None,
         }
     }
+    /// Attaches `details`, replacing any.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
+    /// `InvalidArgument` naming the argument in `details.parameter`.
     pub fn invalid(parameter: &str, message: impl Into<String>) -> Self {
-        Self::new("InvalidArgument", message).with_details(json!({ "parameter": parameter }))
+        Self::new(ErrorCode::InvalidArgument, message)
+            .with_details(json!({ "parameter": parameter }))
     }
+    /// `NotFound` for the `kind` of object named `identity` (Exchange's "couldn't be found").
     pub fn not_found(kind: &str, identity: &str) -> Self {
         Self::new(
-            "NotFound",
+            ErrorCode::NotFound,
             format!("the {kind} \"{identity}\" couldn't be found"),
         )
         .with_details(json!({ "identity": identity }))
@@ -118,7 +128,7 @@ impl Request {
                 Some(path),
             )
         };
-        let error = ApiError::new("InvalidArgument", message);
+        let error = ApiError::new(ErrorCode::InvalidArgument, message);
         match parameter {
             Some(p) => error.with_details(json!({ "parameter": p })),
             None => error,
@@ -197,8 +207,8 @@ fn quotes_a_value(text: &str, args: &Map<String, Value>) -> bool {
 }
 
 /// Serialises an error into the response envelope.
-pub fn error_envelope(code: &str, message: &str, details: Option<Value>) -> Value {
-    let mut error = json!({ "code": code, "message": message });
+pub fn error_envelope(code: ErrorCode, message: &str, details: Option<Value>) -> Value {
+    let mut error = json!({ "code": code.as_str(), "message": message });
     if let Some(d) = details {
         error["details"] = d;
     }
@@ -211,18 +221,28 @@ pub fn handle_json(text: &str) -> Value {
         Ok(v) => v,
         Err(e) => {
             return error_envelope(
-                "InvalidArgument",
+                ErrorCode::InvalidArgument,
                 &format!("request is not valid JSON: {e}"),
                 None,
             );
         }
     };
     let Value::Object(mut map) = value else {
-        return error_envelope("InvalidArgument", "request must be a JSON object", None);
+        return error_envelope(
+            ErrorCode::InvalidArgument,
+            "request must be a JSON object",
+            None,
+        );
     };
     let op = match map.remove("op") {
         Some(Value::String(op)) => op,
-        _ => return error_envelope("InvalidArgument", "request has no \"op\" string", None),
+        _ => {
+            return error_envelope(
+                ErrorCode::InvalidArgument,
+                "request has no \"op\" string",
+                None,
+            );
+        }
     };
     let home = match map.remove("home") {
         Some(Value::String(h)) if !h.is_empty() => Some(PathBuf::from(h)),
@@ -269,10 +289,11 @@ pub fn dispatch(req: &Request) -> ApiResult {
         "config.set" => config::set(req),
         "worker.ensure" => system::worker_ensure(req),
         "worker.status" => system::worker_status(req),
-        other => Err(
-            ApiError::new("InvalidArgument", format!("unknown operation \"{other}\""))
-                .with_details(json!({ "op": other })),
-        ),
+        other => Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("unknown operation \"{other}\""),
+        )
+        .with_details(json!({ "op": other }))),
     }
 }
 

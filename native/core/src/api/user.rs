@@ -21,6 +21,7 @@ use store::{
 use super::batch::ensure_worker;
 use super::dto::{self, invalid_state};
 use super::{ApiError, ApiResult, Request};
+use crate::ErrorCode;
 
 /// Asks the lifecycle what `action` does to user `u` of batch `b`, or refuses with
 /// `InvalidState` naming the status that refused.
@@ -240,7 +241,7 @@ pub fn set(req: &Request) -> ApiResult {
     ] {
         if req.args.get(p).is_some_and(|v| !v.is_null()) {
             return Err(ApiError::new(
-                "Unsupported",
+                ErrorCode::Unsupported,
                 format!("{p} can't be set per user; set it on the batch with Set-MigrationBatch"),
             )
             .with_details(json!({ "parameter": p })));

@@ -36,7 +36,7 @@ use imapmigration_imap as imap;
 use imapmigration_store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub use error::{Error, Side};
+pub use error::{Error, Side, imap_code};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
 pub use retry::RetryPolicy;
 pub use server::server_config;

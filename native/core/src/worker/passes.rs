@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::scheduler::Scheduler;
 use super::{WorkerError, jobs};
+use crate::ErrorCode;
 use crate::engine::{self, Progress, UserOutcome};
 
 /// Why a running pass was cancelled: decides the user's status afterwards.
@@ -27,7 +28,7 @@ pub(super) enum CancelReason {
 /// The result of one user pass.
 pub(super) enum PassResult {
     Done(UserOutcome),
-    Failed { code: String, message: String },
+    Failed { code: ErrorCode, message: String },
     Cancelled,
 }
 
@@ -109,7 +110,7 @@ impl Scheduler {
                 self.store.set_user_status(
                     &u.id,
                     status,
-                    Some(("InvalidArgument", &e.to_string())),
+                    Some((ErrorCode::InvalidArgument.as_str(), &e.to_string())),
                 )?;
                 self.event(
                     Some(u.id),
@@ -189,7 +190,7 @@ impl Scheduler {
             let result = match handle.await {
                 Ok(res) => res,
                 Err(e) => PassResult::Failed {
-                    code: "Internal".into(),
+                    code: ErrorCode::Internal,
                     message: format!("the copy task ended abnormally: {e}"),
                 },
             };
@@ -213,7 +214,7 @@ async fn run_pass(
         Ok(outcome) => PassResult::Done(outcome),
         Err(_) if cancel.is_cancelled() => PassResult::Cancelled,
         Err(e) => PassResult::Failed {
-            code: e.code().to_owned(),
+            code: e.code(),
             message: e.to_string(),
         },
     }

@@ -72,7 +72,7 @@ impl Scheduler {
             PassResult::Failed { code, message } => {
                 let status = ended(PassEnd::Failed);
                 self.store
-                    .set_user_status(&user_id, status, Some((&code, &message)))?;
+                    .set_user_status(&user_id, status, Some((code.as_str(), &message)))?;
                 self.event(
                     Some(user_id),
                     Some(r.batch_id),

@@ -12,6 +12,7 @@ use super::{
     check_content_filter, check_emails, check_order, drop_users_of_other_batches, ensure_worker,
     read_csv, refused, render_one, string_list, warnings_message,
 };
+use crate::ErrorCode;
 use crate::api::{ApiError, ApiResult, Request, config, dto};
 
 #[derive(Deserialize)]
@@ -83,7 +84,7 @@ pub fn new(req: &Request) -> ApiResult {
         .is_some_and(|b| b.name.eq_ignore_ascii_case(&name))
     {
         return Err(ApiError::new(
-            "AlreadyExists",
+            ErrorCode::AlreadyExists,
             format!("a migration batch named \"{name}\" already exists"),
         )
         .with_details(json!({ "identity": name, "parameter": "name" })));
@@ -91,7 +92,7 @@ pub fn new(req: &Request) -> ApiResult {
     let existing = store.list_batches(&BatchFilter::default())?.len();
     if existing >= config::MAX_NUMBER_OF_BATCHES {
         return Err(ApiError::new(
-            "InvalidState",
+            ErrorCode::InvalidState,
             format!(
                 "there are already {existing} migration batches, the most allowed; remove a batch before adding another"
             ),
