@@ -39,15 +39,25 @@ pub const DEFAULT_INCREMENTAL_INTERVAL: Duration = Duration::from_secs(24 * 3600
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
+    /// The state store could not be opened, read or written.
     #[error("cannot use the state store: {0}")]
     Store(#[from] store::Error),
+    /// `worker.lock` could not be opened or locked (not: another worker holds it).
     #[error("cannot take the worker lock in {home}: {source}")]
     Lock {
+        /// The state directory.
         home: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// Another live worker holds `worker.lock` of this state directory.
     #[error("another worker (pid {pid}) owns {home}")]
-    Busy { home: PathBuf, pid: u32 },
+    Busy {
+        /// The state directory.
+        home: PathBuf,
+        /// The other worker's process id (0 when the lock file does not say).
+        pid: u32,
+    },
 }
 
 /// Sets up logging into `<home>/logs/worker.log.<date>`, rotated daily, seven files kept.
