@@ -50,6 +50,9 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Carries out the requested actions of batch `b`'s users: Start and SyncNow queue the
+    /// user (waking the batch if the worker does not visit it), Stop and Remove cancel a
+    /// running pass or act at once ([`UserEvent::Handled`]).
     pub(super) fn apply_user_actions(&mut self, b: &BatchRecord) -> Result<(), WorkerError> {
         // Only users with a pending action: `users_to_run` includes them, and it spares this
         // per-tick pass from reading every user of a large batch.
