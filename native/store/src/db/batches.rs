@@ -6,10 +6,11 @@ use uuid::Uuid;
 use super::users::{insert_user, new_user_record};
 use super::{
     Store, get_json, get_opt_ts, get_opt_uuid, get_ts, get_uuid, identity_guid, json, opt_ts, set,
-    ts, uid, unique_violation,
+    sql_in, ts, uid, unique_violation,
 };
 use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
+use crate::lifecycle::batch;
 use crate::types::{
     BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, ValidationWarning,
 };
@@ -310,21 +311,29 @@ impl Store {
 
     /// Batches the worker must look at now, oldest first:
     /// - a pending `requested_action`;
-    /// - status `Starting`, `Syncing`, `IncrementalSyncing`, `Completing`, `Stopping` or
-    ///   `Removing` (work in progress, also after a worker restart);
-    /// - `Synced`/`SyncedWithErrors` whose `next_sync_at` is due (`<= now`);
-    /// - `Created` whose `start_after` is due, or with `auto_start` and no `start_after`.
+    /// - a status with work in progress, also after a worker restart
+    ///   ([`batch::running`]: `Starting`, `Syncing`, `IncrementalSyncing`, `Completing`,
+    ///   `Stopping`, `Removing`);
+    /// - synced ([`batch::synced`]: `Synced`, `SyncedWithErrors`) with `next_sync_at` due
+    ///   (`<= now`);
+    /// - waiting to start ([`batch::Step::StartWhenDue`]: `Created`) with `start_after` due,
+    ///   or with `auto_start` and no `start_after`.
     pub fn batches_needing_attention(&self, now: Timestamp) -> Result<Vec<BatchRecord>> {
+        let list = |pred: fn(BatchStatus) -> bool| {
+            sql_in(batch::all_where(pred).iter().map(|s| s.as_str()))
+        };
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM batches WHERE requested_action IS NOT NULL \
-                 OR status IN ('Starting', 'Syncing', 'IncrementalSyncing', 'Completing', \
-                               'Stopping', 'Removing') \
-                 OR (status IN ('Synced', 'SyncedWithErrors') AND next_sync_at <= ?1) \
-                 OR (status = 'Created' AND (start_after <= ?1 \
+                 OR status IN ({running}) \
+                 OR (status IN ({synced}) AND next_sync_at <= ?1) \
+                 OR (status IN ({waiting}) AND (start_after <= ?1 \
                                              OR (auto_start = 1 AND start_after IS NULL))) \
-                 ORDER BY created_at, name"
+                 ORDER BY created_at, name",
+                running = list(batch::running),
+                synced = list(batch::synced),
+                waiting = list(|s| batch::worker_step(s) == batch::Step::StartWhenDue),
             ))
             .ctx("find batches needing attention")?;
         stmt.query_map([ts(&now)], from_row)

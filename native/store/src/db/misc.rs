@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::{Store, get_opt_uuid, get_ts, get_uuid, json, ts, uid};
 use crate::error::{DbContext, Error, Result};
-use crate::types::{ConfigRecord, Event, SkippedItem, UserStatus, WorkerRecord};
+use crate::lifecycle;
+use crate::types::{ConfigRecord, Event, SkippedItem, StatusSummary, UserStatus, WorkerRecord};
 
 const SKIPPED_COLS: &str = "id, user_id, folder, src_uid, kind, subject, sender, date_sent, \
     date_received, size, reason, created_at";
@@ -79,6 +80,9 @@ pub struct UserCounts {
     pub failed_incremental: u64,
     /// Always 0: IMAP migrations provision nothing.
     pub provisioned: u64,
+    /// Users Start-MigrationBatch acts on ([`lifecycle::user::to_start`]): those it re-queues
+    /// and those already waiting to run. Decides whether a `Synced` batch may be started.
+    pub to_start: u64,
     /// Sum of the users' [`UserRecord::items_total`](crate::types::UserRecord::items_total).
     pub items_total: u64,
     /// Sum of the users' [`UserRecord::items_synced`](crate::types::UserRecord::items_synced).
@@ -124,24 +128,29 @@ fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCoun
         c.items_skipped += sums[2];
         c.bytes_total += sums[3];
         c.bytes_synced += sums[4];
-        match status {
-            Queued => c.pending += n,
-            Starting | Syncing | IncrementalSyncing | Completing | Stopping | Removing
-            | Validating => c.active += n,
-            Synced => c.synced += n,
-            Stopped | IncrementalStopped => c.stopped += n,
-            Completed => c.finalized += n,
-            CompletedWithWarnings => {
+        if lifecycle::user::to_start(status) {
+            c.to_start += n;
+        }
+        // The counters follow the StatusSummary roll-up; within it, `Queued` users are the
+        // pending ones and the failed and completed ones are told apart as Exchange does.
+        match status.summary() {
+            StatusSummary::Active if status == Queued => c.pending += n,
+            StatusSummary::Active => c.active += n,
+            StatusSummary::Synced => c.synced += n,
+            StatusSummary::Stopped => c.stopped += n,
+            StatusSummary::Completed => {
                 c.finalized += n;
-                c.completed_with_warnings += n;
+                if status == CompletedWithWarnings {
+                    c.completed_with_warnings += n;
+                }
             }
-            Failed => {
+            StatusSummary::Failed => {
                 c.failed += n;
-                c.failed_initial += n;
-            }
-            IncrementalFailed => {
-                c.failed += n;
-                c.failed_incremental += n;
+                if status == Failed {
+                    c.failed_initial += n;
+                } else {
+                    c.failed_incremental += n;
+                }
             }
         }
     }
