@@ -124,9 +124,15 @@ Describe 'Native gateway' {
         @{ Code = 'AuthenticationFailed'; Category = 'AuthenticationError' }
         @{ Code = 'EndpointUnreachable'; Category = 'ConnectionError' }
         @{ Code = 'Unsupported'; Category = 'NotImplemented' }
-        @{ Code = 'TlsError'; Category = 'NotSpecified' }
-        @{ Code = 'Internal'; Category = 'NotSpecified' }
-        @{ Code = 'Panic'; Category = 'NotSpecified' }
+        @{ Code = 'TlsError'; Category = 'SecurityError' }
+        @{ Code = 'ServerRefused'; Category = 'ResourceUnavailable' }
+        @{ Code = 'Protocol'; Category = 'ProtocolError' }
+        @{ Code = 'Cancelled'; Category = 'OperationStopped' }
+        @{ Code = 'VersionMismatch'; Category = 'NotInstalled' }
+        @{ Code = 'Internal'; Category = 'InvalidResult' }
+        @{ Code = 'Panic'; Category = 'InvalidResult' }
+        # A code this module does not know yet (a newer library) still becomes an ErrorRecord.
+        @{ Code = 'SomeFutureCode'; Category = 'NotSpecified' }
     ) {
         BeforeEach {
             $global:MigResponse = @{ ok = $false; error = @{ code = $Code; message = "engine says $Code"; details = @{ parameter = 'x' } } } | ConvertTo-Json -Depth 5 -Compress

@@ -93,6 +93,32 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         if ($Work -and (Test-Path $Work)) { Remove-Item -Recurse -Force $Work -ErrorAction SilentlyContinue }
     }
 
+    It 'maps every error code the library reports to a category and an error id' {
+        # The library lists its codes (native/core/src/error_code.rs); the module's table must
+        # cover each, or a new code would reach admins as NotSpecified.
+        $version = InModuleScope ImapMigration { Invoke-MigNative -Operation 'system.version' }
+        $codes = @($version.ErrorCodes)
+        $codes | Should -Contain 'NotFound'
+        $codes | Should -Contain 'Panic'
+        $codes.Count | Should -Be 15
+        $moduleOnly = 'UnsupportedParameter', 'NativeLibraryNotFound', 'NativeLibraryLoadFailed'
+        $table = InModuleScope ImapMigration { $script:ErrorCategoryByCode }
+        foreach ($key in $table.Keys) {
+            ($key -in $codes -or $key -in $moduleOnly) | Should -BeTrue -Because "the table's $key is a code of the library or of the module"
+        }
+        foreach ($code in $codes) {
+            $table.ContainsKey($code) | Should -BeTrue -Because "$code needs an entry in ErrorCategoryByCode"
+            $table[$code] | Should -Not -Be ([System.Management.Automation.ErrorCategory]::NotSpecified) -Because "$code has a category of its own"
+            $record = InModuleScope ImapMigration -Parameters @{ Code = $code } {
+                param($Code)
+                New-MigErrorRecord -Code $Code -Message "the library says $Code"
+            }
+            $record.FullyQualifiedErrorId | Should -Match "^$code(,|$)" -Because "the id of a $code error starts with the code"
+            $record.CategoryInfo.Category | Should -Be $table[$code]
+            $record.Exception.Code | Should -Be $code
+        }
+    }
+
     It 'Test-MigrationServerAvailability reaches the server' {
         $r = Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port $Server.imapsPort -Security Ssl -AcceptUntrustedCertificates
         $r.Result | Should -Be 'Success'

@@ -9,18 +9,31 @@ $script:WorkerOperations = @(
     'batch.new', 'batch.set', 'batch.start', 'batch.stop', 'batch.complete', 'batch.remove', 'worker.ensure'
 )
 
-# Error code -> ErrorCategory (stable; the code itself becomes the FullyQualifiedErrorId).
+# Error code -> ErrorCategory (stable; the code itself becomes the FullyQualifiedErrorId). Every
+# code of the library (native/core/src/error_code.rs; system.version lists them as ErrorCodes)
+# has an entry, so none falls back to NotSpecified; the last three are the module's own ids.
 $script:ErrorCategoryByCode = @{
-    NotFound              = [System.Management.Automation.ErrorCategory]::ObjectNotFound
-    AlreadyExists         = [System.Management.Automation.ErrorCategory]::ResourceExists
-    InvalidArgument       = [System.Management.Automation.ErrorCategory]::InvalidArgument
-    CsvInvalid            = [System.Management.Automation.ErrorCategory]::InvalidArgument
-    UnsupportedParameter  = [System.Management.Automation.ErrorCategory]::InvalidArgument
-    InvalidState          = [System.Management.Automation.ErrorCategory]::InvalidOperation
-    AuthenticationFailed  = [System.Management.Automation.ErrorCategory]::AuthenticationError
-    EndpointUnreachable   = [System.Management.Automation.ErrorCategory]::ConnectionError
-    Unsupported           = [System.Management.Automation.ErrorCategory]::NotImplemented
-    NativeLibraryNotFound = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
+    InvalidArgument         = [System.Management.Automation.ErrorCategory]::InvalidArgument
+    NotFound                = [System.Management.Automation.ErrorCategory]::ObjectNotFound
+    AlreadyExists           = [System.Management.Automation.ErrorCategory]::ResourceExists
+    InvalidState            = [System.Management.Automation.ErrorCategory]::InvalidOperation
+    CsvInvalid              = [System.Management.Automation.ErrorCategory]::InvalidArgument
+    AuthenticationFailed    = [System.Management.Automation.ErrorCategory]::AuthenticationError
+    EndpointUnreachable     = [System.Management.Automation.ErrorCategory]::ConnectionError
+    TlsError                = [System.Management.Automation.ErrorCategory]::SecurityError
+    # The server answered and declined (NO, BAD, BYE, too many refused items). Not
+    # PermissionDenied: most refusals are a full mailbox, a missing folder or a busy server.
+    ServerRefused           = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
+    Protocol                = [System.Management.Automation.ErrorCategory]::ProtocolError
+    Cancelled               = [System.Management.Automation.ErrorCategory]::OperationStopped
+    # A library, worker or state directory of the matching version is not installed.
+    VersionMismatch         = [System.Management.Automation.ErrorCategory]::NotInstalled
+    Unsupported             = [System.Management.Automation.ErrorCategory]::NotImplemented
+    # Our side failed to produce a result (store, key file, a broken invariant, a panic).
+    Internal                = [System.Management.Automation.ErrorCategory]::InvalidResult
+    Panic                   = [System.Management.Automation.ErrorCategory]::InvalidResult
+    UnsupportedParameter    = [System.Management.Automation.ErrorCategory]::InvalidArgument
+    NativeLibraryNotFound   = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
     NativeLibraryLoadFailed = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
 }
 

@@ -1,7 +1,14 @@
 //! Loads the built ImapMigration cdylib with libloading and calls its C ABI exactly as the
 //! PowerShell module's P/Invoke shim does: one JSON request in, one JSON response out, the
 //! response released through `mig_free`.
+//!
+//! A test host: a missing symbol or a response that is not UTF-8 JSON panics here, so the
+//! test or benchmark using it fails at that call.
 #![allow(unsafe_code)]
+#![allow(
+    clippy::expect_used,
+    reason = "test host: a broken library or response must fail the calling test at once"
+)]
 
 use std::ffi::{CStr, CString, c_char};
 use std::path::{Path, PathBuf};

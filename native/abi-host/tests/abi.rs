@@ -1,5 +1,7 @@
 //! The C ABI as PowerShell uses it, through the real cdylib loaded with libloading.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
+
 use std::sync::{Arc, OnceLock};
 
 use imapmigration_abi_host::{NativeLibrary, library_path, worker_path};
@@ -50,6 +52,27 @@ fn version_operation_reports_abi_and_home() {
     assert_eq!(result["AbiVersion"], json!(1));
     assert_eq!(result["Version"], json!(env!("CARGO_PKG_VERSION")));
     assert_eq!(result["Home"], json!(h.path()));
+    // docs/design.md "Codes (stable)", written out here so a rename in the library fails.
+    assert_eq!(
+        result["ErrorCodes"],
+        json!([
+            "InvalidArgument",
+            "NotFound",
+            "AlreadyExists",
+            "InvalidState",
+            "CsvInvalid",
+            "AuthenticationFailed",
+            "EndpointUnreachable",
+            "TlsError",
+            "ServerRefused",
+            "Protocol",
+            "Cancelled",
+            "VersionMismatch",
+            "Unsupported",
+            "Internal",
+            "Panic"
+        ])
+    );
 }
 
 #[test]

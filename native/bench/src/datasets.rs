@@ -16,7 +16,9 @@ pub const NAMES: &[&str] = &["one", "many", "big10k", "big50k", "big100mb"];
 /// A data set: its mailboxes.
 #[derive(Debug, Clone)]
 pub struct DataSet {
+    /// One of [`NAMES`].
     pub name: String,
+    /// One entry per source mailbox (user) to create and migrate.
     pub mailboxes: Vec<MailboxSpec>,
 }
 
@@ -26,7 +28,12 @@ pub enum MailboxSpec {
     /// A testkit generator spec.
     Generated(Spec),
     /// One message of about this many bytes in INBOX.
-    Huge { seed: u64, bytes: usize },
+    Huge {
+        /// Seed of the body generator: the same seed gives the same bytes.
+        seed: u64,
+        /// Approximate message size in bytes.
+        bytes: usize,
+    },
 }
 
 impl DataSet {

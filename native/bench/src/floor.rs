@@ -24,22 +24,44 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FloorError {
+    /// The TCP connection could not be opened.
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: io::Error },
-    #[error("cannot {action} ({peer}): {source}")]
-    Io {
-        action: &'static str,
-        peer: String,
+    Connect {
+        /// The server address dialled.
+        addr: SocketAddr,
+        /// What the operating system reported.
         source: io::Error,
     },
+    /// Reading from or writing to a connection failed.
+    #[error("cannot {action} ({peer}): {source}")]
+    Io {
+        /// The failed operation as a verb phrase ("set TCP_NODELAY").
+        action: &'static str,
+        /// `<address> as <login>`: which connection.
+        peer: String,
+        /// What the operating system reported.
+        source: io::Error,
+    },
+    /// A command ended with a tagged `NO` or `BAD`.
     #[error("{action} refused by {peer}: {line}")]
     Refused {
+        /// The command that was refused (`LOGIN`, `SELECT`, `APPEND`, ...).
         action: String,
+        /// `<address> as <login>`: which connection.
         peer: String,
+        /// The server's completion line without CRLF.
         line: String,
     },
+    /// The server closed the connection or sent something the scanner cannot use.
     #[error("protocol error ({peer}): {message}")]
-    Protocol { peer: String, message: String },
+    Protocol {
+        /// `<address> as <login>`: which connection.
+        peer: String,
+        /// What was wrong ("connection closed", "no INTERNALDATE in ...").
+        message: String,
+    },
+    /// A folder copy task panicked or was cancelled, or a semaphore (connection slots, the
+    /// in-flight byte window) was closed under it.
     #[error("copy task failed: {0}")]
     Task(String),
 }
@@ -49,24 +71,33 @@ type Result<T, E = FloorError> = std::result::Result<T, E>;
 /// An IMAP login on a plain (loopback) port.
 #[derive(Debug, Clone)]
 pub struct Account {
+    /// The server's plain IMAP address.
     pub addr: SocketAddr,
+    /// The name given to LOGIN.
     pub login: String,
+    /// The password given to LOGIN, sent in clear (loopback only).
     pub password: String,
 }
 
 /// One mailbox to copy: every folder of `source` into `target`.
 #[derive(Debug, Clone)]
 pub struct Pair {
+    /// Where the mail is read from.
     pub source: Account,
+    /// Where it is appended; folders are created there as needed.
     pub target: Account,
 }
 
 /// What was copied.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Stats {
+    /// Mailboxes (source/target pairs) handled.
     pub mailboxes: u64,
+    /// Folders listed on the sources, over all mailboxes; each was copied, or the copy failed.
     pub folders: u64,
+    /// Messages appended to the targets.
     pub messages: u64,
+    /// Message bytes appended (the literals, not the protocol around them).
     pub bytes: u64,
 }
 

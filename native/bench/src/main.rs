@@ -119,6 +119,10 @@ fn timeout_for(set: &str, rtt_ms: u32) -> Duration {
     Duration::from_secs(if rtt_ms > 0 { base * 3 } else { base })
 }
 
+#[allow(
+    clippy::print_stdout,
+    reason = "the bench reports its progress and tables on stdout"
+)]
 fn run(mut args: Args) -> Result<bool, String> {
     if args.quick {
         args.sets = vec!["one".into()];
@@ -495,6 +499,10 @@ fn new_run<'a>(
 }
 
 /// Creates the source users of a data set and writes their mail.
+#[allow(
+    clippy::print_stdout,
+    reason = "reports what was seeded and how long it took"
+)]
 fn seed(env: &Env, set: &DataSet) -> Result<Vec<Source>, String> {
     let t = std::time::Instant::now();
     let mut out = Vec::new();
@@ -571,6 +579,7 @@ fn write_json(
 struct RemoveOnDrop(PathBuf, bool);
 
 impl Drop for RemoveOnDrop {
+    #[allow(clippy::print_stdout, reason = "says where the kept files are")]
     fn drop(&mut self) {
         if self.1 {
             println!("bench: kept {}", self.0.display());

@@ -27,8 +27,11 @@ impl Timed {
 /// How a measured process ended.
 #[derive(Debug, Clone)]
 pub struct Ended {
+    /// The label given to [`spawn`]: which tool and run this was.
     pub label: String,
+    /// Exited with status 0 before the deadline.
     pub success: bool,
+    /// Killed (with its process group) at the deadline; `success` is then false.
     pub timed_out: bool,
     /// Peak RSS in KiB (0 when unknown).
     pub rss_kib: u64,

@@ -9,12 +9,17 @@ use crate::tools::{Build, Contender, Outcome};
 /// One data set at one latency.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetResult {
+    /// The data set's name (see `datasets::NAMES`).
     pub set: String,
     /// Added round-trip time (0: plain loopback).
     pub rtt_ms: u32,
+    /// Source mailboxes in the set.
     pub mailboxes: usize,
+    /// Messages over all source mailboxes.
     pub messages: u64,
+    /// Message bytes over all source mailboxes (the rates are computed from this).
     pub bytes: u64,
+    /// One row per contender, unavailable and skipped ones included.
     pub rows: Vec<Row>,
 }
 
@@ -23,28 +28,36 @@ pub struct SetResult {
 pub struct Row {
     /// The contender's key: `cli`, or `cli@baseline` for the baseline build.
     pub tool: String,
+    /// The name shown in the table (`mbsync`, `ImapMigration migrate`).
     pub label: String,
     /// `current` or `baseline`: which build of ImapMigration ran (peers: `current`).
     pub build: String,
     /// `ok`, `incomplete` (some run did not copy everything), `unavailable`, `skipped`.
     pub status: String,
+    /// Why the status is not `ok` (the first failing run's note); empty when it is.
     pub note: String,
+    /// Every run of this tool, complete or not, in order.
     pub runs: Vec<Outcome>,
     /// Over complete runs only.
     pub median_wall_s: Option<f64>,
+    /// The set's messages over the median wall time; `None` without a complete run.
     pub messages_per_s: Option<f64>,
+    /// The set's bytes in MB (10^6) over the median wall time; `None` without a complete run.
     pub mb_per_s: Option<f64>,
     /// Median over complete runs of the summed peak RSS of the copying processes, MiB.
     pub peak_rss_mib: Option<f64>,
     /// The largest peak of any single process in any run, MiB.
     pub max_process_rss_mib: Option<f64>,
+    /// This median wall time over mbsync's (above 1: slower); `None` unless both exist.
     pub ratio_to_mbsync: Option<f64>,
+    /// This median wall time over the floor copier's; `None` unless both exist.
     pub ratio_to_floor: Option<f64>,
     /// Our tool's median over the same tool's median from the baseline build (both complete).
     pub ratio_to_baseline: Option<f64>,
 }
 
 impl Row {
+    /// An empty `ok` row for the contender, to collect its runs into.
     pub fn new(contender: Contender) -> Row {
         Row {
             tool: contender.key(),
@@ -68,6 +81,8 @@ impl Row {
         }
     }
 
+    /// A row without runs that reports why the contender did not run (`unavailable`,
+    /// `skipped`).
     pub fn with_status(contender: Contender, status: &str, note: impl Into<String>) -> Row {
         Row {
             status: status.into(),

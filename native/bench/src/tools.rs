@@ -46,6 +46,7 @@ pub enum Tool {
 }
 
 impl Tool {
+    /// Every tool, in the order of the table's rows.
     pub const ALL: [Tool; 7] = [
         Tool::Floor,
         Tool::Cli,
@@ -82,6 +83,7 @@ impl Tool {
         }
     }
 
+    /// The tool with this [`Tool::key`]; `None` for an unknown name.
     pub fn from_key(s: &str) -> Option<Tool> {
         Tool::ALL.into_iter().find(|t| t.key() == s)
     }
@@ -176,10 +178,13 @@ pub struct Binaries {
 /// A source mailbox, seeded once per data set.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The source user's login (`<set>-NN@source.bench`).
     pub user: String,
     /// Its messages as read from disk after seeding (empty folders left out).
     pub expected: Snapshot,
+    /// Messages seeded, over all folders.
     pub messages: u64,
+    /// Bytes of the seeded messages as generated, over all folders.
     pub bytes: u64,
 }
 
@@ -195,6 +200,7 @@ impl Source {
 
 /// What a run needs from the bench.
 pub struct Env {
+    /// The one Dovecot holding both the source and the target users.
     pub dovecot: Dovecot,
     /// The build under test (target/release): imapmigration, imapmig-floor, libimapmigration.so.
     pub current: Binaries,
@@ -213,7 +219,9 @@ impl Env {
 
 /// One run of one tool on one data set.
 pub struct Run<'a> {
+    /// The server and the builds.
     pub env: &'a Env,
+    /// The mailboxes to copy, seeded once for the data set.
     pub sources: &'a [Source],
     /// Fresh target users, one per source, in the same order.
     pub targets: Vec<String>,
@@ -221,21 +229,28 @@ pub struct Run<'a> {
     pub port: u16,
     /// Scratch directory of this run (configs, state, logs).
     pub dir: PathBuf,
+    /// How long the tool's processes may run; those still running then are killed.
     pub timeout: Duration,
 }
 
 /// How a run went.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
+    /// Seconds from starting the tool until its last process ended (or was killed).
     pub wall_s: f64,
     /// Sum over the processes that copied of their peak RSS (one process for ours and the floor).
     pub rss_kib: u64,
     /// The largest single process peak.
     pub rss_max_kib: u64,
+    /// Processes the run started (one per mailbox for the peers).
     pub processes: usize,
+    /// The tool reported success in time, every target folder has the source's message
+    /// count, and for our tools the mail is byte-identical.
     pub complete: bool,
     /// Byte-identical (ImapMigration rows only; null when not checked).
     pub verified: Option<bool>,
+    /// What went wrong (a timeout, a failed process with its log tail, missing messages);
+    /// empty for a complete run.
     pub note: String,
     /// Time the check took (not part of wall_s).
     pub check_s: f64,

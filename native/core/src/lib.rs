@@ -36,9 +36,12 @@
 
 pub mod api;
 pub mod engine;
+pub mod error_code;
 pub mod ffi;
 pub mod process;
 pub mod worker;
+
+pub use error_code::ErrorCode;
 
 /// This build's version, shared by the library and the worker binary.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

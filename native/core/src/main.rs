@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Command::Version => {
-            println!("imapmigration {}", imapmigration::VERSION);
+            print_version();
             ExitCode::SUCCESS
         }
         Command::Worker { home, detach } => {
@@ -90,4 +90,13 @@ fn main() -> ExitCode {
         }
         Command::Migrate(m) => cli::migrate(*m),
     }
+}
+
+/// `imapmigration version`: the program's name and version, one line on stdout.
+#[allow(
+    clippy::print_stdout,
+    reason = "`version` prints the version, and only that"
+)]
+fn print_version() {
+    println!("imapmigration {}", imapmigration::VERSION);
 }

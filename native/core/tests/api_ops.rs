@@ -2,6 +2,12 @@
 //! test on its own state directory. No worker runs here: the tests check what the operations
 //! record, not what the worker does with it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Mutex;
@@ -313,6 +319,28 @@ fn reachable_server_is_verified_without_login() {
     h.err(
         json!({"op": "endpoint.test", "endpoint": "missing"}),
         "NotFound",
+    );
+}
+
+/// A server that lacks STARTTLS is `Unsupported` for security Tls, in the check and on create:
+/// the same code a migration pass reports for it.
+#[test]
+fn a_server_without_starttls_is_unsupported_for_security_tls() {
+    let h = Home::new();
+    let port = fake_server("* OK [CAPABILITY IMAP4rev1] ready\r\n");
+    let t = h.ok(json!({"op": "endpoint.test", "remoteServer": "127.0.0.1", "port": port, "security": "Tls"}));
+    assert_eq!(t["Result"], json!("Failed"));
+    assert_eq!(t["ErrorDetail"], json!("Unsupported"), "{t}");
+    assert!(t["Message"].as_str().unwrap().contains("STARTTLS"), "{t}");
+    h.err(
+        json!({"op": "endpoint.new", "name": "plain", "remoteServer": "127.0.0.1", "port": port, "security": "Tls"}),
+        "Unsupported",
+    );
+    assert!(
+        h.ok(json!({"op": "endpoint.get"}))
+            .as_array()
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -1,6 +1,11 @@
 //! The `imapmigration migrate` subcommand: the same engine and store as the cmdlets, driven from
 //! a shell, against a real Dovecot.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 

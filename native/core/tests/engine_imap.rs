@@ -1,6 +1,11 @@
 //! The engine between two real Dovecot servers: the target names its special-use folders as
 //! Exchange does ("Sent Items", "Deleted Items", "Junk Email").
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 #[path = "engine_support.rs"]
 mod support;
 

@@ -1,6 +1,11 @@
 //! The engine against a real Dovecot source and the Maildir++ target, checked both on disk
 //! and through a Dovecot serving the written tree.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 #[path = "engine_support.rs"]
 mod support;
 

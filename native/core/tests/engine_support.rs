@@ -4,7 +4,14 @@
 //!
 //! Included by each `engine_*.rs` with `#[path = "engine_support.rs"] mod support;`; compiled on
 //! its own as well, as an empty test crate.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each engine_* test crate uses only some of the helpers"
+)]
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,17 +29,23 @@ use imapmigration_testkit::{Dovecot, DovecotOptions, SeedFolder, SeedMessage, Sp
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+/// The password of every user on the test Dovecot instances and of the store's one user.
 pub const PASSWORD: &str = "secret";
 /// 2023-11-14T22:13:20Z: messages are dated from here, an hour apart.
 pub const T0: i64 = 1_700_000_000;
 
 /// A state directory with one batch and one user.
 pub struct Env {
+    /// Holds the state directory (`home`); removed when dropped, so keep the `Env` alive.
     pub dir: tempfile::TempDir,
+    /// The state store opened on it.
     pub store: Arc<Store>,
+    /// The `users.id` of the batch's one user (alice@example.com): every job's `user_id`.
     pub user_id: String,
 }
 
+/// A fresh state directory: endpoint `source` (127.0.0.1), batch `batch`, and one user,
+/// alice@example.com with [`PASSWORD`].
 pub fn env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("home")).expect("open store");
@@ -58,6 +71,8 @@ pub fn env() -> Env {
     }
 }
 
+/// Starts a Dovecot with these special-use folder names and these users, each with
+/// [`PASSWORD`]; panics when Dovecot is not installed.
 pub fn dovecot(names: SpecialUseNames, users: &[&str]) -> Dovecot {
     let mut opts = DovecotOptions::default().special_use(names);
     for u in users {
@@ -73,6 +88,7 @@ pub fn server(d: &Dovecot) -> imap::ServerConfig {
     s
 }
 
+/// IMAP `LOGIN` credentials.
 pub fn creds(user: &str, password: &str) -> imap::Credentials {
     imap::Credentials::Login {
         user: user.into(),
@@ -80,6 +96,8 @@ pub fn creds(user: &str, password: &str) -> imap::Credentials {
     }
 }
 
+/// `user` on `d` as a job's source: implicit TLS, [`PASSWORD`], no `UserRoot`, personal
+/// namespace only.
 pub fn source(d: &Dovecot, user: &str) -> SourceSpec {
     SourceSpec {
         server: server(d),
@@ -89,6 +107,8 @@ pub fn source(d: &Dovecot, user: &str) -> SourceSpec {
     }
 }
 
+/// A job copying `user`'s mailbox on `src` into the Maildir at `root`, with default options;
+/// its state is kept under the `Env`'s user whatever `user` is.
 pub fn maildir_job(env: &Env, src: &Dovecot, user: &str, root: &Path) -> UserJob {
     UserJob {
         user_id: env.user_id.clone(),
@@ -101,6 +121,8 @@ pub fn maildir_job(env: &Env, src: &Dovecot, user: &str, root: &Path) -> UserJob
     }
 }
 
+/// A job copying `user`'s mailbox on `src` into `dst_user`'s on `dst` (`LOGIN` with
+/// [`PASSWORD`]), with default options; its state is kept under the `Env`'s user.
 pub fn imap_job(env: &Env, src: &Dovecot, user: &str, dst: &Dovecot, dst_user: &str) -> UserJob {
     UserJob {
         user_id: env.user_id.clone(),
@@ -117,8 +139,11 @@ pub fn imap_job(env: &Env, src: &Dovecot, user: &str, dst: &Dovecot, dst_user: &
 /// Counts what the engine reports; optionally cancels after `cancel_after` copied messages.
 #[derive(Default)]
 pub struct Counting {
+    /// Messages reported copied so far.
     pub copied: AtomicU64,
+    /// Messages reported skipped (too large, refused) so far.
     pub skipped: AtomicU64,
+    /// Cancels the token once at least this many messages were reported copied.
     pub cancel_after: Option<(u64, CancellationToken)>,
 }
 
@@ -137,6 +162,8 @@ impl Progress for Counting {
     }
 }
 
+/// One pass of `job`, never cancelled; panics with the error's code and message when the pass
+/// fails.
 pub async fn sync(env: &Env, job: &UserJob) -> UserOutcome {
     sync_user(
         job,
@@ -159,6 +186,7 @@ pub fn message(n: usize, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// [`message`] `n` with these flags, its INTERNALDATE `n` hours after [`T0`].
 pub fn seed_msg(n: usize, subject: &str, flags: &[&str]) -> SeedMessage {
     SeedMessage::new(message(n, subject), flags, T0 + n as i64 * 3600)
 }

@@ -4,6 +4,11 @@
 //! compares the target with the source message by message (SHA-256 of the body, flags,
 //! INTERNALDATE).
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

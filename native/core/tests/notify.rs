@@ -2,6 +2,11 @@
 //! process, against a real Dovecot source and the testkit's SMTP sink: what the admin receives
 //! when a pass ends, and that a missing or broken relay never holds a batch back.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

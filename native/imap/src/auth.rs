@@ -31,18 +31,25 @@ pub enum Credentials {
     /// `LOGINDISABLED` but offers `AUTH=PLAIN`, or when a value cannot be sent as a quoted
     /// string (8-bit characters).
     Login {
+        /// The login name, sent as an IMAP quoted string (or as the PLAIN authcid on fallback).
         user: String,
+        /// The password; only ever sent over TLS unless the endpoint's security is `None`.
         password: SecretString,
     },
     /// SASL PLAIN (RFC 4616). `authzid` is the user to act for; `authcid` the admin logging in.
     Plain {
+        /// Authentication identity: whose password this is (the admin or master user).
         authcid: String,
+        /// Authorization identity: the mailbox to open. `None` logs in as `authcid` itself.
         authzid: Option<String>,
+        /// The password of `authcid`.
         password: SecretString,
     },
     /// SASL XOAUTH2 with a bearer token for `user`.
     XOAuth2 {
+        /// The mailbox address the token is for (the `user=` part of the payload).
         user: String,
+        /// Where the bearer token comes from; asked once per login, so it may refresh.
         token: Arc<dyn TokenSource>,
     },
 }

@@ -18,8 +18,11 @@ pub enum Security {
 /// One IMAP endpoint.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Host name or IP address to dial; also the name the TLS certificate must carry.
     pub host: String,
+    /// TCP port (usually 993 for `Ssl`, 143 for `Tls` and `None`).
     pub port: u16,
+    /// Whether and how the connection is encrypted.
     pub security: Security,
     /// Accept any server certificate (self-signed test servers). Logged as a warning.
     pub accept_untrusted: bool,

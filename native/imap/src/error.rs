@@ -17,55 +17,99 @@ pub enum Error {
     /// The TCP connection could not be opened.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
+        /// Host name or address from the server configuration.
         host: String,
+        /// TCP port that was dialled.
         port: u16,
+        /// The operating system's reason (refused, unreachable, no such host, ...).
         #[source]
         source: io::Error,
     },
     /// TLS setup or handshake failed (untrusted certificate, wrong host name, bad CA file, ...).
     #[error("tls with {host} failed: {message}")]
-    Tls { host: String, message: String },
+    Tls {
+        /// Host name the certificate was checked against.
+        host: String,
+        /// rustls' description of the failure.
+        message: String,
+    },
     /// No progress within the configured timeout.
     #[error("timed out after {after:?} while {action}")]
-    Timeout { action: String, after: Duration },
+    Timeout {
+        /// What was under way, as a phrase after "while" ("connecting to host:993",
+        /// "waiting for the server").
+        action: String,
+        /// The timeout that ran out (connect timeout or I/O timeout of the configuration).
+        after: Duration,
+    },
     /// The server rejected the credentials. Carries the server's reply, never the secret.
     #[error("authentication as {user} with {mechanism} failed: {text}")]
     Auth {
+        /// The login name (or SASL authentication identity) that was refused.
         user: String,
+        /// `LOGIN`, or the SASL mechanism name (`PLAIN`, `XOAUTH2`).
         mechanism: String,
+        /// The response code without brackets (`AUTHENTICATIONFAILED`, RFC 5530); `None`
+        /// when the server sent none.
         code: Option<String>,
+        /// The server's text; for SASL, followed by the decoded error challenge in
+        /// parentheses when the server sent one (XOAUTH2's JSON status).
         text: String,
     },
     /// A command was answered with a tagged `NO`.
     #[error("server refused {command}: {}", refusal_text(code.as_deref(), text))]
     No {
+        /// The command verb with its mailbox name where it has one (`SELECT INBOX`,
+        /// `UID FETCH`); never its arguments' secret parts.
         command: String,
+        /// The response code without brackets (`NONEXISTENT`, `OVERQUOTA`, RFC 5530);
+        /// `None` when the server sent none.
         code: Option<String>,
+        /// The server's human-readable text after the code.
         text: String,
     },
     /// A command was answered with a tagged `BAD`.
     #[error("server rejected {command} as invalid: {}", refusal_text(code.as_deref(), text))]
     Bad {
+        /// The command verb with its mailbox name where it has one, as for [`Error::No`].
         command: String,
+        /// The response code without brackets; `None` when the server sent none.
         code: Option<String>,
+        /// The server's human-readable text after the code.
         text: String,
     },
     /// The server closed the session with an untagged `BYE`.
     #[error("server closed the connection: {}", refusal_text(code.as_deref(), text))]
-    Bye { code: Option<String>, text: String },
+    Bye {
+        /// The response code without brackets (`UNAVAILABLE`, ...); `None` when the server
+        /// sent none.
+        code: Option<String>,
+        /// The server's human-readable text after the code.
+        text: String,
+    },
     /// The connection dropped or an I/O operation on it failed.
     #[error("connection failed while {action}: {source}")]
     Io {
+        /// What was under way, as a phrase after "while" ("reading a response").
         action: String,
+        /// The I/O error the socket or TLS stream reported.
         #[source]
         source: io::Error,
     },
     /// The server does not offer something we need (STARTTLS, CONDSTORE, a SASL mechanism).
     #[error("server does not support {what}")]
-    Unsupported { what: String },
+    Unsupported {
+        /// The missing capability, phrased to follow "server does not support".
+        what: String,
+    },
     /// We refused to proceed because it would expose a secret (e.g. a password in clear text).
     #[error("refusing to {action}: {reason}")]
-    Insecure { action: String, reason: String },
+    Insecure {
+        /// What was refused, phrased to follow "refusing to" ("send credentials").
+        action: String,
+        /// Why it would be unsafe ("the connection is not encrypted").
+        reason: String,
+    },
     /// The server sent something we cannot make sense of.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -74,7 +118,13 @@ pub enum Error {
     InvalidInput(String),
     /// Obtaining an OAuth2 access token failed.
     #[error("cannot obtain oauth2 token from {url}: {message}")]
-    OAuth { url: String, message: String },
+    OAuth {
+        /// The token endpoint that was asked.
+        url: String,
+        /// What failed: the HTTP status with the first 500 characters of the endpoint's
+        /// reply, or the request or decoding error. Never the client secret.
+        message: String,
+    },
 }
 
 fn refusal_text(code: Option<&str>, text: &str) -> String {
@@ -172,7 +222,9 @@ pub struct ServerRefusal {
 /// Which tagged status a refusal came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalKind {
+    /// Tagged `NO`: the server understood the APPEND and declined it (quota, size, ...).
     No,
+    /// Tagged `BAD`: the server found the command or its literal malformed.
     Bad,
 }
 

@@ -15,26 +15,38 @@ use crate::wire::{is_recent, is_valid_flag, mailbox_arg};
 pub struct Namespace {
     /// Decoded (UTF-8) prefix, e.g. `""` or `"INBOX."`.
     pub prefix: String,
+    /// The hierarchy separator inside this namespace; `None` when the server sent NIL (a
+    /// flat namespace).
     pub delimiter: Option<char>,
 }
 
 /// The three namespace classes of RFC 2342.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Namespaces {
+    /// The logged-in user's own mailboxes: usually one, with prefix `""` or `"INBOX."`.
     pub personal: Vec<Namespace>,
+    /// Other users' mailboxes visible to this one (often `"Other Users/"`).
     pub other: Vec<Namespace>,
+    /// Mailboxes shared between users (public folders).
     pub shared: Vec<Namespace>,
 }
 
 /// Special-use attributes (RFC 6154 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SpecialUse {
+    /// `\All`: a virtual mailbox of every message (Gmail's "All Mail"); also `\AllMail`.
     All,
+    /// `\Archive`: where messages are archived.
     Archive,
+    /// `\Drafts`: unfinished messages.
     Drafts,
+    /// `\Flagged`: a virtual mailbox of the flagged messages; also `\Starred`.
     Flagged,
+    /// `\Junk`: messages judged spam; also `\Spam`.
     Junk,
+    /// `\Sent`: copies of sent messages.
     Sent,
+    /// `\Trash`: deleted messages.
     Trash,
 }
 
@@ -104,6 +116,7 @@ pub struct Folder {
     pub name: String,
     /// The name as on the wire (modified UTF-7).
     pub raw: String,
+    /// The hierarchy separator LIST reported for this name; `None` for NIL (no hierarchy).
     pub delimiter: Option<char>,
     /// All attributes as sent, e.g. `\HasNoChildren`, `\Sent`.
     pub attributes: Vec<String>,
@@ -117,9 +130,12 @@ pub struct Folder {
 /// The state of a selected or examined mailbox (RFC 3501 §6.3.1, §7.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailboxInfo {
+    /// UIDVALIDITY (RFC 3501 §2.3.1.1): UIDs stored under another value are stale. A server
+    /// that sends none is a protocol error, so this is never a made-up default.
     pub uid_validity: u32,
     /// UIDNEXT; when the server omits it, one more than the highest UID (1 if empty).
     pub uid_next: u32,
+    /// EXISTS: the number of messages in the mailbox when it was opened.
     pub exists: u32,
     /// HIGHESTMODSEQ when CONDSTORE is on (RFC 7162 §3.1.2.1); `None` with NOMODSEQ.
     pub highest_modseq: Option<u64>,
@@ -127,6 +143,7 @@ pub struct MailboxInfo {
     pub permanent_flags: Vec<String>,
     /// `\*` in PERMANENTFLAGS: new keywords may be stored.
     pub allows_keywords: bool,
+    /// Opened with EXAMINE, or the server answered SELECT with `[READ-ONLY]`.
     pub read_only: bool,
 }
 

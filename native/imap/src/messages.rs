@@ -20,9 +20,14 @@ use crate::wire::{flag_list, is_recent, parse_internal_date};
 /// What the engine needs to plan a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMeta {
+    /// The message's UID in the selected mailbox (valid under its UIDVALIDITY).
     pub uid: u32,
+    /// System flags and keywords as the server sent them, without `\Recent`.
     pub flags: Vec<String>,
+    /// INTERNALDATE (RFC 3501 §2.3.3): when the server received the message, with its
+    /// zone offset; APPEND sets it on the target so the date survives the copy.
     pub internal_date: DateTime<FixedOffset>,
+    /// RFC822.SIZE in octets.
     pub size: u32,
     /// The Message-ID header value (with angle brackets), unfolded and trimmed.
     pub message_id: Option<String>,
@@ -31,18 +36,24 @@ pub struct MessageMeta {
 /// One message with its full content (`BODY.PEEK[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedBody {
+    /// The message's UID in the selected mailbox.
     pub uid: u32,
     /// The exact bytes of the message, sharing the receive buffer.
     pub body: Bytes,
+    /// INTERNALDATE, with the server's zone offset.
     pub internal_date: DateTime<FixedOffset>,
+    /// System flags and keywords, without `\Recent`.
     pub flags: Vec<String>,
 }
 
 /// How `uid_store_flags` changes flags (RFC 3501 §6.4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagOp {
+    /// `+FLAGS.SILENT`: set these flags, keep the others.
     Add,
+    /// `-FLAGS.SILENT`: clear these flags, keep the others.
     Remove,
+    /// `FLAGS.SILENT`: the message ends up with exactly these flags.
     Replace,
 }
 

@@ -1,5 +1,7 @@
 //! Behaviour against a real Dovecot started by the testkit.
 
+#![allow(clippy::expect_used, reason = "test")]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! Protocol behaviour against scripted servers on 127.0.0.1: what a real server will not do
 //! on demand (withhold STARTTLS, stall, hold completions back, refuse one message).
 
+#![allow(clippy::unwrap_used, reason = "test")]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

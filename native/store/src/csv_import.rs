@@ -34,34 +34,73 @@ const USER_ROOT: &str = "UserRoot";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CsvError {
+    /// Nothing but white space, or a header without data rows (blank rows do not count).
     #[error("cannot import the csv file: it is empty or has no data rows")]
     Empty,
+    /// Not decodable as text, or it contains NUL or other control characters.
     #[error("cannot import the csv file: it is not a text file ({reason}); save it as CSV UTF-8")]
-    NotText { reason: String },
+    NotText {
+        /// Which check failed (invalid UTF-16, NUL bytes, the control character found).
+        reason: String,
+    },
+    /// Larger than [`MAX_FILE_BYTES`].
     #[error(
         "cannot import the csv file: it is {size} bytes, larger than the limit of {max} bytes; split it into several batches"
     )]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// The file's size in bytes.
+        size: usize,
+        /// The limit in bytes ([`MAX_FILE_BYTES`]).
+        max: usize,
+    },
+    /// More data rows than [`MAX_ROWS`].
     #[error(
         "cannot import the csv file: it has {rows} data rows, more than the limit of {max}; split it into several batches"
     )]
-    TooManyRows { rows: usize, max: usize },
+    TooManyRows {
+        /// Non-blank data rows in the file (all of them, not just up to the limit).
+        rows: usize,
+        /// The limit ([`MAX_ROWS`]).
+        max: usize,
+    },
+    /// The header lacks `EmailAddress`, `UserName` or `Password`.
     #[error("cannot import the csv file: the header row lacks the required column(s) {}", columns.join(", "))]
-    MissingColumns { columns: Vec<String> },
+    MissingColumns {
+        /// The missing columns, spelled as Exchange spells them.
+        columns: Vec<String>,
+    },
+    /// The header has columns Exchange does not define, and unknown columns are not allowed.
     #[error("cannot import the csv file: unrecognized column(s) {}; remove them or allow unknown columns", columns.join(", "))]
-    UnknownColumns { columns: Vec<String> },
+    UnknownColumns {
+        /// The header names as written; `(unnamed column N)` for an empty one (1-based).
+        columns: Vec<String>,
+    },
+    /// One of the known columns appears twice (names compare case-insensitively).
     #[error("cannot import the csv file: column {column} appears more than once")]
-    DuplicateColumn { column: String },
+    DuplicateColumn {
+        /// The column, spelled as Exchange spells it.
+        column: String,
+    },
+    /// A data row has more or fewer fields than the header.
     #[error(
         "cannot import the csv file: line {line} has {actual} columns but the header has {expected}"
     )]
     WrongColumnCount {
+        /// Physical line number of the row (the first line of the file is 1).
         line: u64,
+        /// Fields in the header.
         expected: usize,
+        /// Fields in this row.
         actual: usize,
     },
+    /// The CSV reader could not parse a line (bad quoting, a read error).
     #[error("cannot import the csv file: line {line} cannot be read: {reason}")]
-    Malformed { line: u64, reason: String },
+    Malformed {
+        /// Physical line number where the reader stopped (1-based; 0 when unknown).
+        line: u64,
+        /// A fixed description of the problem, never the line's contents.
+        reason: String,
+    },
 }
 
 /// One accepted user row. `Debug` prints the password as `***`.
@@ -69,8 +108,12 @@ pub enum CsvError {
 pub struct CsvUser {
     /// 1-based data-row number, see [`parse`].
     pub row_index: u32,
+    /// The `EmailAddress` value: the target mailbox, trimmed and checked as an SMTP address.
     pub email_address: String,
+    /// The `UserName` value: the login on the source server (may encode an admin login such
+    /// as `user*admin`), trimmed.
     pub user_name: String,
+    /// The `Password` value for `user_name`, trimmed.
     pub password: SecretString,
     /// Only for Courier/Oracle-style shared-folder servers; `None` when absent or empty.
     pub user_root: Option<String>,

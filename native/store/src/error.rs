@@ -9,15 +9,20 @@ pub enum Error {
     /// A file-system operation on the state directory failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
+        /// The failed operation as a verb phrase before the path ("read key file").
         action: &'static str,
+        /// The file or directory it was applied to.
         path: PathBuf,
+        /// What the operating system reported.
         #[source]
         source: std::io::Error,
     },
     /// A SQLite statement failed.
     #[error("cannot {action}: {source}")]
     Database {
+        /// The store operation that ran the statement ("update user", "list batches").
         action: &'static str,
+        /// SQLite's error (busy, constraint, I/O, ...).
         #[source]
         source: rusqlite::Error,
     },
@@ -25,34 +30,67 @@ pub enum Error {
     #[error(
         "the state database has schema version {found} but this ImapMigration supports up to version {supported}: update ImapMigration"
     )]
-    SchemaTooNew { found: i64, supported: i64 },
+    SchemaTooNew {
+        /// `meta.schema_version` of the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
     /// An object with this name already exists (names compare case-insensitively).
     #[error("{kind} {name} already exists")]
-    AlreadyExists { kind: &'static str, name: String },
+    AlreadyExists {
+        /// What kind of object: `endpoint`, `batch` or `user`.
+        kind: &'static str,
+        /// The name (or email address) that is taken, as the caller gave it.
+        name: String,
+    },
     /// No object matched the identity (a name, an email address or a GUID).
     #[error("{kind} {identity} was not found")]
     NotFound {
+        /// What kind of object: `endpoint`, `batch`, `user` or `folder`.
         kind: &'static str,
+        /// The identity that matched nothing, as the caller gave it.
         identity: String,
     },
     /// The endpoint cannot be removed while batches refer to it.
     #[error("cannot remove endpoint {endpoint}: it is used by batch(es) {}", batches.join(", "))]
     InUse {
+        /// The endpoint's name.
         endpoint: String,
+        /// Names of the batches that use it as source or target.
         batches: Vec<String>,
     },
     /// The key file exists but is not usable.
     #[error("cannot use key file {path}: {reason}")]
-    KeyFile { path: PathBuf, reason: String },
+    KeyFile {
+        /// Where the key file is (`<home>/secret.key`).
+        path: PathBuf,
+        /// What is wrong with it (its length, or that it vanished while being created).
+        reason: String,
+    },
     /// Sealed bytes could not be opened: wrong key file, or the data is damaged.
     #[error("cannot unseal secret: {reason}")]
-    Unseal { reason: &'static str },
+    Unseal {
+        /// Which check failed (empty, truncated, unknown version, wrong key or damaged, not
+        /// UTF-8); never any of the secret.
+        reason: &'static str,
+    },
     /// A value read from the database does not have the expected shape.
     #[error("cannot read {what} from the state database: {reason}")]
-    Corrupt { what: &'static str, reason: String },
+    Corrupt {
+        /// Which value (`meta.schema_version`, `config value`).
+        what: &'static str,
+        /// What is wrong with it, with the key or value that failed.
+        reason: String,
+    },
     /// A caller passed a value the store cannot accept.
     #[error("invalid {what}: {reason}")]
-    InvalidArgument { what: &'static str, reason: String },
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// Why it cannot be accepted.
+        reason: String,
+    },
 }
 
 /// Result with the store's [`Error`].

@@ -4,7 +4,8 @@
 //! ([`paths`]), the SQLite database with its schema and forward migrations ([`Store`]), the
 //! sealed secrets kept in it ([`secret`]), the intake of Exchange-format IMAP CSV files
 //! ([`csv_import`]) and the domain types and statuses shared by the engine, the worker and the
-//! FFI layer ([`types`]).
+//! FFI layer ([`types`]), and the rules that move batches and users between those statuses
+//! ([`lifecycle`]).
 //!
 //! Dependency rule: this crate knows nothing of IMAP and nothing of the FFI. Rows and types are
 //! kept 1:1 with the schema in `docs/design.md`; turning them into Exchange-shaped JSON is the
@@ -19,6 +20,7 @@
 pub mod csv_import;
 mod db;
 mod error;
+pub mod lifecycle;
 pub mod paths;
 pub mod secret;
 pub mod types;

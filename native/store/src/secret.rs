@@ -95,8 +95,10 @@ impl Sealer {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = aad();
-        // Invariant: XChaCha20-Poly1305 encryption only fails for plaintexts over ~256 GiB.
-        #[allow(clippy::expect_used)]
+        #[allow(
+            clippy::expect_used,
+            reason = "XChaCha20-Poly1305 encryption only fails for plaintexts over ~256 GiB"
+        )]
         let ciphertext = self
             .cipher
             .encrypt(

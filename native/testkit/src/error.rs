@@ -12,28 +12,42 @@ pub enum Error {
     /// A file system or socket operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
+        /// The failed operation as a verb phrase before the path ("create directory").
         action: &'static str,
+        /// The file or directory it was applied to.
         path: PathBuf,
+        /// What the operating system reported.
         #[source]
         source: std::io::Error,
     },
     /// A socket operation failed.
     #[error("cannot {action}: {source}")]
     Net {
+        /// The failed operation as a verb phrase ("bind a proxy port", "connect to 127.0.0.1:143").
         action: String,
+        /// What the operating system reported.
         #[source]
         source: std::io::Error,
     },
     /// An external command (dovecot, doveadm, openssl) failed.
     #[error("command `{command}` failed ({status}): {stderr}")]
     Command {
+        /// The program and its arguments as they would be typed.
         command: String,
+        /// The exit status, or `not started` when the program could not be run.
         status: String,
+        /// Its standard error, trimmed; the spawn error when it did not start.
         stderr: String,
     },
     /// Dovecot did not come up; `log_tail` is the end of its log file.
     #[error("dovecot did not start: {message}\n--- dovecot.log (tail) ---\n{log_tail}")]
-    Start { message: String, log_tail: String },
+    Start {
+        /// What went wrong: the binary missing or failing, the master exiting, or the plain
+        /// port not accepting within 10 s.
+        message: String,
+        /// The last 30 lines of dovecot.log; empty when Dovecot never ran.
+        log_tail: String,
+    },
     /// The caller asked for something that does not exist or makes no sense.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -43,7 +57,9 @@ pub enum Error {
     /// JSON (state file, snapshot) could not be read or written.
     #[error("cannot {action}: {source}")]
     Json {
+        /// The failed operation as a verb phrase ("parse <path>").
         action: String,
+        /// serde_json's error, with line and column when parsing.
         #[source]
         source: serde_json::Error,
     },

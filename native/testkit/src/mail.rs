@@ -62,7 +62,9 @@ pub enum SizeProfile {
 pub struct MailboxSpec {
     /// Folder name (UTF-8, `/`-separated) and message count.
     pub folders: Vec<(String, usize)>,
+    /// How large the generated messages are.
     pub sizes: SizeProfile,
+    /// Seed of the generator: the same spec and seed give the same bytes.
     pub seed: u64,
     /// Include the special messages in INBOX (they count toward INBOX's number).
     pub specials: bool,
@@ -238,10 +240,15 @@ fn base64_lines(data: &[u8]) -> String {
 /// Headers and parameters of one generated message.
 #[derive(Debug, Clone)]
 pub struct MessageParams {
+    /// The `Message-ID` header value with angle brackets; `None` leaves the header out.
     pub message_id: Option<String>,
+    /// The `Date` header, unix seconds, written in UTC.
     pub date: i64,
+    /// The `From` header value, written as given.
     pub from: String,
+    /// The `To` header value, written as given.
     pub to: String,
+    /// The `Subject` header value, written as given (no RFC 2047 encoding).
     pub subject: String,
     /// Approximate total size in bytes.
     pub size: usize,

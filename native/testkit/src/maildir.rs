@@ -50,7 +50,9 @@ impl SeedMessage {
 /// A folder (UTF-8 name, `/`-separated, `INBOX` for the inbox) and the messages to put in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeedFolder {
+    /// UTF-8 name, `/`-separated; `INBOX` for the inbox.
     pub name: String,
+    /// The messages to write into it; may be empty (the folder is still created).
     pub messages: Vec<SeedMessage>,
 }
 

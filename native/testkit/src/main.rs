@@ -184,6 +184,10 @@ fn instance_json(dc: &Dovecot) -> BoxResult<serde_json::Value> {
     Ok(v)
 }
 
+#[allow(
+    clippy::print_stdout,
+    reason = "the proxy commands report their address on stdout"
+)]
 fn run(cmd: Cmd) -> BoxResult<()> {
     match cmd {
         Cmd::Start {
@@ -291,6 +295,7 @@ fn seed_profile(dc: &Dovecot, user: &str, profile: Profile) -> BoxResult<usize> 
     Ok(dc.seed(user, &mail::generate_mailbox(&spec))?)
 }
 
+#[allow(clippy::print_stdout, reason = "prints where the instance listens")]
 fn start(
     dir: &Path,
     users: &str,
@@ -396,6 +401,10 @@ fn start(
     Ok(())
 }
 
+#[allow(
+    clippy::print_stdout,
+    reason = "stdout is the control channel: address, then one reply per command"
+)]
 fn fault_proxy(upstream: SocketAddr) -> BoxResult<()> {
     let p = FaultProxy::start(upstream)?;
     println!(

@@ -32,6 +32,7 @@ pub struct MessageView {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Snapshot {
+    /// Folder name → its messages, sorted.
     pub folders: BTreeMap<String, Vec<MessageView>>,
 }
 

@@ -1,5 +1,7 @@
 //! The `imapmig-testkit` binary: detached start (with the OAuth helper), seed, snapshot, stop.
 
+#![allow(clippy::expect_used, reason = "test")]
+
 use std::process::Command;
 
 use imapmigration_testkit::probe::ImapProbe;

@@ -1,5 +1,7 @@
 //! The harness against a real Dovecot: start/stop, logins of every kind, users added live.
 
+#![allow(clippy::expect_used, reason = "test")]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 

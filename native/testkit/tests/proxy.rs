@@ -1,5 +1,7 @@
 //! The delaying and fault-injecting proxies against a local echo server.
 
+#![allow(clippy::expect_used, reason = "test")]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

@@ -35,6 +35,10 @@ struct Args {
     batch_messages: usize,
 }
 
+#[allow(
+    clippy::print_stdout,
+    reason = "the copy statistics go to stdout as JSON"
+)]
 fn main() -> ExitCode {
     let args = Args::parse();
     let text = match std::fs::read_to_string(&args.map) {

@@ -17,6 +17,7 @@ use store::Store;
 
 use super::dto;
 use super::{ApiError, ApiResult, Request};
+use crate::ErrorCode;
 
 pub(crate) const KEY_DEFAULT_TARGET: &str = "defaultTargetEndpoint";
 pub(crate) const KEY_SMTP_RELAY: &str = "smtpRelay";
@@ -39,7 +40,7 @@ pub(crate) fn default_target_id(store: &Store) -> ApiResult<Option<String>> {
 }
 
 fn setting(name: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidArgument", message)
+    ApiError::new(ErrorCode::InvalidArgument, message)
         .with_details(json!({ "setting": name, "parameter": name }))
 }
 

@@ -17,12 +17,14 @@ use uuid::Uuid;
 
 use imapmigration_store as store;
 use store::csv_import::CsvError;
+use store::lifecycle::{batch, user};
 use store::{
     BatchRecord, BatchStatus, EndpointRecord, Event, SkippedItem, Timestamp, UserCounts,
-    UserRecord, UserStatus, format_timestamp,
+    UserRecord, format_timestamp,
 };
 
 use super::{ApiError, ApiResult, Request};
+use crate::ErrorCode;
 
 /// Default `-ResultSize` of the Get- cmdlets (Exchange: 1000).
 pub const DEFAULT_RESULT_SIZE: usize = 1000;
@@ -33,30 +35,30 @@ pub const DEFAULT_RESULT_SIZE: usize = 1000;
 pub fn store_error(e: store::Error) -> ApiError {
     use store::Error as E;
     match e {
-        E::NotFound { kind, identity } => ApiError::new("NotFound", format!("the {kind} \"{identity}\" couldn't be found"))
+        E::NotFound { kind, identity } => ApiError::new(ErrorCode::NotFound, format!("the {kind} \"{identity}\" couldn't be found"))
             .with_details(json!({ "identity": identity })),
         E::AlreadyExists { kind, name } => {
-            ApiError::new("AlreadyExists", format!("a {kind} named \"{name}\" already exists"))
+            ApiError::new(ErrorCode::AlreadyExists, format!("a {kind} named \"{name}\" already exists"))
                 .with_details(json!({ "identity": name }))
         }
         E::InUse { endpoint, batches } => ApiError::new(
-            "InvalidState",
+            ErrorCode::InvalidState,
             format!(
                 "cannot remove endpoint \"{endpoint}\": it is used by batch(es) {}; remove those batches first",
                 batches.join(", ")
             ),
         )
         .with_details(json!({ "identity": endpoint, "batches": batches })),
-        e @ E::SchemaTooNew { .. } => ApiError::new("VersionMismatch", e.to_string()),
-        e @ E::InvalidArgument { .. } => ApiError::new("InvalidArgument", e.to_string()),
+        e @ E::SchemaTooNew { .. } => ApiError::new(ErrorCode::VersionMismatch, e.to_string()),
+        e @ E::InvalidArgument { .. } => ApiError::new(ErrorCode::InvalidArgument, e.to_string()),
         e @ (E::Unseal { .. } | E::KeyFile { .. }) => ApiError::new(
-            "Internal",
+            ErrorCode::Internal,
             format!(
                 "{e}; the key file secret.key of the state directory does not match the stored secrets \
                  (was the state directory copied without it?)"
             ),
         ),
-        other => ApiError::new("Internal", other.to_string()),
+        other => ApiError::new(ErrorCode::Internal, other.to_string()),
     }
 }
 
@@ -79,12 +81,13 @@ pub fn csv_error(e: CsvError) -> ApiError {
         CsvError::DuplicateColumn { column } => json!({ "parameter": "csvData", "column": column }),
         _ => json!({ "parameter": "csvData" }),
     };
-    ApiError::new("CsvInvalid", e.to_string()).with_details(details)
+    ApiError::new(ErrorCode::CsvInvalid, e.to_string()).with_details(details)
 }
 
 /// An `InvalidState` error carrying the current status.
 pub fn invalid_state(status: impl std::fmt::Display, message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidState", message).with_details(json!({ "status": status.to_string() }))
+    ApiError::new(ErrorCode::InvalidState, message)
+        .with_details(json!({ "status": status.to_string() }))
 }
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -309,65 +312,6 @@ pub fn worst_score<'a>(scores: impl IntoIterator<Item = &'a str>) -> &'a str {
         .unwrap_or("Perfect")
 }
 
-/// MigrationState of a batch (Exchange does not document it; docs/compatibility.md §8.5).
-pub fn batch_state(s: BatchStatus) -> &'static str {
-    use BatchStatus::*;
-    match s {
-        Created | Waiting => "Waiting",
-        Starting | Syncing | IncrementalSyncing | Synced | SyncedWithErrors | Completing
-        | Stopping | Removing => "Active",
-        Stopped => "Stopped",
-        Completed | CompletedWithErrors => "Completed",
-        Failed => "Failed",
-        Corrupted => "Corrupted",
-    }
-}
-
-/// MigrationState of a user.
-pub fn user_state(s: UserStatus) -> &'static str {
-    use UserStatus::*;
-    match s {
-        Queued => "Waiting",
-        Starting | Syncing | IncrementalSyncing | Synced | Completing | Stopping | Removing
-        | Validating => "Active",
-        Failed | IncrementalFailed => "Failed",
-        Stopped | IncrementalStopped => "Stopped",
-        Completed | CompletedWithWarnings => "Completed",
-    }
-}
-
-/// What the cmdlets accept for a batch in this status, as a .NET flags value prints
-/// (`"Start, Set, Remove"`). Complete is never offered, as in Exchange for IMAP, although the
-/// `batch.complete` extension accepts Synced batches.
-pub fn supported_actions(s: BatchStatus) -> String {
-    use BatchStatus::*;
-    let actions: &[&str] = match s {
-        Created => &["Start", "Set", "Remove", "Append"],
-        Starting | Syncing | IncrementalSyncing | Waiting => &["Stop", "Remove"],
-        Synced => &["Stop", "Set", "Remove", "Append"],
-        SyncedWithErrors => &["Start", "Stop", "Set", "Remove", "Append"],
-        Stopped => &["Start", "Set", "Remove", "Append"],
-        Failed => &["Start", "Set", "Remove"],
-        CompletedWithErrors => &["Start", "Remove"],
-        Stopping | Completing | Completed | Corrupted => &["Remove"],
-        Removing => &[],
-    };
-    if actions.is_empty() {
-        "None".to_owned()
-    } else {
-        actions.join(", ")
-    }
-}
-
-fn flags(action: Option<&str>) -> &'static str {
-    match action {
-        Some("start") | Some("syncnow") => "Start",
-        Some("stop") => "Stop",
-        Some("remove") => "Remove",
-        _ => "None",
-    }
-}
-
 fn report_lines(events: &[Event]) -> Value {
     Value::Array(
         events
@@ -425,11 +369,8 @@ pub fn batch(b: &BatchRecord, cx: &BatchContext<'_>) -> Value {
     m.insert("Name".into(), json!(b.name));
     m.insert("BatchGuid".into(), json!(b.id));
     m.insert("Status".into(), json!(b.status.as_str()));
-    m.insert("State".into(), json!(batch_state(b.status)));
-    m.insert(
-        "Flags".into(),
-        json!(flags(b.requested_action.map(|a| a.as_str()))),
-    );
+    m.insert("State".into(), json!(batch::state(b.status).as_str()));
+    m.insert("Flags".into(), json!(batch::flags(b.requested_action)));
     let stage = if b.status == BatchStatus::Created {
         "Validation"
     } else {
@@ -500,7 +441,7 @@ pub fn batch(b: &BatchRecord, cx: &BatchContext<'_>) -> Value {
     m.insert("TargetDeliveryDomain".into(), Value::Null);
     m.insert(
         "SupportedActions".into(),
-        json!(supported_actions(b.status)),
+        json!(batch::supported_actions(b.status, c.to_start > 0).to_string()),
     );
     m.insert("Reports".into(), reports(cx.home, &b.name));
     if let Some(events) = cx.report {
@@ -537,11 +478,8 @@ pub fn user(u: &UserRecord, batch_name: &str) -> Value {
     );
     m.insert("Status".into(), json!(u.status.as_str()));
     m.insert("StatusSummary".into(), json!(u.status.summary().as_str()));
-    m.insert("State".into(), json!(user_state(u.status)));
-    m.insert(
-        "Flags".into(),
-        json!(flags(u.requested_action.map(|a| a.as_str()))),
-    );
+    m.insert("State".into(), json!(user::state(u.status).as_str()));
+    m.insert("Flags".into(), json!(user::flags(u.requested_action)));
     m.insert("RecipientType".into(), json!("Mailbox"));
     m.insert("MigrationType".into(), json!("IMAP"));
     m.insert("SyncedItemCount".into(), json!(u.items_synced));

@@ -16,6 +16,7 @@ use store::{AuthenticationMethod, EndpointRecord, EndpointUpdate, SecurityMode, 
 
 use super::dto::{self, is_clear};
 use super::{ApiError, ApiResult, Request, config};
+use crate::{ErrorCode, engine};
 
 /// How long the reachability check waits for each step (connect, handshake, greeting).
 const PROBE_STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -280,7 +281,7 @@ pub fn new(req: &Request) -> ApiResult {
         && !t.eq_ignore_ascii_case("IMAP")
     {
         return Err(ApiError::new(
-            "Unsupported",
+            ErrorCode::Unsupported,
             format!("endpoint type {t} is not supported; only IMAP endpoints exist"),
         )
         .with_details(json!({ "parameter": "endpointType" })));
@@ -333,7 +334,7 @@ pub fn new(req: &Request) -> ApiResult {
         .is_some_and(|x| x.name.eq_ignore_ascii_case(&name))
     {
         return Err(ApiError::new(
-            "AlreadyExists",
+            ErrorCode::AlreadyExists,
             format!("an endpoint named \"{name}\" already exists"),
         )
         .with_details(json!({ "identity": name, "parameter": "name" })));
@@ -390,7 +391,7 @@ pub fn set(req: &Request) -> ApiResult {
             && other.id != old.id
         {
             return Err(ApiError::new(
-                "AlreadyExists",
+                ErrorCode::AlreadyExists,
                 format!("an endpoint named \"{n}\" already exists"),
             )
             .with_details(json!({ "identity": n, "parameter": "name" })));
@@ -526,7 +527,7 @@ pub fn remove(req: &Request) -> ApiResult {
     }
     if config::default_target_id(&store)?.is_some_and(|id| id == e.id.to_string()) {
         return Err(ApiError::new(
-            "InvalidState",
+            ErrorCode::InvalidState,
             format!(
                 "cannot remove endpoint \"{}\": it is the default target endpoint; change or clear defaultTargetEndpoint with Set-MigrationConfig first",
                 e.name
@@ -629,27 +630,23 @@ fn verify(e: &EndpointRecord) -> ApiResult<String> {
     }
 }
 
-/// Maps a failed reachability check to the ABI's codes, keeping the server's words.
+/// Maps a failed reachability check to the ABI's codes, keeping the server's words. The code is
+/// the engine's ([`engine::imap_code`]): a pass and the check report one failure alike.
 fn probe_error(host: &str, port: u16, err: imapmigration_imap::Error) -> ApiError {
-    use imapmigration_imap::Error as E;
     let details = json!({ "host": host, "port": port });
-    let (code, message) = match &err {
-        E::Connect { .. } | E::Timeout { .. } | E::Io { .. } => (
-            "EndpointUnreachable",
-            format!("cannot reach the IMAP server {host} on port {port}: {err}"),
-        ),
-        E::Tls { .. } => (
-            "TlsError",
-            format!("tls with {host} on port {port} failed: {err}"),
-        ),
-        E::Bye { .. } | E::No { .. } | E::Bad { .. } | E::Unsupported { .. } => (
-            "ServerRefused",
-            format!("the IMAP server {host} on port {port} refused the connection: {err}"),
-        ),
-        _ => (
-            "Protocol",
-            format!("the server {host} on port {port} does not answer as an IMAP server: {err}"),
-        ),
+    let code = engine::imap_code(&err);
+    let message = match code {
+        ErrorCode::EndpointUnreachable => {
+            format!("cannot reach the IMAP server {host} on port {port}: {err}")
+        }
+        ErrorCode::TlsError => format!("tls with {host} on port {port} failed: {err}"),
+        ErrorCode::ServerRefused | ErrorCode::Unsupported => {
+            format!("the IMAP server {host} on port {port} refused the connection: {err}")
+        }
+        ErrorCode::Protocol => {
+            format!("the server {host} on port {port} does not answer as an IMAP server: {err}")
+        }
+        _ => format!("cannot check the IMAP server {host} on port {port}: {err}"),
     };
     let mut e = ApiError::new(code, message).with_details(details);
     if let Some(reply) = err.code()

@@ -19,32 +19,42 @@ use serde_json::{Map, Value, json};
 
 use imapmigration_store as store;
 
+use crate::ErrorCode;
+
 /// An error as the ABI reports it: a stable code, a message and optional details.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub code: &'static str,
+    /// The stable code: `error.code` of the response, the module's `FullyQualifiedErrorId`.
+    pub code: ErrorCode,
+    /// What failed and what to do, lowercase; never a secret or a request value.
     pub message: String,
+    /// `error.details`: `parameter`, `identity`, `row`, `status`, ... (docs/design.md).
     pub details: Option<Value>,
 }
 
 impl ApiError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code` and `message` and no details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
             details: None,
         }
     }
+    /// Attaches `details`, replacing any.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
+    /// `InvalidArgument` naming the argument in `details.parameter`.
     pub fn invalid(parameter: &str, message: impl Into<String>) -> Self {
-        Self::new("InvalidArgument", message).with_details(json!({ "parameter": parameter }))
+        Self::new(ErrorCode::InvalidArgument, message)
+            .with_details(json!({ "parameter": parameter }))
     }
+    /// `NotFound` for the `kind` of object named `identity` (Exchange's "couldn't be found").
     pub fn not_found(kind: &str, identity: &str) -> Self {
         Self::new(
-            "NotFound",
+            ErrorCode::NotFound,
             format!("the {kind} \"{identity}\" couldn't be found"),
         )
         .with_details(json!({ "identity": identity }))
@@ -65,10 +75,16 @@ impl From<store::Error> for ApiError {
     }
 }
 
+/// What an operation returns: its JSON result (the response's `result`), or the error the
+/// envelope carries.
 pub type ApiResult<T = Value> = Result<T, ApiError>;
 
 /// The process-wide runtime for operations that do I/O (endpoint tests). Built on first use;
 /// calls from several host threads share it.
+#[allow(
+    clippy::expect_used,
+    reason = "no request can be served without a runtime; the panic boundary reports it"
+)]
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -85,8 +101,12 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// A parsed request: the operation, the state directory and the arguments.
 pub struct Request {
+    /// The operation's name, such as `batch.new` (the request's `op`).
     pub op: String,
+    /// The state directory the request names (`home`); `None` for the default one
+    /// (see [`store::paths::state_dir`]).
     pub home: Option<PathBuf>,
+    /// Every other member of the request object: the operation's camelCase arguments.
     pub args: Map<String, Value>,
 }
 
@@ -118,17 +138,19 @@ impl Request {
                 Some(path),
             )
         };
-        let error = ApiError::new("InvalidArgument", message);
+        let error = ApiError::new(ErrorCode::InvalidArgument, message);
         match parameter {
             Some(p) => error.with_details(json!({ "parameter": p })),
             None => error,
         }
     }
 
+    /// The state directory this request works on: `home`, or the default one.
     pub fn home(&self) -> PathBuf {
         store::paths::state_dir(self.home.as_deref())
     }
 
+    /// Opens (creating on first use) the state store of [`Request::home`].
     pub fn open_store(&self) -> ApiResult<store::Store> {
         let home = self.home();
         Ok(store::Store::open(&home)?)
@@ -197,8 +219,8 @@ fn quotes_a_value(text: &str, args: &Map<String, Value>) -> bool {
 }
 
 /// Serialises an error into the response envelope.
-pub fn error_envelope(code: &str, message: &str, details: Option<Value>) -> Value {
-    let mut error = json!({ "code": code, "message": message });
+pub fn error_envelope(code: ErrorCode, message: &str, details: Option<Value>) -> Value {
+    let mut error = json!({ "code": code.as_str(), "message": message });
     if let Some(d) = details {
         error["details"] = d;
     }
@@ -211,18 +233,28 @@ pub fn handle_json(text: &str) -> Value {
         Ok(v) => v,
         Err(e) => {
             return error_envelope(
-                "InvalidArgument",
+                ErrorCode::InvalidArgument,
                 &format!("request is not valid JSON: {e}"),
                 None,
             );
         }
     };
     let Value::Object(mut map) = value else {
-        return error_envelope("InvalidArgument", "request must be a JSON object", None);
+        return error_envelope(
+            ErrorCode::InvalidArgument,
+            "request must be a JSON object",
+            None,
+        );
     };
     let op = match map.remove("op") {
         Some(Value::String(op)) => op,
-        _ => return error_envelope("InvalidArgument", "request has no \"op\" string", None),
+        _ => {
+            return error_envelope(
+                ErrorCode::InvalidArgument,
+                "request has no \"op\" string",
+                None,
+            );
+        }
     };
     let home = match map.remove("home") {
         Some(Value::String(h)) if !h.is_empty() => Some(PathBuf::from(h)),
@@ -269,10 +301,11 @@ pub fn dispatch(req: &Request) -> ApiResult {
         "config.set" => config::set(req),
         "worker.ensure" => system::worker_ensure(req),
         "worker.status" => system::worker_status(req),
-        other => Err(
-            ApiError::new("InvalidArgument", format!("unknown operation \"{other}\""))
-                .with_details(json!({ "op": other })),
-        ),
+        other => Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("unknown operation \"{other}\""),
+        )
+        .with_details(json!({ "op": other }))),
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Request};
+use crate::ErrorCode;
 use crate::process;
 
 pub fn version(req: &Request) -> ApiResult {
@@ -13,6 +14,8 @@ pub fn version(req: &Request) -> ApiResult {
         "AbiVersion": crate::ABI_VERSION,
         "Version": crate::VERSION,
         "Home": req.home(),
+        // The module checks its error-category table against this list.
+        "ErrorCodes": ErrorCode::ALL,
     }))
 }
 
@@ -46,7 +49,7 @@ pub fn worker_status(req: &Request) -> ApiResult {
     let home = req.home();
     let pid = process::probe(&home).map_err(|e| {
         ApiError::new(
-            "Internal",
+            ErrorCode::Internal,
             format!("cannot read the worker lock in {}: {e}", home.display()),
         )
     })?;
@@ -83,7 +86,7 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
             && w.version != crate::VERSION
         {
             return Err(ApiError::new(
-                    "VersionMismatch",
+                    ErrorCode::VersionMismatch,
                     format!(
                         "the worker (pid {pid}) is ImapMigration {} but this module is {}; stop that worker \
                          (kill {pid}) so the module starts its own, or update the older side so both match",
@@ -96,7 +99,7 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
         return Ok((pid, false));
     }
     process::ensure_worker(worker_path, &home)
-        .map_err(|e| ApiError::new("Internal", format!("cannot start the worker: {e}")))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot start the worker: {e}")))
 }
 
 /// Starts the worker when the caller gave its path; a missing path only means "not now" (the

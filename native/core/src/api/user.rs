@@ -1,41 +1,33 @@
 //! `user.*` and `statistics.get`: Get-, Set-, Start-, Stop-, Remove-MigrationUser,
 //! Get-MigrationUserStatistics and Get-MigrationStatistics.
 //!
-//! User rules:
-//! - start retries a Failed, IncrementalFailed, Stopped or IncrementalStopped user: it is
-//!   re-queued; a batch that is not running is set `Starting` so the worker picks it up (the
-//!   worker syncs the queued users only, not every failed one);
-//! - stop: a user the worker may be running (batch running) gets `Stopping` plus the `stop`
-//!   action; in a batch that is not running the user is stopped at once (`IncrementalStopped`
-//!   once it has completed a pass, else `Stopped`);
-//! - remove: only a user that is not being migrated (an active user, or a queued one in a running
-//!   batch, needs Stop-MigrationBatch first); it is deleted at once with its state. Mail already
-//!   on the target stays.
+//! User rules are the store's `lifecycle::user::on_action` (docs/compatibility.md §6): start
+//! retries a failed or stopped user and sync-now a synced one (re-queued; a batch the worker
+//! does not visit is set `Starting` so it runs them, `lifecycle::batch::on_user_queued`); stop
+//! marks a user of a running batch `Stopping` for the worker and stops one of an idle batch at
+//! once; remove deletes a user that is not being migrated at once with its state. Mail already
+//! on the target stays.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use imapmigration_store as store;
+use store::lifecycle::{batch as batch_rules, user as rules};
 use store::{
-    BatchFilter, BatchRecord, BatchStatus, BatchUpdate, StatusSummary, Store, UserAction,
-    UserFilter, UserRecord, UserStatus, UserUpdate,
+    BatchFilter, BatchRecord, BatchUpdate, StatusSummary, Store, UserAction, UserFilter,
+    UserRecord, UserStatus, UserUpdate,
 };
 
 use super::batch::ensure_worker;
 use super::dto::{self, invalid_state};
 use super::{ApiError, ApiResult, Request};
+use crate::ErrorCode;
 
-/// Batch statuses in which the worker may be running users.
-fn batch_running(s: BatchStatus) -> bool {
-    matches!(
-        s,
-        BatchStatus::Starting
-            | BatchStatus::Syncing
-            | BatchStatus::IncrementalSyncing
-            | BatchStatus::Completing
-            | BatchStatus::Stopping
-            | BatchStatus::Removing
-    )
+/// Asks the lifecycle what `action` does to user `u` of batch `b`, or refuses with
+/// `InvalidState` naming the status that refused.
+fn decide(u: &UserRecord, b: &BatchRecord, action: UserAction) -> ApiResult<rules::Outcome> {
+    rules::on_action(u.status, action, b.status, u.passes)
+        .map_err(|r| invalid_state(r.status_name(), r.message(&u.email, &b.name)))
 }
 
 /// The one user an identity (email address or GUID) names.
@@ -189,7 +181,8 @@ pub fn statistics(req: &Request) -> ApiResult {
     ))
 }
 
-/// Records a start-like user action and makes sure the worker looks at the batch.
+/// Records a start-like user action (Start, SyncNow) if the user's and the batch's statuses
+/// allow it, and makes sure the worker looks at the batch.
 fn request_run(
     req: &Request,
     store: &Store,
@@ -197,50 +190,33 @@ fn request_run(
     b: &BatchRecord,
     action: UserAction,
 ) -> ApiResult<()> {
+    let status = match decide(u, b, action)? {
+        rules::Outcome::Becomes(status) => status,
+        // Start and SyncNow never remove a user.
+        rules::Outcome::Removed => return Ok(()),
+    };
     store.update_user(
         &u.id,
         UserUpdate {
-            status: Some(UserStatus::Queued),
+            status: Some(status),
             requested_action: Some(Some(action)),
             last_error: Some(None),
             error_code: Some(None),
             ..Default::default()
         },
     )?;
-    if !batch_running(b.status) {
-        // The worker only visits batches with work; Starting makes it run the queued user.
+    // The worker only visits batches with work; Starting makes it run the queued user.
+    let to = batch_rules::on_user_queued(b.status);
+    if to != b.status {
         store.update_batch(
             &b.id,
             BatchUpdate {
-                status: Some(BatchStatus::Starting),
+                status: Some(to),
                 ..Default::default()
             },
         )?;
     }
     ensure_worker(req, &format!("the user {} was queued", u.email))
-}
-
-fn check_batch_usable(b: &BatchRecord, u: &UserRecord) -> ApiResult<()> {
-    match b.status {
-        BatchStatus::Created => Err(invalid_state(
-            b.status,
-            format!(
-                "the batch {} of {} has not been started; run Start-MigrationBatch",
-                b.name, u.email
-            ),
-        )),
-        BatchStatus::Removing
-        | BatchStatus::Completing
-        | BatchStatus::Stopping
-        | BatchStatus::Corrupted => Err(invalid_state(
-            b.status,
-            format!(
-                "the batch {} of {} is {}; try again later",
-                b.name, u.email, b.status
-            ),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Set-MigrationUser.
@@ -265,7 +241,7 @@ pub fn set(req: &Request) -> ApiResult {
     ] {
         if req.args.get(p).is_some_and(|v| !v.is_null()) {
             return Err(ApiError::new(
-                "Unsupported",
+                ErrorCode::Unsupported,
                 format!("{p} can't be set per user; set it on the batch with Set-MigrationBatch"),
             )
             .with_details(json!({ "parameter": p })));
@@ -277,16 +253,6 @@ pub fn set(req: &Request) -> ApiResult {
     let mut u = resolve(&store, identity)?;
     let b = batch_of(&store, &u)?;
     if a.sync_now {
-        if !matches!(u.status, UserStatus::Synced | UserStatus::IncrementalFailed) {
-            return Err(invalid_state(
-                u.status,
-                format!(
-                    "syncNow needs a user that finished its initial sync (Synced); {} is {}",
-                    u.email, u.status
-                ),
-            ));
-        }
-        check_batch_usable(&b, &u)?;
         request_run(req, &store, &u, &b, UserAction::SyncNow)?;
         u = store.get_user_by_id(&u.id)?.unwrap_or(u);
     }
@@ -300,22 +266,6 @@ pub fn start(req: &Request) -> ApiResult {
     let store = req.open_store()?;
     let u = resolve(&store, identity)?;
     let b = batch_of(&store, &u)?;
-    if !matches!(
-        u.status,
-        UserStatus::Failed
-            | UserStatus::IncrementalFailed
-            | UserStatus::Stopped
-            | UserStatus::IncrementalStopped
-    ) {
-        return Err(invalid_state(
-            u.status,
-            format!(
-                "the user {} is {}; only a failed or stopped user can be started",
-                u.email, u.status
-            ),
-        ));
-    }
-    check_batch_usable(&b, &u)?;
     request_run(req, &store, &u, &b, UserAction::Start)?;
     let u = store.get_user_by_id(&u.id)?.unwrap_or(u);
     Ok(dto::user(&u, &b.name))
@@ -328,60 +278,33 @@ pub fn stop(req: &Request) -> ApiResult {
     let store = req.open_store()?;
     let u = resolve(&store, identity)?;
     let b = batch_of(&store, &u)?;
-    use UserStatus::*;
-    match u.status {
-        Queued | Starting | Syncing | IncrementalSyncing | Synced | Validating => {}
-        Stopped | IncrementalStopped => {
-            return Err(invalid_state(
-                u.status,
-                format!("the user {} is already stopped", u.email),
-            ));
+    let updated = match decide(&u, &b, UserAction::Stop)? {
+        rules::Outcome::Becomes(to @ UserStatus::Stopping) => {
+            // The worker may be running the user: it stops the pass, then the user.
+            let u = store.update_user(
+                &u.id,
+                UserUpdate {
+                    status: Some(to),
+                    requested_action: Some(Some(UserAction::Stop)),
+                    ..Default::default()
+                },
+            )?;
+            ensure_worker(
+                req,
+                &format!("the user {} was marked for stopping", u.email),
+            )?;
+            u
         }
-        Stopping => {
-            return Err(invalid_state(
-                u.status,
-                format!("the user {} is already stopping", u.email),
-            ));
-        }
-        _ => {
-            return Err(invalid_state(
-                u.status,
-                format!(
-                    "the user {} is {}; there is nothing to stop",
-                    u.email, u.status
-                ),
-            ));
-        }
-    }
-    check_batch_usable(&b, &u)?;
-    let updated = if batch_running(b.status) {
-        let u = store.update_user(
-            &u.id,
-            UserUpdate {
-                status: Some(Stopping),
-                requested_action: Some(Some(UserAction::Stop)),
-                ..Default::default()
-            },
-        )?;
-        ensure_worker(
-            req,
-            &format!("the user {} was marked for stopping", u.email),
-        )?;
-        u
-    } else {
-        let to = if u.passes > 0 || u.status == Synced {
-            IncrementalStopped
-        } else {
-            Stopped
-        };
-        store.update_user(
+        rules::Outcome::Becomes(to) => store.update_user(
             &u.id,
             UserUpdate {
                 status: Some(to),
                 requested_action: Some(None),
                 ..Default::default()
             },
-        )?
+        )?,
+        // Stop never removes a user.
+        rules::Outcome::Removed => u,
     };
     Ok(dto::user(&updated, &b.name))
 }
@@ -393,19 +316,7 @@ pub fn remove(req: &Request) -> ApiResult {
     let store = req.open_store()?;
     let u = resolve(&store, identity)?;
     let b = batch_of(&store, &u)?;
-    let busy = match u.status.summary() {
-        StatusSummary::Active => u.status != UserStatus::Queued || batch_running(b.status),
-        _ => false,
-    } || b.status == BatchStatus::Removing;
-    if busy {
-        return Err(invalid_state(
-            u.status,
-            format!(
-                "the user {} can't be removed while it is {} in batch {} ({}); stop the batch first (Stop-MigrationBatch)",
-                u.email, u.status, b.name, b.status
-            ),
-        ));
-    }
+    decide(&u, &b, UserAction::Remove)?;
     store.delete_user(&u.id)?;
     Ok(Value::Null)
 }

@@ -12,7 +12,7 @@ use imapmigration::api::{self, Request};
 use imapmigration::engine::Progress;
 use imapmigration::process::WorkerLock;
 use imapmigration::worker::Scheduler;
-use imapmigration_store::{BatchStatus, BatchUpdate, Store, UserFilter};
+use imapmigration_store::{BatchStatus, BatchUpdate, Store, UserFilter, UserRecord};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -346,13 +346,27 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed().as_secs_f64();
+    print_summary(&name, status, started.elapsed().as_secs_f64(), &users);
+    Ok(match status {
+        BatchStatus::Synced | BatchStatus::Completed => ExitCode::SUCCESS,
+        BatchStatus::SyncedWithErrors | BatchStatus::CompletedWithErrors => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// The result on stdout: one line per user (address, status, messages synced and skipped, last
+/// error), then the batch's totals. `elapsed` is in seconds.
+#[allow(
+    clippy::print_stdout,
+    reason = "the summary is the subcommand's output"
+)]
+fn print_summary(name: &str, status: BatchStatus, elapsed: f64, users: &[UserRecord]) {
     let (mut items, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
     println!(
         "{:<40} {:<20} {:>10} {:>10}  error",
         "EmailAddress", "Status", "Synced", "Skipped"
     );
-    for u in &users {
+    for u in users {
         items += u.items_synced;
         bytes += u.bytes_synced;
         skipped += u.items_skipped;
@@ -370,11 +384,6 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
         status.as_str(),
         bytes as f64 / 1e6
     );
-    Ok(match status {
-        BatchStatus::Synced | BatchStatus::Completed => ExitCode::SUCCESS,
-        BatchStatus::SyncedWithErrors | BatchStatus::CompletedWithErrors => ExitCode::from(2),
-        _ => ExitCode::FAILURE,
-    })
 }
 
 /// Cancels `token` on SIGINT or SIGTERM so running passes stop at a safe point.

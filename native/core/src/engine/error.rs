@@ -1,5 +1,5 @@
 //! The engine's error type: what went wrong copying one user, with the side and the action, and
-//! the stable ABI code (docs/design.md "The C ABI") each maps to.
+//! the stable ABI code ([`crate::ErrorCode`]) each maps to.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use imapmigration_imap as imap;
 use imapmigration_store as store;
 
+use crate::ErrorCode;
+
 /// Which server an error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The server mail is copied from.
     Source,
+    /// The server mail is copied to (never a Maildir target: its errors are `Maildir`).
     Target,
 }
 
@@ -30,55 +34,85 @@ pub enum Error {
     /// The server rejected the credentials (or the OAuth2 token could not be obtained).
     #[error("cannot log in to the {side} server: {source}")]
     Auth {
+        /// The server that refused the login.
         side: Side,
+        /// The IMAP layer's error: the server's refusal (its text and response code) or why
+        /// no OAuth2 token was obtained.
         #[source]
         source: imap::Error,
     },
     /// Connecting (TCP, TLS) to a server failed.
     #[error("cannot connect to the {side} server: {source}")]
     Connect {
+        /// The server that could not be reached.
         side: Side,
+        /// What failed on the way to the login: the TCP connection, the TLS handshake, a
+        /// timeout, the greeting, or a capability the session needs (STARTTLS).
         #[source]
         source: imap::Error,
     },
     /// An IMAP command failed.
     #[error("cannot {action} on the {side} server: {source}")]
     Imap {
+        /// The server the command was sent to.
         side: Side,
+        /// What the engine was doing, as a verb phrase for "cannot ..." (`examine folder`,
+        /// `store flags`).
         action: String,
+        /// The IMAP layer's error, with the server's words when it refused (`NO`, `BAD`, `BYE`).
         #[source]
         source: imap::Error,
     },
     /// The state store failed.
     #[error("cannot {action}: {source}")]
     Store {
+        /// What the engine was reading or recording (`record folder`, `commit messages`).
         action: String,
+        /// The store's error; a database error is worth retrying (see [`Error::is_retryable`]).
         #[source]
         source: store::Error,
     },
     /// Writing the Maildir target failed.
     #[error("cannot {action} {path}: {source}")]
     Maildir {
+        /// What was being done, as a verb phrase before the path (`deliver into`, `list`).
         action: String,
+        /// The folder's directory, or the user's Maildir root.
         path: PathBuf,
+        /// The file system's error.
         #[source]
         source: std::io::Error,
     },
     /// Copying one folder failed; the cause is inside.
     #[error("cannot copy folder {folder}: {source}")]
     Folder {
+        /// The source folder, as reports show it: its path below the mailbox root, joined
+        /// with `/`.
         folder: String,
+        /// What went wrong in it; never itself a `Folder`, nor an error that ends the whole
+        /// user (authentication, limits, cancellation), which stay unwrapped.
         #[source]
         source: Box<Error>,
     },
     /// More items were refused by the target than `-BadItemLimit` allows.
     #[error("the target refused {count} items, more than the bad item limit of {limit}")]
-    BadItemLimitExceeded { limit: u64, count: u64 },
+    BadItemLimitExceeded {
+        /// The batch's `-BadItemLimit`.
+        limit: u64,
+        /// Items the target refused in this pass, over all folders, when the limit was passed.
+        count: u64,
+    },
     /// More items were over the size limit than `-LargeItemLimit` allows.
     #[error(
         "{count} items are larger than the maximum message size, more than the large item limit of {limit}"
     )]
-    LargeItemLimitExceeded { limit: u64, count: u64 },
+    LargeItemLimitExceeded {
+        /// The batch's `-LargeItemLimit`.
+        limit: u64,
+        /// Items over `-MaxMessageSize` in this pass, over all folders, when the limit was
+        /// passed.
+        count: u64,
+    },
     /// The cancellation token fired; the state is consistent and a later pass resumes.
     #[error("the synchronization was cancelled")]
     Cancelled,
@@ -190,39 +224,46 @@ impl Error {
         self.imap_source().and_then(imap::Error::throttle_hint)
     }
 
-    /// The stable ABI error code (docs/design.md): `AuthenticationFailed`,
-    /// `EndpointUnreachable`, `TlsError`, `ServerRefused`, `Protocol`, `Cancelled`,
-    /// `InvalidArgument`, `Unsupported`, `Internal`.
-    pub fn code(&self) -> &'static str {
+    /// The stable ABI code this error reports (a user's `ErrorType`).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Auth { .. } => "AuthenticationFailed",
+            Error::Auth { .. } => ErrorCode::AuthenticationFailed,
             Error::Connect { source, .. } | Error::Imap { source, .. } => imap_code(source),
             Error::Folder { source, .. } => source.code(),
-            Error::Store { .. } | Error::Maildir { .. } | Error::Internal(_) => "Internal",
+            Error::Store { .. } | Error::Maildir { .. } | Error::Internal(_) => ErrorCode::Internal,
             // The target refused the items: the server's refusal, counted.
-            Error::BadItemLimitExceeded { .. } => "ServerRefused",
-            Error::LargeItemLimitExceeded { .. } => "Unsupported",
-            Error::Cancelled => "Cancelled",
+            Error::BadItemLimitExceeded { .. } => ErrorCode::ServerRefused,
+            Error::LargeItemLimitExceeded { .. } => ErrorCode::Unsupported,
+            Error::Cancelled => ErrorCode::Cancelled,
             Error::InvalidFilter(_) | Error::InvalidFolderSelection(_) | Error::InvalidJob(_) => {
-                "InvalidArgument"
+                ErrorCode::InvalidArgument
             }
         }
     }
 }
 
-fn imap_code(e: &imap::Error) -> &'static str {
+/// The one mapping of an IMAP failure to an ABI code, for a migration pass and for the api's
+/// reachability check alike (docs/design.md, "The C ABI").
+///
+/// A `BYE` is the server closing the session on purpose (shutting down, too many connections,
+/// our address refused): it answered, so it is `ServerRefused`, not `EndpointUnreachable`,
+/// though a pass still retries it ([`imap::Error::is_retryable`] decides that, not the code).
+/// A missing capability (STARTTLS, a SASL mechanism) is `Unsupported`; refusing to send a
+/// password in clear text is `TlsError`, since TLS is what the endpoint lacks.
+pub fn imap_code(e: &imap::Error) -> ErrorCode {
     match e {
-        imap::Error::Auth { .. } | imap::Error::OAuth { .. } => "AuthenticationFailed",
+        imap::Error::Auth { .. } | imap::Error::OAuth { .. } => ErrorCode::AuthenticationFailed,
         imap::Error::Connect { .. } | imap::Error::Timeout { .. } | imap::Error::Io { .. } => {
-            "EndpointUnreachable"
+            ErrorCode::EndpointUnreachable
         }
-        imap::Error::Bye { .. } => "EndpointUnreachable",
-        imap::Error::Tls { .. } | imap::Error::Insecure { .. } => "TlsError",
-        imap::Error::No { .. } | imap::Error::Bad { .. } => "ServerRefused",
-        imap::Error::Unsupported { .. } => "Unsupported",
-        imap::Error::Protocol(_) => "Protocol",
-        imap::Error::InvalidInput(_) => "InvalidArgument",
-        _ => "Internal",
+        imap::Error::Tls { .. } | imap::Error::Insecure { .. } => ErrorCode::TlsError,
+        imap::Error::No { .. } | imap::Error::Bad { .. } | imap::Error::Bye { .. } => {
+            ErrorCode::ServerRefused
+        }
+        imap::Error::Unsupported { .. } => ErrorCode::Unsupported,
+        imap::Error::Protocol(_) => ErrorCode::Protocol,
+        imap::Error::InvalidInput(_) => ErrorCode::InvalidArgument,
+        _ => ErrorCode::Internal,
     }
 }
 
@@ -264,5 +305,37 @@ mod tests {
             Error::BadItemLimitExceeded { limit: 1, count: 2 }.code(),
             "ServerRefused"
         );
+    }
+
+    /// The reachability check (api) and a pass share this mapping; these are the cases the two
+    /// once disagreed on.
+    #[test]
+    fn imap_failures_map_to_one_code_each() {
+        let bye = imap::Error::Bye {
+            code: None,
+            text: "too many connections".into(),
+        };
+        assert_eq!(imap_code(&bye), ErrorCode::ServerRefused);
+        // A BYE is still retried by a pass: the code does not decide that.
+        assert!(Error::connecting(Side::Source, bye).is_retryable());
+        let no_starttls = imap::Error::Unsupported {
+            what: "STARTTLS".into(),
+        };
+        assert_eq!(imap_code(&no_starttls), ErrorCode::Unsupported);
+        let clear_text = imap::Error::Insecure {
+            action: "log in".into(),
+            reason: "the connection is not encrypted".into(),
+        };
+        assert_eq!(imap_code(&clear_text), ErrorCode::TlsError);
+        let tls = imap::Error::Tls {
+            host: "h".into(),
+            message: "unknown issuer".into(),
+        };
+        assert_eq!(
+            Error::connecting(Side::Target, tls).code(),
+            ErrorCode::TlsError
+        );
+        let garbage = imap::Error::Protocol("unexpected line".into());
+        assert_eq!(imap_code(&garbage), ErrorCode::Protocol);
     }
 }

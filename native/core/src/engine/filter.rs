@@ -19,10 +19,15 @@ use super::Error;
 /// A comparison operator of the filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `-gt`: received strictly after the instant (a date alone is its midnight UTC).
     Gt,
+    /// `-ge`: received at or after the instant.
     Ge,
+    /// `-lt`: received strictly before the instant.
     Lt,
+    /// `-le`: received at or before the instant.
     Le,
+    /// `-eq`: received within the UTC day of a date alone, else at exactly that second.
     Eq,
 }
 
@@ -30,6 +35,7 @@ pub enum CmpOp {
 /// matches the whole UTC day (`[start, end)`); otherwise `start == end` is the instant compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedClause {
+    /// How the message's INTERNALDATE is compared with `at`.
     pub op: CmpOp,
     /// Unix seconds, UTC.
     pub at: i64,
@@ -40,6 +46,7 @@ pub struct ReceivedClause {
 /// A parsed `-ContentFilter`: every clause must hold (they are joined by `-and`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReceivedFilter {
+    /// The clauses in the order written; empty admits every message.
     pub clauses: Vec<ReceivedClause>,
 }
 

@@ -42,24 +42,31 @@ impl FlagSet {
         self.0.iter().cloned().collect::<Vec<_>>().join(" ")
     }
 
+    /// The flags in canonical spelling, in byte order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
 
+    /// Whether the set holds no flag at all (no system flag, no keyword).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Whether the set holds `f` exactly as spelled: system flags must be given in their
+    /// canonical case (`\Seen`, not `\SEEN`), keywords compare case-sensitively.
     pub fn contains(&self, f: &str) -> bool {
         self.0.contains(f)
     }
 
+    /// Adds a flag in its canonical spelling; `\Recent`, unknown system flags and non-atoms
+    /// are ignored, as in [`FlagSet::from_flags`].
     pub fn insert(&mut self, f: &str) {
         if let Some(c) = canonical(f) {
             self.0.insert(c);
         }
     }
 
+    /// Removes a flag, matched by its canonical spelling (so `\SEEN` removes `\Seen`).
     pub fn remove(&mut self, f: &str) {
         if let Some(c) = canonical(f) {
             self.0.remove(&c);
@@ -83,10 +90,12 @@ impl FlagSet {
         )
     }
 
+    /// The flags in either set.
     pub fn union(&self, other: &FlagSet) -> FlagSet {
         FlagSet(self.0.union(&other.0).cloned().collect())
     }
 
+    /// The flags of `self` that `other` does not hold.
     pub fn minus(&self, other: &FlagSet) -> FlagSet {
         FlagSet(self.0.difference(&other.0).cloned().collect())
     }
@@ -117,11 +126,15 @@ fn canonical(f: &str) -> Option<String> {
 /// The change to send to the target for one message.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
 pub struct FlagDelta {
+    /// Flags the source gained since they were last applied (`UID STORE +FLAGS` on an IMAP
+    /// target).
     pub add: FlagSet,
+    /// Flags the source lost since they were last applied (`UID STORE -FLAGS`).
     pub remove: FlagSet,
 }
 
 impl FlagDelta {
+    /// Whether the source's flags did not change, so nothing is sent to the target.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }

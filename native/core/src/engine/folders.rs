@@ -24,13 +24,23 @@ use super::Error;
 /// A mailbox role, from RFC 6154 special-use attributes or a well-known name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
+    /// INBOX, whatever its case on the source; always INBOX on the target.
     Inbox,
+    /// `\Sent`, or a top-level "Sent Items", "Sent Messages", ...; Exchange's `#SentItems#`.
     Sent,
+    /// `\Trash`, or "Deleted Items", ...; `#DeletedItems#`.
     Trash,
+    /// `\Junk`, or "Junk Email", "Spam", ...; `#JunkEmail#`.
     Junk,
+    /// `\Drafts`, or "Drafts"; `#Drafts#`.
     Drafts,
+    /// `\Archive`, or "Archive(s)"; `#Archive#`.
     Archive,
+    /// `\All` (a virtual folder of every message, Gmail's "All Mail"); `#AllItems#`. Not
+    /// mapped onto a target folder: copied like an ordinary folder unless the selection
+    /// leaves it out.
     All,
+    /// `\Flagged` (a virtual folder of the flagged messages). Not mapped, like [`Role::All`].
     Flagged,
 }
 
@@ -90,24 +100,34 @@ impl Role {
 /// One LIST entry of the source or the target, name decoded from modified UTF-7.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
+    /// The full name as the server lists it (namespace prefix included), decoded.
     pub name: String,
+    /// The hierarchy separator LIST gave for this name; `None` for NIL (a flat name).
     pub delimiter: Option<char>,
+    /// `\Noselect` or `\NonExistent`: a container that holds no messages.
     pub noselect: bool,
+    /// The role of its RFC 6154 attribute, if it has one; never guessed from the name here
+    /// (the planner does that, for top-level names, when the server has no special-use).
     pub role: Option<Role>,
 }
 
 /// A namespace (RFC 2342): prefix and hierarchy delimiter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ns {
+    /// What names in the namespace start with (`""`, `"INBOX."`, `"Other Users/"`).
     pub prefix: String,
+    /// The namespace's hierarchy separator; `None` for NIL (a flat namespace).
     pub delimiter: Option<char>,
 }
 
 /// The source's namespaces; a server without NAMESPACE has one personal namespace `""`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Namespaces {
+    /// The login's own mailboxes; their prefix is stripped from the relative paths.
     pub personal: Vec<Ns>,
+    /// Other users' mailboxes the login can see; skipped unless `include_other_namespaces`.
     pub other_users: Vec<Ns>,
+    /// Shared (public) folders; skipped unless `include_other_namespaces`.
     pub shared: Vec<Ns>,
 }
 
@@ -186,6 +206,10 @@ pub struct FolderPlan {
     pub source_name: String,
     /// Path relative to the mailbox root; INBOX is `["INBOX"]`.
     pub rel: Vec<String>,
+    /// The role the planner gave it: [`Role::Inbox`] for INBOX, a mapped role for the one
+    /// source folder that holds it (from its attribute, or its top-level name on a server
+    /// without special-use), else its unmapped attribute role; `None` for ordinary folders.
+    /// `#WellKnown#` names in the folder selection match on it.
     pub role: Option<Role>,
     /// Target path segments.
     pub target: Vec<String>,

@@ -34,8 +34,13 @@ const MARK: &str = ".imapmig";
 /// The stable identity of a message file we delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileKey {
+    /// The id of the source folder's row in the state store (`folders.id`): unique per user
+    /// and source folder, so source folders merged into one target folder never collide.
     pub folder_id: i64,
+    /// The source folder's UIDVALIDITY when the message was delivered (rewritten by
+    /// [`MaildirTarget::rekey`] after it changed).
     pub uidvalidity: u32,
+    /// The message's UID in the source folder.
     pub uid: u32,
 }
 
@@ -110,12 +115,18 @@ pub struct MaildirTarget {
 pub struct FileEntry {
     /// `cur` or `new`.
     pub sub: &'static str,
+    /// The whole file name: `base`, then `:2,` and the info letters if it has any.
     pub name: String,
+    /// The name before `:2,` (the whole name when there is no info suffix); renames that
+    /// change flags keep it, so Dovecot keeps the message's UID.
     pub base: String,
+    /// The info letters after `:2,`: system flags upper case, keywords `a`-`z`; empty when
+    /// there are none or no suffix.
     pub letters: String,
 }
 
 impl FileEntry {
+    /// The file's path in the folder directory `dir`.
     pub fn path(&self, dir: &Path) -> PathBuf {
         dir.join(self.sub).join(&self.name)
     }
@@ -132,27 +143,41 @@ impl FileEntry {
 /// A folder's contents, by our key; files we did not deliver are listed apart.
 #[derive(Debug, Default, Clone)]
 pub struct FolderScan {
+    /// Files we delivered (their name carries `.imapmig` and a [`FileKey`]), by that key.
     pub ours: HashMap<FileKey, FileEntry>,
+    /// Every other message file: delivered by Dovecot, another tool or the user.
     pub foreign: Vec<FileEntry>,
 }
 
 /// What a file holds, for matching after a UIDVALIDITY change.
 #[derive(Debug, Clone)]
 pub struct Inventoried {
+    /// The file.
     pub entry: FileEntry,
+    /// The key its name carries; `None` for a file we did not deliver.
     pub key: Option<FileKey>,
+    /// The file's length, in bytes.
     pub size: u64,
+    /// The file's mtime in Unix seconds: the INTERNALDATE for a file we delivered.
     pub date: i64,
+    /// The msg_key: the normalized Message-ID, or with `hash_without_id` the `sha256:` body
+    /// key of a message without one; `None` for such a message when the hash was not asked for.
     pub message_id: Option<String>,
+    /// The flags its info letters stand for (keywords through `dovecot-keywords`).
     pub flags: FlagSet,
 }
 
 /// A message to deliver.
 #[derive(Debug)]
 pub struct Delivery {
+    /// The row the file belongs to; carried in its name.
     pub key: FileKey,
+    /// The message exactly as fetched from the source (`BODY[]`), written unchanged.
     pub body: bytes::Bytes,
+    /// Flags and keywords to give it; keywords that find no letter are returned, not stored.
     pub flags: FlagSet,
+    /// INTERNALDATE in Unix seconds: the file's mtime and atime, and its name's prefix
+    /// (clamped at 0).
     pub date: i64,
 }
 
@@ -164,6 +189,8 @@ pub struct Keywords {
 }
 
 impl Keywords {
+    /// Reads the folder's `dovecot-keywords`; a missing or unreadable file is no keywords,
+    /// and lines that are not `<0..25> <name>` are ignored.
     pub fn load(dir: &Path) -> Self {
         let mut names = BTreeMap::new();
         if let Ok(text) = fs::read_to_string(dir.join("dovecot-keywords")) {
@@ -193,6 +220,7 @@ impl Keywords {
         Some((b'a' + i) as char)
     }
 
+    /// The keyword a letter stands for; `None` for a letter outside `a`-`z` or not assigned.
     pub fn name_of(&self, letter: char) -> Option<&str> {
         let i = (letter as u32).checked_sub('a' as u32)?;
         self.names.get(&u8::try_from(i).ok()?).map(String::as_str)
@@ -253,6 +281,8 @@ fn system_time(unix: i64) -> std::time::SystemTime {
 }
 
 impl MaildirTarget {
+    /// The tree at `root` (INBOX's directory); nothing is created until
+    /// [`MaildirTarget::create_folder`]. `fsync` as in `SyncOptions::fsync`.
     pub fn new(root: impl Into<PathBuf>, fsync: bool) -> Self {
         MaildirTarget {
             root: root.into(),
@@ -260,6 +290,7 @@ impl MaildirTarget {
         }
     }
 
+    /// The root directory: INBOX's, and the parent of every other folder's.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -36,7 +36,7 @@ use imapmigration_imap as imap;
 use imapmigration_store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub use error::{Error, Side};
+pub use error::{Error, Side, imap_code};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
 pub use retry::RetryPolicy;
 pub use server::server_config;
@@ -46,16 +46,24 @@ pub use server::server_config;
 pub struct UserJob {
     /// The `users.id` (a UUID) the sync state is kept under.
     pub user_id: String,
+    /// The user's address, for people only: it names the user in the log span and in the
+    /// retry warnings recorded as events; nothing is looked up by it.
     pub email: String,
+    /// The mailbox to read (only ever EXAMINEd and fetched with `BODY.PEEK[]`).
     pub source: SourceSpec,
+    /// The mailbox to write into.
     pub target: TargetSpec,
+    /// The batch's folder selection, filter, limits and tuning.
     pub options: SyncOptions,
 }
 
 /// Where the mail comes from.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
+    /// The source endpoint's host, port, security and CA (see [`server_config`]).
     pub server: imap::ServerConfig,
+    /// This user's login on the source: the CSV's `UserName` with its password, or with an
+    /// OAuth2 access token when the endpoint authenticates with OAuth2.
     pub credentials: imap::Credentials,
     /// Exchange `UserRoot`: the folder under which this user's mailbox lives on a server with
     /// a shared tree (`/users/bob`); listed folders outside it are ignored.
@@ -68,10 +76,17 @@ pub struct SourceSpec {
 #[derive(Debug, Clone)]
 pub enum TargetSpec {
     /// This user's Maildir++ root (created if missing).
-    Maildir { root: PathBuf },
+    Maildir {
+        /// The directory holding `cur/`, `new/`, `tmp/` and the `.Folder` subdirectories.
+        root: PathBuf,
+    },
     /// An IMAP server, logged in as the credentials say (per user, master user, authzid, ...).
     Imap {
+        /// The target server's host, port, security and CA.
         server: imap::ServerConfig,
+        /// The login that opens this user's mailbox on the target: the user's own (name from
+        /// the endpoint's template, the CSV password), a master-user or authorization-identity
+        /// login of the endpoint's administrator, or OAuth2.
         credentials: imap::Credentials,
     },
 }
@@ -151,6 +166,7 @@ pub struct UserOutcome {
     pub items_copied: u64,
     /// Messages skipped in this pass (LargeItem, BadItem).
     pub items_skipped: u64,
+    /// Sizes of the messages copied in this pass, in bytes, as read from the source.
     pub bytes_copied: u64,
     /// Messages whose flags were changed on the target in this pass.
     pub flags_updated: u64,

@@ -15,8 +15,11 @@ use super::filter::ReceivedFilter;
 /// What identifies a message across servers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ident {
+    /// The msg_key ([`msg_key`]): the normalized Message-ID, else `sha256:<hex>` of the body.
     pub key: String,
+    /// Size in bytes: RFC822.SIZE on a server, the file's length in a Maildir.
     pub size: u64,
+    /// INTERNALDATE in Unix seconds (a Maildir file's mtime, which delivery sets to it).
     pub date: i64,
 }
 
@@ -102,10 +105,16 @@ pub fn match_with_multiplicity<A: Clone, B: Clone>(
 /// A source message as listed (UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE Message-ID)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceMeta {
+    /// The message's UID in the source folder (valid under the UIDVALIDITY of this pass).
     pub uid: u32,
+    /// RFC822.SIZE, in bytes: what `-MaxMessageSize` (`max_message_size`) is compared with.
     pub size: u64,
+    /// INTERNALDATE, in Unix seconds: the sort key and what `-ContentFilter` compares.
     pub date: i64,
+    /// The Message-ID header, normalized by [`normalize_message_id`]; `None` when the message
+    /// has none (or an empty one), in which case its msg_key is the body hash.
     pub message_id: Option<String>,
+    /// The flags and keywords as the source listed them.
     pub flags: Vec<String>,
 }
 

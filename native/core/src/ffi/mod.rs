@@ -17,9 +17,9 @@ use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::ABI_VERSION;
+use crate::{ABI_VERSION, ErrorCode};
 
 /// Handles one JSON request and returns a newly allocated JSON response.
 ///
@@ -33,14 +33,18 @@ pub unsafe extern "C" fn mig_call(request: *const c_char) -> *mut c_char {
     let response = catch_unwind(AssertUnwindSafe(|| {
         let _guard = InCall::enter();
         if request.is_null() {
-            return crate::api::error_envelope("InvalidArgument", "request pointer is null", None);
+            return crate::api::error_envelope(
+                ErrorCode::InvalidArgument,
+                "request pointer is null",
+                None,
+            );
         }
         // SAFETY: non-null and NUL-terminated per this function's contract.
         let bytes = unsafe { CStr::from_ptr(request) }.to_bytes();
         match std::str::from_utf8(bytes) {
             Ok(text) => crate::api::handle_json(text),
             Err(e) => crate::api::error_envelope(
-                "InvalidArgument",
+                ErrorCode::InvalidArgument,
                 &format!("request is not valid UTF-8 (at byte {})", e.valid_up_to()),
                 None,
             ),
@@ -49,7 +53,11 @@ pub unsafe extern "C" fn mig_call(request: *const c_char) -> *mut c_char {
     .unwrap_or_else(|payload| {
         let message = panic_message(payload.as_ref());
         tracing::error!(%message, "panic inside mig_call");
-        json!({"ok": false, "error": {"code": "Panic", "message": format!("internal panic: {message}")}})
+        crate::api::error_envelope(
+            ErrorCode::Panic,
+            &format!("internal panic: {message}"),
+            None,
+        )
     });
     into_c_string(response)
 }
@@ -80,9 +88,10 @@ fn into_c_string(value: Value) -> *mut c_char {
     let text = value.to_string();
     match CString::new(text) {
         Ok(c) => c.into_raw(),
-        Err(_) => CString::new(
-            r#"{"ok":false,"error":{"code":"Internal","message":"response held a NUL byte"}}"#,
-        )
+        Err(_) => CString::new(format!(
+            r#"{{"ok":false,"error":{{"code":"{}","message":"response held a NUL byte"}}}}"#,
+            ErrorCode::Internal
+        ))
         .map(CString::into_raw)
         .unwrap_or(std::ptr::null_mut()),
     }

@@ -18,23 +18,39 @@ use crate::engine::{SourceSpec, SyncOptions, TargetSpec, UserJob, server_config}
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JobError {
+    /// The store could not be read while building the job.
     #[error("cannot read the state store: {0}")]
     Store(#[from] store::Error),
+    /// The batch names an endpoint (by id) that has been removed.
     #[error("endpoint {0} no longer exists")]
     MissingEndpoint(Uuid),
     #[error("endpoint {endpoint} is set to {what} but has no {missing}")]
+    /// The endpoint's settings need a value it does not hold (an OAuth2 target without a
+    /// token endpoint, say).
     Incomplete {
+        /// The endpoint's name.
         endpoint: String,
+        /// The setting that needs the missing value, as the error prints it.
         what: &'static str,
+        /// The value that is missing, as the error prints it.
         missing: &'static str,
     },
     #[error("cannot prepare OAuth2 tokens for endpoint {endpoint}: {source}")]
+    /// The endpoint's OAuth2 client-credentials token source could not be set up.
     OAuth {
+        /// The endpoint's name.
         endpoint: String,
+        /// Why the token source was refused.
         source: imap::Error,
     },
+    /// The batch's `-ContentFilter` does not parse.
     #[error("invalid ContentFilter of batch {batch}: {message}")]
-    ContentFilter { batch: String, message: String },
+    ContentFilter {
+        /// The batch's name.
+        batch: String,
+        /// What is wrong with the filter, from its parser.
+        message: String,
+    },
 }
 
 /// OAuth2 token sources, one per endpoint, shared by every user of that endpoint so a token is

@@ -202,13 +202,7 @@ pub(super) fn spawn(store: &Arc<Store>, home: &Path, batch_id: Uuid) {
     if batch.notification_emails.is_empty() || batch.skip_reports {
         return;
     }
-    if !matches!(
-        batch.status,
-        BatchStatus::Synced
-            | BatchStatus::SyncedWithErrors
-            | BatchStatus::Completed
-            | BatchStatus::CompletedWithErrors
-    ) {
+    if !store::lifecycle::batch::finished_pass(batch.status) {
         return;
     }
     let dir = store::paths::reports_dir(home, &batch.name);

@@ -6,10 +6,11 @@ use uuid::Uuid;
 use super::users::{insert_user, new_user_record};
 use super::{
     Store, get_json, get_opt_ts, get_opt_uuid, get_ts, get_uuid, identity_guid, json, opt_ts, set,
-    ts, uid, unique_violation,
+    sql_in, ts, uid, unique_violation,
 };
 use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
+use crate::lifecycle::batch;
 use crate::types::{
     BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, ValidationWarning,
 };
@@ -61,6 +62,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<BatchRecord> {
 pub struct BatchFilter {
     /// Batches whose source or target is this endpoint.
     pub endpoint_id: Option<Uuid>,
+    /// Batches in exactly this status.
     pub status: Option<BatchStatus>,
 }
 
@@ -69,30 +71,55 @@ pub struct BatchFilter {
 /// creation time never change.
 #[derive(Debug, Clone, Default)]
 pub struct BatchUpdate {
+    /// Sets [`BatchRecord::status`].
     pub status: Option<BatchStatus>,
+    /// Sets [`BatchRecord::requested_action`]; `Some(None)` clears it.
     pub requested_action: Option<Option<BatchAction>>,
+    /// Sets [`BatchRecord::target_endpoint_id`]; `Some(None)` clears it.
     pub target_endpoint_id: Option<Option<Uuid>>,
+    /// Sets [`BatchRecord::target_maildir`]; `Some(None)` clears it.
     pub target_maildir: Option<Option<String>>,
+    /// Sets [`BatchRecord::auto_start`].
     pub auto_start: Option<bool>,
+    /// Sets [`BatchRecord::start_after`]; `Some(None)` clears it.
     pub start_after: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::complete_after`]; `Some(None)` clears it.
     pub complete_after: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::time_zone`]; `Some(None)` clears it.
     pub time_zone: Option<Option<String>>,
+    /// Sets [`BatchRecord::notification_emails`].
     pub notification_emails: Option<Vec<String>>,
+    /// Sets [`BatchRecord::exclude_folders`].
     pub exclude_folders: Option<Vec<String>>,
+    /// Sets [`BatchRecord::include_folders`].
     pub include_folders: Option<Vec<String>>,
+    /// Sets [`BatchRecord::content_filter`]; `Some(None)` clears it.
     pub content_filter: Option<Option<String>>,
+    /// Sets [`BatchRecord::bad_item_limit`]; `Some(None)` clears it.
     pub bad_item_limit: Option<Option<u32>>,
+    /// Sets [`BatchRecord::large_item_limit`]; `Some(None)` clears it.
     pub large_item_limit: Option<Option<u32>>,
+    /// Sets [`BatchRecord::max_message_size`]; `Some(None)` clears it.
     pub max_message_size: Option<Option<u64>>,
+    /// Sets [`BatchRecord::allow_unknown_columns`].
     pub allow_unknown_columns: Option<bool>,
+    /// Sets [`BatchRecord::report_interval_secs`]; `Some(None)` clears it.
     pub report_interval_secs: Option<Option<u64>>,
+    /// Sets [`BatchRecord::skip_reports`].
     pub skip_reports: Option<bool>,
+    /// Sets [`BatchRecord::validation_warnings`].
     pub validation_warnings: Option<Vec<ValidationWarning>>,
+    /// Sets [`BatchRecord::message`]; `Some(None)` clears it.
     pub message: Option<Option<String>>,
+    /// Sets [`BatchRecord::started_at`]; `Some(None)` clears it.
     pub started_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::initial_sync_at`]; `Some(None)` clears it.
     pub initial_sync_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::last_synced_at`]; `Some(None)` clears it.
     pub last_synced_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::completed_at`]; `Some(None)` clears it.
     pub completed_at: Option<Option<Timestamp>>,
+    /// Sets [`BatchRecord::next_sync_at`]; `Some(None)` clears it.
     pub next_sync_at: Option<Option<Timestamp>>,
 }
 
@@ -284,21 +311,29 @@ impl Store {
 
     /// Batches the worker must look at now, oldest first:
     /// - a pending `requested_action`;
-    /// - status `Starting`, `Syncing`, `IncrementalSyncing`, `Completing`, `Stopping` or
-    ///   `Removing` (work in progress, also after a worker restart);
-    /// - `Synced`/`SyncedWithErrors` whose `next_sync_at` is due (`<= now`);
-    /// - `Created` whose `start_after` is due, or with `auto_start` and no `start_after`.
+    /// - a status with work in progress, also after a worker restart
+    ///   ([`batch::running`]: `Starting`, `Syncing`, `IncrementalSyncing`, `Completing`,
+    ///   `Stopping`, `Removing`);
+    /// - synced ([`batch::synced`]: `Synced`, `SyncedWithErrors`) with `next_sync_at` due
+    ///   (`<= now`);
+    /// - waiting to start ([`batch::Step::StartWhenDue`]: `Created`) with `start_after` due,
+    ///   or with `auto_start` and no `start_after`.
     pub fn batches_needing_attention(&self, now: Timestamp) -> Result<Vec<BatchRecord>> {
+        let list = |pred: fn(BatchStatus) -> bool| {
+            sql_in(batch::all_where(pred).iter().map(|s| s.as_str()))
+        };
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM batches WHERE requested_action IS NOT NULL \
-                 OR status IN ('Starting', 'Syncing', 'IncrementalSyncing', 'Completing', \
-                               'Stopping', 'Removing') \
-                 OR (status IN ('Synced', 'SyncedWithErrors') AND next_sync_at <= ?1) \
-                 OR (status = 'Created' AND (start_after <= ?1 \
+                 OR status IN ({running}) \
+                 OR (status IN ({synced}) AND next_sync_at <= ?1) \
+                 OR (status IN ({waiting}) AND (start_after <= ?1 \
                                              OR (auto_start = 1 AND start_after IS NULL))) \
-                 ORDER BY created_at, name"
+                 ORDER BY created_at, name",
+                running = list(batch::running),
+                synced = list(batch::synced),
+                waiting = list(|s| batch::worker_step(s) == batch::Step::StartWhenDue),
             ))
             .ctx("find batches needing attention")?;
         stmt.query_map([ts(&now)], from_row)

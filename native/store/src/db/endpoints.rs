@@ -43,22 +43,39 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EndpointRecord> {
 /// columns `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointUpdate {
+    /// Sets [`EndpointRecord::name`].
     pub name: Option<String>,
+    /// Sets [`EndpointRecord::remote_server`].
     pub remote_server: Option<String>,
+    /// Sets [`EndpointRecord::port`].
     pub port: Option<u16>,
+    /// Sets [`EndpointRecord::security`].
     pub security: Option<SecurityMode>,
+    /// Sets [`EndpointRecord::authentication`].
     pub authentication: Option<AuthenticationMethod>,
+    /// Sets [`EndpointRecord::accept_untrusted`].
     pub accept_untrusted: Option<bool>,
+    /// Sets [`EndpointRecord::ca_file`]; `Some(None)` clears it.
     pub ca_file: Option<Option<String>>,
+    /// Sets [`EndpointRecord::max_concurrent_migrations`].
     pub max_concurrent_migrations: Option<u32>,
+    /// Sets [`EndpointRecord::max_concurrent_incremental_syncs`].
     pub max_concurrent_incremental_syncs: Option<u32>,
+    /// Sets [`EndpointRecord::admin_user`]; `Some(None)` clears it.
     pub admin_user: Option<Option<String>>,
+    /// Sets [`EndpointRecord::admin_secret`] (sealed by the caller); `Some(None)` removes it.
     pub admin_secret: Option<Option<Sealed>>,
+    /// Sets [`EndpointRecord::target_login`]; `Some(None)` clears it.
     pub target_login: Option<Option<TargetLogin>>,
+    /// Sets [`EndpointRecord::master_user_separator`].
     pub master_user_separator: Option<String>,
+    /// Sets [`EndpointRecord::oauth_token_endpoint`]; `Some(None)` clears it.
     pub oauth_token_endpoint: Option<Option<String>>,
+    /// Sets [`EndpointRecord::oauth_client_id`]; `Some(None)` clears it.
     pub oauth_client_id: Option<Option<String>>,
+    /// Sets [`EndpointRecord::oauth_scope`]; `Some(None)` clears it.
     pub oauth_scope: Option<Option<String>>,
+    /// Sets [`EndpointRecord::target_user_template`]; `Some(None)` clears it.
     pub target_user_template: Option<Option<String>>,
 }
 

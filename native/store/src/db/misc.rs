@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::{Store, get_opt_uuid, get_ts, get_uuid, json, ts, uid};
 use crate::error::{DbContext, Error, Result};
-use crate::types::{ConfigRecord, Event, SkippedItem, UserStatus, WorkerRecord};
+use crate::lifecycle;
+use crate::types::{ConfigRecord, Event, SkippedItem, StatusSummary, UserStatus, WorkerRecord};
 
 const SKIPPED_COLS: &str = "id, user_id, folder, src_uid, kind, subject, sender, date_sent, \
     date_received, size, reason, created_at";
@@ -57,6 +58,7 @@ fn worker_from_row(r: &Row<'_>) -> rusqlite::Result<WorkerRecord> {
 /// Get-MigrationStatistics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserCounts {
+    /// Every user counted (`TotalCount`).
     pub total: u64,
     /// Being worked on: summary `Active` except `Queued`.
     pub active: u64,
@@ -78,10 +80,18 @@ pub struct UserCounts {
     pub failed_incremental: u64,
     /// Always 0: IMAP migrations provision nothing.
     pub provisioned: u64,
+    /// Users Start-MigrationBatch acts on ([`lifecycle::user::to_start`]): those it re-queues
+    /// and those already waiting to run. Decides whether a `Synced` batch may be started.
+    pub to_start: u64,
+    /// Sum of the users' [`UserRecord::items_total`](crate::types::UserRecord::items_total).
     pub items_total: u64,
+    /// Sum of the users' [`UserRecord::items_synced`](crate::types::UserRecord::items_synced).
     pub items_synced: u64,
+    /// Sum of the users' [`UserRecord::items_skipped`](crate::types::UserRecord::items_skipped).
     pub items_skipped: u64,
+    /// Sum of the users' [`UserRecord::bytes_total`](crate::types::UserRecord::bytes_total).
     pub bytes_total: u64,
+    /// Sum of the users' [`UserRecord::bytes_synced`](crate::types::UserRecord::bytes_synced).
     pub bytes_synced: u64,
 }
 
@@ -118,24 +128,29 @@ fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCoun
         c.items_skipped += sums[2];
         c.bytes_total += sums[3];
         c.bytes_synced += sums[4];
-        match status {
-            Queued => c.pending += n,
-            Starting | Syncing | IncrementalSyncing | Completing | Stopping | Removing
-            | Validating => c.active += n,
-            Synced => c.synced += n,
-            Stopped | IncrementalStopped => c.stopped += n,
-            Completed => c.finalized += n,
-            CompletedWithWarnings => {
+        if lifecycle::user::to_start(status) {
+            c.to_start += n;
+        }
+        // The counters follow the StatusSummary roll-up; within it, `Queued` users are the
+        // pending ones and the failed and completed ones are told apart as Exchange does.
+        match status.summary() {
+            StatusSummary::Active if status == Queued => c.pending += n,
+            StatusSummary::Active => c.active += n,
+            StatusSummary::Synced => c.synced += n,
+            StatusSummary::Stopped => c.stopped += n,
+            StatusSummary::Completed => {
                 c.finalized += n;
-                c.completed_with_warnings += n;
+                if status == CompletedWithWarnings {
+                    c.completed_with_warnings += n;
+                }
             }
-            Failed => {
+            StatusSummary::Failed => {
                 c.failed += n;
-                c.failed_initial += n;
-            }
-            IncrementalFailed => {
-                c.failed += n;
-                c.failed_incremental += n;
+                if status == Failed {
+                    c.failed_initial += n;
+                } else {
+                    c.failed_incremental += n;
+                }
             }
         }
     }
@@ -143,31 +158,38 @@ fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCoun
 }
 
 impl Store {
-    /// Records an item that was not migrated; returns its id (`item.id` is ignored).
-    pub fn insert_skipped_item(&self, item: &SkippedItem) -> Result<i64> {
+    /// Records an item that was not migrated; returns its id (`item.id` is ignored), or `None`
+    /// when the same source message (`src_uid`) of the same folder is already recorded for the
+    /// user: a pass retried after a dropped connection, or resumed after a crash, meets a
+    /// refused message again before its `messages` row says Skipped, and it must be reported
+    /// (and counted against `-BadItemLimit`) once.
+    pub fn insert_skipped_item(&self, item: &SkippedItem) -> Result<Option<i64>> {
         self.write("record skipped item", |tx| {
-            tx.prepare_cached(
-                "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
-                 date_sent, date_received, size, reason, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    uid(&item.user_id),
-                    item.folder,
-                    item.src_uid,
-                    item.kind,
-                    item.subject,
-                    item.sender,
-                    item.date_sent,
-                    item.date_received,
-                    item.size,
-                    item.reason,
-                    ts(&item.created_at),
-                ])
-            })
-            .ctx("record skipped item")?;
-            Ok(tx.last_insert_rowid())
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
+                     date_sent, date_received, size, reason, created_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                     WHERE ?3 IS NULL OR NOT EXISTS (SELECT 1 FROM skipped_items \
+                       WHERE user_id = ?1 AND folder = ?2 AND src_uid = ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        uid(&item.user_id),
+                        item.folder,
+                        item.src_uid,
+                        item.kind,
+                        item.subject,
+                        item.sender,
+                        item.date_sent,
+                        item.date_received,
+                        item.size,
+                        item.reason,
+                        ts(&item.created_at),
+                    ])
+                })
+                .ctx("record skipped item")?;
+            Ok((inserted == 1).then(|| tx.last_insert_rowid()))
         })
     }
 

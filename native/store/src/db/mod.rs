@@ -285,6 +285,20 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
+/// The SQL literals of status names for an `IN (...)` list built from a lifecycle rule
+/// (`'Queued', 'Starting'`). The names are our enums' fixed ASCII spellings, so quoting them
+/// cannot break out of the literal.
+pub(crate) fn sql_in(names: impl IntoIterator<Item = &'static str>) -> String {
+    let quoted: Vec<String> = names
+        .into_iter()
+        .map(|name| {
+            debug_assert!(name.chars().all(|c| c.is_ascii_alphanumeric()));
+            format!("'{name}'")
+        })
+        .collect();
+    quoted.join(", ")
+}
+
 /// Parses a GUID identity (plain, hyphenated, braced or URN form) into the stored form.
 pub(crate) fn identity_guid(identity: &str) -> Option<String> {
     Uuid::parse_str(identity.trim()).ok().map(|u| u.to_string())

@@ -874,6 +874,32 @@ fn skipped_items_events_config_workers() {
         vec![Some(0), Some(1)]
     );
     assert_eq!(s.list_skipped_items(&u, None).expect("list").len(), 3);
+    // The same source message refused again (a retried or resumed pass) is recorded once.
+    let again = SkippedItem {
+        id: 0,
+        user_id: u,
+        folder: "INBOX".into(),
+        src_uid: Some(1),
+        kind: SkippedKind::BadItem,
+        subject: None,
+        sender: None,
+        date_sent: None,
+        date_received: None,
+        size: None,
+        reason: "bad again".into(),
+        created_at: now(),
+    };
+    assert_eq!(s.insert_skipped_item(&again).expect("skip again"), None);
+    let other_folder = SkippedItem {
+        folder: "Archive".into(),
+        ..again
+    };
+    assert!(
+        s.insert_skipped_item(&other_folder)
+            .expect("skip")
+            .is_some()
+    );
+    assert_eq!(s.list_skipped_items(&u, None).expect("list").len(), 4);
 
     for i in 0..5 {
         s.insert_event(&Event::new(
@@ -987,4 +1013,62 @@ fn probe_chunked_message_writes() {
         "100k begin+commit in 500-chunks: {elapsed:?}; read back: {:?}",
         read.elapsed()
     );
+}
+
+#[test]
+fn batch_stop_stops_each_user_by_its_passes_and_counts_users_to_start() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, users) = batch(&s, "StopMe", &e, 5);
+    let (other, other_users) = batch(&s, "Other", &e, 1);
+    // (status, passes) as a running batch has them when Stop takes effect.
+    let before = [
+        (UserStatus::Queued, 0),
+        (UserStatus::Queued, 2),
+        (UserStatus::Syncing, 0),
+        (UserStatus::IncrementalSyncing, 1),
+        (UserStatus::Synced, 1),
+    ];
+    for (u, (status, passes)) in users.iter().zip(before) {
+        s.update_user(
+            &u.id,
+            UserUpdate {
+                status: Some(status),
+                passes: Some(passes),
+                ..Default::default()
+            },
+        )
+        .expect("update");
+    }
+    let c = s.batch_counts(&b.id).expect("counts");
+    assert_eq!((c.pending, c.active, c.synced, c.to_start), (2, 2, 1, 2));
+
+    let from = crate::lifecycle::user::all_where(crate::lifecycle::user::stopped_with_batch);
+    let n = s
+        .transition_users(&b.id, &from, crate::lifecycle::user::on_stop)
+        .expect("stop");
+    assert_eq!(n, 4);
+    let after: Vec<UserStatus> = users
+        .iter()
+        .map(|u| s.get_user_by_id(&u.id).expect("get").expect("user").status)
+        .collect();
+    assert_eq!(
+        after,
+        [
+            UserStatus::Stopped,
+            UserStatus::IncrementalStopped,
+            UserStatus::Stopped,
+            UserStatus::IncrementalStopped,
+            UserStatus::Synced,
+        ]
+    );
+    // Another batch's users are not touched.
+    let o = s
+        .get_user_by_id(&other_users[0].id)
+        .expect("get")
+        .expect("user");
+    assert_eq!((o.batch_id, o.status), (other.id, UserStatus::Queued));
+    let c = s.batch_counts(&b.id).expect("counts");
+    assert_eq!((c.stopped, c.synced, c.to_start), (4, 1, 4));
 }

@@ -6,11 +6,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
 use super::{
-    Store, get_opt_ts, get_sealed, get_ts, get_uuid, identity_guid, opt_ts, set, ts, uid,
+    Store, get_opt_ts, get_sealed, get_ts, get_uuid, identity_guid, opt_ts, set, sql_in, ts, uid,
     unique_violation,
 };
 use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
+use crate::lifecycle;
 use crate::secret::{Sealed, SecretString};
 use crate::types::{StatusSummary, Timestamp, UserAction, UserRecord, UserStatus, now};
 
@@ -130,6 +131,13 @@ fn get_by_id(conn: &Connection, id: &Uuid) -> Result<Option<UserRecord>> {
         .ctx("read user")
 }
 
+/// Whether batch `id` exists (asked here, not of the batches module, which builds on this one).
+fn batch_exists(conn: &Connection, id: &Uuid) -> Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM batches WHERE id = ?1)")
+        .and_then(|mut s| s.query_row([uid(id)], |r| r.get(0)))
+        .ctx("read batch")
+}
+
 fn require(conn: &Connection, id: &Uuid) -> Result<UserRecord> {
     get_by_id(conn, id)?.ok_or_else(|| Error::NotFound {
         kind: "user",
@@ -150,8 +158,11 @@ pub struct AddedUsers {
 /// Filters of [`Store::list_users`] (Get-MigrationUser); all given filters must match.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
+    /// Users of this batch (`-BatchId`).
     pub batch_id: Option<Uuid>,
+    /// Users in exactly this status (`-Status`).
     pub status: Option<UserStatus>,
+    /// Users whose status rolls up into this summary (`-StatusSummary`).
     pub status_summary: Option<StatusSummary>,
     /// Case-insensitive exact match.
     pub email: Option<String>,
@@ -162,22 +173,39 @@ pub struct UserFilter {
 /// Changes to a user. `None` leaves a field alone; for nullable columns `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
+    /// Sets [`UserRecord::user_name`].
     pub user_name: Option<String>,
+    /// Sets [`UserRecord::user_root`]; `Some(None)` clears it.
     pub user_root: Option<Option<String>>,
+    /// Sets [`UserRecord::status`].
     pub status: Option<UserStatus>,
+    /// Sets [`UserRecord::requested_action`]; `Some(None)` clears it.
     pub requested_action: Option<Option<UserAction>>,
+    /// Sets [`UserRecord::last_error`]; `Some(None)` clears it.
     pub last_error: Option<Option<String>>,
+    /// Sets [`UserRecord::error_code`]; `Some(None)` clears it.
     pub error_code: Option<Option<String>>,
+    /// Sets [`UserRecord::items_total`].
     pub items_total: Option<u64>,
+    /// Sets [`UserRecord::items_synced`].
     pub items_synced: Option<u64>,
+    /// Sets [`UserRecord::items_skipped`].
     pub items_skipped: Option<u64>,
+    /// Sets [`UserRecord::bytes_total`].
     pub bytes_total: Option<u64>,
+    /// Sets [`UserRecord::bytes_synced`].
     pub bytes_synced: Option<u64>,
+    /// Sets [`UserRecord::folders_synced`].
     pub folders_synced: Option<u64>,
+    /// Sets [`UserRecord::started_at`]; `Some(None)` clears it.
     pub started_at: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::last_sync_start`]; `Some(None)` clears it.
     pub last_sync_start: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::last_success_at`]; `Some(None)` clears it.
     pub last_success_at: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::initial_sync_at`]; `Some(None)` clears it.
     pub initial_sync_at: Option<Option<Timestamp>>,
+    /// Sets [`UserRecord::passes`].
     pub passes: Option<u32>,
 }
 
@@ -212,7 +240,7 @@ impl Store {
             .map(|u| new_user_record(*batch_id, u, self.seal(&u.password)))
             .collect();
         self.write("add users", |tx| {
-            if super::batches::get_by_id(tx, batch_id)?.is_none() {
+            if !batch_exists(tx, batch_id)? {
                 return Err(Error::NotFound {
                     kind: "batch",
                     identity: batch_id.to_string(),
@@ -385,6 +413,45 @@ impl Store {
         })
     }
 
+    /// Moves every user of a batch whose status is in `from` to `to(status, passes)`, in one
+    /// transaction (e.g. a batch's Stop: [`lifecycle::user::on_stop`], which depends on whether
+    /// the user completed a pass). Returns how many changed.
+    pub fn transition_users(
+        &self,
+        batch_id: &Uuid,
+        from: &[UserStatus],
+        to: impl Fn(UserStatus, u32) -> UserStatus,
+    ) -> Result<usize> {
+        if from.is_empty() {
+            return Ok(0);
+        }
+        let select = format!(
+            "SELECT id, status, passes FROM users WHERE batch_id = ?1 AND status IN ({})",
+            sql_in(from.iter().map(|s| s.as_str()))
+        );
+        self.write("set users status", |tx| {
+            let rows: Vec<(String, UserStatus, u32)> = tx
+                .prepare(&select)
+                .and_then(|mut s| {
+                    s.query_map([uid(batch_id)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect()
+                })
+                .ctx("set users status")?;
+            let mut update = tx
+                .prepare_cached("UPDATE users SET status = ?2 WHERE id = ?1")
+                .ctx("set users status")?;
+            let mut changed = 0;
+            for (id, status, passes) in rows {
+                let next = to(status, passes);
+                if next != status {
+                    update.execute(params![id, next]).ctx("set users status")?;
+                    changed += 1;
+                }
+            }
+            Ok(changed)
+        })
+    }
+
     /// Records an action for the worker on one user (Start-, Stop-, Remove-MigrationUser,
     /// Set-MigrationUser -SyncNow).
     pub fn request_user_action(&self, id: &Uuid, action: UserAction) -> Result<UserRecord> {
@@ -411,16 +478,21 @@ impl Store {
         })
     }
 
-    /// Users of a batch the worker should pick up now, by CSV row: status `Queued` (waiting
-    /// for a slot) or `Starting` (interrupted before it began syncing), or any user with a
-    /// pending requested action.
+    /// Users of a batch the worker should pick up now, by CSV row: those waiting to run
+    /// ([`lifecycle::user::runnable`]: `Queued`, or `Starting` when interrupted before the pass
+    /// began), or any user with a pending requested action.
     pub fn users_to_run(&self, batch_id: &Uuid) -> Result<Vec<UserRecord>> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM users WHERE batch_id = ?1 \
-                 AND (status IN ('Queued', 'Starting') OR requested_action IS NOT NULL) \
-                 ORDER BY row_index, email"
+                 AND (status IN ({}) OR requested_action IS NOT NULL) \
+                 ORDER BY row_index, email",
+                sql_in(
+                    lifecycle::user::all_where(lifecycle::user::runnable)
+                        .iter()
+                        .map(|s| s.as_str())
+                )
             ))
             .ctx("list users to run")?;
         stmt.query_map([uid(batch_id)], from_row)

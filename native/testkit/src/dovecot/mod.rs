@@ -88,7 +88,9 @@ impl SpecialUseNames {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalOAuth {
+    /// Where clients `POST` client-credentials requests for an access token.
     pub token_url: String,
+    /// Where Dovecot's oauth2 passdb checks a presented token (RFC 7662).
     pub introspection_url: String,
 }
 
@@ -97,6 +99,7 @@ pub struct ExternalOAuth {
 pub struct DovecotOptions {
     /// Users (name, password) present from the start.
     pub users: Vec<(String, String)>,
+    /// How the auto-created special-use folders are named.
     pub special_use_names: SpecialUseNames,
     /// Keep Dovecot's fsync calls (`mail_fsync = optimized`); off by default for speed.
     pub fsync: bool,
@@ -104,6 +107,7 @@ pub struct DovecotOptions {
     pub dir: Option<PathBuf>,
     /// OAuth2 client the token endpoint accepts.
     pub oauth_client_id: String,
+    /// The secret that goes with `oauth_client_id`.
     pub oauth_client_secret: String,
     /// Use these endpoints instead of starting an in-process [`OAuthServer`].
     pub external_oauth: Option<ExternalOAuth>,
@@ -163,25 +167,43 @@ impl DovecotOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceInfo {
+    /// Address both ports listen on (always `127.0.0.1`).
     pub host: String,
+    /// Plain IMAP port: STARTTLS offered, plaintext LOGIN allowed.
     pub imap_port: u16,
+    /// Implicit-TLS IMAP port.
     pub imaps_port: u16,
+    /// PEM file of the per-instance CA that signed the server certificate.
     pub ca_file: PathBuf,
+    /// The instance directory (config, certificates, mail, log, this state file).
     pub dir: PathBuf,
+    /// Dovecot's log, all services.
     pub log_path: PathBuf,
+    /// The generated dovecot.conf.
     pub config_path: PathBuf,
+    /// Names of the passwd-file users at the time of writing, sorted.
     pub users: Vec<String>,
+    /// Master user name: `<user><separator><master_user>` logs in as `<user>`.
     pub master_user: String,
+    /// Password of the master user.
     pub master_password: String,
+    /// What joins a user and the master user in a master login (`*`).
     pub master_separator: String,
+    /// Token endpoint for client credentials; `None` when no OAuth server is known.
     pub oauth_token_url: Option<String>,
+    /// Introspection endpoint Dovecot asks; `None` when no OAuth server is known.
     pub oauth_introspection_url: Option<String>,
+    /// OAuth2 client the token endpoint accepts.
     pub oauth_client_id: String,
+    /// The secret that goes with `oauth_client_id`.
     pub oauth_client_secret: String,
+    /// How the special-use folders are named.
     pub special_use: SpecialUseNames,
+    /// Special-use attribute (`\Sent`) to folder name (`Sent` or `Sent Items`).
     pub special_use_folders: BTreeMap<String, String>,
     /// `maildir:<root>/%u` root when serving a Maildir tree; null for per-user homes.
     pub maildir_root: Option<PathBuf>,
+    /// Pid of the Dovecot master process; `None` when none is known (not started, stopped).
     pub master_pid: Option<u32>,
     /// Pid of the helper process serving OAuth for a detached instance.
     pub oauth_pid: Option<u32>,
@@ -190,8 +212,11 @@ pub struct InstanceInfo {
 /// Counts Dovecot reports for a folder (`doveadm mailbox status`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailboxStatus {
+    /// Messages in the folder now.
     pub messages: u32,
+    /// The UID the next delivered message will get.
     pub uidnext: u32,
+    /// The folder's UIDVALIDITY.
     pub uidvalidity: u32,
 }
 

@@ -126,7 +126,8 @@ pub(super) fn record_bad(
 ) -> Result<(), Error> {
     let ctx = pass.ctx;
     let (subject, sender, date_sent) = item.headers;
-    ctx.store
+    let inserted = ctx
+        .store
         .insert_skipped_item(&SkippedItem {
             id: 0,
             user_id: ctx.user_id,
@@ -142,6 +143,10 @@ pub(super) fn record_bad(
             created_at: Utc::now(),
         })
         .map_err(st("record skipped item"))?;
+    if inserted.is_none() {
+        // Refused again on a retried or resumed pass: reported and counted the first time.
+        return Ok(());
+    }
     ctx.stats.skipped.fetch_add(1, Ordering::Relaxed);
     ctx.progress.skipped(1);
     let count = ctx.stats.bad_items.fetch_add(1, Ordering::Relaxed) + 1;

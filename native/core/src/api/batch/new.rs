@@ -1,0 +1,177 @@
+//! New-MigrationBatch: everything is checked before anything is written; the batch and its
+//! users are inserted in one transaction.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use imapmigration_store as store;
+use store::lifecycle::batch as rules;
+use store::{BatchAction, BatchFilter, BatchRecord};
+
+use super::{
+    check_content_filter, check_emails, check_order, drop_users_of_other_batches, ensure_worker,
+    read_csv, refused, render_one, string_list, warnings_message,
+};
+use crate::ErrorCode;
+use crate::api::{ApiError, ApiResult, Request, config, dto};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewArgs {
+    name: Option<String>,
+    source_endpoint: Option<String>,
+    target_endpoint: Option<String>,
+    csv_data: Option<String>,
+    #[serde(default)]
+    auto_start: bool,
+    start_after: Option<String>,
+    complete_after: Option<String>,
+    time_zone: Option<String>,
+    notification_emails: Option<Value>,
+    exclude_folders: Option<Value>,
+    include_folders: Option<Value>,
+    content_filter: Option<String>,
+    allow_unknown_columns_in_csv: Option<bool>,
+    bad_item_limit: Option<Value>,
+    large_item_limit: Option<Value>,
+    report_interval: Option<u64>,
+    #[serde(default)]
+    skip_reports: bool,
+    submitted_by: Option<String>,
+}
+
+/// New-MigrationBatch. Everything is checked before anything is written; the batch and its users
+/// are inserted in one transaction.
+pub fn new(req: &Request) -> ApiResult {
+    let a: NewArgs = dto::args(req)?;
+    let name = dto::required(&a.name, "name")?.to_owned();
+    dto::check_name("name", &name)?;
+    let source_id = dto::required(&a.source_endpoint, "sourceEndpoint")?;
+    let csv_data = dto::required(&a.csv_data, "csvData")?;
+    let start_after = dto::opt_time("startAfter", &a.start_after)?;
+    let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
+    if a.auto_start && start_after.is_some() {
+        return Err(ApiError::invalid(
+            "startAfter",
+            "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
+        ));
+    }
+    check_order(start_after, complete_after)?;
+    let notification_emails =
+        string_list("notificationEmails", &a.notification_emails)?.unwrap_or_default();
+    check_emails("notificationEmails", &notification_emails)?;
+    let exclude_folders = string_list("excludeFolders", &a.exclude_folders)?.unwrap_or_default();
+    let include_folders = string_list("includeFolders", &a.include_folders)?.unwrap_or_default();
+    let content_filter = dto::opt_identity(&a.content_filter).map(str::to_owned);
+    check_content_filter(content_filter.as_deref())?;
+    let bad_item_limit = a
+        .bad_item_limit
+        .as_ref()
+        .map(|v| dto::unlimited("badItemLimit", v))
+        .transpose()?
+        .flatten();
+    let large_item_limit = a
+        .large_item_limit
+        .as_ref()
+        .map(|v| dto::unlimited("largeItemLimit", v))
+        .transpose()?
+        .flatten();
+    let allow_unknown = a.allow_unknown_columns_in_csv.unwrap_or(false);
+
+    let store = req.open_store()?;
+    if store
+        .get_batch(&name)?
+        .is_some_and(|b| b.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(ApiError::new(
+            ErrorCode::AlreadyExists,
+            format!("a migration batch named \"{name}\" already exists"),
+        )
+        .with_details(json!({ "identity": name, "parameter": "name" })));
+    }
+    let existing = store.list_batches(&BatchFilter::default())?.len();
+    if existing >= config::MAX_NUMBER_OF_BATCHES {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "there are already {existing} migration batches, the most allowed; remove a batch before adding another"
+            ),
+        ));
+    }
+    let source = store.get_endpoint(source_id)?.ok_or_else(|| {
+        ApiError::not_found("endpoint", source_id)
+            .with_details(json!({ "identity": source_id, "parameter": "sourceEndpoint" }))
+    })?;
+    let target = match dto::opt_identity(&a.target_endpoint) {
+        Some(t) => Some(store.get_endpoint(t)?.ok_or_else(|| {
+            ApiError::not_found("endpoint", t)
+                .with_details(json!({ "identity": t, "parameter": "targetEndpoint" }))
+        })?),
+        None => match config::default_target_id(&store)? {
+            Some(id) => store.get_endpoint(&id)?,
+            None => None,
+        },
+    };
+    if target.as_ref().is_some_and(|t| t.id == source.id) {
+        return Err(ApiError::invalid(
+            "targetEndpoint",
+            format!(
+                "the endpoint {} cannot be both the source and the target",
+                source.name
+            ),
+        ));
+    }
+
+    let parsed = read_csv(csv_data, allow_unknown)?;
+    let mut warnings = parsed.warnings;
+    let rows = drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?;
+
+    let mut b = BatchRecord::new(name, source.id);
+    b.target_endpoint_id = target.as_ref().map(|t| t.id);
+    if target.is_none() {
+        b.target_maildir = Some(
+            store::paths::maildir_root(store.home())
+                .display()
+                .to_string(),
+        );
+    }
+    b.start_after = start_after;
+    b.complete_after = complete_after;
+    b.time_zone = dto::opt_identity(&a.time_zone).map(str::to_owned);
+    b.notification_emails = notification_emails;
+    b.exclude_folders = exclude_folders;
+    b.include_folders = include_folders;
+    b.content_filter = content_filter;
+    b.bad_item_limit = bad_item_limit;
+    b.large_item_limit = large_item_limit;
+    b.allow_unknown_columns = allow_unknown;
+    b.report_interval_secs = a.report_interval;
+    b.skip_reports = a.skip_reports;
+    b.submitted_by = dto::opt_identity(&a.submitted_by)
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var("USER")
+                .ok()
+                .or_else(|| std::env::var("USERNAME").ok())
+        });
+    // A batch with validation warnings waits for the admin to review them (docs/compatibility.md
+    // §4.1), even with -AutoStart.
+    let start_now = a.auto_start && warnings.is_empty();
+    b.auto_start = start_now;
+    if start_now {
+        // Started at once (as Start shows it), so a poller never sees a stale Created after
+        // -AutoStart.
+        b.status = rules::on_action(b.status, BatchAction::Start, !rows.is_empty())
+            .map_err(|r| refused(r, &b.name))?;
+        b.requested_action = Some(BatchAction::Start);
+    }
+    if !warnings.is_empty() {
+        b.message = Some(warnings_message(warnings.len(), false));
+    }
+    b.validation_warnings = warnings;
+    store.insert_batch(&b, &rows)?;
+    if start_now || b.start_after.is_some() {
+        ensure_worker(req, &format!("the batch {} was created", b.name))?;
+    }
+    render_one(req, &store, &b.id)
+}
