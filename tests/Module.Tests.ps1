@@ -110,11 +110,20 @@ Describe 'ImapMigration.psd1' {
         $manifest = Test-ModuleManifest -Path $compat -ErrorAction Stop
         $manifest.Name | Should -Be 'ExchangeOnlineManagement'
         $manifest.ExportedFunctions.Keys | Sort-Object | Should -Be @('Connect-ExchangeOnline', 'Disconnect-ExchangeOnline', 'Get-ConnectionInformation')
-        $root = [System.IO.Path]::GetFullPath((Join-Path (Split-Path $compat) (Import-PowerShellDataFile $compat).RootModule))
-        $root | Should -Be ([System.IO.Path]::GetFullPath((Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psm1')))
+        # Both module files load the one implementation.
+        $implementation = [System.IO.Path]::GetFullPath((Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ExchangeShim.ps1'))
+        foreach ($psm1 in (Join-Path (Split-Path $compat) (Import-PowerShellDataFile $compat).RootModule),
+            (Join-Path $RepoRoot 'module/ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psm1')) {
+            $ast = [System.Management.Automation.Language.Parser]::ParseFile($psm1, [ref]$null, [ref]$null)
+            $dotSourced = @($ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.CommandAst] -and $n.InvocationOperator -eq 'Dot' }, $true))
+            $dotSourced.Count | Should -Be 1 -Because $psm1
+            $relative = $dotSourced[0].CommandElements[0].Extent.Text -replace "^\(Join-Path \`$PSScriptRoot '(.+)'\)$", '$1'
+            [System.IO.Path]::GetFullPath((Join-Path (Split-Path $psm1) $relative)) | Should -Be $implementation -Because $psm1
+        }
         # Nothing else in the module tree is a module of that name, so it is found only through
         # module/compat on PSModulePath.
-        @(Get-ChildItem -Path (Join-Path $RepoRoot 'module') -Recurse -Filter 'ExchangeOnlineManagement.ps*1' -File | Where-Object FullName -ne $compat).Count | Should -Be 0
+        @(Get-ChildItem -Path (Join-Path $RepoRoot 'module') -Recurse -Filter 'ExchangeOnlineManagement.ps*1' -File |
+                Where-Object { (Split-Path $_.FullName) -ne (Split-Path $compat) }).Count | Should -Be 0
         Test-Path (Join-Path $RepoRoot 'module/ExchangeOnlineManagement') | Should -BeFalse
     }
 }

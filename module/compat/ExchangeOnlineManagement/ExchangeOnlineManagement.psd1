@@ -2,12 +2,12 @@
 # ExchangeOnlineManagement` and `Import-Module ExchangeOnlineManagement` load it once an admin puts
 # <repo>/module/compat on PSModulePath on purpose; without that folder on the path nothing here is
 # found, and Microsoft's module, where installed, is untouched. It loads the same file as
-# module/ImapMigration.ExchangeShim: one implementation, two names.
+# module/ImapMigration.ExchangeShim (ExchangeShim.ps1): one implementation, two names.
 # ModuleVersion 3.0.0 names the Exchange Online V3 connection cmdlets it stands in for, so a
 # `#Requires -Modules @{ ModuleName = 'ExchangeOnlineManagement'; ModuleVersion = '3.0.0' }` line
 # passes; an installed ExchangeOnlineManagement of a higher version is the one Import-Module picks.
 @{
-    RootModule           = '../../ImapMigration.ExchangeShim/ImapMigration.ExchangeShim.psm1'
+    RootModule           = 'ExchangeOnlineManagement.psm1'
     ModuleVersion        = '3.0.0'
     GUID                 = 'eb0400ec-c784-4a2c-8cf8-322e60f96f43'
     Author               = 'ImapMigration contributors'
