@@ -395,7 +395,7 @@ Describe 'Cmdlet arguments' {
         It 'warns to review validation warnings and run Start-MigrationBatch' {
             Mock -ModuleName ImapMigration Invoke-MigNative {
                 $b = $global:MigFx.batch.PSObject.Copy()
-                $b.Status = 'Created'
+                $b.Status = 'Stopped'
                 $b.ValidationWarningCount = 1
                 $b.ValidationWarnings = @([pscustomobject]@{ RowIndex = 2; EmailAddress = 'x@contoso.com'; LocalizedErrorMessage = 'Password is blank' })
                 $b

@@ -151,7 +151,7 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         It 'accepts an unknown column with -AllowUnknownColumnsInCsv $true (then removes the batch)' {
             $data = [System.Text.Encoding]::UTF8.GetBytes("EmailAddress,UserName,Password,Colour`r`ncarol@contoso.test,carol,pw,blue`r`n")
             $b = New-MigrationBatch -Name UnknownColumnOk -SourceEndpoint IMAPonpremises -CSVData $data -AllowUnknownColumnsInCsv $true -ErrorAction Stop
-            $b.Status -eq 'Created' | Should -BeTrue
+            $b.Status -eq 'Stopped' | Should -BeTrue
             Remove-MigrationBatch -Identity UnknownColumnOk -Confirm:$false -ErrorAction Stop
         }
 

@@ -5,9 +5,10 @@ function New-MigrationBatch {
     .DESCRIPTION
     New-MigrationBatch reads the CSV (columns EmailAddress, UserName, Password and optional
     UserRoot), validates it and stores the batch and its users. Pointing -SourceEndpoint at an IMAP
-    endpoint makes an IMAP batch. Without -AutoStart the batch stays Created until
-    Start-MigrationBatch; with -AutoStart the background worker starts it (the cmdlet returns at
-    once; poll Get-MigrationBatch for the Status).
+    endpoint makes an IMAP batch. Without -AutoStart the batch is Stopped (created, not
+    started, as Exchange Online shows it) until Start-MigrationBatch; with -AutoStart it is
+    Starting at once and the background worker runs it (the cmdlet returns at once; poll
+    Get-MigrationBatch for the Status).
     A file-level CSV problem (missing required column, unknown column, not text, wrong column
     count) fails the cmdlet with the error id CsvInvalid and creates nothing. Row-level problems
     are recorded in the batch's ValidationWarnings; the batch is then not started automatically.

@@ -62,7 +62,8 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<BatchRecord> {
 pub struct BatchFilter {
     /// Batches whose source or target is this endpoint.
     pub endpoint_id: Option<Uuid>,
-    /// Batches in exactly this status.
+    /// Batches in this status; `Created` also finds the batches never started, shown `Stopped`
+    /// ([`batch::shown_as`]).
     pub status: Option<BatchStatus>,
 }
 
@@ -235,8 +236,10 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM batches \
                  WHERE (?1 IS NULL OR source_endpoint_id = ?1 OR target_endpoint_id = ?1) \
-                   AND (?2 IS NULL OR status = ?2) \
-                 ORDER BY created_at, name"
+                   AND (?2 IS NULL OR status = ?2 OR (?2 = '{created}' AND {never_started})) \
+                 ORDER BY created_at, name",
+                created = BatchStatus::Created.as_str(),
+                never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
             ))
             .ctx("list batches")?;
         stmt.query_map(
@@ -316,8 +319,8 @@ impl Store {
     ///   `Stopping`, `Removing`);
     /// - synced ([`batch::synced`]: `Synced`, `SyncedWithErrors`) with `next_sync_at` due
     ///   (`<= now`);
-    /// - waiting to start ([`batch::Step::StartWhenDue`]: `Created`) with `start_after` due,
-    ///   or with `auto_start` and no `start_after`.
+    /// - never started ([`batch::never_started`]) with `start_after` due, or with
+    ///   `auto_start` and no `start_after` ([`batch::start_due`]).
     pub fn batches_needing_attention(&self, now: Timestamp) -> Result<Vec<BatchRecord>> {
         let list = |pred: fn(BatchStatus) -> bool| {
             sql_in(batch::all_where(pred).iter().map(|s| s.as_str()))
@@ -328,18 +331,32 @@ impl Store {
                 "SELECT {COLS} FROM batches WHERE requested_action IS NOT NULL \
                  OR status IN ({running}) \
                  OR (status IN ({synced}) AND next_sync_at <= ?1) \
-                 OR (status IN ({waiting}) AND (start_after <= ?1 \
-                                             OR (auto_start = 1 AND start_after IS NULL))) \
+                 OR ({never_started} AND (start_after <= ?1 \
+                      OR (auto_start = 1 AND start_after IS NULL))) \
                  ORDER BY created_at, name",
                 running = list(batch::running),
                 synced = list(batch::synced),
-                waiting = list(|s| batch::worker_step(s) == batch::Step::StartWhenDue),
+                never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
             ))
             .ctx("find batches needing attention")?;
         stmt.query_map([ts(&now)], from_row)
             .and_then(|rows| rows.collect())
             .ctx("find batches needing attention")
     }
+}
+
+/// [`batch::never_started`] in SQL; `{waiting}` is [`waiting_list`].
+const NEVER_STARTED_SQL: &str =
+    "(status IN ({waiting}) AND started_at IS NULL AND requested_action IS NULL)";
+
+/// The statuses a batch never started shows ([`batch::never_started`]), as an SQL list.
+fn waiting_list() -> String {
+    let probe = |status| {
+        let mut b = BatchRecord::new("", Uuid::nil());
+        b.status = status;
+        batch::never_started(&b)
+    };
+    sql_in(batch::all_where(probe).iter().map(|s| s.as_str()))
 }
 
 const INSERT_SQL: &str = "INSERT INTO batches (id, name, source_endpoint_id, target_endpoint_id, \

@@ -320,6 +320,7 @@ fn batch_api_wakes_and_statuses_entered() {
     assert_eq!(
         never,
         [
+            BatchStatus::Created,
             BatchStatus::IncrementalSyncing,
             BatchStatus::Waiting,
             BatchStatus::Corrupted
@@ -355,6 +356,67 @@ fn batch_refusals_name_the_batch_and_the_statuses_that_accept() {
         set(BatchStatus::Stopped, Change::StartAfter),
         "startAfter can be changed only while the batch is Created or Failed; B1 is Stopped"
     );
+}
+
+#[test]
+fn a_new_batch_is_stopped_and_told_apart_by_never_having_started() {
+    let mut b = crate::types::BatchRecord::new("B1", uuid::Uuid::new_v4());
+    assert_eq!(
+        b.status,
+        BatchStatus::Stopped,
+        "Exchange Online shows a new batch Stopped"
+    );
+    assert_eq!(
+        batch::on_action(b.status, BatchAction::Start, true),
+        Ok(BatchStatus::Starting),
+        "-AutoStart"
+    );
+    assert!(batch::never_started(&b));
+    assert_eq!(batch::rules_status(&b), BatchStatus::Created);
+    assert!(batch::shown_as(&b, BatchStatus::Created));
+    assert!(batch::shown_as(&b, BatchStatus::Stopped));
+    assert!(batch::on_set_batch(&b, Change::StartAfter).is_ok());
+    let never = |a| {
+        let r = batch::on_batch_action(&b, a, false).expect_err("refused");
+        assert_eq!(r.status, BatchStatus::Stopped, "names the status shown");
+        r.reason
+    };
+    assert_eq!(never(BatchAction::Stop), batch::Reason::NotStarted);
+    assert_eq!(never(BatchAction::Complete), batch::Reason::NeverStarted);
+    assert_eq!(never(BatchAction::SyncNow), batch::Reason::NeverStarted);
+    let r = user::on_user_action(UserStatus::Queued, UserAction::Stop, &b, 0).expect_err("waits");
+    assert_eq!(
+        (r.reason, r.status_name()),
+        (user::Reason::BatchNotStarted, "Stopped")
+    );
+    let now = crate::types::now();
+    assert!(!batch::start_due(&b, now), "no StartAfter: waits for Start");
+    b.start_after = Some(now + chrono::Duration::hours(1));
+    assert!(!batch::start_due(&b, now));
+    b.start_after = Some(now);
+    assert!(batch::start_due(&b, now), "StartAfter has come");
+    b.start_after = None;
+    b.auto_start = true;
+    assert!(batch::start_due(&b, now), "flagged AutoStart");
+
+    // Started once (New-MigrationBatch -AutoStart sets started_at), then stopped: a plain
+    // Stopped batch.
+    b.started_at = Some(now);
+    b.start_after = Some(now);
+    assert!(!batch::never_started(&b));
+    assert_eq!(batch::rules_status(&b), BatchStatus::Stopped);
+    assert_eq!(
+        batch::on_batch_action(&b, BatchAction::Complete, false),
+        Ok(BatchStatus::Completing)
+    );
+    assert!(!batch::shown_as(&b, BatchStatus::Created));
+    assert!(batch::shown_as(&b, BatchStatus::Stopped));
+    assert!(
+        !batch::start_due(&b, now),
+        "a stopped batch never restarts on its own"
+    );
+    let refusal = batch::on_set_batch(&b, Change::StartAfter).expect_err("refused");
+    assert_eq!(refusal.status, BatchStatus::Stopped);
 }
 
 #[test]

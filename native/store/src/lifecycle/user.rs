@@ -3,7 +3,7 @@
 //! (docs/compatibility.md §8.3 to §8.5).
 
 use super::{MigrationState, batch};
-use crate::types::{BatchAction, BatchStatus, StatusSummary, UserAction, UserStatus};
+use crate::types::{BatchAction, BatchRecord, BatchStatus, StatusSummary, UserAction, UserStatus};
 
 use UserStatus::*;
 
@@ -377,6 +377,21 @@ pub fn on_action(
             Ok(Outcome::Removed)
         }
     }
+}
+
+/// [`on_action`] for a user of the batch `b`, by the rules of the batch's
+/// [`batch::rules_status`] (the users of a batch never started wait for
+/// Start-MigrationBatch); a refusal names the status `b` shows.
+pub fn on_user_action(
+    status: UserStatus,
+    action: UserAction,
+    b: &BatchRecord,
+    passes: u32,
+) -> Result<Outcome, Refusal> {
+    on_action(status, action, batch::rules_status(b), passes).map_err(|r| Refusal {
+        batch: b.status,
+        ..r
+    })
 }
 
 /// The statuses a user can move to from `from` by one admin action or worker event.

@@ -159,11 +159,14 @@ pub fn new(req: &Request) -> ApiResult {
     let start_now = a.auto_start && warnings.is_empty();
     b.auto_start = start_now;
     if start_now {
-        // Started at once (as Start shows it), so a poller never sees a stale Created after
+        // Started at once (as Start shows it), so a poller never sees a stale Stopped after
         // -AutoStart.
         b.status = rules::on_action(b.status, BatchAction::Start, !rows.is_empty())
             .map_err(|r| refused(r, &b.name))?;
         b.requested_action = Some(BatchAction::Start);
+        // Started from the moment New returns: a Stop before the worker took the batch up
+        // leaves a batch that was started, which never restarts on its own.
+        b.started_at = Some(store::now());
     }
     if !warnings.is_empty() {
         b.message = Some(warnings_message(warnings.len(), false));
