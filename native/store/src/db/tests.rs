@@ -608,6 +608,56 @@ fn delete_batch_cascades_to_everything() {
 // ---- users --------------------------------------------------------------------------------
 
 #[test]
+fn status_summary_filters_as_exchange_rolls_up_and_counters_group_by_progress() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, u) = batch(&s, "B1", &e, 4);
+    for (user, status) in u.iter().zip([
+        UserStatus::IncrementalSyncing,
+        UserStatus::CompletedWithWarnings,
+        UserStatus::Synced,
+        UserStatus::Failed,
+    ]) {
+        s.set_user_status(&user.id, status, None).expect("status");
+    }
+    let emails = |summary| -> Vec<UserStatus> {
+        s.list_users(&UserFilter {
+            status_summary: Some(summary),
+            ..Default::default()
+        })
+        .expect("list")
+        .into_iter()
+        .map(|u| u.status)
+        .collect()
+    };
+    let mut synced = emails(StatusSummary::Synced);
+    synced.sort_by_key(|s| s.as_str());
+    assert_eq!(synced, [UserStatus::IncrementalSyncing, UserStatus::Synced]);
+    let mut failed = emails(StatusSummary::Failed);
+    failed.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        failed,
+        [UserStatus::CompletedWithWarnings, UserStatus::Failed]
+    );
+    assert!(emails(StatusSummary::Active).is_empty());
+    assert!(emails(StatusSummary::Completed).is_empty());
+    // Exchange's batch counters: the incremental sync is active, the completion with warnings
+    // is finalized (and counted as such), only the failed user fails.
+    let c = s.batch_counts(&b.id).expect("counts");
+    assert_eq!(
+        (
+            c.active,
+            c.synced,
+            c.failed,
+            c.finalized,
+            c.completed_with_warnings
+        ),
+        (1, 1, 1, 1, 1)
+    );
+}
+
+#[test]
 fn users_add_find_list_update() {
     let dir = home();
     let s = open(dir.path());

@@ -665,7 +665,7 @@ fn every_user_status_summary_state_and_sets() {
         ("Starting",              "Active",    "Active",    [true,  false, false, true,  true,  true]),
         ("Syncing",               "Active",    "Active",    [false, false, false, true,  true,  false]),
         ("Synced",                "Synced",    "Active",    [false, false, true,  false, false, false]),
-        ("IncrementalSyncing",    "Active",    "Active",    [false, false, false, true,  true,  false]),
+        ("IncrementalSyncing",    "Synced",    "Active",    [false, false, false, true,  true,  false]),
         ("Failed",                "Failed",    "Failed",    [false, true,  false, false, false, true]),
         ("IncrementalFailed",     "Failed",    "Failed",    [false, true,  true,  false, false, true]),
         ("Stopping",              "Active",    "Active",    [false, false, false, false, true,  true]),
@@ -673,7 +673,7 @@ fn every_user_status_summary_state_and_sets() {
         ("IncrementalStopped",    "Stopped",   "Stopped",   [false, true,  false, false, false, true]),
         ("Completing",            "Active",    "Active",    [false, false, false, true,  false, false]),
         ("Completed",             "Completed", "Completed", [false, false, false, false, false, false]),
-        ("CompletedWithWarnings", "Completed", "Completed", [false, false, false, false, false, false]),
+        ("CompletedWithWarnings", "Failed",    "Completed", [false, false, false, false, false, false]),
         ("Removing",              "Active",    "Active",    [false, false, false, false, false, false]),
         ("Validating",            "Active",    "Active",    [false, false, false, false, false, false]),
     ];
@@ -697,6 +697,16 @@ fn every_user_status_summary_state_and_sets() {
     assert_eq!(
         StatusSummary::Stopped.statuses(),
         [UserStatus::Stopped, UserStatus::IncrementalStopped]
+    );
+    // The rules' grouping keeps a running incremental sync in progress and a completion with
+    // warnings completed: neither is removable mid-pass nor retried by Start.
+    assert_eq!(
+        user::phase(UserStatus::IncrementalSyncing),
+        StatusSummary::Active
+    );
+    assert_eq!(
+        user::phase(UserStatus::CompletedWithWarnings),
+        StatusSummary::Completed
     );
     let never: Vec<UserStatus> = UserStatus::ALL
         .iter()
