@@ -569,3 +569,69 @@ fn oauth2_and_authorization_id_targets_and_an_oauth2_source() {
         &other.snapshot("oliver@contoso.test").expect("target"),
     );
 }
+
+#[test]
+fn start_on_a_syncing_batch_retries_its_failed_user_and_the_others_keep_copying() {
+    let dovecot = Dovecot::start(
+        DovecotOptions::default()
+            .user("max", "pw-max")
+            .user("bob", "pw-bob"),
+    )
+    .expect("dovecot");
+    seed(&dovecot, "max", &[("INBOX", 800)], 30_000);
+    // A slow link keeps max's copy running while bob's sign-in fails.
+    let link =
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(150))
+            .expect("delay proxy");
+    let home = Home::new();
+    source_endpoint(&home, "src", link.port());
+    home.ok(
+        "batch.new",
+        json!({"name": "RetryTest", "sourceEndpoint": "src", "autoStart": true, "csvData": csv(&[
+            ("max@contoso.test", "max", "pw-max"),
+            ("bob@contoso.test", "bob", "wrong-pw-5521"),
+        ])}),
+    );
+    wait_user_status(&home, "bob@contoso.test", "Failed");
+    let failures = |home: &Home| {
+        home.user("bob@contoso.test")["Report"]
+            .as_array()
+            .map_or(0, |r| {
+                r.iter()
+                    .filter(|e| e.to_string().to_lowercase().contains("fail"))
+                    .count()
+            })
+    };
+    let before = failures(&home);
+    assert!(before > 0, "{}", home.user("bob@contoso.test"));
+    let b = home.batch("RetryTest");
+    assert_eq!(
+        b["Status"],
+        json!("Syncing"),
+        "max's copy must still run for this test: {b}"
+    );
+
+    let started = home.ok("batch.start", json!({"identity": "RetryTest"}));
+    assert_eq!(started["Status"], json!("Syncing"), "{started}");
+    // bob is tried again (and fails again) while max goes on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while failures(&home) <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        failures(&home) > before,
+        "bob was not retried: {}",
+        home.user("bob@contoso.test")
+    );
+    let b = home.wait_status(
+        "RetryTest",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(240),
+    );
+    assert_eq!(b["Status"], json!("SyncedWithErrors"), "{b}");
+    assert_same(
+        &dovecot.snapshot("max").expect("source"),
+        &maildir_snapshot(&home.maildir("max@contoso.test")).expect("target"),
+    );
+    assert_eq!(synced_items(&home, "max@contoso.test"), 800);
+}

@@ -223,7 +223,7 @@ pub fn shown_as(b: &BatchRecord, filter: BatchStatus) -> bool {
 /// Why a batch refuses an admin's action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
-    /// Start: the batch runs already.
+    /// Start: a Start is under way (`Starting`), or the batch waits (`Waiting`).
     AlreadyStarted,
     /// Start: a Stop is still under way.
     StillStopping,
@@ -346,9 +346,13 @@ pub fn on_action(
     match action {
         BatchAction::Start => match status {
             Created | Stopped | Failed | SyncedWithErrors | CompletedWithErrors => Ok(Starting),
+            // Exchange documents Start as the way to retry a batch's failed users at any time:
+            // a running batch keeps running, and the worker re-queues its failed and stopped
+            // users (`user::requeued_by`).
+            Syncing | IncrementalSyncing => Ok(status),
             Synced if users_to_start => Ok(Starting),
             Synced => refuse(Reason::NothingToRetry),
-            Starting | Syncing | IncrementalSyncing | Waiting => refuse(Reason::AlreadyStarted),
+            Starting | Waiting => refuse(Reason::AlreadyStarted),
             Stopping => refuse(Reason::StillStopping),
             Removing => refuse(Reason::BeingRemoved),
             Completing => refuse(Reason::BeingCompleted),

@@ -74,7 +74,7 @@ fn every_batch_status_and_action() {
         // status               Start                Stop                Complete           Remove              SyncNow
         ("Created",             ["Starting",         "!NotStarted",      "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Starting",            ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
-        ("Syncing",             ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
+        ("Syncing",             ["=",                "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Synced",              ["!NothingToRetry",  "Stopping",         "Completing",      "Removing",         "="]),
         ("SyncedWithErrors",    ["Starting",         "Stopping",         "Completing",      "Removing",         "="]),
         ("Stopping",            ["!StillStopping",   "!AlreadyStopping", "!NotCompletable", "Removing",         "!NotSynced"]),
@@ -84,7 +84,7 @@ fn every_batch_status_and_action() {
         ("CompletedWithErrors", ["Starting",         "!NotStoppable",    "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Removing",            ["!BeingRemoved",    "!NotStoppable",    "!NotCompletable", "!AlreadyRemoving", "!NotSynced"]),
         ("Failed",              ["Starting",         "!NotStoppable",    "!NotCompletable", "Removing",         "!NotSynced"]),
-        ("IncrementalSyncing",  ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
+        ("IncrementalSyncing",  ["=",                "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Waiting",             ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Corrupted",           ["!OnlyRemovable",   "!OnlyRemovable",   "!NotCompletable", "Removing",         "!NotSynced"]),
     ];
@@ -172,7 +172,7 @@ fn every_batch_status_supported_actions_state_and_worker_step() {
         // status               SupportedActions (no users to start)  State        worker step            running synced settled completed finished a pass
         ("Created",             "Start, Set, Remove, Append",       "Waiting",   Step::StartWhenDue,   [false, false, false, false, false]),
         ("Starting",            "Stop, Set, Remove",                "Active",    Step::PickUp,         [true,  false, false, false, false]),
-        ("Syncing",             "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("Syncing",             "Start, Stop, Set, Remove",         "Active",    Step::RunPasses,      [true,  false, false, false, false]),
         ("Synced",              "Stop, Set, Remove, Append",        "Active",    Step::SyncWhenDue,    [false, true,  true,  false, true]),
         ("SyncedWithErrors",    "Start, Stop, Set, Remove, Append", "Active",    Step::SyncWhenDue,    [false, true,  true,  false, true]),
         ("Stopping",            "Set, Remove",                      "Active",    Step::StopWhenIdle,   [true,  false, false, false, false]),
@@ -182,7 +182,7 @@ fn every_batch_status_supported_actions_state_and_worker_step() {
         ("CompletedWithErrors", "Start, Remove",                    "Completed", Step::Nothing,        [false, false, true,  true,  true]),
         ("Removing",            "None",                             "Active",    Step::RemoveWhenIdle, [true,  false, false, false, false]),
         ("Failed",              "Start, Set, Remove",               "Failed",    Step::Nothing,        [false, false, true,  false, false]),
-        ("IncrementalSyncing",  "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("IncrementalSyncing",  "Start, Stop, Set, Remove",         "Active",    Step::RunPasses,      [true,  false, false, false, false]),
         ("Waiting",             "Stop, Set, Remove",                "Waiting",   Step::Nothing,        [false, false, false, false, false]),
         ("Corrupted",           "Remove",                           "Corrupted", Step::Nothing,        [false, false, false, false, false]),
     ];
@@ -344,8 +344,8 @@ fn batch_refusals_name_the_batch_and_the_statuses_that_accept() {
         "syncNow needs a Synced or SyncedWithErrors batch; B1 is Stopped"
     );
     assert_eq!(
-        msg(BatchStatus::Syncing, BatchAction::Start),
-        "the batch B1 has already been started (Syncing)"
+        msg(BatchStatus::Starting, BatchAction::Start),
+        "the batch B1 has already been started (Starting)"
     );
     let set = |s, c| batch::on_set(s, c).expect_err("refused").message("B1");
     assert_eq!(
