@@ -517,7 +517,7 @@ pub fn user_statistics(
     let percent = if let Some(p) = done.checked_div(u.items_total) {
         p.min(100)
     } else if matches!(
-        u.status.summary(),
+        user::phase(u.status),
         store::StatusSummary::Synced | store::StatusSummary::Completed
     ) {
         100

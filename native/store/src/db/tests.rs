@@ -895,6 +895,53 @@ fn folder_and_message_state() {
 // ---- the rest -----------------------------------------------------------------------------
 
 #[test]
+fn refreshed_counters_count_skipped_items_and_every_planned_byte() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, users) = batch(&s, "B", &e, 1);
+    let user = users[0].id;
+    let f = s.folder_upsert(&user, "INBOX", "INBOX").expect("folder");
+    let rows: Vec<MessageRow> = (1..=4).map(|u| msg(u, 1000 * u64::from(u))).collect();
+    s.messages_begin(f, &rows).expect("begin");
+    let commits = [
+        (1u32, MessageState::Copied, Some(11), String::new()),
+        (2, MessageState::Copied, Some(12), String::new()),
+        (4, MessageState::Skipped, None, String::new()),
+    ];
+    s.messages_commit(f, &commits).expect("commit");
+    s.insert_skipped_item(&SkippedItem {
+        id: 0,
+        user_id: user,
+        folder: "INBOX".into(),
+        src_uid: Some(4),
+        kind: SkippedKind::LargeItem,
+        subject: None,
+        sender: None,
+        date_sent: None,
+        date_received: None,
+        size: Some(4000),
+        reason: "too large".into(),
+        created_at: now(),
+    })
+    .expect("skip");
+    s.refresh_user_counters(&user).expect("refresh");
+    let u = s.get_user_by_id(&user).expect("get").expect("exists");
+    // Message 3 is still in flight: planned, so part of the estimate, not yet synced.
+    assert_eq!(
+        (
+            u.items_synced,
+            u.bytes_synced,
+            u.items_skipped,
+            u.bytes_total
+        ),
+        (2, 3000, 1, 10_000)
+    );
+    let c = s.batch_counts(&b.id).expect("counts");
+    assert_eq!((c.items_skipped, c.bytes_total), (1, 10_000));
+}
+
+#[test]
 fn skipped_items_events_config_workers() {
     let dir = home();
     let s = open(dir.path());
