@@ -1126,3 +1126,76 @@ fn wrongly_typed_arguments_are_named_and_never_quoted() {
     // Nothing was created on the way.
     assert_eq!(h.ok(json!({"op": "endpoint.get"})), json!([]));
 }
+
+#[test]
+fn users_are_moved_only_when_no_pass_runs_and_their_batch_stays() {
+    let h = Home::new();
+    h.endpoint("src");
+    h.batch("b", &csv(&["ann", "bob"]));
+    worker_did(&h, "b", "Removing", "ann@contoso.test", "Synced", 10, 0);
+    let users = json!(["ann@contoso.test", "bob@contoso.test"]);
+    let e = h.err(
+        json!({"op": "batch.new", "name": "Retry", "users": users}),
+        "InvalidState",
+    );
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("ann@contoso.test") && msg.contains("being removed"),
+        "{msg}"
+    );
+    assert!(msg.contains("nothing was moved"), "{msg}");
+    h.err(json!({"op": "batch.get", "identity": "Retry"}), "NotFound");
+
+    // A user whose pass runs does not move either; its batch-mate neither.
+    worker_did(&h, "b", "Syncing", "ann@contoso.test", "Syncing", 10, 0);
+    let e = h.err(
+        json!({"op": "batch.new", "name": "Retry", "users": users}),
+        "InvalidState",
+    );
+    assert_eq!(
+        e["details"]["users"],
+        json!(["ann@contoso.test", "bob@contoso.test"])
+    );
+    let names = |batch: &str| -> Vec<String> {
+        h.ok(json!({"op": "user.get", "batchId": batch}))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["EmailAddress"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("b").len(), 2);
+
+    // Idle again: both move, keep their counts, and wait for Start in a Stopped batch.
+    worker_did(
+        &h,
+        "b",
+        "SyncedWithErrors",
+        "ann@contoso.test",
+        "Synced",
+        10,
+        0,
+    );
+    worker_did(
+        &h,
+        "b",
+        "SyncedWithErrors",
+        "bob@contoso.test",
+        "Failed",
+        3,
+        0,
+    );
+    let r = h.ok(json!({"op": "batch.new", "name": "Retry", "users": users}));
+    assert_eq!(r["Status"], json!("Stopped"));
+    assert_eq!(r["TotalCount"], json!(2));
+    assert_eq!(names("Retry").len(), 2);
+    assert!(names("b").is_empty());
+    let ann = h.ok(json!({"op": "user.statistics", "identity": "ann@contoso.test"}));
+    assert_eq!(ann["Status"], json!("Queued"));
+    assert_eq!(ann["SyncedItemCount"], json!(10));
+    assert_eq!(ann["SyncPasses"], json!(1));
+    h.err(
+        json!({"op": "batch.new", "name": "Again", "users": ["ann@contoso.test"], "csvData": b64(&csv(&["cid"]))}),
+        "InvalidArgument",
+    );
+}

@@ -635,3 +635,87 @@ fn start_on_a_syncing_batch_retries_its_failed_user_and_the_others_keep_copying(
     );
     assert_eq!(synced_items(&home, "max@contoso.test"), 800);
 }
+
+#[test]
+fn users_moved_to_a_new_batch_keep_their_progress_and_nothing_is_copied_twice() {
+    let dovecot = Dovecot::start(
+        DovecotOptions::default()
+            .user("ann", "pw-ann")
+            .user("bob", "pw-bob"),
+    )
+    .expect("dovecot");
+    for u in ["ann", "bob"] {
+        seed(&dovecot, u, &[("INBOX", 25), ("Archive", 5)], 2_000);
+    }
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    home.ok(
+        "batch.new",
+        json!({"name": "Wave1", "sourceEndpoint": "src", "autoStart": true, "csvData": csv(&[
+            ("ann@contoso.test", "ann", "pw-ann"),
+            ("bob@contoso.test", "bob", "wrong-pw-8812"),
+        ])}),
+    );
+    home.wait_status("Wave1", &["SyncedWithErrors"], Duration::from_secs(120));
+    assert_eq!(synced_items(&home, "ann@contoso.test"), 30);
+
+    // An unknown user refuses the whole request: nothing moves.
+    let r = home.call(
+        "batch.new",
+        json!({"name": "Retry", "users": ["ann@contoso.test", "nobody@contoso.test"]}),
+    );
+    assert_eq!(r["error"]["code"], json!("NotFound"), "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nobody@contoso.test")
+    );
+    assert_eq!(
+        home.user("ann@contoso.test")["BatchId"]["Name"],
+        json!("Wave1")
+    );
+
+    // The documented retry idiom, by address and by GUID (-Users binds the user objects).
+    let bob_guid = home.user("bob@contoso.test")["Guid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = home.ok(
+        "batch.new",
+        json!({"name": "Retry", "autoStart": true, "users": ["ann@contoso.test", bob_guid]}),
+    );
+    assert_eq!(b["Status"], json!("Starting"), "{b}");
+    assert_eq!(b["TotalCount"], json!(2), "{b}");
+    assert_eq!(b["SourceEndpoint"]["Identity"]["Id"], json!("src"), "{b}");
+    let old = home.batch("Wave1");
+    assert_eq!(old["TotalCount"], json!(0), "{old}");
+
+    let done = home.wait_status(
+        "Retry",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        done["Status"],
+        json!("SyncedWithErrors"),
+        "bob still fails: {done}"
+    );
+    let ann = home.user("ann@contoso.test");
+    assert_eq!(ann["BatchId"]["Name"], json!("Retry"), "{ann}");
+    assert_eq!(ann["SyncPasses"], json!(2), "{ann}");
+    assert_eq!(ann["SyncedItemCount"], json!(30), "{ann}");
+    let report = ann["Report"].to_string();
+    assert!(report.contains("pass 2 finished: 0 copied"), "{report}");
+    assert_same(
+        &dovecot.snapshot("ann").expect("source"),
+        &maildir_snapshot(&home.maildir("ann@contoso.test")).expect("target"),
+    );
+    let bob = home.user("bob@contoso.test");
+    assert_eq!(bob["BatchId"]["Name"], json!("Retry"), "{bob}");
+    assert_eq!(bob["Status"], json!("Failed"), "{bob}");
+    assert!(
+        !bob.to_string().contains("wrong-pw-8812"),
+        "the password leaked"
+    );
+}

@@ -12,7 +12,7 @@ use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
 use crate::lifecycle::batch;
 use crate::types::{
-    BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, ValidationWarning,
+    BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, UserStatus, ValidationWarning,
 };
 
 pub(super) const COLS: &str = "id, name, source_endpoint_id, target_endpoint_id, target_maildir, \
@@ -206,6 +206,42 @@ impl Store {
             Ok(())
         })?;
         Ok(records)
+    }
+
+    /// Inserts `batch` and moves the users `moved` into it, in one transaction (re-batching:
+    /// New-MigrationBatch `-Users`, `-UserIds`). A moved user keeps its progress (its folders,
+    /// messages and skipped items are recorded by user, not by batch) and its passes, so its
+    /// next pass in the new batch is incremental and copies nothing twice; it waits there as
+    /// `status`, with no request pending. Fails with `NotFound`, and moves nothing, if one of
+    /// the users no longer exists.
+    pub fn move_users(
+        &self,
+        batch: &BatchRecord,
+        moved: &[Uuid],
+        status: UserStatus,
+    ) -> Result<()> {
+        self.write("move users", |tx| {
+            check_endpoints(tx, batch)?;
+            insert_batch_row(tx, batch)?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE users SET batch_id = ?2, status = ?3, requested_action = NULL \
+                     WHERE id = ?1",
+                )
+                .ctx("move users")?;
+            for id in moved {
+                let n = update
+                    .execute(params![uid(id), uid(&batch.id), status])
+                    .ctx("move users")?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        kind: "user",
+                        identity: id.to_string(),
+                    });
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The batch whose GUID or name (case-insensitive) is `identity`; a GUID match wins.

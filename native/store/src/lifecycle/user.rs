@@ -409,6 +409,13 @@ pub fn on_user_action(
     })
 }
 
+/// Whether re-batching (New-MigrationBatch `-Users`, `-UserIds`) may move a user in `status`
+/// out of the batch `b`: exactly when Remove-MigrationUser could take it out, i.e. no pass of
+/// it runs or may start, and its batch is not being removed.
+pub fn movable(status: UserStatus, b: &BatchRecord) -> Result<(), Refusal> {
+    on_user_action(status, UserAction::Remove, b, 0).map(|_| ())
+}
+
 /// The statuses a user can move to from `from` by one admin action or worker event.
 fn successors(from: UserStatus) -> Vec<UserStatus> {
     let mut out = Vec::new();

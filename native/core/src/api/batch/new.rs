@@ -38,6 +38,8 @@ struct NewArgs {
     #[serde(default)]
     skip_reports: bool,
     submitted_by: Option<String>,
+    /// `-Users` / `-UserIds`: identities of users to move here from their batches.
+    users: Option<Value>,
 }
 
 /// New-MigrationBatch. Everything is checked before anything is written; the batch and its users
@@ -46,6 +48,42 @@ pub fn new(req: &Request) -> ApiResult {
     let a: NewArgs = dto::args(req)?;
     let name = dto::required(&a.name, "name")?.to_owned();
     dto::check_name("name", &name)?;
+    if let Some(users) = a.users.as_ref().filter(|v| !v.is_null()) {
+        if dto::opt_identity(&a.csv_data).is_some()
+            || dto::opt_identity(&a.source_endpoint).is_some()
+        {
+            return Err(ApiError::invalid(
+                "users",
+                "users cannot be combined with csvData or sourceEndpoint: the users bring their batch's endpoints",
+            ));
+        }
+        let start_after = dto::opt_time("startAfter", &a.start_after)?;
+        let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
+        if a.auto_start && start_after.is_some() {
+            return Err(ApiError::invalid(
+                "startAfter",
+                "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
+            ));
+        }
+        check_order(start_after, complete_after)?;
+        let notification_emails = string_list("notificationEmails", &a.notification_emails)?;
+        if let Some(list) = &notification_emails {
+            check_emails("notificationEmails", list)?;
+        }
+        return super::rebatch::rebatch(
+            req,
+            name,
+            users,
+            super::rebatch::Schedule {
+                auto_start: a.auto_start,
+                start_after,
+                complete_after,
+                notification_emails,
+                report_interval: a.report_interval,
+                skip_reports: a.skip_reports,
+            },
+        );
+    }
     let source_id = dto::required(&a.source_endpoint, "sourceEndpoint")?;
     let csv_data = dto::required(&a.csv_data, "csvData")?;
     let start_after = dto::opt_time("startAfter", &a.start_after)?;
