@@ -422,6 +422,12 @@ Describe 'Cmdlet arguments' {
             (LastCall).Arguments.users | Should -Be @('a@contoso.com', 'b@contoso.com')
         }
 
+        It 'sends -AdoptPreexisting with the CSV, and accepts -RemoveOnCopy' {
+            $null = New-MigrationBatch -Name B -SourceEndpoint E -CSVData ([byte[]](65)) -AdoptPreexisting -RemoveOnCopy
+            (LastCall).Operation | Should -Be 'batch.new'
+            (LastCall).Arguments.adoptPreexisting | Should -BeTrue
+        }
+
         It 'refuses -Users of another migration type by name, without calling the engine' {
             $global:MigCalls.Clear()
             $other = [pscustomobject]@{ Identity = 'x@contoso.com'; Guid = [guid]::NewGuid(); MigrationType = 'ExchangeRemoteMove' }

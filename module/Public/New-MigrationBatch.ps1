@@ -48,9 +48,9 @@ function New-MigrationBatch {
     .PARAMETER AllowUnknownColumnsInCsv
     $true ignores unknown CSV columns; $false (default) fails the CSV.
     .PARAMETER AdoptPreexisting
-    Adopts users already in other batches; not supported by this engine yet (use -Users).
+    CSV rows naming users already in other batches move those users to the new batch, with their progress and the row's credentials (without it such rows are left out with a validation warning).
     .PARAMETER RemoveOnCopy
-    With -AdoptPreexisting, removes the adopted user from its old batch; not supported by this engine yet.
+    With -AdoptPreexisting, removes the adopted user from its old batch; accepted (an adopted user always leaves its old batch).
     .PARAMETER BadItemLimit
     Maximum number of bad items skipped before a user fails: an integer or 'Unlimited'.
     .PARAMETER LargeItemLimit
@@ -280,10 +280,6 @@ function New-MigrationBatch {
             }
             return
         }
-        if ($AdoptPreexisting -or $RemoveOnCopy) {
-            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code Unsupported -TargetObject $Name `
-                        -Message "Adopting users from other batches (-AdoptPreexisting, -RemoveOnCopy) is not supported by this migration engine yet. Move them with New-MigrationBatch -Name <name> -Users (Get-MigrationUser ...) instead."))
-        }
         if (-not $PSBoundParameters.ContainsKey('SourceEndpoint') -or $null -eq $SourceEndpoint) {
             $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Name `
                         -Message "An IMAP migration batch needs a source endpoint: give -SourceEndpoint with the name of an IMAP endpoint (see New-MigrationEndpoint)."))
@@ -319,6 +315,8 @@ function New-MigrationBatch {
         if ($PSBoundParameters.ContainsKey('AllowUnknownColumnsInCsv')) { $arguments['allowUnknownColumnsInCsv'] = $AllowUnknownColumnsInCsv }
         if ($PSBoundParameters.ContainsKey('ReportInterval')) { $arguments['reportInterval'] = [long]$ReportInterval.TotalSeconds }
         if ($SkipReports) { $arguments['skipReports'] = $true }
+        if ($AdoptPreexisting) { $arguments['adoptPreexisting'] = $true }
+        if ($RemoveOnCopy) { Write-Verbose '-RemoveOnCopy is accepted: an adopted user moves to the new batch, so it leaves its old one anyway.' }
         if ($PSBoundParameters.ContainsKey('BadItemLimit')) { $arguments['badItemLimit'] = ConvertTo-MigUnlimited -Value $BadItemLimit -ParameterName BadItemLimit -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('LargeItemLimit')) { $arguments['largeItemLimit'] = ConvertTo-MigUnlimited -Value $LargeItemLimit -ParameterName LargeItemLimit -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('ContentFilterLanguage')) {

@@ -718,4 +718,25 @@ fn users_moved_to_a_new_batch_keep_their_progress_and_nothing_is_copied_twice() 
         !bob.to_string().contains("wrong-pw-8812"),
         "the password leaked"
     );
+
+    // -AdoptPreexisting: a CSV with bob's right password takes bob over, and he syncs there.
+    let fixed = home.ok(
+        "batch.new",
+        json!({"name": "Fixed", "sourceEndpoint": "src", "adoptPreexisting": true, "autoStart": true,
+            "csvData": csv(&[("bob@contoso.test", "bob", "pw-bob")])}),
+    );
+    assert_eq!(fixed["ValidationWarningCount"], json!(0), "{fixed}");
+    assert_eq!(fixed["TotalCount"], json!(1), "{fixed}");
+    let done = home.wait_status(
+        "Fixed",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(done["Status"], json!("Synced"), "{done}");
+    assert_eq!(home.batch("Retry")["TotalCount"], json!(1));
+    assert_same(
+        &dovecot.snapshot("bob").expect("source"),
+        &maildir_snapshot(&home.maildir("bob@contoso.test")).expect("target"),
+    );
+    assert!(!home.user("bob@contoso.test").to_string().contains("pw-bob"));
 }

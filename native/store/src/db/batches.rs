@@ -223,25 +223,54 @@ impl Store {
         self.write("move users", |tx| {
             check_endpoints(tx, batch)?;
             insert_batch_row(tx, batch)?;
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE users SET batch_id = ?2, status = ?3, requested_action = NULL \
-                     WHERE id = ?1",
+            move_users_in(tx, &batch.id, moved, status)
+        })
+    }
+
+    /// New-MigrationBatch `-AdoptPreexisting`: inserts `batch` with the new CSV rows `users`,
+    /// and moves each of `adopted` (a user of another batch and its row in this CSV) into it
+    /// with its progress, taking the row's login, password and user root, all in one
+    /// transaction. The moved users wait as `status` (see [`Store::move_users`]).
+    pub fn insert_batch_adopting(
+        &self,
+        batch: &BatchRecord,
+        users: &[CsvUser],
+        adopted: &[(Uuid, &CsvUser)],
+        status: UserStatus,
+    ) -> Result<Vec<UserRecord>> {
+        let records: Vec<UserRecord> = users
+            .iter()
+            .map(|u| new_user_record(batch.id, u, self.seal(&u.password)))
+            .collect();
+        let sealed: Vec<_> = adopted
+            .iter()
+            .map(|(id, row)| (*id, *row, self.seal(&row.password)))
+            .collect();
+        self.write("insert batch", |tx| {
+            check_endpoints(tx, batch)?;
+            insert_batch_row(tx, batch)?;
+            for u in &records {
+                insert_user(tx, u)?;
+            }
+            let ids: Vec<Uuid> = sealed.iter().map(|(id, _, _)| *id).collect();
+            move_users_in(tx, &batch.id, &ids, status)?;
+            for (id, row, password) in &sealed {
+                tx.execute(
+                    "UPDATE users SET user_name = ?2, password = ?3, user_root = ?4, \
+                     row_index = ?5 WHERE id = ?1",
+                    params![
+                        uid(id),
+                        row.user_name,
+                        password.as_bytes(),
+                        row.user_root,
+                        row.row_index
+                    ],
                 )
-                .ctx("move users")?;
-            for id in moved {
-                let n = update
-                    .execute(params![uid(id), uid(&batch.id), status])
-                    .ctx("move users")?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        kind: "user",
-                        identity: id.to_string(),
-                    });
-                }
+                .ctx("adopt user")?;
             }
             Ok(())
-        })
+        })?;
+        Ok(records)
     }
 
     /// The batch whose GUID or name (case-insensitive) is `identity`; a GUID match wins.
@@ -379,6 +408,27 @@ impl Store {
             .and_then(|rows| rows.collect())
             .ctx("find batches needing attention")
     }
+}
+
+/// Moves the users `moved` into batch `to`, waiting as `status` with no request pending.
+fn move_users_in(conn: &Connection, to: &Uuid, moved: &[Uuid], status: UserStatus) -> Result<()> {
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE users SET batch_id = ?2, status = ?3, requested_action = NULL WHERE id = ?1",
+        )
+        .ctx("move users")?;
+    for id in moved {
+        let n = update
+            .execute(params![uid(id), uid(to), status])
+            .ctx("move users")?;
+        if n == 0 {
+            return Err(Error::NotFound {
+                kind: "user",
+                identity: id.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// [`batch::never_started`] in SQL; `{waiting}` is [`waiting_list`].

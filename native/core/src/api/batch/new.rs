@@ -40,6 +40,9 @@ struct NewArgs {
     submitted_by: Option<String>,
     /// `-Users` / `-UserIds`: identities of users to move here from their batches.
     users: Option<Value>,
+    /// `-AdoptPreexisting`: CSV rows naming users of other batches move them here.
+    #[serde(default)]
+    adopt_preexisting: bool,
 }
 
 /// New-MigrationBatch. Everything is checked before anything is written; the batch and its users
@@ -162,7 +165,14 @@ pub fn new(req: &Request) -> ApiResult {
 
     let parsed = read_csv(csv_data, allow_unknown)?;
     let mut warnings = parsed.warnings;
-    let rows = drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?;
+    let (rows, adopted) = if a.adopt_preexisting {
+        super::rebatch::adoptable(&store, &name, source.id, parsed.rows)?
+    } else {
+        (
+            drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?,
+            Vec::new(),
+        )
+    };
 
     let mut b = BatchRecord::new(name, source.id);
     b.target_endpoint_id = target.as_ref().map(|t| t.id);
@@ -195,11 +205,12 @@ pub fn new(req: &Request) -> ApiResult {
     // A batch with validation warnings waits for the admin to review them (docs/compatibility.md
     // §4.1), even with -AutoStart.
     let start_now = a.auto_start && warnings.is_empty();
+    let users_to_start = !rows.is_empty() || !adopted.is_empty();
     b.auto_start = start_now;
     if start_now {
         // Started at once (as Start shows it), so a poller never sees a stale Stopped after
         // -AutoStart.
-        b.status = rules::on_action(b.status, BatchAction::Start, !rows.is_empty())
+        b.status = rules::on_action(b.status, BatchAction::Start, users_to_start)
             .map_err(|r| refused(r, &b.name))?;
         b.requested_action = Some(BatchAction::Start);
         // Started from the moment New returns: a Stop before the worker took the batch up
@@ -210,7 +221,13 @@ pub fn new(req: &Request) -> ApiResult {
         b.message = Some(warnings_message(warnings.len(), false));
     }
     b.validation_warnings = warnings;
-    store.insert_batch(&b, &rows)?;
+    if adopted.is_empty() {
+        store.insert_batch(&b, &rows)?;
+    } else {
+        let pairs: Vec<_> = adopted.iter().map(|(u, row)| (u.id, row)).collect();
+        // An adopted user waits to run in the new batch, with its progress.
+        store.insert_batch_adopting(&b, &rows, &pairs, store::UserStatus::Queued)?;
+    }
     if start_now || b.start_after.is_some() {
         ensure_worker(req, &format!("the batch {} was created", b.name))?;
     }

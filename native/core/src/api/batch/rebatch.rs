@@ -6,8 +6,10 @@
 use serde_json::{Value, json};
 
 use imapmigration_store as store;
+use store::csv_import::CsvUser;
 use store::lifecycle::{batch as rules, user as user_rules};
-use store::{BatchAction, BatchRecord, UserRecord, UserStatus};
+use store::{BatchAction, BatchRecord, Store, UserFilter, UserRecord, UserStatus};
+use uuid::Uuid;
 
 use super::{ensure_worker, refused, render_one};
 use crate::ErrorCode;
@@ -164,4 +166,57 @@ pub(super) fn rebatch(req: &Request, name: String, identities: &Value, s: Schedu
         ensure_worker(req, &format!("the batch {} was created", b.name))?;
     }
     render_one(req, &store, &b.id)
+}
+
+/// New-MigrationBatch `-AdoptPreexisting`: splits the CSV rows into new users and users of
+/// other batches, which the new batch `name` takes over (with their progress and the row's
+/// credentials). Refuses the whole request, naming the users, when one of them can't move now
+/// (as [`rebatch`]) or is in a batch with another source endpoint.
+pub(super) fn adoptable(
+    store: &Store,
+    name: &str,
+    source: Uuid,
+    rows: Vec<CsvUser>,
+) -> ApiResult<(Vec<CsvUser>, Vec<(UserRecord, CsvUser)>)> {
+    let existing = store.list_users(&UserFilter::default())?;
+    let batches = store.list_batches(&store::BatchFilter::default())?;
+    let mut fresh = Vec::new();
+    let mut adopted: Vec<(UserRecord, CsvUser)> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    for row in rows {
+        let Some(u) = existing
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(&row.email_address))
+        else {
+            fresh.push(row);
+            continue;
+        };
+        let Some(b) = batches.iter().find(|b| b.id == u.batch_id) else {
+            fresh.push(row);
+            continue;
+        };
+        if b.source_endpoint_id != source {
+            refused.push(format!(
+                "{} (batch {} has another source endpoint)",
+                u.email, b.name
+            ));
+        } else if user_rules::movable(u.status, b).is_err() {
+            refused.push(format!(
+                "{} ({} in batch {}, {})",
+                u.email, u.status, b.name, b.status
+            ));
+        } else {
+            adopted.push((u.clone(), row));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "these users can't be adopted by batch {name} now: {}; a user moves only while no pass of it runs and its batch is not being removed, and nothing was created",
+                refused.join(", ")
+            ),
+        ));
+    }
+    Ok((fresh, adopted))
 }
