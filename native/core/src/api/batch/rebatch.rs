@@ -168,6 +168,9 @@ pub(super) fn rebatch(req: &Request, name: String, identities: &Value, s: Schedu
     render_one(req, &store, &b.id)
 }
 
+/// The CSV rows of new users, and the users of other batches to adopt with their rows.
+pub(super) type Adoption = (Vec<CsvUser>, Vec<(UserRecord, CsvUser)>);
+
 /// New-MigrationBatch `-AdoptPreexisting`: splits the CSV rows into new users and users of
 /// other batches, which the new batch `name` takes over (with their progress and the row's
 /// credentials). Refuses the whole request, naming the users, when one of them can't move now
@@ -177,7 +180,7 @@ pub(super) fn adoptable(
     name: &str,
     source: Uuid,
     rows: Vec<CsvUser>,
-) -> ApiResult<(Vec<CsvUser>, Vec<(UserRecord, CsvUser)>)> {
+) -> ApiResult<Adoption> {
     let existing = store.list_users(&UserFilter::default())?;
     let batches = store.list_batches(&store::BatchFilter::default())?;
     let mut fresh = Vec::new();
