@@ -395,7 +395,7 @@ Describe 'Cmdlet arguments' {
         It 'warns to review validation warnings and run Start-MigrationBatch' {
             Mock -ModuleName ImapMigration Invoke-MigNative {
                 $b = $global:MigFx.batch.PSObject.Copy()
-                $b.Status = 'Created'
+                $b.Status = 'Stopped'
                 $b.ValidationWarningCount = 1
                 $b.ValidationWarnings = @([pscustomobject]@{ RowIndex = 2; EmailAddress = 'x@contoso.com'; LocalizedErrorMessage = 'Password is blank' })
                 $b
@@ -408,11 +408,30 @@ Describe 'Cmdlet arguments' {
             $b.ValidationWarnings[0].PSObject.TypeNames[0] | Should -Be 'ImapMigration.MigrationBatchError'
         }
 
-        It 'refuses the re-batch sets (-Users, -UserIds) as unsupported for now, without calling the engine' {
-            $failed = Get-MigrationUser -Status Failed
+        It 'sends the re-batch sets (-Users, -UserIds) to the engine as one batch.new with users' {
+            $failed = @(Get-MigrationUser -Status Failed)
             $global:MigCalls.Clear()
-            { New-MigrationBatch -Name 'Retry Failed Users' -Users $failed } | Should -Throw -ErrorId 'Unsupported,New-MigrationBatch'
-            { New-MigrationBatch -Name Retry -UserIds 'a@contoso.com' -DisableOnCopy } | Should -Throw -ErrorId 'Unsupported,New-MigrationBatch'
+            $null = New-MigrationBatch -Name 'Retry Failed Users' -Users $failed -AutoStart
+            (LastCall).Operation | Should -Be 'batch.new'
+            (LastCall).Arguments.users | Should -Be @($failed | ForEach-Object { "$($_.Guid)" })
+            (LastCall).Arguments.autoStart | Should -BeTrue
+            (LastCall).Arguments.ContainsKey('csvData') | Should -BeFalse
+            $global:MigCalls.Clear()
+            $null = New-MigrationBatch -Name Retry -UserIds 'a@contoso.com', 'b@contoso.com' -DisableOnCopy
+            $global:MigCalls.Count | Should -Be 1
+            (LastCall).Arguments.users | Should -Be @('a@contoso.com', 'b@contoso.com')
+        }
+
+        It 'sends -AdoptPreexisting with the CSV, and accepts -RemoveOnCopy' {
+            $null = New-MigrationBatch -Name B -SourceEndpoint E -CSVData ([byte[]](65)) -AdoptPreexisting -RemoveOnCopy
+            (LastCall).Operation | Should -Be 'batch.new'
+            (LastCall).Arguments.adoptPreexisting | Should -BeTrue
+        }
+
+        It 'refuses -Users of another migration type by name, without calling the engine' {
+            $global:MigCalls.Clear()
+            $other = [pscustomobject]@{ Identity = 'x@contoso.com'; Guid = [guid]::NewGuid(); MigrationType = 'ExchangeRemoteMove' }
+            { New-MigrationBatch -Name Retry -Users $other } | Should -Throw -ErrorId 'InvalidArgument,New-MigrationBatch' -ExpectedMessage '*x@contoso.com (ExchangeRemoteMove)*Nothing was moved*'
             $global:MigCalls.Count | Should -Be 0
         }
 

@@ -151,7 +151,7 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         It 'accepts an unknown column with -AllowUnknownColumnsInCsv $true (then removes the batch)' {
             $data = [System.Text.Encoding]::UTF8.GetBytes("EmailAddress,UserName,Password,Colour`r`ncarol@contoso.test,carol,pw,blue`r`n")
             $b = New-MigrationBatch -Name UnknownColumnOk -SourceEndpoint IMAPonpremises -CSVData $data -AllowUnknownColumnsInCsv $true -ErrorAction Stop
-            $b.Status -eq 'Created' | Should -BeTrue
+            $b.Status -eq 'Stopped' | Should -BeTrue
             Remove-MigrationBatch -Identity UnknownColumnOk -Confirm:$false -ErrorAction Stop
         }
 
@@ -232,6 +232,27 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         It 'refuses a second batch with the same name (AlreadyExists)' {
             { New-MigrationBatch -Name IMAPImport -SourceEndpoint IMAPonpremises -CSVData ([System.IO.File]::ReadAllBytes($Csv)) -ErrorAction Stop } |
                 Should -Throw -ErrorId 'AlreadyExists,New-MigrationBatch'
+        }
+
+        It 'moves the users to a retry batch with -Users, and their next pass copies nothing again' {
+            $before = @{}
+            Get-MigrationUser -BatchId IMAPImport | ForEach-Object { $before["$($_.Identity)"] = [long]$_.SyncedItemCount }
+            $r = New-MigrationBatch -Name Retry -Users (Get-MigrationUser -BatchId IMAPImport) -AutoStart -ErrorAction Stop
+            $r.Status -in 'Starting', 'Syncing' | Should -BeTrue
+            $r.TotalCount | Should -Be $Users.Count
+            $deadline = (Get-Date).AddSeconds(120)
+            do {
+                Start-Sleep -Seconds 1
+                $b = Get-MigrationBatch -Identity Retry
+            } until ($b.Status -in 'Synced', 'SyncedWithErrors', 'Failed' -or (Get-Date) -gt $deadline)
+            "$($b.Status)" | Should -Be 'Synced'
+            @(Get-MigrationUser -BatchId IMAPImport).Count | Should -Be 0
+            foreach ($u in Get-MigrationUser -BatchId Retry) {
+                [long]$u.SyncedItemCount | Should -Be $before["$($u.Identity)"]
+                $s = Get-MigrationUserStatistics -Identity "$($u.Identity)" -IncludeReport
+                ($s.Report.Message -join "`n") | Should -Match 'pass 2 finished: 0 copied'
+            }
+            Remove-MigrationBatch -Identity Retry -Confirm:$false -ErrorAction Stop
         }
 
         It 'removes the batch with Remove-MigrationBatch -Confirm:$false' {

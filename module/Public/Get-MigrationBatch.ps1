@@ -12,7 +12,7 @@ function Get-MigrationBatch {
     .PARAMETER Endpoint
     Returns the batches that use this endpoint (name, GUID or endpoint object).
     .PARAMETER Status
-    Returns the batches in this status, e.g. Created, Syncing, Synced, SyncedWithErrors, Stopped, Completed, Failed.
+    Returns the batches in this status, e.g. Stopped, Syncing, Synced, SyncedWithErrors, Completed, Failed; Created returns the batches never started.
     .PARAMETER IncludeReport
     Fills the Report property with the batch's event log.
     .PARAMETER ResultSize

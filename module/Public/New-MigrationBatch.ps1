@@ -5,9 +5,10 @@ function New-MigrationBatch {
     .DESCRIPTION
     New-MigrationBatch reads the CSV (columns EmailAddress, UserName, Password and optional
     UserRoot), validates it and stores the batch and its users. Pointing -SourceEndpoint at an IMAP
-    endpoint makes an IMAP batch. Without -AutoStart the batch stays Created until
-    Start-MigrationBatch; with -AutoStart the background worker starts it (the cmdlet returns at
-    once; poll Get-MigrationBatch for the Status).
+    endpoint makes an IMAP batch. Without -AutoStart the batch is Stopped (created, not
+    started, as Exchange Online shows it) until Start-MigrationBatch; with -AutoStart it is
+    Starting at once and the background worker runs it (the cmdlet returns at once; poll
+    Get-MigrationBatch for the Status).
     A file-level CSV problem (missing required column, unknown column, not text, wrong column
     count) fails the cmdlet with the error id CsvInvalid and creates nothing. Row-level problems
     are recorded in the batch's ValidationWarnings; the batch is then not started automatically.
@@ -47,19 +48,19 @@ function New-MigrationBatch {
     .PARAMETER AllowUnknownColumnsInCsv
     $true ignores unknown CSV columns; $false (default) fails the CSV.
     .PARAMETER AdoptPreexisting
-    Adopts users already in other batches; not supported by this engine yet.
+    CSV rows naming users already in other batches move those users to the new batch, with their progress and the row's credentials (without it such rows are left out with a validation warning).
     .PARAMETER RemoveOnCopy
-    With -AdoptPreexisting, removes the adopted user from its old batch; not supported by this engine yet.
+    With -AdoptPreexisting, removes the adopted user from its old batch; accepted (an adopted user always leaves its old batch).
     .PARAMETER BadItemLimit
     Maximum number of bad items skipped before a user fails: an integer or 'Unlimited'.
     .PARAMETER LargeItemLimit
     Maximum number of too-large items skipped before a user fails: an integer or 'Unlimited'.
     .PARAMETER Users
-    Re-batch set: users already in a batch (from Get-MigrationUser); not supported by this engine yet.
+    Re-batch set: users already in a batch (from Get-MigrationUser, also from the pipeline). They move to the new batch with their progress: nothing already copied is copied again. The new batch takes its endpoints and folder filters from the users' batch. Users of another migration type, users whose pass runs, and users of a batch being removed are refused by name, and nothing moves.
     .PARAMETER UserIds
-    Re-batch set: email addresses or GUIDs of users already in a batch; not supported by this engine yet.
+    Re-batch set: email addresses or GUIDs of users already in a batch; they move as with -Users.
     .PARAMETER DisableOnCopy
-    Re-batch sets: disables the user's original job item; not supported by this engine yet.
+    Re-batch sets: disables the user's original job item; accepted (the user moves, so its old job item stops anyway).
     .PARAMETER Partition
     Reserved for internal Microsoft use in Exchange; accepted and ignored.
     .PARAMETER ArchiveOnly
@@ -152,6 +153,10 @@ function New-MigrationBatch {
     New-MigrationBatch -Name IMAPBatch1 -SourceEndpoint IMAPEndpoint -CSVData ([System.IO.File]::ReadAllBytes(".\IMAPmigration_1.csv")) -AutoStart
 
     Creates an IMAP batch from the CSV and starts it.
+    .EXAMPLE
+    New-MigrationBatch -Name Retry -Users (Get-MigrationUser -Status Failed) -AutoStart
+
+    Moves the failed users to a new batch, with their progress, and starts it.
     .EXAMPLE
     New-MigrationBatch -Name IMAPbatch1 -CSVData ([System.IO.File]::ReadAllBytes(".\IMAPmigration_1.csv")) -SourceEndpoint IMAPEndpoint1 -ExcludeFolders "Deleted Items","Junk Email"
 
@@ -255,13 +260,26 @@ function New-MigrationBatch {
     begin {
         Initialize-MigInvocation -Cmdlet $PSCmdlet
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @('ArchiveOnly', 'PrimaryOnly', 'TargetDatabases', 'TargetArchiveDatabases', 'TargetDeliveryDomain', 'ArchiveDomain', 'MoveOptions', 'SkipMoving', 'SkipMerging', 'WorkflowControlFlags', 'WorkflowTemplate', 'WorkloadType', 'Local', 'SourcePublicFolderDatabase', 'SourcePFPrimaryMailboxGuid', 'ExcludeDumpsters', 'PublicFolderToUnifiedGroup', 'XMLData', 'AutoProvisioning', 'AvoidMergeOverlap', 'DataFusion', 'ForwardingDisposition', 'IncludeOtherContacts', 'MigrateTasks', 'RenamePrimaryCalendar', 'SimplifiedSwitchOver', 'SkipCalendar', 'SkipContacts', 'SkipDelegates', 'SkipMail', 'SkipProvisioning', 'SkipRules', 'GoogleResource', 'ManagedGmailTeams', 'Analyze', 'Daily', 'SkipDetails', 'Restore', 'SlackPublicDataConnector', 'ConnectionLogicalId', 'SlackWorkspaceId', 'StagedRollOutGroupId', 'AutoComplete')
+        # Re-batching: the users of every pipeline item, sent to the engine once, in end.
+        $rebatchIds = [System.Collections.Generic.List[string]]::new()
+        $otherType = [System.Collections.Generic.List[string]]::new()
     }
 
     process {
-        if ($PSCmdlet.ParameterSetName -ne 'Onboarding' -or $AdoptPreexisting -or $RemoveOnCopy) {
-            $what = if ($PSCmdlet.ParameterSetName -ne 'Onboarding') { 'Re-batching existing migration users (-Users, -UserIds)' } else { 'Adopting users from other batches (-AdoptPreexisting, -RemoveOnCopy)' }
-            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code Unsupported -TargetObject $Name `
-                        -Message "$what is not supported by this migration engine yet. Create a batch from a CSV of the users instead."))
+        if ($PSCmdlet.ParameterSetName -ne 'Onboarding') {
+            $items = if ($PSCmdlet.ParameterSetName -eq 'PreexistingUserIds') { $UserIds } else { $Users }
+            foreach ($u in @($items)) {
+                if ($null -eq $u) { continue }
+                $guid = $u.PSObject.Properties['Guid']
+                $id = if ($guid -and $null -ne $guid.Value -and "$($guid.Value)" -ne '') { "$($guid.Value)" } else { ConvertTo-MigIdentityString $u }
+                $type = $u.PSObject.Properties['MigrationType']
+                if ($type -and $null -ne $type.Value -and "$($type.Value)" -ne '' -and "$($type.Value)" -ne 'IMAP') {
+                    $otherType.Add(('{0} ({1})' -f (ConvertTo-MigIdentityString $u), $type.Value))
+                    continue
+                }
+                if ($id) { $rebatchIds.Add($id) }
+            }
+            return
         }
         if (-not $PSBoundParameters.ContainsKey('SourceEndpoint') -or $null -eq $SourceEndpoint) {
             $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Name `
@@ -299,6 +317,8 @@ function New-MigrationBatch {
         if ($PSBoundParameters.ContainsKey('AllowUnknownColumnsInCsv')) { $arguments['allowUnknownColumnsInCsv'] = $AllowUnknownColumnsInCsv }
         if ($PSBoundParameters.ContainsKey('ReportInterval')) { $arguments['reportInterval'] = [long]$ReportInterval.TotalSeconds }
         if ($SkipReports) { $arguments['skipReports'] = $true }
+        if ($AdoptPreexisting) { $arguments['adoptPreexisting'] = $true }
+        if ($RemoveOnCopy) { Write-Verbose '-RemoveOnCopy is accepted: an adopted user moves to the new batch, so it leaves its old one anyway.' }
         if ($PSBoundParameters.ContainsKey('BadItemLimit')) { $arguments['badItemLimit'] = ConvertTo-MigUnlimited -Value $BadItemLimit -ParameterName BadItemLimit -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('LargeItemLimit')) { $arguments['largeItemLimit'] = ConvertTo-MigUnlimited -Value $LargeItemLimit -ParameterName LargeItemLimit -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('ContentFilterLanguage')) {
@@ -314,5 +334,34 @@ function New-MigrationBatch {
             Write-Warning ("Migration batch '{0}' was created with {1} validation warning(s) and was not started. Review the validation warnings (Get-MigrationBatch -Identity '{0}' | Select-Object -ExpandProperty ValidationWarnings), then run Start-MigrationBatch -Identity '{0}'." -f $Name, $batch.ValidationWarningCount)
         }
         $batch
+    }
+
+    end {
+        if ($PSCmdlet.ParameterSetName -eq 'Onboarding') { return }
+        if ($otherType.Count -gt 0) {
+            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Name `
+                        -Message ("An IMAP migration batch takes IMAP migration users only; these are of another migration type: {0}. Nothing was moved." -f ($otherType -join ', '))))
+        }
+        if ($rebatchIds.Count -eq 0) {
+            $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Name `
+                        -Message "No migration user was given to move to batch '$Name' (-Users or -UserIds is empty). Nothing was moved."))
+        }
+        $arguments = @{
+            name      = $Name
+            users     = @($rebatchIds)
+            autoStart = [bool]$AutoStart
+        }
+        if ($PSBoundParameters.ContainsKey('StartAfter')) { $arguments['startAfter'] = ConvertTo-MigUtcString -DateTime $StartAfter -TimeZone $TimeZone }
+        if ($PSBoundParameters.ContainsKey('CompleteAfter')) { $arguments['completeAfter'] = ConvertTo-MigUtcString -DateTime $CompleteAfter -TimeZone $TimeZone }
+        if ($PSBoundParameters.ContainsKey('NotificationEmails')) { $arguments['notificationEmails'] = @($NotificationEmails) }
+        if ($PSBoundParameters.ContainsKey('ReportInterval')) { $arguments['reportInterval'] = [long]$ReportInterval.TotalSeconds }
+        if ($SkipReports) { $arguments['skipReports'] = $true }
+        if ($DisableOnCopy) { Write-Verbose '-DisableOnCopy is accepted: the users move to the new batch, so their old job items stop anyway.' }
+
+        if (-not $PSCmdlet.ShouldProcess($Name, "Move $($rebatchIds.Count) migration user(s) to a new migration batch")) { return }
+
+        $result = Invoke-MigNative -Operation 'batch.new' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $Name -NonTerminating
+        if ($null -eq $result) { return }
+        ConvertTo-MigrationBatchObject $result
     }
 }

@@ -5,7 +5,7 @@ function Set-MigrationBatch {
     .DESCRIPTION
     Set-MigrationBatch changes only the settings you name. -AddUsers with -CSVData adds the new
     rows of a CSV in the batch's format; -CSVData alone resubmits the CSV (only while the batch is
-    Created or Synced). -SyncNow starts an immediate incremental sync of the Synced users (use it
+    Stopped, Synced or SyncedWithErrors). -SyncNow starts an immediate incremental sync of the Synced users (use it
     after the MX switch-over). Dates without a zone are read as UTC. Parameters that Exchange has
     only for other migration types are refused with the error id UnsupportedParameter.
     .PARAMETER Identity

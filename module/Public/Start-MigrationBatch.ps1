@@ -3,7 +3,7 @@ function Start-MigrationBatch {
     .SYNOPSIS
     Starts, resumes or retries an IMAP migration batch.
     .DESCRIPTION
-    Start-MigrationBatch starts a Created batch, resumes a Stopped one, and retries the failed users of a Failed, SyncedWithErrors or CompletedWithErrors batch. The background worker does the work; the cmdlet returns at once (status Starting, then Syncing). Poll Get-MigrationBatch for the Status.
+    Start-MigrationBatch starts a batch never started (shown Stopped), resumes a stopped one, and retries the failed users of a Failed, SyncedWithErrors or CompletedWithErrors batch, or of a batch that is still syncing (it keeps running). The background worker does the work; the cmdlet returns at once (status Starting, then Syncing). Poll Get-MigrationBatch for the Status.
     .PARAMETER Identity
     The batch: its name or GUID, or a batch object from Get-MigrationBatch. Omitted: the only batch
     there is; with no batch or several, the cmdlet fails.

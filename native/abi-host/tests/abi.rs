@@ -236,7 +236,7 @@ fn batch_operations_and_error_envelope() {
     );
     let b = ok(&r);
     assert_eq!(b["Identity"]["Name"], json!("IMAPImport"));
-    assert_eq!(b["Status"], json!("Created"));
+    assert_eq!(b["Status"], json!("Stopped"));
     assert_eq!(b["TotalCount"], json!(2));
     assert!(
         !r.to_string().contains("Secr3t"),

@@ -352,7 +352,7 @@ fn batch_new_imports_users_as_queued_with_consistent_counts() {
     h.endpoint("src");
     let b = h.batch("IMAPBatch1", &csv(&["ann", "bob", "cid"]));
     assert_eq!(b["Identity"]["Name"], json!("IMAPBatch1"));
-    assert_eq!(b["Status"], json!("Created"));
+    assert_eq!(b["Status"], json!("Stopped"));
     assert_eq!(b["MigrationType"], json!("IMAP"));
     assert_eq!(b["TotalCount"], json!(3));
     assert_eq!(b["PendingCount"], json!(3));
@@ -456,7 +456,7 @@ fn row_warnings_keep_the_batch_from_auto_starting() {
         "EmailAddress,UserName,Password\r\nbob@contoso.test,bob,{PASSWORD}\r\nnot-an-address,x,{PASSWORD}\r\nann@contoso.test,ann,{PASSWORD}\r\n"
     );
     let b = h.ok(json!({"op": "batch.new", "name": "second", "sourceEndpoint": "src", "csvData": b64(&text), "autoStart": true}));
-    assert_eq!(b["Status"], json!("Created"));
+    assert_eq!(b["Status"], json!("Stopped"));
     assert_eq!(b["TotalCount"], json!(1));
     assert_eq!(b["ValidationWarningCount"], json!(2));
     let w = b["ValidationWarnings"].as_array().unwrap();
@@ -570,6 +570,58 @@ fn batch_lifecycle_transitions_and_refusals() {
     let e = h.err(json!({"op": "batch.start"}), "InvalidArgument");
     assert_eq!(e["details"]["parameter"], json!("identity"));
     h.err(json!({"op": "batch.start", "identity": "zzz"}), "NotFound");
+}
+
+#[test]
+fn a_new_batch_is_stopped_and_status_created_finds_it_until_it_starts() {
+    let h = Home::new();
+    h.endpoint("src");
+    let b = h.batch("never", &csv(&["ann"]));
+    assert_eq!(b["Status"], json!("Stopped"));
+    assert_eq!(b["State"], json!("Stopped"));
+    assert_eq!(b["StartDateTime"], Value::Null);
+    assert_eq!(b["WorkflowStage"], json!("Validation"));
+    let auto = h.ok(
+        json!({"op": "batch.new", "name": "auto", "sourceEndpoint": "src",
+        "csvData": b64(&csv(&["bob"])), "autoStart": true}),
+    );
+    assert_eq!(auto["Status"], json!("Starting"));
+    assert_ne!(auto["StartDateTime"], Value::Null);
+    let names = |status: &str| -> Vec<String> {
+        h.ok(json!({"op": "batch.get", "status": status}))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["Name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("Created"), ["never"]);
+    assert_eq!(names("Stopped"), ["never"]);
+    assert_eq!(
+        h.ok(json!({"op": "batch.get", "identity": "never", "status": "Created"}))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Never started, so -StartAfter may still be set; Stop has nothing to stop.
+    h.ok(json!({"op": "batch.set", "identity": "never", "startAfter": "2030-01-01T00:00:00Z"}));
+    let e = h.err(
+        json!({"op": "batch.stop", "identity": "never"}),
+        "InvalidState",
+    );
+    assert_eq!(e["details"]["status"], json!("Stopped"));
+    h.ok(json!({"op": "batch.stop", "identity": "auto"}));
+    assert!(names("Created").contains(&"never".to_owned()));
+    assert!(
+        !names("Created").contains(&"auto".to_owned()),
+        "auto was started"
+    );
+    h.ok(json!({"op": "batch.start", "identity": "never"}));
+    assert!(
+        names("Created").is_empty(),
+        "a started batch is no longer Created"
+    );
 }
 
 #[test]
@@ -1073,4 +1125,77 @@ fn wrongly_typed_arguments_are_named_and_never_quoted() {
     }
     // Nothing was created on the way.
     assert_eq!(h.ok(json!({"op": "endpoint.get"})), json!([]));
+}
+
+#[test]
+fn users_are_moved_only_when_no_pass_runs_and_their_batch_stays() {
+    let h = Home::new();
+    h.endpoint("src");
+    h.batch("b", &csv(&["ann", "bob"]));
+    worker_did(&h, "b", "Removing", "ann@contoso.test", "Synced", 10, 0);
+    let users = json!(["ann@contoso.test", "bob@contoso.test"]);
+    let e = h.err(
+        json!({"op": "batch.new", "name": "Retry", "users": users}),
+        "InvalidState",
+    );
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("ann@contoso.test") && msg.contains("being removed"),
+        "{msg}"
+    );
+    assert!(msg.contains("nothing was moved"), "{msg}");
+    h.err(json!({"op": "batch.get", "identity": "Retry"}), "NotFound");
+
+    // A user whose pass runs does not move either; its batch-mate neither.
+    worker_did(&h, "b", "Syncing", "ann@contoso.test", "Syncing", 10, 0);
+    let e = h.err(
+        json!({"op": "batch.new", "name": "Retry", "users": users}),
+        "InvalidState",
+    );
+    assert_eq!(
+        e["details"]["users"],
+        json!(["ann@contoso.test", "bob@contoso.test"])
+    );
+    let names = |batch: &str| -> Vec<String> {
+        h.ok(json!({"op": "user.get", "batchId": batch}))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["EmailAddress"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("b").len(), 2);
+
+    // Idle again: both move, keep their counts, and wait for Start in a Stopped batch.
+    worker_did(
+        &h,
+        "b",
+        "SyncedWithErrors",
+        "ann@contoso.test",
+        "Synced",
+        10,
+        0,
+    );
+    worker_did(
+        &h,
+        "b",
+        "SyncedWithErrors",
+        "bob@contoso.test",
+        "Failed",
+        3,
+        0,
+    );
+    let r = h.ok(json!({"op": "batch.new", "name": "Retry", "users": users}));
+    assert_eq!(r["Status"], json!("Stopped"));
+    assert_eq!(r["TotalCount"], json!(2));
+    assert_eq!(names("Retry").len(), 2);
+    assert!(names("b").is_empty());
+    let ann = h.ok(json!({"op": "user.statistics", "identity": "ann@contoso.test"}));
+    assert_eq!(ann["Status"], json!("Queued"));
+    assert_eq!(ann["SyncedItemCount"], json!(10));
+    assert_eq!(ann["SyncPasses"], json!(1));
+    h.err(
+        json!({"op": "batch.new", "name": "Again", "users": ["ann@contoso.test"], "csvData": b64(&csv(&["cid"]))}),
+        "InvalidArgument",
+    );
 }

@@ -190,3 +190,101 @@ fn an_unreachable_server_fails_fast_with_a_clear_error() {
         started.elapsed()
     );
 }
+
+/// A message the target refuses (over its quota) is skipped; the CLI summary, the cmdlets'
+/// statistics and `MigrationStatistics.csv` show the same counts, and the transfer estimate is
+/// every source byte: what was transferred plus what was skipped.
+#[test]
+fn skipped_items_and_the_transfer_estimate_agree_in_every_report() {
+    let src = Dovecot::start(DovecotOptions::default().user("dee", "pw-dee")).expect("source");
+    let mut opts = DovecotOptions::default().user("dee@contoso.test", "unknown-to-us");
+    opts.extra_config = "mail_plugins = $mail_plugins quota\nplugin {\n  quota = count:User quota\n  quota_rule = *:storage=200K\n  quota_vsizes = yes\n}\n".into();
+    let dst = Dovecot::start(opts).expect("quota target");
+    let mut big = "Message-ID: <big@cli.test>\r\nDate: Tue, 3 Mar 2026 09:00:00 +0000\r\nFrom: a@example.test\r\nSubject: over the quota\r\n\r\n".to_owned();
+    big.push_str(&"z".repeat(300_000));
+    big.push_str("\r\n");
+    let mut msgs = vec![SeedMessage::new(big, &[], 1_770_000_000)];
+    msgs.extend((1..5).map(message));
+    src.seed("dee", &[SeedFolder::new("INBOX", msgs)])
+        .expect("seed");
+    let work = tempfile::tempdir().expect("tmp");
+    let csv = work.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "EmailAddress,UserName,Password\r\ndee@contoso.test,dee,pw-dee\r\n",
+    )
+    .unwrap();
+    let home = work.path().join("state");
+    let out = Command::new(BIN)
+        .args(["migrate", "--quiet", "--name", "Quota", "--csv"])
+        .arg(&csv)
+        .arg("--source")
+        .arg(format!("imap://127.0.0.1:{}", src.imap_port()))
+        .arg("--target")
+        .arg(format!("imaps://127.0.0.1:{}", dst.imaps_port()))
+        .arg("--ca-file")
+        .arg(dst.ca_file())
+        .args([
+            "--target-login",
+            "master",
+            "--target-admin",
+            dst.master_user(),
+        ])
+        .env("IMAPMIGRATION_TARGET_PASSWORD", dst.master_password())
+        .arg("--home")
+        .arg(&home)
+        .output()
+        .expect("run migrate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The CLI summary: the user's line, then the batch's totals.
+    let line: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("dee@contoso.test"))
+        .unwrap_or_else(|| panic!("no line for the user: {stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(&line[1..4], ["Synced", "4", "1"], "{stdout}");
+    assert!(stdout.contains("4 messages"), "{stdout}");
+    assert!(stdout.contains(", 1 skipped"), "{stdout}");
+
+    // Get-MigrationUserStatistics, through the same library the module calls.
+    let r = imapmigration::api::handle_json(
+        &serde_json::json!({"op": "user.statistics", "home": home,
+            "identity": "dee@contoso.test", "includeSkippedItems": true})
+        .to_string(),
+    );
+    let st = &r["result"];
+    assert_eq!(st["SkippedItemCount"], serde_json::json!(1), "{r}");
+    assert_eq!(st["SyncedItemCount"], serde_json::json!(4), "{r}");
+    let skipped_size = st["SkippedItems"][0]["MessageSize"].as_u64().unwrap_or(0);
+    assert!(skipped_size > 300_000, "{r}");
+    let transferred = st["BytesTransferred"].as_u64().unwrap_or(0);
+    assert!(transferred > 0, "{r}");
+    assert_eq!(
+        st["EstimatedTotalTransferSize"].as_u64(),
+        Some(transferred + skipped_size),
+        "{r}"
+    );
+    let batch = imapmigration::api::handle_json(
+        &serde_json::json!({"op": "batch.get", "home": home, "identity": "Quota"}).to_string(),
+    );
+    assert_eq!(
+        batch["result"][0]["ItemsSkipped"],
+        serde_json::json!(1),
+        "{batch}"
+    );
+
+    // MigrationStatistics.csv.
+    let report = std::fs::read_to_string(home.join("reports/Quota/MigrationStatistics.csv"))
+        .expect("success report");
+    assert!(
+        report.lines().any(|l| l == "dee@contoso.test,Synced,4,1"),
+        "{report}"
+    );
+}

@@ -569,3 +569,174 @@ fn oauth2_and_authorization_id_targets_and_an_oauth2_source() {
         &other.snapshot("oliver@contoso.test").expect("target"),
     );
 }
+
+#[test]
+fn start_on_a_syncing_batch_retries_its_failed_user_and_the_others_keep_copying() {
+    let dovecot = Dovecot::start(
+        DovecotOptions::default()
+            .user("max", "pw-max")
+            .user("bob", "pw-bob"),
+    )
+    .expect("dovecot");
+    seed(&dovecot, "max", &[("INBOX", 800)], 30_000);
+    // A slow link keeps max's copy running while bob's sign-in fails.
+    let link =
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(150))
+            .expect("delay proxy");
+    let home = Home::new();
+    source_endpoint(&home, "src", link.port());
+    home.ok(
+        "batch.new",
+        json!({"name": "RetryTest", "sourceEndpoint": "src", "autoStart": true, "csvData": csv(&[
+            ("max@contoso.test", "max", "pw-max"),
+            ("bob@contoso.test", "bob", "wrong-pw-5521"),
+        ])}),
+    );
+    wait_user_status(&home, "bob@contoso.test", "Failed");
+    let failures = |home: &Home| {
+        home.user("bob@contoso.test")["Report"]
+            .as_array()
+            .map_or(0, |r| {
+                r.iter()
+                    .filter(|e| e.to_string().to_lowercase().contains("fail"))
+                    .count()
+            })
+    };
+    let before = failures(&home);
+    assert!(before > 0, "{}", home.user("bob@contoso.test"));
+    let b = home.batch("RetryTest");
+    assert_eq!(
+        b["Status"],
+        json!("Syncing"),
+        "max's copy must still run for this test: {b}"
+    );
+
+    let started = home.ok("batch.start", json!({"identity": "RetryTest"}));
+    assert_eq!(started["Status"], json!("Syncing"), "{started}");
+    // bob is tried again (and fails again) while max goes on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while failures(&home) <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        failures(&home) > before,
+        "bob was not retried: {}",
+        home.user("bob@contoso.test")
+    );
+    let b = home.wait_status(
+        "RetryTest",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(240),
+    );
+    assert_eq!(b["Status"], json!("SyncedWithErrors"), "{b}");
+    assert_same(
+        &dovecot.snapshot("max").expect("source"),
+        &maildir_snapshot(&home.maildir("max@contoso.test")).expect("target"),
+    );
+    assert_eq!(synced_items(&home, "max@contoso.test"), 800);
+}
+
+#[test]
+fn users_moved_to_a_new_batch_keep_their_progress_and_nothing_is_copied_twice() {
+    let dovecot = Dovecot::start(
+        DovecotOptions::default()
+            .user("ann", "pw-ann")
+            .user("bob", "pw-bob"),
+    )
+    .expect("dovecot");
+    for u in ["ann", "bob"] {
+        seed(&dovecot, u, &[("INBOX", 25), ("Archive", 5)], 2_000);
+    }
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    home.ok(
+        "batch.new",
+        json!({"name": "Wave1", "sourceEndpoint": "src", "autoStart": true, "csvData": csv(&[
+            ("ann@contoso.test", "ann", "pw-ann"),
+            ("bob@contoso.test", "bob", "wrong-pw-8812"),
+        ])}),
+    );
+    home.wait_status("Wave1", &["SyncedWithErrors"], Duration::from_secs(120));
+    assert_eq!(synced_items(&home, "ann@contoso.test"), 30);
+
+    // An unknown user refuses the whole request: nothing moves.
+    let r = home.call(
+        "batch.new",
+        json!({"name": "Retry", "users": ["ann@contoso.test", "nobody@contoso.test"]}),
+    );
+    assert_eq!(r["error"]["code"], json!("NotFound"), "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nobody@contoso.test")
+    );
+    assert_eq!(
+        home.user("ann@contoso.test")["BatchId"]["Name"],
+        json!("Wave1")
+    );
+
+    // The documented retry idiom, by address and by GUID (-Users binds the user objects).
+    let bob_guid = home.user("bob@contoso.test")["Guid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = home.ok(
+        "batch.new",
+        json!({"name": "Retry", "autoStart": true, "users": ["ann@contoso.test", bob_guid]}),
+    );
+    assert_eq!(b["Status"], json!("Starting"), "{b}");
+    assert_eq!(b["TotalCount"], json!(2), "{b}");
+    assert_eq!(b["SourceEndpoint"]["Identity"]["Id"], json!("src"), "{b}");
+    let old = home.batch("Wave1");
+    assert_eq!(old["TotalCount"], json!(0), "{old}");
+
+    let done = home.wait_status(
+        "Retry",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        done["Status"],
+        json!("SyncedWithErrors"),
+        "bob still fails: {done}"
+    );
+    let ann = home.user("ann@contoso.test");
+    assert_eq!(ann["BatchId"]["Name"], json!("Retry"), "{ann}");
+    assert_eq!(ann["SyncPasses"], json!(2), "{ann}");
+    assert_eq!(ann["SyncedItemCount"], json!(30), "{ann}");
+    let report = ann["Report"].to_string();
+    assert!(report.contains("pass 2 finished: 0 copied"), "{report}");
+    assert_same(
+        &dovecot.snapshot("ann").expect("source"),
+        &maildir_snapshot(&home.maildir("ann@contoso.test")).expect("target"),
+    );
+    let bob = home.user("bob@contoso.test");
+    assert_eq!(bob["BatchId"]["Name"], json!("Retry"), "{bob}");
+    assert_eq!(bob["Status"], json!("Failed"), "{bob}");
+    assert!(
+        !bob.to_string().contains("wrong-pw-8812"),
+        "the password leaked"
+    );
+
+    // -AdoptPreexisting: a CSV with bob's right password takes bob over, and he syncs there.
+    let fixed = home.ok(
+        "batch.new",
+        json!({"name": "Fixed", "sourceEndpoint": "src", "adoptPreexisting": true, "autoStart": true,
+            "csvData": csv(&[("bob@contoso.test", "bob", "pw-bob")])}),
+    );
+    assert_eq!(fixed["ValidationWarningCount"], json!(0), "{fixed}");
+    assert_eq!(fixed["TotalCount"], json!(1), "{fixed}");
+    let done = home.wait_status(
+        "Fixed",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(done["Status"], json!("Synced"), "{done}");
+    assert_eq!(home.batch("Retry")["TotalCount"], json!(1));
+    assert_same(
+        &dovecot.snapshot("bob").expect("source"),
+        &maildir_snapshot(&home.maildir("bob@contoso.test")).expect("target"),
+    );
+    assert!(!home.user("bob@contoso.test").to_string().contains("pw-bob"));
+}

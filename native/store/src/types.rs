@@ -531,7 +531,8 @@ pub struct BatchRecord {
 }
 
 impl BatchRecord {
-    /// A new batch in status `Created` with every option at its default.
+    /// A new batch, never started (status [`crate::lifecycle::batch::NEW`], `Stopped`), with
+    /// every option at its default.
     pub fn new(name: impl Into<String>, source_endpoint_id: Uuid) -> Self {
         BatchRecord {
             id: Uuid::new_v4(),
@@ -539,7 +540,7 @@ impl BatchRecord {
             source_endpoint_id,
             target_endpoint_id: None,
             target_maildir: None,
-            status: BatchStatus::Created,
+            status: crate::lifecycle::batch::NEW,
             requested_action: None,
             auto_start: false,
             start_after: None,

@@ -19,8 +19,8 @@ use imapmigration_store as store;
 use store::csv_import::CsvError;
 use store::lifecycle::{batch, user};
 use store::{
-    BatchRecord, BatchStatus, EndpointRecord, Event, SkippedItem, Timestamp, UserCounts,
-    UserRecord, format_timestamp,
+    BatchRecord, EndpointRecord, Event, SkippedItem, Timestamp, UserCounts, UserRecord,
+    format_timestamp,
 };
 
 use super::{ApiError, ApiResult, Request};
@@ -371,7 +371,7 @@ pub fn batch(b: &BatchRecord, cx: &BatchContext<'_>) -> Value {
     m.insert("Status".into(), json!(b.status.as_str()));
     m.insert("State".into(), json!(batch::state(b.status).as_str()));
     m.insert("Flags".into(), json!(batch::flags(b.requested_action)));
-    let stage = if b.status == BatchStatus::Created {
+    let stage = if batch::never_started(b) {
         "Validation"
     } else {
         "Processing"
@@ -517,7 +517,7 @@ pub fn user_statistics(
     let percent = if let Some(p) = done.checked_div(u.items_total) {
         p.min(100)
     } else if matches!(
-        u.status.summary(),
+        user::phase(u.status),
         store::StatusSummary::Synced | store::StatusSummary::Completed
     ) {
         100

@@ -26,7 +26,7 @@ use crate::ErrorCode;
 /// Asks the lifecycle what `action` does to user `u` of batch `b`, or refuses with
 /// `InvalidState` naming the status that refused.
 fn decide(u: &UserRecord, b: &BatchRecord, action: UserAction) -> ApiResult<rules::Outcome> {
-    rules::on_action(u.status, action, b.status, u.passes)
+    rules::on_user_action(u.status, action, b, u.passes)
         .map_err(|r| invalid_state(r.status_name(), r.message(&u.email, &b.name)))
 }
 

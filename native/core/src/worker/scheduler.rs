@@ -211,10 +211,10 @@ impl Scheduler {
         }
         self.apply_user_actions(&b)?;
         let idle = !self.batch_busy(b.id);
-        match batch::worker_step(b.status) {
-            // A batch created with -StartAfter (or flagged to start on its own) starts when its
-            // time has come, as if Start-MigrationBatch had been run then.
-            Step::StartWhenDue if b.start_after.map_or(b.auto_start, |t| t <= now) => {
+        match batch::worker_step(batch::rules_status(&b)) {
+            // A batch never started whose -StartAfter has come starts as if Start-MigrationBatch
+            // had been run then.
+            Step::StartWhenDue if batch::start_due(&b, now) => {
                 self.apply_batch_action(&b, BatchAction::Start)?;
             }
             Step::PickUp => {

@@ -12,7 +12,7 @@ use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
 use crate::lifecycle::batch;
 use crate::types::{
-    BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, ValidationWarning,
+    BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, UserStatus, ValidationWarning,
 };
 
 pub(super) const COLS: &str = "id, name, source_endpoint_id, target_endpoint_id, target_maildir, \
@@ -62,7 +62,8 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<BatchRecord> {
 pub struct BatchFilter {
     /// Batches whose source or target is this endpoint.
     pub endpoint_id: Option<Uuid>,
-    /// Batches in exactly this status.
+    /// Batches in this status; `Created` also finds the batches never started, shown `Stopped`
+    /// ([`batch::shown_as`]).
     pub status: Option<BatchStatus>,
 }
 
@@ -207,6 +208,71 @@ impl Store {
         Ok(records)
     }
 
+    /// Inserts `batch` and moves the users `moved` into it, in one transaction (re-batching:
+    /// New-MigrationBatch `-Users`, `-UserIds`). A moved user keeps its progress (its folders,
+    /// messages and skipped items are recorded by user, not by batch) and its passes, so its
+    /// next pass in the new batch is incremental and copies nothing twice; it waits there as
+    /// `status`, with no request pending. Fails with `NotFound`, and moves nothing, if one of
+    /// the users no longer exists.
+    pub fn move_users(
+        &self,
+        batch: &BatchRecord,
+        moved: &[Uuid],
+        status: UserStatus,
+    ) -> Result<()> {
+        self.write("move users", |tx| {
+            check_endpoints(tx, batch)?;
+            insert_batch_row(tx, batch)?;
+            move_users_in(tx, &batch.id, moved, status)
+        })
+    }
+
+    /// New-MigrationBatch `-AdoptPreexisting`: inserts `batch` with the new CSV rows `users`,
+    /// and moves each of `adopted` (a user of another batch and its row in this CSV) into it
+    /// with its progress, taking the row's login, password and user root, all in one
+    /// transaction. The moved users wait as `status` (see [`Store::move_users`]).
+    pub fn insert_batch_adopting(
+        &self,
+        batch: &BatchRecord,
+        users: &[CsvUser],
+        adopted: &[(Uuid, &CsvUser)],
+        status: UserStatus,
+    ) -> Result<Vec<UserRecord>> {
+        let records: Vec<UserRecord> = users
+            .iter()
+            .map(|u| new_user_record(batch.id, u, self.seal(&u.password)))
+            .collect();
+        let sealed: Vec<_> = adopted
+            .iter()
+            .map(|(id, row)| (*id, *row, self.seal(&row.password)))
+            .collect();
+        self.write("insert batch", |tx| {
+            check_endpoints(tx, batch)?;
+            insert_batch_row(tx, batch)?;
+            for u in &records {
+                insert_user(tx, u)?;
+            }
+            let ids: Vec<Uuid> = sealed.iter().map(|(id, _, _)| *id).collect();
+            move_users_in(tx, &batch.id, &ids, status)?;
+            for (id, row, password) in &sealed {
+                tx.execute(
+                    "UPDATE users SET user_name = ?2, password = ?3, user_root = ?4, \
+                     row_index = ?5 WHERE id = ?1",
+                    params![
+                        uid(id),
+                        row.user_name,
+                        password.as_bytes(),
+                        row.user_root,
+                        row.row_index
+                    ],
+                )
+                .ctx("adopt user")?;
+            }
+            Ok(())
+        })?;
+        Ok(records)
+    }
+
     /// The batch whose GUID or name (case-insensitive) is `identity`; a GUID match wins.
     pub fn get_batch(&self, identity: &str) -> Result<Option<BatchRecord>> {
         let guid = identity_guid(identity);
@@ -235,8 +301,10 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM batches \
                  WHERE (?1 IS NULL OR source_endpoint_id = ?1 OR target_endpoint_id = ?1) \
-                   AND (?2 IS NULL OR status = ?2) \
-                 ORDER BY created_at, name"
+                   AND (?2 IS NULL OR status = ?2 OR (?2 = '{created}' AND {never_started})) \
+                 ORDER BY created_at, name",
+                created = BatchStatus::Created.as_str(),
+                never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
             ))
             .ctx("list batches")?;
         stmt.query_map(
@@ -316,8 +384,8 @@ impl Store {
     ///   `Stopping`, `Removing`);
     /// - synced ([`batch::synced`]: `Synced`, `SyncedWithErrors`) with `next_sync_at` due
     ///   (`<= now`);
-    /// - waiting to start ([`batch::Step::StartWhenDue`]: `Created`) with `start_after` due,
-    ///   or with `auto_start` and no `start_after`.
+    /// - never started ([`batch::never_started`]) with `start_after` due, or with
+    ///   `auto_start` and no `start_after` ([`batch::start_due`]).
     pub fn batches_needing_attention(&self, now: Timestamp) -> Result<Vec<BatchRecord>> {
         let list = |pred: fn(BatchStatus) -> bool| {
             sql_in(batch::all_where(pred).iter().map(|s| s.as_str()))
@@ -328,18 +396,53 @@ impl Store {
                 "SELECT {COLS} FROM batches WHERE requested_action IS NOT NULL \
                  OR status IN ({running}) \
                  OR (status IN ({synced}) AND next_sync_at <= ?1) \
-                 OR (status IN ({waiting}) AND (start_after <= ?1 \
-                                             OR (auto_start = 1 AND start_after IS NULL))) \
+                 OR ({never_started} AND (start_after <= ?1 \
+                      OR (auto_start = 1 AND start_after IS NULL))) \
                  ORDER BY created_at, name",
                 running = list(batch::running),
                 synced = list(batch::synced),
-                waiting = list(|s| batch::worker_step(s) == batch::Step::StartWhenDue),
+                never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
             ))
             .ctx("find batches needing attention")?;
         stmt.query_map([ts(&now)], from_row)
             .and_then(|rows| rows.collect())
             .ctx("find batches needing attention")
     }
+}
+
+/// Moves the users `moved` into batch `to`, waiting as `status` with no request pending.
+fn move_users_in(conn: &Connection, to: &Uuid, moved: &[Uuid], status: UserStatus) -> Result<()> {
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE users SET batch_id = ?2, status = ?3, requested_action = NULL WHERE id = ?1",
+        )
+        .ctx("move users")?;
+    for id in moved {
+        let n = update
+            .execute(params![uid(id), uid(to), status])
+            .ctx("move users")?;
+        if n == 0 {
+            return Err(Error::NotFound {
+                kind: "user",
+                identity: id.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`batch::never_started`] in SQL; `{waiting}` is [`waiting_list`].
+const NEVER_STARTED_SQL: &str =
+    "(status IN ({waiting}) AND started_at IS NULL AND requested_action IS NULL)";
+
+/// The statuses a batch never started shows ([`batch::never_started`]), as an SQL list.
+fn waiting_list() -> String {
+    let probe = |status| {
+        let mut b = BatchRecord::new("", Uuid::nil());
+        b.status = status;
+        batch::never_started(&b)
+    };
+    sql_in(batch::all_where(probe).iter().map(|s| s.as_str()))
 }
 
 const INSERT_SQL: &str = "INSERT INTO batches (id, name, source_endpoint_id, target_endpoint_id, \

@@ -131,9 +131,11 @@ fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCoun
         if lifecycle::user::to_start(status) {
             c.to_start += n;
         }
-        // The counters follow the StatusSummary roll-up; within it, `Queued` users are the
-        // pending ones and the failed and completed ones are told apart as Exchange does.
-        match status.summary() {
+        // The counters follow the users' phase (a user in an incremental sync is active, one
+        // completed with warnings is finalized, as Exchange's CompletedWithWarningCount is part
+        // of FinalizedCount); within it, `Queued` users are the pending ones and the failed and
+        // completed ones are told apart as Exchange does.
+        match lifecycle::user::phase(status) {
             StatusSummary::Active if status == Queued => c.pending += n,
             StatusSummary::Active => c.active += n,
             StatusSummary::Synced => c.synced += n,

@@ -324,14 +324,24 @@ impl Store {
         sync_counts_in(&conn, user_id)
     }
 
-    /// Sets the user's `items_synced`, `bytes_synced` and `folders_synced` from the
-    /// `messages` table, so reported statistics are what was confirmed on the target rather
-    /// than running totals. Returns the counts written.
+    /// Sets the user's counters from what is recorded, so every report (the cmdlets, the CLI
+    /// summary, `MigrationStatistics.csv`) shows the same numbers and none is a running total:
+    /// - `items_synced`, `bytes_synced` and `folders_synced` from the `messages` table (what
+    ///   the target confirmed);
+    /// - `items_skipped` from the `skipped_items` rows (`SkippedItemCount`, the items
+    ///   `-IncludeSkippedItems` lists);
+    /// - `bytes_total` from the sizes of every source message the engine planned, copied or
+    ///   skipped (`EstimatedTotalTransferSize`).
+    ///
+    /// Returns the message counts.
     pub fn refresh_user_counters(&self, user_id: &Uuid) -> Result<SyncCounts> {
         self.write("refresh user counters", |tx| {
             let c = sync_counts_in(tx, user_id)?;
             tx.execute(
-                "UPDATE users SET items_synced = ?2, bytes_synced = ?3, folders_synced = ?4 \
+                "UPDATE users SET items_synced = ?2, bytes_synced = ?3, folders_synced = ?4, \
+                   items_skipped = (SELECT count(*) FROM skipped_items WHERE user_id = ?1), \
+                   bytes_total = (SELECT coalesce(sum(m.size), 0) FROM messages m \
+                                  JOIN folders f ON f.id = m.folder_id WHERE f.user_id = ?1) \
                  WHERE id = ?1",
                 params![uid(user_id), c.copied_items, c.copied_bytes, c.folders],
             )

@@ -608,6 +608,56 @@ fn delete_batch_cascades_to_everything() {
 // ---- users --------------------------------------------------------------------------------
 
 #[test]
+fn status_summary_filters_as_exchange_rolls_up_and_counters_group_by_progress() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, u) = batch(&s, "B1", &e, 4);
+    for (user, status) in u.iter().zip([
+        UserStatus::IncrementalSyncing,
+        UserStatus::CompletedWithWarnings,
+        UserStatus::Synced,
+        UserStatus::Failed,
+    ]) {
+        s.set_user_status(&user.id, status, None).expect("status");
+    }
+    let emails = |summary| -> Vec<UserStatus> {
+        s.list_users(&UserFilter {
+            status_summary: Some(summary),
+            ..Default::default()
+        })
+        .expect("list")
+        .into_iter()
+        .map(|u| u.status)
+        .collect()
+    };
+    let mut synced = emails(StatusSummary::Synced);
+    synced.sort_by_key(|s| s.as_str());
+    assert_eq!(synced, [UserStatus::IncrementalSyncing, UserStatus::Synced]);
+    let mut failed = emails(StatusSummary::Failed);
+    failed.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        failed,
+        [UserStatus::CompletedWithWarnings, UserStatus::Failed]
+    );
+    assert!(emails(StatusSummary::Active).is_empty());
+    assert!(emails(StatusSummary::Completed).is_empty());
+    // Exchange's batch counters: the incremental sync is active, the completion with warnings
+    // is finalized (and counted as such), only the failed user fails.
+    let c = s.batch_counts(&b.id).expect("counts");
+    assert_eq!(
+        (
+            c.active,
+            c.synced,
+            c.failed,
+            c.finalized,
+            c.completed_with_warnings
+        ),
+        (1, 1, 1, 1, 1)
+    );
+}
+
+#[test]
 fn users_add_find_list_update() {
     let dir = home();
     let s = open(dir.path());
@@ -843,6 +893,53 @@ fn folder_and_message_state() {
 }
 
 // ---- the rest -----------------------------------------------------------------------------
+
+#[test]
+fn refreshed_counters_count_skipped_items_and_every_planned_byte() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, users) = batch(&s, "B", &e, 1);
+    let user = users[0].id;
+    let f = s.folder_upsert(&user, "INBOX", "INBOX").expect("folder");
+    let rows: Vec<MessageRow> = (1..=4).map(|u| msg(u, 1000 * u64::from(u))).collect();
+    s.messages_begin(f, &rows).expect("begin");
+    let commits = [
+        (1u32, MessageState::Copied, Some(11), String::new()),
+        (2, MessageState::Copied, Some(12), String::new()),
+        (4, MessageState::Skipped, None, String::new()),
+    ];
+    s.messages_commit(f, &commits).expect("commit");
+    s.insert_skipped_item(&SkippedItem {
+        id: 0,
+        user_id: user,
+        folder: "INBOX".into(),
+        src_uid: Some(4),
+        kind: SkippedKind::LargeItem,
+        subject: None,
+        sender: None,
+        date_sent: None,
+        date_received: None,
+        size: Some(4000),
+        reason: "too large".into(),
+        created_at: now(),
+    })
+    .expect("skip");
+    s.refresh_user_counters(&user).expect("refresh");
+    let u = s.get_user_by_id(&user).expect("get").expect("exists");
+    // Message 3 is still in flight: planned, so part of the estimate, not yet synced.
+    assert_eq!(
+        (
+            u.items_synced,
+            u.bytes_synced,
+            u.items_skipped,
+            u.bytes_total
+        ),
+        (2, 3000, 1, 10_000)
+    );
+    let c = s.batch_counts(&b.id).expect("counts");
+    assert_eq!((c.items_skipped, c.bytes_total), (1, 10_000));
+}
 
 #[test]
 fn skipped_items_events_config_workers() {

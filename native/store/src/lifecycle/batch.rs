@@ -24,8 +24,9 @@ pub fn all_where(pred: impl Fn(BatchStatus) -> bool) -> Vec<BatchStatus> {
 /// the batch's requested action (if any) and its users' actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
-    /// Starts the batch as Start would once its `StartAfter` has come, or at once with
-    /// `AutoStart`; otherwise waits for Start-MigrationBatch.
+    /// Starts the batch as Start would once its `StartAfter` has come, or at once when it is
+    /// flagged `AutoStart` without one ([`start_due`]); otherwise waits for
+    /// Start-MigrationBatch. The step of a batch never started ([`rules_status`]).
     StartWhenDue,
     /// Picks up a batch an admin started: [`Event::PickedUp`].
     PickUp,
@@ -159,10 +160,62 @@ pub fn on_users_added(status: BatchStatus) -> BatchStatus {
     if synced(status) { Starting } else { status }
 }
 
-/// A batch never started and with no request pending: Remove may delete it at once when no
-/// worker runs (there is nothing to stop and nothing was copied).
+/// The status New-MigrationBatch gives a batch created without `-AutoStart` (with it, the
+/// batch is [`on_action`] Start of this: `Starting`). Exchange Online's "Manage migration
+/// batches" page: "Stopped: Either the migration batch has been created but hasn't been
+/// started, or it has been stopped" (docs/compatibility.md §8.1). `Created` is never shown:
+/// a never-started batch is told apart by [`never_started`], not by its status.
+pub const NEW: BatchStatus = Stopped;
+
+/// A batch never started and with no request pending: shown [`NEW`] (or `Created`, by older
+/// versions) with no `started_at` (the worker sets it when it takes up a Start or picks the
+/// batch up, before any pass runs; New-MigrationBatch `-AutoStart` sets it at once), so
+/// nothing was copied. Such a batch follows the `Created` row of the rules
+/// ([`rules_status`]): Remove may delete it at once when no worker runs, `-StartAfter` may
+/// still be set, Stop and Complete have nothing to act on, its users wait for
+/// Start-MigrationBatch, and `-Status Created` finds it ([`shown_as`]).
 pub fn never_started(b: &BatchRecord) -> bool {
-    b.status == Created && b.started_at.is_none() && b.requested_action.is_none()
+    matches!(b.status, NEW | Created) && b.started_at.is_none() && b.requested_action.is_none()
+}
+
+/// The status whose rules `b` follows: `Created` for a batch never started
+/// ([`never_started`]), else its own. Only the rules see it: a batch is never stored or shown
+/// `Created`, and a refusal names the status the batch shows ([`on_batch_action`],
+/// [`on_set_batch`]).
+pub fn rules_status(b: &BatchRecord) -> BatchStatus {
+    if never_started(b) { Created } else { b.status }
+}
+
+/// [`on_action`] for the batch `b`, by the rules of its [`rules_status`]; a refusal names the
+/// status `b` shows. Complete and SyncNow on a batch never started are refused as such
+/// ([`Reason::NeverStarted`]), not as if the batch were a stopped one.
+pub fn on_batch_action(
+    b: &BatchRecord,
+    action: BatchAction,
+    users_to_start: bool,
+) -> Result<BatchStatus, Refusal> {
+    let rules = rules_status(b);
+    on_action(rules, action, users_to_start).map_err(|r| Refusal {
+        status: b.status,
+        reason: match r.reason {
+            Reason::NotCompletable | Reason::NotSynced if rules == Created => Reason::NeverStarted,
+            reason => reason,
+        },
+    })
+}
+
+/// Whether the worker starts `b` on its own now, as if Start-MigrationBatch had been run: a
+/// batch never started whose `StartAfter` has come, or one flagged `AutoStart` without a
+/// `StartAfter`. (New-MigrationBatch `-AutoStart` starts the batch itself and sets its
+/// `started_at`, so a batch stopped before the worker took it up never restarts on its own.)
+pub fn start_due(b: &BatchRecord, now: crate::types::Timestamp) -> bool {
+    never_started(b) && b.start_after.map_or(b.auto_start, |t| t <= now)
+}
+
+/// Whether `-Status filter` finds `b`: its status, or `Created` for a batch never started
+/// (docs/compatibility.md §8.1).
+pub fn shown_as(b: &BatchRecord, filter: BatchStatus) -> bool {
+    b.status == filter || (filter == Created && never_started(b))
 }
 
 // ---- what the admin may do --------------------------------------------------------------------
@@ -170,7 +223,7 @@ pub fn never_started(b: &BatchRecord) -> bool {
 /// Why a batch refuses an admin's action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
-    /// Start: the batch runs already.
+    /// Start: a Start is under way (`Starting`), or the batch waits (`Waiting`).
     AlreadyStarted,
     /// Start: a Stop is still under way.
     StillStopping,
@@ -190,6 +243,8 @@ pub enum Reason {
     AlreadyStopping,
     /// Stop: the batch was never started.
     NotStarted,
+    /// Complete, SyncNow: the batch was never started ([`on_batch_action`]).
+    NeverStarted,
     /// Stop: the batch neither runs nor is synced.
     NotStoppable,
     /// Complete: only a synced or stopped batch can be completed.
@@ -240,6 +295,9 @@ impl Refusal {
             Reason::NotStarted => {
                 format!("the batch {name} has not been started; there is nothing to stop")
             }
+            Reason::NeverStarted => {
+                format!("the batch {name} has not been started; run Start-MigrationBatch first")
+            }
             Reason::NotStoppable => format!("the batch {name} can't be stopped while it is {s}"),
             Reason::NotCompletable => format!(
                 "the batch {name} can be completed only when it is {}; it is {s}",
@@ -288,9 +346,13 @@ pub fn on_action(
     match action {
         BatchAction::Start => match status {
             Created | Stopped | Failed | SyncedWithErrors | CompletedWithErrors => Ok(Starting),
+            // Exchange documents Start as the way to retry a batch's failed users at any time:
+            // a running batch keeps running, and the worker re-queues its failed and stopped
+            // users (`user::requeued_by`).
+            Syncing | IncrementalSyncing => Ok(status),
             Synced if users_to_start => Ok(Starting),
             Synced => refuse(Reason::NothingToRetry),
-            Starting | Syncing | IncrementalSyncing | Waiting => refuse(Reason::AlreadyStarted),
+            Starting | Waiting => refuse(Reason::AlreadyStarted),
             Stopping => refuse(Reason::StillStopping),
             Removing => refuse(Reason::BeingRemoved),
             Completing => refuse(Reason::BeingCompleted),
@@ -346,6 +408,15 @@ impl Change {
             Change::StartAfter => "Set -StartAfter",
         }
     }
+}
+
+/// [`on_set`] for the batch `b`, by the rules of its [`rules_status`] (a batch never started
+/// takes a new `StartAfter`); a refusal names the status `b` shows.
+pub fn on_set_batch(b: &BatchRecord, change: Change) -> Result<(), Refusal> {
+    on_set(rules_status(b), change).map_err(|r| Refusal {
+        status: b.status,
+        ..r
+    })
 }
 
 /// Whether Set-MigrationBatch may make `change` to a batch in `status`. Every change first
@@ -503,11 +574,12 @@ fn successors(from: BatchStatus) -> Vec<BatchStatus> {
     out
 }
 
-/// The batch statuses ImapMigration enters: `Created` (New-MigrationBatch) and every status
-/// the actions and worker events lead to from there. The others exist for `-Status` filters
-/// and Exchange's enum only.
+/// The batch statuses ImapMigration enters: [`NEW`] and `Starting` (New-MigrationBatch
+/// without and with `-AutoStart`) and every status the actions and worker events lead to from
+/// there. The others exist for `-Status` filters and Exchange's enum only.
 pub fn entered() -> Vec<BatchStatus> {
-    let mut reached = vec![Created];
+    let mut reached = vec![NEW];
+    reached.extend(on_action(NEW, BatchAction::Start, true));
     let mut i = 0;
     while let Some(&from) = reached.get(i) {
         for to in successors(from) {

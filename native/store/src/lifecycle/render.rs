@@ -41,6 +41,7 @@ fn batch_reason(r: batch::Reason) -> &'static str {
         AlreadyStopped => "already stopped",
         AlreadyStopping => "already stopping",
         NotStarted => "not started",
+        NeverStarted => "not started",
         NotStoppable => "not running",
         NotCompletable => "not synced or stopped",
         AlreadyRemoving => "already removing",
@@ -85,7 +86,7 @@ fn worker_step(s: BatchStatus) -> String {
     use batch::Event;
     match batch::worker_step(s) {
         Step::StartWhenDue => format!(
-            "at `StartAfter`, or at once with `AutoStart`: as Start, → {}",
+            "at `StartAfter`, or at once if flagged `AutoStart`: as Start, → {}",
             code(batch::on_event(
                 s,
                 Event::Handled {
@@ -116,9 +117,15 @@ fn worker_step(s: BatchStatus) -> String {
 fn batch_table(out: &mut String) {
     let _ = writeln!(
         out,
-        "Batches. An action's cell is the status shown at once (the worker then carries the \
-         action out); \"refused\" is an `InvalidState` error naming the status. Complete is our \
-         extension and never in `SupportedActions`.\n"
+        "Batches. New-MigrationBatch gives {new}, or {auto} with `-AutoStart`. A batch never \
+         started (no `StartDateTime`) shows {new}, as Exchange Online shows it, and follows the \
+         {created} row; `-Status Created` finds it. An action's cell is \
+         the status shown at once (the worker then carries the action out); \"refused\" is an \
+         `InvalidState` error naming the status. Complete is our extension and never in \
+         `SupportedActions`.\n",
+        new = code(batch::NEW),
+        auto = code(batch::on_action(batch::NEW, BatchAction::Start, true).unwrap_or(batch::NEW)),
+        created = code(BatchStatus::Created),
     );
     let actions = [
         BatchAction::Start,
@@ -168,7 +175,7 @@ fn batch_table(out: &mut String) {
     let never: Vec<BatchStatus> = batch::all_where(|s| !batch::entered().contains(&s));
     let _ = writeln!(
         out,
-        "\n\"Users to start\": a user Start re-queues or one waiting to run ({}). Never entered \
+        "\n\"Users to start\": a user Start re-queues or one waiting to run ({}). Never shown \
          (they exist for `-Status` and Exchange's enum): {}.\n",
         codes(&user::all_where(user::to_start)),
         codes(&never)

@@ -74,7 +74,7 @@ fn every_batch_status_and_action() {
         // status               Start                Stop                Complete           Remove              SyncNow
         ("Created",             ["Starting",         "!NotStarted",      "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Starting",            ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
-        ("Syncing",             ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
+        ("Syncing",             ["=",                "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Synced",              ["!NothingToRetry",  "Stopping",         "Completing",      "Removing",         "="]),
         ("SyncedWithErrors",    ["Starting",         "Stopping",         "Completing",      "Removing",         "="]),
         ("Stopping",            ["!StillStopping",   "!AlreadyStopping", "!NotCompletable", "Removing",         "!NotSynced"]),
@@ -84,7 +84,7 @@ fn every_batch_status_and_action() {
         ("CompletedWithErrors", ["Starting",         "!NotStoppable",    "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Removing",            ["!BeingRemoved",    "!NotStoppable",    "!NotCompletable", "!AlreadyRemoving", "!NotSynced"]),
         ("Failed",              ["Starting",         "!NotStoppable",    "!NotCompletable", "Removing",         "!NotSynced"]),
-        ("IncrementalSyncing",  ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
+        ("IncrementalSyncing",  ["=",                "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Waiting",             ["!AlreadyStarted",  "Stopping",         "!NotCompletable", "Removing",         "!NotSynced"]),
         ("Corrupted",           ["!OnlyRemovable",   "!OnlyRemovable",   "!NotCompletable", "Removing",         "!NotSynced"]),
     ];
@@ -172,7 +172,7 @@ fn every_batch_status_supported_actions_state_and_worker_step() {
         // status               SupportedActions (no users to start)  State        worker step            running synced settled completed finished a pass
         ("Created",             "Start, Set, Remove, Append",       "Waiting",   Step::StartWhenDue,   [false, false, false, false, false]),
         ("Starting",            "Stop, Set, Remove",                "Active",    Step::PickUp,         [true,  false, false, false, false]),
-        ("Syncing",             "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("Syncing",             "Start, Stop, Set, Remove",         "Active",    Step::RunPasses,      [true,  false, false, false, false]),
         ("Synced",              "Stop, Set, Remove, Append",        "Active",    Step::SyncWhenDue,    [false, true,  true,  false, true]),
         ("SyncedWithErrors",    "Start, Stop, Set, Remove, Append", "Active",    Step::SyncWhenDue,    [false, true,  true,  false, true]),
         ("Stopping",            "Set, Remove",                      "Active",    Step::StopWhenIdle,   [true,  false, false, false, false]),
@@ -182,7 +182,7 @@ fn every_batch_status_supported_actions_state_and_worker_step() {
         ("CompletedWithErrors", "Start, Remove",                    "Completed", Step::Nothing,        [false, false, true,  true,  true]),
         ("Removing",            "None",                             "Active",    Step::RemoveWhenIdle, [true,  false, false, false, false]),
         ("Failed",              "Start, Set, Remove",               "Failed",    Step::Nothing,        [false, false, true,  false, false]),
-        ("IncrementalSyncing",  "Stop, Set, Remove",                "Active",    Step::RunPasses,      [true,  false, false, false, false]),
+        ("IncrementalSyncing",  "Start, Stop, Set, Remove",         "Active",    Step::RunPasses,      [true,  false, false, false, false]),
         ("Waiting",             "Stop, Set, Remove",                "Waiting",   Step::Nothing,        [false, false, false, false, false]),
         ("Corrupted",           "Remove",                           "Corrupted", Step::Nothing,        [false, false, false, false, false]),
     ];
@@ -320,6 +320,7 @@ fn batch_api_wakes_and_statuses_entered() {
     assert_eq!(
         never,
         [
+            BatchStatus::Created,
             BatchStatus::IncrementalSyncing,
             BatchStatus::Waiting,
             BatchStatus::Corrupted
@@ -343,8 +344,8 @@ fn batch_refusals_name_the_batch_and_the_statuses_that_accept() {
         "syncNow needs a Synced or SyncedWithErrors batch; B1 is Stopped"
     );
     assert_eq!(
-        msg(BatchStatus::Syncing, BatchAction::Start),
-        "the batch B1 has already been started (Syncing)"
+        msg(BatchStatus::Starting, BatchAction::Start),
+        "the batch B1 has already been started (Starting)"
     );
     let set = |s, c| batch::on_set(s, c).expect_err("refused").message("B1");
     assert_eq!(
@@ -355,6 +356,67 @@ fn batch_refusals_name_the_batch_and_the_statuses_that_accept() {
         set(BatchStatus::Stopped, Change::StartAfter),
         "startAfter can be changed only while the batch is Created or Failed; B1 is Stopped"
     );
+}
+
+#[test]
+fn a_new_batch_is_stopped_and_told_apart_by_never_having_started() {
+    let mut b = crate::types::BatchRecord::new("B1", uuid::Uuid::new_v4());
+    assert_eq!(
+        b.status,
+        BatchStatus::Stopped,
+        "Exchange Online shows a new batch Stopped"
+    );
+    assert_eq!(
+        batch::on_action(b.status, BatchAction::Start, true),
+        Ok(BatchStatus::Starting),
+        "-AutoStart"
+    );
+    assert!(batch::never_started(&b));
+    assert_eq!(batch::rules_status(&b), BatchStatus::Created);
+    assert!(batch::shown_as(&b, BatchStatus::Created));
+    assert!(batch::shown_as(&b, BatchStatus::Stopped));
+    assert!(batch::on_set_batch(&b, Change::StartAfter).is_ok());
+    let never = |a| {
+        let r = batch::on_batch_action(&b, a, false).expect_err("refused");
+        assert_eq!(r.status, BatchStatus::Stopped, "names the status shown");
+        r.reason
+    };
+    assert_eq!(never(BatchAction::Stop), batch::Reason::NotStarted);
+    assert_eq!(never(BatchAction::Complete), batch::Reason::NeverStarted);
+    assert_eq!(never(BatchAction::SyncNow), batch::Reason::NeverStarted);
+    let r = user::on_user_action(UserStatus::Queued, UserAction::Stop, &b, 0).expect_err("waits");
+    assert_eq!(
+        (r.reason, r.status_name()),
+        (user::Reason::BatchNotStarted, "Stopped")
+    );
+    let now = crate::types::now();
+    assert!(!batch::start_due(&b, now), "no StartAfter: waits for Start");
+    b.start_after = Some(now + chrono::Duration::hours(1));
+    assert!(!batch::start_due(&b, now));
+    b.start_after = Some(now);
+    assert!(batch::start_due(&b, now), "StartAfter has come");
+    b.start_after = None;
+    b.auto_start = true;
+    assert!(batch::start_due(&b, now), "flagged AutoStart");
+
+    // Started once (New-MigrationBatch -AutoStart sets started_at), then stopped: a plain
+    // Stopped batch.
+    b.started_at = Some(now);
+    b.start_after = Some(now);
+    assert!(!batch::never_started(&b));
+    assert_eq!(batch::rules_status(&b), BatchStatus::Stopped);
+    assert_eq!(
+        batch::on_batch_action(&b, BatchAction::Complete, false),
+        Ok(BatchStatus::Completing)
+    );
+    assert!(!batch::shown_as(&b, BatchStatus::Created));
+    assert!(batch::shown_as(&b, BatchStatus::Stopped));
+    assert!(
+        !batch::start_due(&b, now),
+        "a stopped batch never restarts on its own"
+    );
+    let refusal = batch::on_set_batch(&b, Change::StartAfter).expect_err("refused");
+    assert_eq!(refusal.status, BatchStatus::Stopped);
 }
 
 #[test]
@@ -603,7 +665,7 @@ fn every_user_status_summary_state_and_sets() {
         ("Starting",              "Active",    "Active",    [true,  false, false, true,  true,  true]),
         ("Syncing",               "Active",    "Active",    [false, false, false, true,  true,  false]),
         ("Synced",                "Synced",    "Active",    [false, false, true,  false, false, false]),
-        ("IncrementalSyncing",    "Active",    "Active",    [false, false, false, true,  true,  false]),
+        ("IncrementalSyncing",    "Synced",    "Active",    [false, false, false, true,  true,  false]),
         ("Failed",                "Failed",    "Failed",    [false, true,  false, false, false, true]),
         ("IncrementalFailed",     "Failed",    "Failed",    [false, true,  true,  false, false, true]),
         ("Stopping",              "Active",    "Active",    [false, false, false, false, true,  true]),
@@ -611,7 +673,7 @@ fn every_user_status_summary_state_and_sets() {
         ("IncrementalStopped",    "Stopped",   "Stopped",   [false, true,  false, false, false, true]),
         ("Completing",            "Active",    "Active",    [false, false, false, true,  false, false]),
         ("Completed",             "Completed", "Completed", [false, false, false, false, false, false]),
-        ("CompletedWithWarnings", "Completed", "Completed", [false, false, false, false, false, false]),
+        ("CompletedWithWarnings", "Failed",    "Completed", [false, false, false, false, false, false]),
         ("Removing",              "Active",    "Active",    [false, false, false, false, false, false]),
         ("Validating",            "Active",    "Active",    [false, false, false, false, false, false]),
     ];
@@ -635,6 +697,16 @@ fn every_user_status_summary_state_and_sets() {
     assert_eq!(
         StatusSummary::Stopped.statuses(),
         [UserStatus::Stopped, UserStatus::IncrementalStopped]
+    );
+    // The rules' grouping keeps a running incremental sync in progress and a completion with
+    // warnings completed: neither is removable mid-pass nor retried by Start.
+    assert_eq!(
+        user::phase(UserStatus::IncrementalSyncing),
+        StatusSummary::Active
+    );
+    assert_eq!(
+        user::phase(UserStatus::CompletedWithWarnings),
+        StatusSummary::Completed
     );
     let never: Vec<UserStatus> = UserStatus::ALL
         .iter()

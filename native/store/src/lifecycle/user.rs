@@ -3,7 +3,7 @@
 //! (docs/compatibility.md §8.3 to §8.5).
 
 use super::{MigrationState, batch};
-use crate::types::{BatchAction, BatchStatus, StatusSummary, UserAction, UserStatus};
+use crate::types::{BatchAction, BatchRecord, BatchStatus, StatusSummary, UserAction, UserStatus};
 
 use UserStatus::*;
 
@@ -18,9 +18,24 @@ pub fn all_where(pred: impl Fn(UserStatus) -> bool) -> Vec<UserStatus> {
 
 // ---- roll-ups ---------------------------------------------------------------------------------
 
-/// The `StatusSummary` a status rolls up into (docs/compatibility.md §8.4): every status in
-/// progress is `Active` (`Validating` too: the user is being worked on).
+/// The `StatusSummary` a status rolls up into (docs/compatibility.md §8.4), as Exchange groups
+/// them: an incremental sync in progress is `Synced` (the user has finished its initial sync),
+/// a completion with warnings is `Failed`. Every other status is in its [`phase`].
 pub fn summary(status: UserStatus) -> StatusSummary {
+    match status {
+        IncrementalSyncing => StatusSummary::Synced,
+        CompletedWithWarnings => StatusSummary::Failed,
+        s => phase(s),
+    }
+}
+
+/// Where a status is in the migration, as the rules and the batch counters group it: every
+/// status in progress is `Active` (`Validating` too: the user is being worked on), `Synced`
+/// waits for the next sync, completed ones (with or without warnings) are `Completed`. It
+/// differs from [`summary`] where Exchange's roll-up is not a statement about progress: a
+/// user in an incremental sync has a pass running, and one completed with warnings needs no
+/// retry.
+pub fn phase(status: UserStatus) -> StatusSummary {
     match status {
         Queued | Starting | Syncing | IncrementalSyncing | Completing | Stopping | Removing
         | Validating => StatusSummary::Active,
@@ -48,7 +63,7 @@ impl StatusSummary {
 /// The `State` of a user (docs/compatibility.md §8.5): as its batch's would be, `Queued` being
 /// `Waiting` and `Synced` `Active` (incremental syncs follow).
 pub fn state(status: UserStatus) -> MigrationState {
-    match summary(status) {
+    match phase(status) {
         StatusSummary::Active if status == Queued => MigrationState::Waiting,
         StatusSummary::Active | StatusSummary::Synced => MigrationState::Active,
         StatusSummary::Failed => MigrationState::Failed,
@@ -83,7 +98,7 @@ pub fn runnable(status: UserStatus) -> bool {
 /// A failed or stopped user: one Start-MigrationUser retries.
 pub fn startable(status: UserStatus) -> bool {
     matches!(
-        summary(status),
+        phase(status),
         StatusSummary::Failed | StatusSummary::Stopped
     )
 }
@@ -137,7 +152,7 @@ pub fn stopped_with_batch(status: UserStatus) -> bool {
 /// `IncrementalStopped` once it has completed a pass, else `Stopped`. A failed, stopped or
 /// completed user keeps its status.
 pub fn on_stop(status: UserStatus, passes: u32) -> UserStatus {
-    match summary(status) {
+    match phase(status) {
         StatusSummary::Active | StatusSummary::Synced if incremental(passes) => IncrementalStopped,
         StatusSummary::Active | StatusSummary::Synced => Stopped,
         StatusSummary::Failed | StatusSummary::Stopped | StatusSummary::Completed => status,
@@ -370,13 +385,35 @@ pub fn on_action(
             }))
         }
         UserAction::Remove => {
-            let busy = summary(status) == StatusSummary::Active
+            let busy = phase(status) == StatusSummary::Active
                 && (status != Queued || batch::running(batch))
                 || batch == BatchStatus::Removing;
             own(!busy, Reason::Busy)?;
             Ok(Outcome::Removed)
         }
     }
+}
+
+/// [`on_action`] for a user of the batch `b`, by the rules of the batch's
+/// [`batch::rules_status`] (the users of a batch never started wait for
+/// Start-MigrationBatch); a refusal names the status `b` shows.
+pub fn on_user_action(
+    status: UserStatus,
+    action: UserAction,
+    b: &BatchRecord,
+    passes: u32,
+) -> Result<Outcome, Refusal> {
+    on_action(status, action, batch::rules_status(b), passes).map_err(|r| Refusal {
+        batch: b.status,
+        ..r
+    })
+}
+
+/// Whether re-batching (New-MigrationBatch `-Users`, `-UserIds`) may move a user in `status`
+/// out of the batch `b`: exactly when Remove-MigrationUser could take it out, i.e. no pass of
+/// it runs or may start, and its batch is not being removed.
+pub fn movable(status: UserStatus, b: &BatchRecord) -> Result<(), Refusal> {
+    on_user_action(status, UserAction::Remove, b, 0).map(|_| ())
 }
 
 /// The statuses a user can move to from `from` by one admin action or worker event.

@@ -22,24 +22,22 @@ fn statuses_parse_case_insensitively_and_print_exactly() {
 #[test]
 fn user_status_summary_follows_design() {
     use UserStatus::*;
-    for s in [
-        Queued,
-        Starting,
-        Syncing,
-        IncrementalSyncing,
-        Completing,
-        Stopping,
-        Removing,
-    ] {
+    for s in [Queued, Starting, Syncing, Completing, Stopping, Removing] {
         assert_eq!(s.summary(), StatusSummary::Active);
     }
     assert_eq!(Synced.summary(), StatusSummary::Synced);
     assert_eq!(IncrementalFailed.summary(), StatusSummary::Failed);
     assert_eq!(IncrementalStopped.summary(), StatusSummary::Stopped);
-    assert_eq!(CompletedWithWarnings.summary(), StatusSummary::Completed);
+    // As Exchange rolls them up (docs/compatibility.md §8.4).
+    assert_eq!(IncrementalSyncing.summary(), StatusSummary::Synced);
+    assert_eq!(CompletedWithWarnings.summary(), StatusSummary::Failed);
     assert_eq!(
         StatusSummary::Failed.statuses(),
-        vec![Failed, IncrementalFailed]
+        vec![Failed, IncrementalFailed, CompletedWithWarnings]
+    );
+    assert_eq!(
+        StatusSummary::Synced.statuses(),
+        vec![Synced, IncrementalSyncing]
     );
 }
 

@@ -17,8 +17,8 @@ struct IdArgs {
     identity: Option<String>,
 }
 
-/// Records `action` for the worker with the status [`rules::on_action`] shows at once, or
-/// refuses it with the batch's status.
+/// Records `action` for the worker with the status [`rules::on_batch_action`] shows at once,
+/// or refuses it with the batch's status.
 fn request(
     store: &Store,
     b: &BatchRecord,
@@ -26,7 +26,7 @@ fn request(
     users_to_start: bool,
 ) -> ApiResult<()> {
     let status =
-        rules::on_action(b.status, action, users_to_start).map_err(|r| refused(r, &b.name))?;
+        rules::on_batch_action(b, action, users_to_start).map_err(|r| refused(r, &b.name))?;
     store.update_batch(
         &b.id,
         BatchUpdate {
@@ -45,7 +45,7 @@ pub fn start(req: &Request) -> ApiResult {
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
     let name = &b.name;
     let users_to_start = store.batch_counts(&b.id)?.to_start > 0;
-    rules::on_action(b.status, BatchAction::Start, users_to_start).map_err(|r| refused(r, name))?;
+    rules::on_batch_action(&b, BatchAction::Start, users_to_start).map_err(|r| refused(r, name))?;
     // The worker re-queues the same users when it takes up the start; doing it here too shows
     // them Queued at once.
     store.transition_users(
@@ -92,7 +92,7 @@ pub fn remove(req: &Request) -> ApiResult {
     let a: IdArgs = dto::args(req)?;
     let store = req.open_store()?;
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
-    rules::on_action(b.status, BatchAction::Remove, false).map_err(|r| refused(r, &b.name))?;
+    rules::on_batch_action(&b, BatchAction::Remove, false).map_err(|r| refused(r, &b.name))?;
     if rules::never_started(&b) && !worker_running(req) {
         // Nothing runs and nothing was copied: delete now rather than start a worker for it.
         store.delete_batch(&b.id)?;

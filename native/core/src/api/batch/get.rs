@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use imapmigration_store as store;
+use store::lifecycle::batch as rules;
 use store::{BatchFilter, BatchRecord, BatchStatus};
 
 use super::Renderer;
@@ -50,7 +51,7 @@ pub fn get(req: &Request) -> ApiResult {
         let b = store
             .get_batch(id)?
             .ok_or_else(|| ApiError::not_found("migration batch", id))?;
-        if status.is_some_and(|s| s != b.status) {
+        if status.is_some_and(|s| !rules::shown_as(&b, s)) {
             vec![]
         } else {
             vec![b]

@@ -16,6 +16,7 @@
 mod actions;
 mod get;
 mod new;
+mod rebatch;
 mod set;
 
 pub use actions::{complete, remove, start, stop};

@@ -38,6 +38,11 @@ struct NewArgs {
     #[serde(default)]
     skip_reports: bool,
     submitted_by: Option<String>,
+    /// `-Users` / `-UserIds`: identities of users to move here from their batches.
+    users: Option<Value>,
+    /// `-AdoptPreexisting`: CSV rows naming users of other batches move them here.
+    #[serde(default)]
+    adopt_preexisting: bool,
 }
 
 /// New-MigrationBatch. Everything is checked before anything is written; the batch and its users
@@ -46,6 +51,42 @@ pub fn new(req: &Request) -> ApiResult {
     let a: NewArgs = dto::args(req)?;
     let name = dto::required(&a.name, "name")?.to_owned();
     dto::check_name("name", &name)?;
+    if let Some(users) = a.users.as_ref().filter(|v| !v.is_null()) {
+        if dto::opt_identity(&a.csv_data).is_some()
+            || dto::opt_identity(&a.source_endpoint).is_some()
+        {
+            return Err(ApiError::invalid(
+                "users",
+                "users cannot be combined with csvData or sourceEndpoint: the users bring their batch's endpoints",
+            ));
+        }
+        let start_after = dto::opt_time("startAfter", &a.start_after)?;
+        let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
+        if a.auto_start && start_after.is_some() {
+            return Err(ApiError::invalid(
+                "startAfter",
+                "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
+            ));
+        }
+        check_order(start_after, complete_after)?;
+        let notification_emails = string_list("notificationEmails", &a.notification_emails)?;
+        if let Some(list) = &notification_emails {
+            check_emails("notificationEmails", list)?;
+        }
+        return super::rebatch::rebatch(
+            req,
+            name,
+            users,
+            super::rebatch::Schedule {
+                auto_start: a.auto_start,
+                start_after,
+                complete_after,
+                notification_emails,
+                report_interval: a.report_interval,
+                skip_reports: a.skip_reports,
+            },
+        );
+    }
     let source_id = dto::required(&a.source_endpoint, "sourceEndpoint")?;
     let csv_data = dto::required(&a.csv_data, "csvData")?;
     let start_after = dto::opt_time("startAfter", &a.start_after)?;
@@ -124,7 +165,14 @@ pub fn new(req: &Request) -> ApiResult {
 
     let parsed = read_csv(csv_data, allow_unknown)?;
     let mut warnings = parsed.warnings;
-    let rows = drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?;
+    let (rows, adopted) = if a.adopt_preexisting {
+        super::rebatch::adoptable(&store, &name, source.id, parsed.rows)?
+    } else {
+        (
+            drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?,
+            Vec::new(),
+        )
+    };
 
     let mut b = BatchRecord::new(name, source.id);
     b.target_endpoint_id = target.as_ref().map(|t| t.id);
@@ -157,19 +205,29 @@ pub fn new(req: &Request) -> ApiResult {
     // A batch with validation warnings waits for the admin to review them (docs/compatibility.md
     // §4.1), even with -AutoStart.
     let start_now = a.auto_start && warnings.is_empty();
+    let users_to_start = !rows.is_empty() || !adopted.is_empty();
     b.auto_start = start_now;
     if start_now {
-        // Started at once (as Start shows it), so a poller never sees a stale Created after
+        // Started at once (as Start shows it), so a poller never sees a stale Stopped after
         // -AutoStart.
-        b.status = rules::on_action(b.status, BatchAction::Start, !rows.is_empty())
+        b.status = rules::on_action(b.status, BatchAction::Start, users_to_start)
             .map_err(|r| refused(r, &b.name))?;
         b.requested_action = Some(BatchAction::Start);
+        // Started from the moment New returns: a Stop before the worker took the batch up
+        // leaves a batch that was started, which never restarts on its own.
+        b.started_at = Some(store::now());
     }
     if !warnings.is_empty() {
         b.message = Some(warnings_message(warnings.len(), false));
     }
     b.validation_warnings = warnings;
-    store.insert_batch(&b, &rows)?;
+    if adopted.is_empty() {
+        store.insert_batch(&b, &rows)?;
+    } else {
+        let pairs: Vec<_> = adopted.iter().map(|(u, row)| (u.id, row)).collect();
+        // An adopted user waits to run in the new batch, with its progress.
+        store.insert_batch_adopting(&b, &rows, &pairs, store::UserStatus::Queued)?;
+    }
     if start_now || b.start_after.is_some() {
         ensure_worker(req, &format!("the batch {} was created", b.name))?;
     }

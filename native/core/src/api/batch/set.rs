@@ -1,5 +1,5 @@
 //! Set-MigrationBatch: settings, users from a CSV, the schedule and SyncNow, each as the
-//! batch's status allows (`lifecycle::batch::on_set`); every argument is checked before any
+//! batch's status allows (`lifecycle::batch::on_set_batch`); every argument is checked before any
 //! change is written.
 
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ pub fn set(req: &Request) -> ApiResult {
     let store = req.open_store()?;
     let b = resolve(&store, Some(identity))?;
     let status = b.status;
-    rules::on_set(status, rules::Change::Settings).map_err(|r| refused(r, &b.name))?;
+    rules::on_set_batch(&b, rules::Change::Settings).map_err(|r| refused(r, &b.name))?;
     let mut u = BatchUpdate::default();
     let now = store::now();
 
@@ -56,7 +56,7 @@ pub fn set(req: &Request) -> ApiResult {
         .unwrap_or(b.allow_unknown_columns);
     let csv = match dto::opt_identity(&a.csv_data) {
         Some(data) => {
-            rules::on_set(status, rules::Change::Users).map_err(|r| refused(r, &b.name))?;
+            rules::on_set_batch(&b, rules::Change::Users).map_err(|r| refused(r, &b.name))?;
             Some(read_csv(data, allow_unknown)?)
         }
         None if a.add_users => return Err(ApiError::invalid("csvData", "addUsers needs csvData")),
@@ -67,7 +67,7 @@ pub fn set(req: &Request) -> ApiResult {
     }
     let mut start_after = b.start_after;
     if dto::has(req, "startAfter") {
-        rules::on_set(status, rules::Change::StartAfter).map_err(|r| refused(r, &b.name))?;
+        rules::on_set_batch(&b, rules::Change::StartAfter).map_err(|r| refused(r, &b.name))?;
         start_after = dto::opt_time("startAfter", &a.start_after)?;
         u.start_after = Some(start_after);
     }
@@ -111,7 +111,7 @@ pub fn set(req: &Request) -> ApiResult {
         u.large_item_limit = Some(dto::unlimited("largeItemLimit", v)?);
     }
     if a.sync_now {
-        rules::on_action(status, BatchAction::SyncNow, false).map_err(|r| refused(r, &b.name))?;
+        rules::on_batch_action(&b, BatchAction::SyncNow, false).map_err(|r| refused(r, &b.name))?;
         u.requested_action = Some(Some(BatchAction::SyncNow));
     }
     // `update` asks Exchange to re-read endpoint, batch and user settings; the worker reads them
