@@ -198,7 +198,7 @@ function Initialize-MigInvocation {
         # $Cmdlet.SessionState is the session state the cmdlet was called from.
         $value = $Cmdlet.SessionState.PSVariable.GetValue($name)
         if ($null -ne $value) {
-            try { Set-Variable -Name $name -Value $value -Scope 1 }
+            try { Set-Variable -Name $name -Value $value -Scope 1 -WhatIf:$false -Confirm:$false }
             catch { Write-Debug "The caller's `$$name ($value) cannot be taken: $_" }
         }
     }
@@ -229,6 +229,6 @@ function Initialize-MigInvocation {
         # A variable keeps its parameter's type and validation; without a default it becomes a
         # plain $null variable, as an unbound parameter without a default reads.
         Remove-Variable -Name $name -Scope 1 -Force -ErrorAction Ignore
-        Set-Variable -Name $name -Scope 1 -Value $(if ($hasDefault) { $default } else { $null })
+        Set-Variable -Name $name -Scope 1 -WhatIf:$false -Confirm:$false -Value $(if ($hasDefault) { $default } else { $null })
     }
 }
