@@ -175,7 +175,11 @@ async fn fetch_that_omits_requested_messages_fails_the_user() {
     // The last attempt asked for the three still missing, and got none of them.
     assert_protocol_failure(
         &r,
-        &["UID FETCH", "completed with OK", "missing uids 9,6,3"],
+        &[
+            "UID FETCH",
+            "completed with OK (\"done\")",
+            "missing uids 9,6,3",
+        ],
     );
     assert_eq!(r.on_target.len(), 6, "the messages that came are kept");
     assert_truthful(&r);

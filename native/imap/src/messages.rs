@@ -328,6 +328,10 @@ impl Session {
                 Msg::Tagged(t) => {
                     self.outstanding.retain(|x| *x != t.tag);
                     if t.tag == tag {
+                        self.last_completion = Some(match &t.code {
+                            Some(c) => format!("[{c}] {}", t.text),
+                            None => t.text.clone(),
+                        });
                         return t.into_result("UID FETCH BODY.PEEK[]").map(|_| None);
                     }
                 }

@@ -58,40 +58,43 @@ pub(super) async fn copy_messages<F: TargetFolder>(
         for batch in order.chunks(FETCH_BATCH) {
             let set = imap::UidSet::from_iter(batch);
             let mut answer = FetchAnswer::new(batch);
-            let mut stream = std::pin::pin!(src.fetch_bodies(&set));
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                    n = stream.next() => n,
-                };
-                let Some(fb) = next else { break };
-                let fb = fb.map_err(src_err("fetch messages"))?;
-                answer.received(fb.uid)?;
-                let key = match ids.get(&fb.uid) {
-                    Some(Some(id)) => (*id).to_string(),
-                    Some(None) => body_key(&fb.body),
-                    None => return Err(Error::Internal(format!("uid {} unplanned", fb.uid))),
-                };
-                let permit = tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                    p = ctx.window.acquire(fb.body.len()) => p?,
-                };
-                let item = Item {
-                    uid: fb.uid,
-                    flags: policy.restrict(&FlagSet::from_flags(&fb.flags)),
-                    date: fb.internal_date,
-                    body: fb.body,
-                    key,
-                    permit,
-                };
-                if tx.send(item).await.is_err() {
-                    // The writer stopped; its error is the one to report.
-                    return Ok(());
+            // The block ends the stream's borrow of the session before its completion is read.
+            {
+                let mut stream = std::pin::pin!(src.fetch_bodies(&set));
+                loop {
+                    let next = tokio::select! {
+                        biased;
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                        n = stream.next() => n,
+                    };
+                    let Some(fb) = next else { break };
+                    let fb = fb.map_err(src_err("fetch messages"))?;
+                    answer.received(fb.uid)?;
+                    let key = match ids.get(&fb.uid) {
+                        Some(Some(id)) => (*id).to_string(),
+                        Some(None) => body_key(&fb.body),
+                        None => return Err(Error::Internal(format!("uid {} unplanned", fb.uid))),
+                    };
+                    let permit = tokio::select! {
+                        biased;
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                        p = ctx.window.acquire(fb.body.len()) => p?,
+                    };
+                    let item = Item {
+                        uid: fb.uid,
+                        flags: policy.restrict(&FlagSet::from_flags(&fb.flags)),
+                        date: fb.internal_date,
+                        body: fb.body,
+                        key,
+                        permit,
+                    };
+                    if tx.send(item).await.is_err() {
+                        // The writer stopped; its error is the one to report.
+                        return Ok(());
+                    }
                 }
             }
-            answer.complete()?;
+            answer.complete(src.last_completion())?;
         }
         drop(tx);
         Ok(())
@@ -133,7 +136,7 @@ impl<'a> FetchAnswer<'a> {
     }
 
     /// The server completed the command with OK: every requested message must have come.
-    fn complete(&self) -> Result<(), Error> {
+    fn complete(&self, server_said: Option<&str>) -> Result<(), Error> {
         let missing: Vec<u32> = self
             .requested
             .iter()
@@ -144,7 +147,8 @@ impl<'a> FetchAnswer<'a> {
             return Ok(());
         }
         Err(protocol(format!(
-            "it completed with OK after {} of {} requested messages; missing uids {}",
+            "it completed with OK ({:?}) after {} of {} requested messages; missing uids {}",
+            server_said.unwrap_or_default(),
             self.seen.len(),
             self.requested.len(),
             uid_list(&missing)
