@@ -422,21 +422,12 @@ Describe 'Cmdlet arguments' {
             (LastCall).Arguments.users | Should -Be @('a@contoso.com', 'b@contoso.com')
         }
 
-        It 'takes the users to re-batch from the pipeline ($users | New-MigrationBatch -Name X)' {
-            $failed = @(Get-MigrationUser -Status Failed)
-            $global:MigCalls.Clear()
-            $null = $failed | New-MigrationBatch -Name 'Retry Failed Users'
-            $global:MigCalls.Count | Should -Be 1
-            (LastCall).Operation | Should -Be 'batch.new'
-            (LastCall).Arguments.users | Should -Be @($failed | ForEach-Object { "$($_.Guid)" })
-        }
-
         It '-WhatIf prints the one operation it would do, nothing of the module itself' {
             # What-if lines go to the host, so run the cmdlet in a child pwsh and read its output.
             $manifest = (Resolve-Path (Join-Path $PSScriptRoot '..' 'ImapMigration.psd1')).Path
             $pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
             if (-not $pwsh) { $pwsh = Join-Path $PSHOME $(if ($IsWindows) { 'pwsh.exe' } else { 'pwsh' }) }
-            $script = "Import-Module '$manifest'; [pscustomobject]@{ Identity = 'a@contoso.com' } | New-MigrationBatch -Name X -WhatIf"
+            $script = "Import-Module '$manifest'; New-MigrationBatch -Name X -Users ([pscustomobject]@{ Identity = 'a@contoso.com' }) -WhatIf"
             $out = & $pwsh -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
             ([regex]::Matches($out, 'What if:')).Count | Should -Be 1 -Because $out
             $out | Should -Match 'Move 1 migration user'

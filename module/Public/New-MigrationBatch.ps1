@@ -202,9 +202,7 @@ function New-MigrationBatch {
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'PreexistingUsers')]
         [object[]]$Users,
 
-        # Not from the pipeline: piped users bind to -Users (an object from Get-MigrationUser and
-        # a bare address alike), so `$users | New-MigrationBatch -Name X` names one set.
-        [Parameter(Mandatory, Position = 0, ParameterSetName = 'PreexistingUserIds')]
+        [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'PreexistingUserIds')]
         [object[]]$UserIds,
 
         [Parameter(ParameterSetName = 'Preexisting')]
