@@ -113,16 +113,6 @@ pub enum Error {
     /// The server sent something we cannot make sense of.
     #[error("protocol violation: {0}")]
     Protocol(String),
-    /// A response to a command that cannot be parsed (a garbled FETCH or LIST line). Never
-    /// skipped: a skipped FETCH line is a message silently not copied, a skipped LIST line a
-    /// folder. Worth retrying on a new connection; a server that keeps sending it fails.
-    #[error("server answered {command} with a response that cannot be parsed: {line}")]
-    Malformed {
-        /// The command the response belongs to (`UID FETCH`, `LIST`).
-        command: String,
-        /// The server's line as received (its first 200 characters, lossily decoded).
-        line: String,
-    },
     /// An argument cannot be expressed on the wire (CR/LF in a name, a bad UID set, ...).
     #[error("invalid argument: {0}")]
     InvalidInput(String),
@@ -153,8 +143,7 @@ impl Error {
             Error::Connect { .. }
             | Error::Timeout { .. }
             | Error::Io { .. }
-            | Error::Bye { .. }
-            | Error::Malformed { .. } => true,
+            | Error::Bye { .. } => true,
             Error::No { code, text, .. } | Error::Auth { code, text, .. } => {
                 is_temporary_code(code.as_deref()) || throttle_in_text(text).is_some()
             }
@@ -182,16 +171,6 @@ impl Error {
             | Error::Bye { code, .. }
             | Error::Auth { code, .. } => code.as_deref(),
             _ => None,
-        }
-    }
-
-    /// [`Error::Malformed`] for `frame`, a response to `command`.
-    pub(crate) fn malformed(command: &str, frame: &[u8]) -> Self {
-        let line = String::from_utf8_lossy(frame);
-        let line = line.trim_end();
-        Error::Malformed {
-            command: command.to_string(),
-            line: line.chars().take(200).collect(),
         }
     }
 
@@ -311,20 +290,5 @@ mod tests {
         let e = Error::io("reading", io::Error::from(io::ErrorKind::ConnectionReset));
         assert!(e.is_retryable());
         assert!(!Error::Protocol("x".into()).is_retryable());
-    }
-
-    #[test]
-    fn malformed_response_is_retryable_and_quotes_the_server() {
-        let e = Error::malformed("UID FETCH", b"* 3 FETCH (UID 3 BODY[] garbage\r\n");
-        assert!(e.is_retryable());
-        assert_eq!(
-            e.to_string(),
-            "server answered UID FETCH with a response that cannot be parsed: * 3 FETCH (UID 3 BODY[] garbage"
-        );
-        let long = vec![b'x'; 1000];
-        let Error::Malformed { line, .. } = Error::malformed("LIST", &long) else {
-            panic!()
-        };
-        assert_eq!(line.len(), 200);
     }
 }

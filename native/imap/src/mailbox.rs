@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::mutf7;
-use crate::response::{Msg, parse_namespace, unparsed_name};
+use crate::response::{Msg, parse_namespace};
 use crate::session::Session;
 use crate::wire::{is_recent, is_valid_flag, mailbox_arg};
 
@@ -286,12 +286,6 @@ impl Session {
             };
             let mut folders = Vec::new();
             self.run(line, "LIST", |m, frame| {
-                // A LIST line that cannot be parsed is a folder we would silently not copy.
-                if let Msg::Unparsed(raw) = m
-                    && unparsed_name(raw).is_some_and(|n| n == "LIST" || n == "XLIST")
-                {
-                    return Err(Error::malformed("LIST", raw));
-                }
                 if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
                     let raw = if name_was_quoted(frame) {
                         unescape_quoted(&l.name)

@@ -67,9 +67,6 @@ pub struct Session {
     pub(crate) unterminated: Option<String>,
     /// Why the connection cannot be used any more.
     broken: Option<String>,
-    /// The text of the last tagged completion of a streamed FETCH, for callers that find its
-    /// answer wanting and report the server's words.
-    pub(crate) last_completion: Option<String>,
     pub(crate) span: Span,
     pub(crate) selected: Option<String>,
 }
@@ -165,7 +162,6 @@ async fn connect_inner(
         outstanding: Vec::new(),
         unterminated: None,
         broken: None,
-        last_completion: None,
         span,
         selected: None,
     };
@@ -191,7 +187,6 @@ async fn connect_inner(
             outstanding: Vec::new(),
             unterminated: None,
             broken: None,
-            last_completion: None,
             span,
             selected: None,
         };
@@ -269,12 +264,6 @@ impl Session {
     }
 
     /// Records that the connection is dead after `e`, if `e` means that.
-    /// The server's text completing the last [`Session::fetch_bodies`] stream that ran to its
-    /// end (`Fetch completed.`), with its response code in brackets when it sent one.
-    pub fn last_completion(&self) -> Option<&str> {
-        self.last_completion.as_deref()
-    }
-
     pub(crate) fn note(&mut self, e: Error) -> Error {
         if matches!(
             e,

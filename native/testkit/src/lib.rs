@@ -11,8 +11,6 @@
 //! - [`snapshot`]: reading a Maildir++ tree back into a comparable [`Snapshot`].
 //! - [`mail`]: deterministic message and mailbox generators (bench profile "one", "small", "many").
 //! - [`proxy`]: [`DelayProxy`] (WAN latency) and [`FaultProxy`] (cut connections) on 127.0.0.1.
-//! - [`hostile`]: [`HostileImap`], a scripted IMAP source that omits, adds or garbles FETCH
-//!   and LIST answers, on 127.0.0.1.
 //! - [`probe`]: a minimal blocking IMAP client and an `openssl s_client` wrapper for smoke checks.
 //!
 //! Everything here is synchronous and uses std threads, so it works from any test, with or
@@ -24,7 +22,6 @@
 
 pub mod dovecot;
 pub mod error;
-pub mod hostile;
 pub mod mail;
 pub mod maildir;
 pub mod oauth;
@@ -38,7 +35,6 @@ mod util;
 
 pub use dovecot::{Dovecot, DovecotOptions, InstanceInfo, MailboxStatus, SpecialUseNames};
 pub use error::{Error, Result};
-pub use hostile::{HostileImap, HostileMode};
 pub use maildir::{MessageRef, SeedFolder, SeedMessage};
 pub use oauth::OAuthServer;
 pub use proxy::{DelayProxy, FaultProxy};

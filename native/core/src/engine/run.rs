@@ -153,15 +153,6 @@ async fn run_user(
         .list_folders()
         .await
         .map_err(|e| Error::imap(Side::Source, "list folders", e))?;
-    if src_list.is_empty() {
-        // RFC 3501 §5.1: INBOX always exists. An empty answer is a broken one, never a
-        // mailbox with nothing to copy.
-        return Err(Error::Protocol {
-            side: Side::Source,
-            command: "LIST".into(),
-            detail: "it listed no folder, not even INBOX".into(),
-        });
-    }
 
     let mut dst = connect_dst(job).await?;
     let (layout, existing) = target_layout(&mut dst).await?;

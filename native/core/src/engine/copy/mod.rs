@@ -13,10 +13,7 @@
 //!    writes rows in state 0 per group, appends (pipelined, `imap_target`) or delivers
 //!    (`maildir_target`), and commits state 1 in chunks. Messages over the size limit and
 //!    messages the target refuses are recorded as skipped items (`skipped`).
-//! 6. The pass is complete only when every message listed for it is confirmed on the target
-//!    or recorded as skipped (`verify::check_complete`); a FETCH that leaves out requested
-//!    messages, sends others or cannot be parsed fails the folder before that (`stream`).
-//! 7. The folder's UIDVALIDITY and HIGHESTMODSEQ are recorded for the next pass.
+//! 6. The folder's UIDVALIDITY and HIGHESTMODSEQ are recorded for the next pass.
 //!
 //! The steps that depend on the target kind go through [`target::TargetFolder`], implemented
 //! once per kind; `context` holds what they share.
@@ -92,7 +89,7 @@ pub(super) async fn copy_folder(
     }
 }
 
-/// Steps 2 to 7 on an open target folder.
+/// Steps 2 to 6 on an open target folder.
 async fn run<F: TargetFolder>(
     pass: &FolderPass<'_>,
     rec: &FolderRecord,
@@ -134,13 +131,6 @@ async fn run<F: TargetFolder>(
     if !planned.copy.is_empty() {
         stream::copy_messages(pass, &planned.copy, src, &mut dst).await?;
     }
-    let listed: Vec<u32> = planned
-        .copy
-        .iter()
-        .chain(&planned.too_large)
-        .map(|m| m.uid)
-        .collect();
-    verify::check_complete(pass, &listed)?;
 
     ctx.store
         .folder_set_validity(

@@ -2,17 +2,11 @@
 //! target before anything is sent again: the APPEND (or delivery) may have landed after all,
 //! and sending it again would duplicate the message. Found ones are committed (state 1), the
 //! rest are forgotten, so the pass copies them again.
-//!
-//! Also the end-of-pass check ([`check_complete`]): a folder pass is complete only when every
-//! message listed for it is confirmed on the target or recorded as skipped.
-
-use std::collections::HashSet;
 
 use imapmigration_store::{MessageRow, MessageState};
 
 use super::super::error::Error;
 use super::context::{FolderPass, st};
-use super::stream::uid_list;
 use super::target::TargetFolder;
 
 /// Verifies the folder's rows in state 0 on the target (`rows` is all of the folder's rows).
@@ -42,38 +36,4 @@ pub(super) async fn verify_in_flight<F: TargetFolder>(
             .map_err(st("forget messages"))?;
     }
     Ok(())
-}
-
-/// The invariant of a folder pass, checked once at its end: every message the source listed
-/// for the pass (`listed`: to copy, or over the size limit) is on the target as the target
-/// confirmed (state 1, by APPENDUID or a check) or recorded as a skipped item with its reason
-/// (state 2). Anything else, whatever went unnoticed on the way, means the pass is not
-/// complete and the folder must not be reported as synced.
-pub(super) fn check_complete(pass: &FolderPass<'_>, listed: &[u32]) -> Result<(), Error> {
-    if listed.is_empty() {
-        return Ok(());
-    }
-    let rows = pass
-        .ctx
-        .store
-        .messages_for_folder(pass.folder_id)
-        .map_err(st("read messages"))?;
-    let settled: HashSet<u32> = rows
-        .iter()
-        .filter(|r| matches!(r.state, MessageState::Copied | MessageState::Skipped))
-        .map(|r| r.src_uid)
-        .collect();
-    let missing: Vec<u32> = listed
-        .iter()
-        .copied()
-        .filter(|u| !settled.contains(u))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Incomplete {
-        listed: listed.len() as u64,
-        missing: missing.len() as u64,
-        uids: uid_list(&missing),
-    })
 }
