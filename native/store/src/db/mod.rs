@@ -129,9 +129,7 @@ impl Store {
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .ctx("set busy timeout on the state database")?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .ctx("switch the state database to WAL")?;
+    let mode = switch_to_wal(conn).ctx("switch the state database to WAL")?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(
             mode,
@@ -141,6 +139,28 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .ctx("configure the state database")?;
     Ok(())
+}
+
+/// `PRAGMA journal_mode=WAL`, tried again while another connection holds the lock. SQLite
+/// answers SQLITE_BUSY at once, without the busy handler, when two connections of a new
+/// database both hold a shared lock and want to change its journal mode (waiting could
+/// deadlock), so several processes opening one state directory for the first time at once
+/// would otherwise fail here. Bounded by [`BUSY_TIMEOUT`].
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut wait = std::time::Duration::from_millis(5);
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() + wait < deadline =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn read_schema_version(conn: &Connection) -> Result<i64> {
