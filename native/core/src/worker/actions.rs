@@ -4,7 +4,8 @@
 use imapmigration_store::lifecycle::batch::{self, Event as BatchEvent};
 use imapmigration_store::lifecycle::user::{self, Event as UserEvent};
 use imapmigration_store::{
-    self as store, BatchAction, BatchRecord, BatchUpdate, EventLevel, UserAction, UserUpdate,
+    self as store, BatchAction, BatchRecord, BatchUpdate, EventLevel, UserAction, UserRecord,
+    UserUpdate,
 };
 
 use super::WorkerError;
@@ -64,18 +65,7 @@ impl Scheduler {
             match action {
                 UserAction::Start | UserAction::SyncNow => {
                     if !self.running.contains_key(&u.id) {
-                        self.store.update_user(
-                            &u.id,
-                            UserUpdate {
-                                status: Some(user::on_event(
-                                    u.status,
-                                    u.passes,
-                                    UserEvent::Handled(action),
-                                )),
-                                requested_action: Some(None),
-                                ..Default::default()
-                            },
-                        )?;
+                        self.handled_at_once(u, action)?;
                         // A batch the worker does not visit wakes up, and is picked up at once.
                         let to =
                             batch::on_event(batch::on_user_queued(b.status), BatchEvent::PickedUp);
@@ -89,18 +79,7 @@ impl Scheduler {
                         r.reason = Some(CancelReason::Stop);
                         r.cancel.cancel();
                     } else {
-                        self.store.update_user(
-                            &u.id,
-                            UserUpdate {
-                                status: Some(user::on_event(
-                                    u.status,
-                                    u.passes,
-                                    UserEvent::Handled(action),
-                                )),
-                                requested_action: Some(None),
-                                ..Default::default()
-                            },
-                        )?;
+                        self.handled_at_once(u, action)?;
                     }
                 }
                 UserAction::Remove => {
@@ -113,6 +92,24 @@ impl Scheduler {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A user action with no pass to wait for: the user takes the status the lifecycle gives
+    /// it, and the request is cleared.
+    fn handled_at_once(&self, u: &UserRecord, action: UserAction) -> Result<(), WorkerError> {
+        self.store.update_user(
+            &u.id,
+            UserUpdate {
+                status: Some(user::on_event(
+                    u.status,
+                    u.passes,
+                    UserEvent::Handled(action),
+                )),
+                requested_action: Some(None),
+                ..Default::default()
+            },
+        )?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use imapmigration_store as store;
 use store::lifecycle::batch as rules;
 use store::{BatchAction, BatchFilter, BatchRecord};
 
+use super::rebatch::Schedule;
 use super::{
     check_content_filter, check_emails, check_order, drop_users_of_other_batches, ensure_worker,
     read_csv, refused, render_one, string_list, warnings_message,
@@ -45,6 +46,32 @@ struct NewArgs {
     adopt_preexisting: bool,
 }
 
+/// The scheduling and report arguments, checked the same way for a batch from a CSV and for
+/// a re-batch.
+fn schedule(a: &NewArgs) -> ApiResult<Schedule> {
+    let start_after = dto::opt_time("startAfter", &a.start_after)?;
+    let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
+    if a.auto_start && start_after.is_some() {
+        return Err(ApiError::invalid(
+            "startAfter",
+            "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
+        ));
+    }
+    check_order(start_after, complete_after)?;
+    let notification_emails = string_list("notificationEmails", &a.notification_emails)?;
+    if let Some(list) = &notification_emails {
+        check_emails("notificationEmails", list)?;
+    }
+    Ok(Schedule {
+        auto_start: a.auto_start,
+        start_after,
+        complete_after,
+        notification_emails,
+        report_interval: a.report_interval,
+        skip_reports: a.skip_reports,
+    })
+}
+
 /// New-MigrationBatch. Everything is checked before anything is written; the batch and its users
 /// are inserted in one transaction.
 pub fn new(req: &Request) -> ApiResult {
@@ -60,47 +87,17 @@ pub fn new(req: &Request) -> ApiResult {
                 "users cannot be combined with csvData or sourceEndpoint: the users bring their batch's endpoints",
             ));
         }
-        let start_after = dto::opt_time("startAfter", &a.start_after)?;
-        let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
-        if a.auto_start && start_after.is_some() {
-            return Err(ApiError::invalid(
-                "startAfter",
-                "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
-            ));
-        }
-        check_order(start_after, complete_after)?;
-        let notification_emails = string_list("notificationEmails", &a.notification_emails)?;
-        if let Some(list) = &notification_emails {
-            check_emails("notificationEmails", list)?;
-        }
-        return super::rebatch::rebatch(
-            req,
-            name,
-            users,
-            super::rebatch::Schedule {
-                auto_start: a.auto_start,
-                start_after,
-                complete_after,
-                notification_emails,
-                report_interval: a.report_interval,
-                skip_reports: a.skip_reports,
-            },
-        );
+        return super::rebatch::rebatch(req, name, users, schedule(&a)?);
     }
     let source_id = dto::required(&a.source_endpoint, "sourceEndpoint")?;
     let csv_data = dto::required(&a.csv_data, "csvData")?;
-    let start_after = dto::opt_time("startAfter", &a.start_after)?;
-    let complete_after = dto::opt_time("completeAfter", &a.complete_after)?;
-    if a.auto_start && start_after.is_some() {
-        return Err(ApiError::invalid(
-            "startAfter",
-            "autoStart and startAfter cannot be combined: startAfter already starts the batch at that time",
-        ));
-    }
-    check_order(start_after, complete_after)?;
-    let notification_emails =
-        string_list("notificationEmails", &a.notification_emails)?.unwrap_or_default();
-    check_emails("notificationEmails", &notification_emails)?;
+    let Schedule {
+        start_after,
+        complete_after,
+        notification_emails,
+        ..
+    } = schedule(&a)?;
+    let notification_emails = notification_emails.unwrap_or_default();
     let exclude_folders = string_list("excludeFolders", &a.exclude_folders)?.unwrap_or_default();
     let include_folders = string_list("includeFolders", &a.include_folders)?.unwrap_or_default();
     let content_filter = dto::opt_identity(&a.content_filter).map(str::to_owned);
