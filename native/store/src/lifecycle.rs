@@ -82,3 +82,18 @@ pub(crate) fn or_list<T: fmt::Display>(items: &[T]) -> String {
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
+
+/// Every status reachable from `start` through `successors`, in the order first reached.
+fn reachable<S: Copy + PartialEq>(start: Vec<S>, successors: impl Fn(S) -> Vec<S>) -> Vec<S> {
+    let mut reached = start;
+    let mut i = 0;
+    while let Some(&from) = reached.get(i) {
+        for to in successors(from) {
+            if !reached.contains(&to) {
+                reached.push(to);
+            }
+        }
+        i += 1;
+    }
+    reached
+}

@@ -578,16 +578,8 @@ fn successors(from: BatchStatus) -> Vec<BatchStatus> {
 /// without and with `-AutoStart`) and every status the actions and worker events lead to from
 /// there. The others exist for `-Status` filters and Exchange's enum only.
 pub fn entered() -> Vec<BatchStatus> {
-    let mut reached = vec![NEW];
-    reached.extend(on_action(NEW, BatchAction::Start, true));
-    let mut i = 0;
-    while let Some(&from) = reached.get(i) {
-        for to in successors(from) {
-            if !reached.contains(&to) {
-                reached.push(to);
-            }
-        }
-        i += 1;
-    }
+    let mut start = vec![NEW];
+    start.extend(on_action(NEW, BatchAction::Start, true));
+    let reached = super::reachable(start, successors);
     all_where(|s| reached.contains(&s))
 }

@@ -464,15 +464,6 @@ fn successors(from: UserStatus) -> Vec<UserStatus> {
 /// and every status the actions and worker events lead to from there. A pass starts only from
 /// a runnable status and ends only from a running one, so those events count from there only.
 pub fn entered() -> Vec<UserStatus> {
-    let mut reached = vec![Queued];
-    let mut i = 0;
-    while let Some(&from) = reached.get(i) {
-        for to in successors(from) {
-            if !reached.contains(&to) {
-                reached.push(to);
-            }
-        }
-        i += 1;
-    }
+    let reached = super::reachable(vec![Queued], successors);
     all_where(|s| reached.contains(&s))
 }
