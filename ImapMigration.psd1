@@ -17,15 +17,24 @@
         'Stop-MigrationBatch', 'Complete-MigrationBatch', 'Remove-MigrationBatch',
         'Get-MigrationUser', 'Get-MigrationUserStatistics', 'Set-MigrationUser', 'Start-MigrationUser',
         'Stop-MigrationUser', 'Remove-MigrationUser',
-        'Get-MigrationStatistics', 'Get-MigrationConfig', 'Set-MigrationConfig'
+        'Get-MigrationStatistics', 'Get-MigrationConfig', 'Set-MigrationConfig',
+        'Open-MigrationConsole'
     )
     CmdletsToExport      = @()
     AliasesToExport      = @()
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags       = @('IMAP', 'Migration', 'Exchange', 'Mail', 'Linux')
-            ProjectUri = 'https://github.com/ImapMigration/ImapMigration'
+            Tags         = @('IMAP', 'Migration', 'Exchange', 'ExchangeOnline', 'Mail', 'Dovecot', 'Maildir', 'Linux', 'PSEdition_Core')
+            ProjectUri   = 'https://github.com/ImapMigration/ImapMigration'
+            LicenseUri   = 'https://github.com/ImapMigration/ImapMigration#licence'
+            ReleaseNotes = @'
+0.1.0: first release. Exchange Online's IMAP migration cmdlets (New-MigrationEndpoint,
+New-MigrationBatch -AutoStart, Get-MigrationBatch, Get-MigrationUserStatistics...) over a
+self-hosted engine: byte-identical, resumable copies into any IMAP server or a local Maildir store,
+run by a background worker. Native builds for linux-x64; the opt-in Exchange connection shim is in
+module/ImapMigration.ExchangeShim and module/compat. Licensed MIT OR Apache-2.0.
+'@
         }
     }
 }

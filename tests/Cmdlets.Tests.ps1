@@ -49,6 +49,7 @@ BeforeAll {
             'worker.ensure' { [pscustomobject]@{ Running = $true; Pid = 4242; Started = $false } }
             'statistics.get' { $global:MigFx.system }
             'config.get' { $global:MigFx.config }
+            'console.open' { [pscustomobject]@{ Url = 'http://127.0.0.1:8440/login?token=abc'; Address = '127.0.0.1:8440'; Tls = $false; ExpiresAt = '2026-12-03T18:00:00Z' } }
             default { $null }
         }
     }
@@ -86,7 +87,12 @@ Describe 'Native gateway' {
         ($global:MigRequests[0] | ConvertFrom-Json -AsHashtable).home | Should -Be '/tmp/profiles/contoso'
     }
 
-    It 'adds workerPath beside the library for <_>' -ForEach @('batch.new', 'batch.set', 'batch.start', 'batch.stop', 'batch.complete', 'batch.remove', 'worker.ensure') {
+    # Operations that read or change batches or users carry it too: the library starts a worker
+    # when a batch needs one and the last worker is gone.
+    It 'adds workerPath beside the library for <_>' -ForEach @(
+        'batch.new', 'batch.get', 'batch.set', 'batch.start', 'batch.stop', 'batch.complete', 'batch.remove',
+        'user.get', 'user.statistics', 'user.set', 'user.start', 'user.stop', 'user.remove', 'statistics.get', 'worker.ensure'
+    ) {
         $env:IMAPMIGRATION_NATIVE_DIR = '/opt/imapmigration/native'
         try {
             InModuleScope ImapMigration -Parameters @{ Op = $_ } { param($Op) $null = Invoke-MigNative -Operation $Op }
@@ -95,9 +101,21 @@ Describe 'Native gateway' {
         ($global:MigRequests[0] | ConvertFrom-Json -AsHashtable).workerPath | Should -Be '/opt/imapmigration/native/imapmigration'
     }
 
-    It 'does not add workerPath to read operations' {
-        InModuleScope ImapMigration { $null = Invoke-MigNative -Operation 'user.get' }
+    It 'does not add workerPath to <_>, which touches no batch' -ForEach @('endpoint.get', 'config.get', 'system.version', 'worker.status') {
+        InModuleScope ImapMigration -Parameters @{ Op = $_ } { param($Op) $null = Invoke-MigNative -Operation $Op }
         ($global:MigRequests[0] | ConvertFrom-Json -AsHashtable).ContainsKey('workerPath') | Should -BeFalse
+    }
+
+    It 'writes the warnings of a response as warnings of the cmdlet, with or without an error' {
+        $global:MigResponse = '{"ok":true,"result":[],"warnings":["no worker was running; started one (pid 7)","second"]}'
+        $null = Get-MigrationBatch -WarningVariable w -WarningAction SilentlyContinue
+        @($w | ForEach-Object { "$_" }) | Should -Be @('no worker was running; started one (pid 7)', 'second')
+        $global:MigResponse = '{"ok":false,"error":{"code":"InvalidState","message":"refused"},"warnings":["started one"]}'
+        $thrown = $null
+        try { Start-MigrationBatch -Identity b -WarningVariable w2 -WarningAction SilentlyContinue -ErrorAction Stop }
+        catch { $thrown = $_ }
+        $thrown.FullyQualifiedErrorId | Should -Be 'InvalidState,Start-MigrationBatch'
+        @($w2 | ForEach-Object { "$_" }) | Should -Be @('started one')
     }
 
     It 'locates the library by runtime identifier, or IMAPMIGRATION_NATIVE_DIR' {
@@ -253,6 +271,17 @@ Describe 'Cmdlet arguments' {
             $a.caFile | Should -BeLike '*ca.pem'
         }
 
+        It 'sends -MaxConnectionsPerUser and -PreserveOrder (extensions) only when named' {
+            $null = New-MigrationEndpoint -IMAP -Name T -RemoteServer s -MaxConnectionsPerUser 15 -PreserveOrder -SkipVerification
+            $a = (LastCall).Arguments
+            $a.maxConnectionsPerUser | Should -Be 15
+            $a.preserveOrder | Should -BeTrue
+            $null = Set-MigrationEndpoint T -PreserveOrder $false
+            $a = (LastCall).Arguments
+            $a.preserveOrder | Should -BeFalse
+            $a.ContainsKey('maxConnectionsPerUser') | Should -BeFalse
+        }
+
         It 'refuses an authentication method IMAP does not have' {
             { New-MigrationEndpoint -IMAP -Name E -RemoteServer s -Authentication Kerberos } | Should -Throw -ErrorId 'InvalidArgument,New-MigrationEndpoint'
             Should -Invoke -ModuleName ImapMigration Invoke-MigNative -Times 0 -Exactly
@@ -345,6 +374,20 @@ Describe 'Cmdlet arguments' {
             $a.ContainsKey('partition') | Should -BeFalse
             $a.ContainsKey('targetEndpoint') | Should -BeFalse
             $b.PSObject.TypeNames[0] | Should -Be 'ImapMigration.MigrationBatch'
+        }
+
+        It 'New-/Set-MigrationBatch -MaxMessageSize (extension) sends bytes from a size as Exchange writes one' {
+            $null = New-MigrationBatch -Name B -SourceEndpoint E -CSVData ([byte[]](65)) -MaxMessageSize '35 MB'
+            (LastCall).Arguments.maxMessageSize | Should -Be (35MB)
+            $null = Set-MigrationBatch -Identity B -MaxMessageSize 1.5GB
+            (LastCall).Arguments.maxMessageSize | Should -Be ([uint64](1.5GB))
+            $null = Set-MigrationBatch -Identity B -MaxMessageSize Unlimited
+            (LastCall).Arguments.maxMessageSize | Should -Be 'Unlimited'
+            $null = Set-MigrationBatch -Identity B -MaxMessageSize $null -SkipReports $true
+            (LastCall).Arguments.skipReports | Should -BeTrue
+            (LastCall).Arguments.ContainsKey('maxMessageSize') | Should -BeFalse
+            $err = { Set-MigrationBatch -Identity B -MaxMessageSize 'lots' -ErrorAction Stop } | Should -Throw -PassThru
+            $err.Exception.Message | Should -Match "'lots' of -MaxMessageSize is not valid"
         }
 
         It 'New-MigrationBatch sends a one-element list as a JSON array' {
@@ -552,7 +595,7 @@ Describe 'Cmdlet arguments' {
             @{ Name = 'StatusSummary'; Splat = @{ StatusSummary = 'Synced' }; Key = 'statusSummary'; Value = 'Synced' }
             @{ Name = 'EmailAddress'; Splat = @{ EmailAddress = 'x@contoso.com' }; Key = 'emailAddress'; Value = 'x@contoso.com' }
             @{ Name = 'Identity'; Splat = @{ Identity = 'TonySmith@contoso.com' }; Key = 'identity'; Value = 'TonySmith@contoso.com' }
-            @{ Name = 'MailboxGuid'; Splat = @{ MailboxGuid = [guid]'9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' }; Key = 'identity'; Value = '9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' }
+            @{ Name = 'MailboxGuid'; Splat = @{ MailboxGuid = [guid]'9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' }; Key = 'mailboxGuid'; Value = '9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' }
         ) {
             $null = Get-MigrationUser @Splat
             (LastCall).Arguments[$Key] | Should -Be $Value
@@ -622,6 +665,9 @@ Describe 'Cmdlet arguments' {
             $cfg.PSObject.TypeNames[0] | Should -Be 'ImapMigration.MigrationConfig'
             (LastCall).Operation | Should -Be 'config.get'
             $cfg.MaxNumberOfBatches | Should -Be 100
+            $cfg.ConnectTimeout | Should -Be ([timespan]::FromSeconds(15))
+            $cfg.IdleTimeout | Should -Be ([timespan]::FromMilliseconds(2500))
+            $cfg.MinTransferRate | Should -Be 1024
         }
 
         It 'Set-MigrationConfig sends the extensions' {
@@ -648,6 +694,53 @@ Describe 'Cmdlet arguments' {
             $out | Should -Not -Match 'Relay-Secret-551'
         }
 
+        It 'Set-MigrationConfig -MemoryBudget sends bytes, a size text as given, and $null to clear' {
+            Set-MigrationConfig -MemoryBudget 512MB
+            (LastCall).Arguments.memoryBudget | Should -Be 536870912
+            Set-MigrationConfig -MemoryBudget '1GB'
+            (LastCall).Arguments.memoryBudget | Should -Be '1GB'
+            Set-MigrationConfig -MemoryBudget $null
+            $a = (LastCall).Arguments
+            $a.ContainsKey('memoryBudget') | Should -BeTrue
+            $a.memoryBudget | Should -BeNullOrEmpty
+        }
+
+        It 'Set-MigrationConfig sends the stall limits in seconds from numbers, TimeSpans and their text' {
+            Set-MigrationConfig -ConnectTimeout 5 -GreetingTimeout (New-TimeSpan -Seconds 45) -TlsTimeout '00:01:30' `
+                -LoginTimeout '2.5' -IdleTimeout ([timespan]::FromMinutes(2)) -MinTransferRate 4KB
+            $a = (LastCall).Arguments
+            (LastCall).Operation | Should -Be 'config.set'
+            $a.connectTimeout | Should -Be 5
+            $a.greetingTimeout | Should -Be 45
+            $a.tlsTimeout | Should -Be 90
+            $a.loginTimeout | Should -Be 2.5
+            $a.idleTimeout | Should -Be 120
+            $a.minTransferRate | Should -Be 4096
+            Set-MigrationConfig -MinTransferRate '1 KB'
+            (LastCall).Arguments.minTransferRate | Should -Be '1 KB'
+        }
+
+        It 'Set-MigrationConfig -<Name> $null reverts to the default' -ForEach @(
+            @{ Name = 'ConnectTimeout' }, @{ Name = 'IdleTimeout' }, @{ Name = 'MinTransferRate' }
+        ) {
+            $parameters = @{ $Name = $null }
+            Set-MigrationConfig @parameters
+            $a = (LastCall).Arguments
+            $key = $Name.Substring(0, 1).ToLowerInvariant() + $Name.Substring(1)
+            $a.ContainsKey($key) | Should -BeTrue
+            $a[$key] | Should -BeNullOrEmpty
+        }
+
+        It 'Set-MigrationConfig refuses a stall limit it cannot read, naming the parameter' -ForEach @(
+            @{ Name = 'LoginTimeout'; Value = 'soon' }, @{ Name = 'GreetingTimeout'; Value = $true }
+            @{ Name = 'MinTransferRate'; Value = -5 }, @{ Name = 'MinTransferRate'; Value = 1.5 }
+        ) {
+            $before = @($global:MigCalls).Count
+            $parameters = @{ $Name = $Value; ErrorAction = 'Stop' }
+            { Set-MigrationConfig @parameters } | Should -Throw -ExpectedMessage "*-$Name*" -ErrorId 'InvalidArgument,Set-MigrationConfig'
+            @($global:MigCalls).Count | Should -Be $before
+        }
+
         It 'Set-MigrationConfig -SmtpRelay refuses an unknown key, naming it' {
             { Set-MigrationConfig -SmtpRelay @{ Server = 'smtp.contoso.com'; Bogus = 1 } -ErrorAction Stop } |
                 Should -Throw -ExpectedMessage '*Bogus*'
@@ -658,6 +751,35 @@ Describe 'Cmdlet arguments' {
             $a = (LastCall).Arguments
             $a.ContainsKey('defaultTargetEndpoint') | Should -BeTrue
             $a.defaultTargetEndpoint | Should -BeNullOrEmpty
+        }
+
+        It 'Set-MigrationConfig sends the console settings and keeps the password out of the output' {
+            $pw = ConvertTo-SecureString 'Console-Secret-771' -AsPlainText -Force
+            $out = Set-MigrationConfig -ConsoleListen 127.0.0.1:8440 -ConsoleCertificate /etc/c.pem -ConsoleKey /etc/k.pem -ConsolePassword $pw -Verbose 4>&1 | Out-String
+            $a = (LastCall).Arguments
+            (LastCall).Operation | Should -Be 'config.set'
+            $a.consoleListen | Should -Be '127.0.0.1:8440'
+            $a.consoleCertificate | Should -Be '/etc/c.pem'
+            $a.consoleKey | Should -Be '/etc/k.pem'
+            $a.consolePassword | Should -Be 'Console-Secret-771'
+            $out | Should -Not -Match 'Console-Secret-771'
+        }
+
+        It 'Set-MigrationConfig -ConsoleListen $null turns the console off, -ConsolePassword $null removes the password' {
+            Set-MigrationConfig -ConsoleListen $null -ConsolePassword $null
+            $a = (LastCall).Arguments
+            $a.ContainsKey('consoleListen') | Should -BeTrue
+            $a.consoleListen | Should -BeNullOrEmpty
+            $a.ContainsKey('consolePassword') | Should -BeTrue
+            $a.consolePassword | Should -BeNullOrEmpty
+        }
+
+        It 'Open-MigrationConsole returns the login link as an ImapMigration.MigrationConsole' {
+            $c = Open-MigrationConsole
+            (LastCall).Operation | Should -Be 'console.open'
+            $c.PSObject.TypeNames[0] | Should -Be 'ImapMigration.MigrationConsole'
+            $c.Url | Should -Be 'http://127.0.0.1:8440/login?token=abc'
+            @($c.PSObject.Properties.Name) | Should -Be @('Url', 'Address', 'Tls', 'ExpiresAt')
         }
     }
 }
@@ -686,6 +808,8 @@ Describe '-WhatIf calls nothing native' {
         @{ Text = 'Stop-MigrationUser'; Script = { Stop-MigrationUser -Identity u@contoso.com -WhatIf } }
         @{ Text = 'Remove-MigrationUser'; Script = { Remove-MigrationUser -Identity u@contoso.com -WhatIf } }
         @{ Text = 'Set-MigrationConfig'; Script = { Set-MigrationConfig -MaxConcurrentMigrations 5 -WhatIf } }
+        @{ Text = 'Set-MigrationConfig -ConsoleListen'; Script = { Set-MigrationConfig -ConsoleListen 127.0.0.1:0 -WhatIf } }
+        @{ Text = 'Open-MigrationConsole'; Script = { Open-MigrationConsole -Launch -WhatIf } }
     ) {
         $null = & $Script
         Should -Invoke -ModuleName ImapMigration Invoke-MigNative -Times 0 -Exactly

@@ -41,10 +41,12 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         $env:IMAPMIGRATION_HOME = Join-Path $Work 'state'
 
         $script:Users = [ordered]@{ alice = 'alice-pester-pw'; bob = 'bob-pester-pw' }
-        $userSpec = ($Users.Keys | ForEach-Object { "$($_):$($Users[$_])" }) -join ','
+        # dora is migrated alone, over a slow link, by the worker-recovery context.
+        $script:Dora = @{ dora = 'dora-pester-pw' }
+        $userSpec = ($Users.Keys + $Dora.Keys | ForEach-Object { "$($_):$($Users[$_] ?? $Dora[$_])" }) -join ','
         $script:Server = & $Testkit start --dir (Join-Path $Work 'dovecot') --users $userSpec --json | Out-String | ConvertFrom-Json
         if ($LASTEXITCODE -ne 0 -or -not $Server.imapsPort) { throw "imapmig-testkit start failed (exit $LASTEXITCODE)" }
-        foreach ($u in $Users.Keys) {
+        foreach ($u in @($Users.Keys) + @($Dora.Keys)) {
             $null = & $Testkit seed --dir (Join-Path $Work 'dovecot') --user $u --profile small
             if ($LASTEXITCODE -ne 0) { throw "imapmig-testkit seed failed for $u" }
         }
@@ -88,6 +90,7 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         # (.NET cannot read worker.lock while the worker holds its flock: ask the library.)
         $status = InModuleScope ImapMigration { Invoke-MigNative -Operation 'worker.status' }
         if ($status.Running -and $status.Pid) { Stop-Process -Id $status.Pid -ErrorAction SilentlyContinue }
+        if ($script:SlowLink) { Stop-Process -Id $SlowLink.Id -Force -ErrorAction SilentlyContinue }
         if ($Testkit -and $Work) { $null = & $Testkit stop --dir (Join-Path $Work 'dovecot') 2>&1 }
         $env:IMAPMIGRATION_HOME = $PreviousHome
         if ($Work -and (Test-Path $Work)) { Remove-Item -Recurse -Force $Work -ErrorAction SilentlyContinue }
@@ -263,6 +266,77 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
                 if ($left -and $left.Status -eq 'Removing') { Start-Sleep -Milliseconds 500 }
             } while ($left -and (Get-Date) -lt $deadline)
             $left | Should -BeNullOrEmpty
+        }
+    }
+
+    Context 'a killed worker' {
+        BeforeAll {
+            # A link that delays every chunk by 150 ms each way, so the pass is still running
+            # when the worker is killed.
+            $out = Join-Path $Work 'slow-link.json'
+            $script:SlowLink = Start-Process -FilePath $Testkit -PassThru -RedirectStandardOutput $out `
+                -ArgumentList @('proxy', 'delay', '--upstream', "127.0.0.1:$($Server.imapPort)", '--ms', '150')
+            $deadline = (Get-Date).AddSeconds(20)
+            while (-not (Test-Path $out) -or -not (Get-Content $out -Raw)) {
+                if ((Get-Date) -gt $deadline) { throw 'the delay proxy did not report its port' }
+                Start-Sleep -Milliseconds 100
+            }
+            $script:SlowPort = (Get-Content $out -Raw | ConvertFrom-Json).port
+            $null = New-MigrationEndpoint -IMAP -Name SlowLink -RemoteServer 127.0.0.1 -Port $SlowPort -Security None -ErrorAction Stop
+        }
+
+        It 'Get-MigrationBatch warns that it started a worker, and the batch finishes with every message' {
+            $csv = [System.Text.Encoding]::UTF8.GetBytes("EmailAddress,UserName,Password`ndora@contoso.test,dora,$($Dora.dora)`n")
+            $null = New-MigrationBatch -Name KillWorker -SourceEndpoint SlowLink -CSVData $csv -AutoStart -ErrorAction Stop
+            $deadline = (Get-Date).AddSeconds(60)
+            while ((Get-MigrationUser -Identity dora@contoso.test).Status -ne 'Syncing') {
+                if ((Get-Date) -gt $deadline) { throw 'dora never started syncing' }
+                Start-Sleep -Milliseconds 50
+            }
+            $worker = InModuleScope ImapMigration { Invoke-MigNative -Operation 'worker.status' }
+            $worker.Running | Should -BeTrue
+            Stop-Process -Id $worker.Pid -Force   # SIGKILL: no clean shutdown
+            $deadline = (Get-Date).AddSeconds(10)
+            while ((InModuleScope ImapMigration { Invoke-MigNative -Operation 'worker.status' }).Running) {
+                if ((Get-Date) -gt $deadline) { throw 'the killed worker still holds the lock' }
+                Start-Sleep -Milliseconds 50
+            }
+
+            # The first cmdlet after the kill notices the batch has no worker.
+            $b = Get-MigrationBatch -Identity KillWorker -WarningVariable warned -WarningAction SilentlyContinue
+            $b.Status -eq 'Synced' | Should -BeFalse -Because 'the worker was killed mid-pass'
+            ($warned -join "`n") | Should -Match ('no worker was running .*pid ' + $worker.Pid + '.*started one \(pid \d+\) to resume the batch\(es\) KillWorker')
+            $b.Identity.Name | Should -Be 'KillWorker'
+            $now = InModuleScope ImapMigration { Invoke-MigNative -Operation 'worker.status' }
+            $now.Running | Should -BeTrue
+            $now.Pid | Should -Not -Be $worker.Pid
+            $null = Get-MigrationBatch -Identity KillWorker -WarningVariable again -WarningAction SilentlyContinue
+            $again | Should -BeNullOrEmpty -Because 'the worker runs again'
+            $workers = @((Get-MigrationConfig).Workers)
+            $workers.Count | Should -Be 1
+            $workers[0].Pid | Should -Be $now.Pid
+            $workers[0].Alive | Should -BeTrue
+
+            $deadline = (Get-Date).AddSeconds(120)
+            do {
+                Start-Sleep -Milliseconds 500
+                $b = Get-MigrationBatch -Identity KillWorker
+            } until ($b.Status -in 'Synced', 'SyncedWithErrors', 'Failed' -or (Get-Date) -gt $deadline)
+            "$($b.Status)" | Should -Be 'Synced'
+            $source = Get-SourceSnapshot dora
+            $target = & $Testkit snapshot --maildir (Join-Path $env:IMAPMIGRATION_HOME 'maildir/dora@contoso.test') | Out-String | ConvertFrom-Json -AsHashtable
+            $render = {
+                param($snap)
+                @($snap.GetEnumerator() | Where-Object { @($_.Value).Count -gt 0 } | Sort-Object Key | ForEach-Object {
+                    $folder = $_.Key
+                    @($_.Value) | ForEach-Object { '{0}|{1}|{2}|{3}' -f $folder, $_.sha256, (@($_.flags) -join ' '), $_.internalDate }
+                })
+            }
+            $expected = & $render $source
+            $actual = & $render $target
+            $expected.Count | Should -BeGreaterThan 0
+            ($actual -join "`n") | Should -Be ($expected -join "`n") -Because 'no message is missing or duplicated'
+            Remove-MigrationBatch -Identity KillWorker -Confirm:$false -ErrorAction Stop
         }
     }
 }

@@ -8,7 +8,8 @@ BeforeDiscovery {
         'Test-MigrationServerAvailability', 'New-MigrationBatch', 'Get-MigrationBatch', 'Set-MigrationBatch',
         'Start-MigrationBatch', 'Stop-MigrationBatch', 'Complete-MigrationBatch', 'Remove-MigrationBatch',
         'Get-MigrationUser', 'Get-MigrationUserStatistics', 'Set-MigrationUser', 'Start-MigrationUser',
-        'Stop-MigrationUser', 'Remove-MigrationUser', 'Get-MigrationStatistics', 'Get-MigrationConfig', 'Set-MigrationConfig'
+        'Stop-MigrationUser', 'Remove-MigrationUser', 'Get-MigrationStatistics', 'Get-MigrationConfig', 'Set-MigrationConfig',
+        'Open-MigrationConsole'
     )
     $script:CmdletCases = $ExpectedCmdlets | ForEach-Object { @{ Name = $_ } }
     $script:StateChangingCases = $ExpectedCmdlets | Where-Object { $_ -notlike 'Get-*' } | ForEach-Object { @{ Name = $_ } }
@@ -87,7 +88,7 @@ Describe 'ImapMigration.psd1' {
         @($data.VariablesToExport).Count | Should -Be 0
     }
 
-    It 'exports exactly the 21 Exchange migration cmdlets' -TestCases @{ Expected = $ExpectedCmdlets } {
+    It 'exports exactly the 21 Exchange migration cmdlets and Open-MigrationConsole' -TestCases @{ Expected = $ExpectedCmdlets } {
         param($Expected)
         $exported = (Get-Module ImapMigration).ExportedCommands.Keys | Sort-Object
         $exported | Should -Be ($Expected | Sort-Object)
@@ -245,5 +246,38 @@ Describe 'Format views' {
     It 'shows Identity EndpointType RemoteServer Port Security for endpoints' {
         $headers = (Get-FormatData -TypeName ImapMigration.MigrationEndpoint).FormatViewDefinition[0].Control.Headers.Label
         $headers | Should -Be @('Identity', 'EndpointType', 'RemoteServer', 'Port', 'Security')
+    }
+}
+
+Describe 'JSON of the native calls' {
+    # The module builds requests and reads responses with [ImapMigration.Json] instead of the
+    # JSON cmdlets (their first use costs tens of milliseconds); it must read and write the same.
+    It 'reads a response as ConvertFrom-Json -DateKind String does' {
+        $text = '{"ok":true,"result":[{"Identity":{"Id":"B1"},"Count":3,"Big":18446744073709551615,"Ratio":0.5,' +
+            '"When":"2026-02-02T09:30:00Z","Tags":[],"None":null,"Flag":false,"Nested":{"A":[1,"x",{"Z":1}]}}],"warnings":[]}'
+        $ours = [ImapMigration.Json]::Parse($text)
+        $theirs = $text | ConvertFrom-Json -Depth 100 -DateKind String
+        ConvertTo-Json $ours -Depth 20 -Compress | Should -Be (ConvertTo-Json $theirs -Depth 20 -Compress)
+        $ours | Should -BeOfType [pscustomobject]
+        , $ours.result | Should -BeOfType [object[]]
+        $ours.result[0].Count | Should -BeOfType [long]
+        $ours.result[0].Big | Should -BeOfType [System.Numerics.BigInteger]
+        $ours.result[0].Ratio | Should -BeOfType [double]
+        $ours.result[0].When | Should -BeOfType [string]
+        @($ours.result[0].PSObject.Properties.Name) | Should -Be @('Identity', 'Count', 'Big', 'Ratio', 'When', 'Tags', 'None', 'Flag', 'Nested')
+        $ours.result[0].Tags.Count | Should -Be 0
+    }
+
+    It 'writes a request as ConvertTo-Json -Compress does' {
+        $request = [ordered]@{
+            op = 'batch.new'; name = 'IMAPBatch1'; autoStart = $true; badItemLimit = [long]10; window = [uint64]18446744073709551615
+            excludeFolders = @('Deleted Items', "Junk ""Email"""); includeFolders = @(); none = $null
+            nested = @{ list = [System.Collections.Generic.List[object]]@(1, 'two') }
+            custom = [pscustomobject]@{ A = 1; B = 'b' }; size = [ImapMigration.ByteQuantifiedSize]::FromMB(35)
+            text = 'ünïcødé & <tags> ' + [char]0x1F
+        }
+        $ours = [ImapMigration.Json]::Serialize($request)
+        $theirs = ConvertTo-Json -InputObject $request -Depth 20 -Compress
+        ($ours | ConvertFrom-Json -AsHashtable | ConvertTo-Json -Depth 20 -Compress) | Should -Be ($theirs | ConvertFrom-Json -AsHashtable | ConvertTo-Json -Depth 20 -Compress)
     }
 }

@@ -101,22 +101,3 @@ function Add-MigSourceMessage {
     if (-not $IsWindows) { chmod 666 $file; chmod 777 $dir }
 }
 
-function Set-MigTestBatchMaxMessageSize {
-    <#
-    Sets the batch's message size cap in the state store: the cmdlets expose no such setting yet
-    (messages over it are skipped as LargeItem by the engine, which is what the skipped-item
-    scripts need). Returns $false when no SQLite client is installed.
-    #>
-    param([Parameter(Mandatory)]$Stack, [Parameter(Mandatory)][string]$Batch, [Parameter(Mandatory)][long]$Bytes)
-    $db = Join-Path $Stack.Home 'state.db'
-    $sql = "UPDATE batches SET max_message_size = $Bytes WHERE name = '$($Batch.Replace("'", "''"))';"
-    if (Get-Command sqlite3 -CommandType Application -ErrorAction SilentlyContinue) {
-        & sqlite3 -cmd '.timeout 10000' $db $sql
-        return ($LASTEXITCODE -eq 0)
-    }
-    if (Get-Command python3 -CommandType Application -ErrorAction SilentlyContinue) {
-        & python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); c.execute(sys.argv[2]); c.commit()" $db $sql
-        return ($LASTEXITCODE -eq 0)
-    }
-    $false
-}

@@ -8,7 +8,7 @@ function ConvertTo-MigrationUserObject {
     if ($null -eq $InputObject) { return }
     $typeName = if ($Statistics) { 'ImapMigration.MigrationUserStatistics' } else { 'ImapMigration.MigrationUser' }
     $computed = if ($Statistics) { @{ DiagnosticInfo = { param($u) Format-MigUserDiagnosticInfo -User $u } } } else { @{} }
-    ConvertTo-MigPlainObject -InputObject $InputObject -TypeName $typeName -Converters @{
+    $object = ConvertTo-MigPlainObject -InputObject $InputObject -TypeName $typeName -Converters @{
         Identity                   = { param($v) ConvertTo-MigUserId $v }
         BatchId                    = { param($v) ConvertTo-MigBatchId $v }
         Status                     = { param($v) ConvertTo-MigStatus $v -Kind User }
@@ -18,18 +18,24 @@ function ConvertTo-MigrationUserObject {
         BytesTransferred           = { param($v) ConvertTo-MigByteSize $v }
         EstimatedTotalTransferSize = { param($v) ConvertTo-MigByteSize $v }
     } -Computed $computed
+    # The engine's recent report lines feed DiagnosticInfo only; Exchange has no such property.
+    $object.PSObject.Properties.Remove('Diagnostics')
+    $object
 }
 
 function ConvertTo-MigSkippedItem {
     <#
     .SYNOPSIS
-    A skipped item with the properties of Exchange's: Kind, FolderName, Subject, Sender, Recipient,
-    DateSent, DateReceived, MessageSize (bytes), Failure, ScoringClassifications. The engine
-    records no recipients and no scoring classification, so those two are empty.
+    A skipped item with the properties of Exchange's: Kind, FolderName, Subject, Sender, Recipient
+    (the To and Cc addresses, a list), DateSent, DateReceived, MessageSize (bytes), Failure,
+    ScoringClassifications. Exchange fills the last one from its own content scoring, which an
+    IMAP copy has no part in, so it is always an empty list.
     #>
     [CmdletBinding()]
     param([AllowNull()][object]$InputObject)
-    ConvertTo-MigPlainObject -InputObject $InputObject -TypeName 'ImapMigration.MigrationSkippedItem' -Computed @{
+    ConvertTo-MigPlainObject -InputObject $InputObject -TypeName 'ImapMigration.MigrationSkippedItem' -Converters @{
+        Recipient = { param($v) ConvertTo-MigList $v }
+    } -Computed @{
         Recipient              = { param($i) , [ImapMigration.MultiValuedProperty]::new() }
         ScoringClassifications = { param($i) , [ImapMigration.MultiValuedProperty]::new() }
     }
@@ -39,7 +45,8 @@ function Format-MigUserDiagnosticInfo {
     <#
     .SYNOPSIS
     DiagnosticInfo of a user: the worker's last recorded view (passes, syncs, counters, last
-    error). The library returns no connection or retry history, so neither is listed.
+    error), the retries among its recent report lines with the last one in the server's words,
+    and those lines themselves (each pass's line names the source and target sessions it used).
     #>
     [CmdletBinding()]
     [OutputType([string])]
@@ -58,5 +65,16 @@ function Format-MigUserDiagnosticInfo {
         BytesTransferred          = $User['BytesTransferred']
         LastError                 = $lastError
     }
-    Format-MigDiagnosticInfo -Facts $facts
+    $diagnostics = $User['Diagnostics']
+    if ($diagnostics) {
+        $facts['RecentRetries'] = $diagnostics.Retries
+        $facts['LastRetry'] = $diagnostics.LastRetry
+    }
+    $text = Format-MigDiagnosticInfo -Facts $facts
+    $events = @(if ($diagnostics) { $diagnostics.Events })
+    if ($events.Count -gt 0) {
+        $nl = [System.Environment]::NewLine
+        $text += $nl + 'RecentEvents:' + $nl + (($events | ForEach-Object { "  $_" }) -join $nl)
+    }
+    $text
 }

@@ -35,12 +35,12 @@ function ConvertTo-MigEndpointArguments {
         }
         $arguments['authentication'] = $match
     }
-    foreach ($name in 'AcceptUntrustedCertificates', 'SkipVerification') {
+    foreach ($name in 'AcceptUntrustedCertificates', 'SkipVerification', 'PreserveOrder') {
         if ($BoundParameters.ContainsKey($name)) {
             $arguments[$name.Substring(0, 1).ToLowerInvariant() + $name.Substring(1)] = [bool]$BoundParameters[$name]
         }
     }
-    foreach ($name in 'MaxConcurrentMigrations', 'MaxConcurrentIncrementalSyncs') {
+    foreach ($name in 'MaxConcurrentMigrations', 'MaxConcurrentIncrementalSyncs', 'MaxConnectionsPerUser') {
         if ($BoundParameters.ContainsKey($name)) {
             $arguments[$name.Substring(0, 1).ToLowerInvariant() + $name.Substring(1)] =
                 ConvertTo-MigCount -Value $BoundParameters[$name] -ParameterName $name -Cmdlet $Cmdlet

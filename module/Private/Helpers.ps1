@@ -10,35 +10,10 @@ function ConvertTo-MigIdentityString {
     objects (their Identity), and the hashtables admins return from Pester mocks (@{ Identity = 'X' },
     @{ Id = 'X' }). Only property names are used, never .NET types.
     #>
-    [CmdletBinding()]
+    # A plain function around compiled code: every cmdlet with an -Identity runs it first.
     [OutputType([string])]
-    param([AllowNull()][object]$InputObject)
-    $value = $InputObject
-    for ($depth = 0; $depth -lt 4 -and $null -ne $value; $depth++) {
-        if ($value -is [System.Management.Automation.PSObject] -and $value.PSObject.BaseObject -isnot [System.Management.Automation.PSCustomObject]) {
-            $value = $value.PSObject.BaseObject
-        }
-        if ($value -is [string]) { return $value }
-        if ($value -is [guid] -or $value -is [System.ValueType]) { return $value.ToString() }
-        if ($value -is [ImapMigration.MigrationObjectId]) { return $value.Id }
-        if ($value -is [System.Collections.IDictionary]) {
-            $next = $null
-            foreach ($key in 'Identity', 'Id', 'Name') {
-                if ($value.Contains($key)) { $next = $value[$key]; break }
-            }
-            if ($null -eq $next) { return [string]$value }
-            $value = $next
-            continue
-        }
-        $props = $value.PSObject.Properties
-        $prop = $props['Identity']
-        if (-not $prop) { $prop = $props['Id'] }
-        if (-not $prop) { $prop = $props['Name'] }
-        if (-not $prop) { return $value.ToString() }
-        $value = $prop.Value
-    }
-    if ($null -eq $value) { return $null }
-    [string]$value
+    param([object]$InputObject)
+    [ImapMigration.Identity]::ToIdentityString($InputObject)
 }
 
 function ConvertTo-MigUtcString {
@@ -87,6 +62,29 @@ function ConvertTo-MigUnlimited {
                 -Message "The value '$Value' of -$ParameterName is not valid: give a non-negative integer or 'Unlimited'."))
 }
 
+function ConvertTo-MigByteLimit {
+    <#
+    .SYNOPSIS
+    A size limit in bytes for the engine: 'Unlimited', a number of bytes, or a size as Exchange
+    writes one ('35 MB', '35MB', '1.5 GB', a ByteQuantifiedSize or its printed form).
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][AllowNull()][object]$Value,
+        [Parameter(Mandatory)][string]$ParameterName,
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet
+    )
+    if ($null -eq $Value -or "$Value" -eq 'Unlimited') { return 'Unlimited' }
+    $bytes = $null
+    if ($Value -is [ImapMigration.ByteQuantifiedSize]) { $bytes = $Value.ToBytes() }
+    else {
+        try { $bytes = [ImapMigration.ByteQuantifiedSize]::Parse("$Value").ToBytes() } catch { $bytes = $null }
+    }
+    if ($null -ne $bytes -and $bytes -gt 0) { return [uint64]$bytes }
+    $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Value `
+                -Message "The value '$Value' of -$ParameterName is not valid: give a size such as '35 MB', a number of bytes, or 'Unlimited'."))
+}
+
 function ConvertTo-MigCount {
     <#
     .SYNOPSIS
@@ -104,6 +102,57 @@ function ConvertTo-MigCount {
     }
     $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $Value `
                 -Message "The value '$Value' of -$ParameterName is not valid: give a positive integer."))
+}
+
+function ConvertTo-MigSeconds {
+    <#
+    .SYNOPSIS
+    A duration given as seconds (a number, or a number in a string) or as a TimeSpan (or its
+    text, 00:00:30), in seconds; $null stays $null (revert to the default). The range is the
+    library's to check.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][AllowNull()][object]$Value,
+        [Parameter(Mandatory)][string]$ParameterName,
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet
+    )
+    if ($null -eq $Value) { return $null }
+    if ($Value -is [timespan]) { return $Value.TotalSeconds }
+    $invariant = [System.Globalization.CultureInfo]::InvariantCulture
+    if ($Value -is [int] -or $Value -is [long] -or $Value -is [double] -or $Value -is [decimal] -or $Value -is [single]) {
+        return [double]$Value
+    }
+    $number = 0.0
+    if ($Value -is [string] -and [double]::TryParse($Value, [System.Globalization.NumberStyles]::Float, $invariant, [ref]$number)) {
+        return $number
+    }
+    $span = [timespan]::Zero
+    if ($Value -is [string] -and [timespan]::TryParse($Value, $invariant, [ref]$span)) {
+        return $span.TotalSeconds
+    }
+    $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $ParameterName `
+                -Message "The value of -$ParameterName is not valid: give seconds (such as 30) or a TimeSpan (such as (New-TimeSpan -Seconds 30) or '00:00:30')."))
+}
+
+function ConvertTo-MigRate {
+    <#
+    .SYNOPSIS
+    A transfer rate in bytes per second: a whole number (1KB is 1024), or a size text passed on
+    as given ('1 KB'); $null stays $null (revert to the default).
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][AllowNull()][object]$Value,
+        [Parameter(Mandatory)][string]$ParameterName,
+        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet
+    )
+    if ($null -eq $Value) { return $null }
+    if ($Value -is [string]) { return $Value.Trim() }
+    if (($Value -is [int] -or $Value -is [long]) -and $Value -ge 0) { return [long]$Value }
+    if (($Value -is [double] -or $Value -is [decimal]) -and $Value -ge 0 -and [math]::Floor($Value) -eq $Value) { return [long]$Value }
+    $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject $ParameterName `
+                -Message "The value of -$ParameterName is not valid: give bytes per second as a whole number (such as 1KB) or a size text (such as '1 KB'); 0 turns the rate limit off."))
 }
 
 function Assert-MigSupportedParameter {
@@ -159,76 +208,3 @@ function Get-MigShouldProcessTarget {
     if ($Identity) { $Identity } else { $Default }
 }
 
-function Initialize-MigInvocation {
-    <#
-    .SYNOPSIS
-    What every public cmdlet does first: takes the caller's preference variables, and makes
-    $null mean "not given" (docs/compatibility.md §2.5, §10).
-    .DESCRIPTION
-    A script module's functions do not see the preference variables of the script that calls
-    them, so a script's `$ErrorActionPreference = 'Stop'` would not make our errors terminating,
-    as it does with Exchange's cmdlets. The caller's ErrorAction, Warning, Information, Verbose,
-    Debug and Progress preferences are copied into the cmdlet's scope, unless the matching
-    common parameter was given.
-
-    Then every parameter bound from $null (recorded by [ImapMigration.NotGivenWhenNull()], or
-    bound as $null), and every switch bound to $false, is removed from the caller's
-    $PSBoundParameters and its variable gets the declared default again. The common parameters
-    are left alone, and so are the parameters in -Keep, whose $null asks to clear a setting.
-
-    Call it first thing, in the cmdlet's scope (begin block, or the body of a function without
-    blocks).
-    #>
-    [CmdletBinding()]
-    param(
-        [Parameter(Mandatory)][System.Management.Automation.PSCmdlet]$Cmdlet,
-        [string[]]$Keep = @()
-    )
-    $callerPreferences = [ordered]@{
-        ErrorActionPreference = 'ErrorAction'
-        WarningPreference     = 'WarningAction'
-        InformationPreference = 'InformationAction'
-        VerbosePreference     = 'Verbose'
-        DebugPreference       = 'Debug'
-        ProgressPreference    = $null
-    }
-    foreach ($name in $callerPreferences.Keys) {
-        $parameter = $callerPreferences[$name]
-        if ($parameter -and $Cmdlet.MyInvocation.BoundParameters.ContainsKey($parameter)) { continue }
-        # $Cmdlet.SessionState is the session state the cmdlet was called from.
-        $value = $Cmdlet.SessionState.PSVariable.GetValue($name)
-        if ($null -ne $value) {
-            try { Set-Variable -Name $name -Value $value -Scope 1 -WhatIf:$false -Confirm:$false }
-            catch { Write-Debug "The caller's `$$name ($value) cannot be taken: $_" }
-        }
-    }
-
-    $bound = $Cmdlet.MyInvocation.BoundParameters
-    $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
-    $recorded = Get-Variable -Name ([ImapMigration.NotGivenWhenNullAttribute]::VariableName) -Scope 1 -ValueOnly -ErrorAction Ignore
-    $notGiven = @(
-        foreach ($name in @($bound.Keys)) {
-            if ($name -in $common -or $name -in $Keep) { continue }
-            $value = $bound[$name]
-            if (($recorded -and $recorded.Contains($name)) -or $null -eq $value -or
-                ($value -is [System.Management.Automation.SwitchParameter] -and -not $value.IsPresent)) { $name }
-        }
-    )
-    if (-not $notGiven) { return }
-    $ast = $Cmdlet.MyInvocation.MyCommand.ScriptBlock.Ast
-    if ($ast -is [System.Management.Automation.Language.FunctionDefinitionAst]) { $ast = $ast.Body }
-    $parameters = $ast.ParamBlock.Parameters
-    foreach ($name in $notGiven) {
-        $null = $bound.Remove($name)
-        $declared = $parameters | Where-Object { $_.Name.VariablePath.UserPath -eq $name } | Select-Object -First 1
-        $default = $null
-        $hasDefault = $false
-        if ($declared -and $declared.DefaultValue) {
-            try { $default = $declared.DefaultValue.SafeGetValue(); $hasDefault = $true } catch { $hasDefault = $false }
-        }
-        # A variable keeps its parameter's type and validation; without a default it becomes a
-        # plain $null variable, as an unbound parameter without a default reads.
-        Remove-Variable -Name $name -Scope 1 -Force -ErrorAction Ignore
-        Set-Variable -Name $name -Scope 1 -WhatIf:$false -Confirm:$false -Value $(if ($hasDefault) { $default } else { $null })
-    }
-}

@@ -4,38 +4,15 @@
 # ABI version this module speaks (mig_abi_version).
 $script:ExpectedAbiVersion = 1
 
-# Operations that may need the background worker; they carry "workerPath" (docs/design.md).
-$script:WorkerOperations = @(
-    'batch.new', 'batch.set', 'batch.start', 'batch.stop', 'batch.complete', 'batch.remove', 'worker.ensure'
-)
+# Operations that may need the background worker carry "workerPath" (docs/design.md):
+# [ImapMigration.Native]::WorkerOperations. The first call's path (where the library is, binding
+# it, the request and the response) is compiled code in Types.cs: PowerShell runs a script
+# function slowly the first time, and every session's first cmdlet paid for each step.
 
-# Error code -> ErrorCategory (stable; the code itself becomes the FullyQualifiedErrorId). Every
+# Error code -> ErrorCategory (stable; the code itself becomes the FullyQualifiedErrorId): every
 # code of the library (native/core/src/error_code.rs; system.version lists them as ErrorCodes)
-# has an entry, so none falls back to NotSpecified; the last three are the module's own ids.
-$script:ErrorCategoryByCode = @{
-    InvalidArgument         = [System.Management.Automation.ErrorCategory]::InvalidArgument
-    NotFound                = [System.Management.Automation.ErrorCategory]::ObjectNotFound
-    AlreadyExists           = [System.Management.Automation.ErrorCategory]::ResourceExists
-    InvalidState            = [System.Management.Automation.ErrorCategory]::InvalidOperation
-    CsvInvalid              = [System.Management.Automation.ErrorCategory]::InvalidArgument
-    AuthenticationFailed    = [System.Management.Automation.ErrorCategory]::AuthenticationError
-    EndpointUnreachable     = [System.Management.Automation.ErrorCategory]::ConnectionError
-    TlsError                = [System.Management.Automation.ErrorCategory]::SecurityError
-    # The server answered and declined (NO, BAD, BYE, too many refused items). Not
-    # PermissionDenied: most refusals are a full mailbox, a missing folder or a busy server.
-    ServerRefused           = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
-    Protocol                = [System.Management.Automation.ErrorCategory]::ProtocolError
-    Cancelled               = [System.Management.Automation.ErrorCategory]::OperationStopped
-    # A library, worker or state directory of the matching version is not installed.
-    VersionMismatch         = [System.Management.Automation.ErrorCategory]::NotInstalled
-    Unsupported             = [System.Management.Automation.ErrorCategory]::NotImplemented
-    # Our side failed to produce a result (store, key file, a broken invariant, a panic).
-    Internal                = [System.Management.Automation.ErrorCategory]::InvalidResult
-    Panic                   = [System.Management.Automation.ErrorCategory]::InvalidResult
-    UnsupportedParameter    = [System.Management.Automation.ErrorCategory]::InvalidArgument
-    NativeLibraryNotFound   = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
-    NativeLibraryLoadFailed = [System.Management.Automation.ErrorCategory]::ResourceUnavailable
-}
+# has an entry in [ImapMigration.Native]'s table, so none falls back to NotSpecified.
+# $script:ErrorCategoryByCode holds a copy (Types.ps1 sets it once the types are loaded).
 
 # State directory override; set by the ExchangeShim's Connect-ExchangeOnline -Organization.
 # $null = let the library resolve IMAPMIGRATION_HOME / XDG.
@@ -50,13 +27,7 @@ function Get-MigRuntimeIdentifier {
     [CmdletBinding()]
     [OutputType([string])]
     param()
-    $ri = [System.Runtime.InteropServices.RuntimeInformation]
-    $platform = [System.Runtime.InteropServices.OSPlatform]
-    $os = if ($ri::IsOSPlatform($platform::Windows)) { 'win' }
-          elseif ($ri::IsOSPlatform($platform::OSX)) { 'osx' }
-          else { 'linux' }
-    $arch = $ri::OSArchitecture.ToString().ToLowerInvariant()
-    "$os-$arch"
+    [ImapMigration.Native]::RuntimeIdentifier()
 }
 
 function Get-MigNativeLayout {
@@ -66,82 +37,37 @@ function Get-MigNativeLayout {
     #>
     [CmdletBinding()]
     param()
-    $rid = Get-MigRuntimeIdentifier
-    $dir = if ($env:IMAPMIGRATION_NATIVE_DIR) { $env:IMAPMIGRATION_NATIVE_DIR }
-           else { Join-Path (Split-Path $PSScriptRoot -Parent) "runtimes/$rid/native" }
-    $dir = [System.IO.Path]::GetFullPath($dir)
-    $library, $worker = switch -Wildcard ($rid) {
-        'win-*' { 'imapmigration.dll', 'imapmigration.exe' }
-        'osx-*' { 'libimapmigration.dylib', 'imapmigration' }
-        default { 'libimapmigration.so', 'imapmigration' }
-    }
-    [pscustomobject]@{
-        RuntimeIdentifier = $rid
-        Directory         = $dir
-        LibraryPath       = Join-Path $dir $library
-        WorkerPath        = Join-Path $dir $worker
-    }
+    [ImapMigration.Native]::Layout($PSScriptRoot)
 }
+
+function Set-MigWorkerExecutable {
+    <#
+    .SYNOPSIS
+    Gives the worker binary back its executable bits where they are lost (Unix).
+    .DESCRIPTION
+    A .nupkg is a zip file, which keeps no file modes: Install-PSResource unpacks the worker as a
+    plain file. Execute is granted to whoever may read it; when that is not allowed (an install
+    owned by another user) the worker's start reports the path and the permission error.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][string]$Path)
+    $note = [ImapMigration.Native]::MakeExecutable($Path)
+    if ($note) { Write-Verbose $note }
+}
+
+# Initialize-MigNative and Invoke-MigNativeCall are plain functions (no [CmdletBinding()]): the
+# first call of a session runs them, and an advanced function's binding costs milliseconds there.
 
 function Initialize-MigNative {
     <#
     .SYNOPSIS
-    Compiles the P/Invoke shim on first use and checks the library's ABI version.
+    Binds the P/Invoke shim to the library on first use and checks the library's ABI version.
     Throws a terminating error (with a stable id) when the library is missing or speaks another ABI.
+    .DESCRIPTION
+    Import-Module loads no native code: the library is loaded here, by the first call that needs it.
     #>
-    [CmdletBinding()]
-    param()
     if ($script:NativeReady) { return }
-    $layout = Get-MigNativeLayout
-    if (-not ('ImapMigration.Native' -as [type])) {
-        if (-not (Test-Path -LiteralPath $layout.LibraryPath -PathType Leaf)) {
-            throw [ImapMigration.MigrationException]::new('NativeLibraryNotFound',
-                "The ImapMigration native library was not found at '$($layout.LibraryPath)'. Build it (scripts/build) or set IMAPMIGRATION_NATIVE_DIR to the folder that holds it.",
-                $layout.LibraryPath)
-        }
-        # An absolute path in DllImport loads exactly that file. mig_call returns IntPtr so the
-        # marshaller never frees Rust memory with the wrong allocator; mig_free gives it back.
-        $lib = $layout.LibraryPath.Replace('\', '\\').Replace('"', '\"')
-        Add-Type -Language CSharp -TypeDefinition @"
-using System;
-using System.Runtime.InteropServices;
-
-namespace ImapMigration
-{
-    public static class Native
-    {
-        public const string LibraryPath = "$lib";
-
-        [DllImport(LibraryPath, EntryPoint = "mig_call", CallingConvention = CallingConvention.Cdecl)]
-        private static extern IntPtr mig_call([MarshalAs(UnmanagedType.LPUTF8Str)] string request);
-
-        [DllImport(LibraryPath, EntryPoint = "mig_free", CallingConvention = CallingConvention.Cdecl)]
-        private static extern void mig_free(IntPtr response);
-
-        [DllImport(LibraryPath, EntryPoint = "mig_abi_version", CallingConvention = CallingConvention.Cdecl)]
-        private static extern uint mig_abi_version();
-
-        public static uint AbiVersion() { return mig_abi_version(); }
-
-        public static string Call(string request)
-        {
-            IntPtr p = mig_call(request);
-            try { return Marshal.PtrToStringUTF8(p); }
-            finally { mig_free(p); }
-        }
-    }
-}
-"@
-    }
-    elseif ([ImapMigration.Native]::LibraryPath -ne $layout.LibraryPath) {
-        Write-Verbose "The native library was already loaded from '$([ImapMigration.Native]::LibraryPath)' in this process; it stays in use."
-    }
-    $abi = [ImapMigration.Native]::AbiVersion()
-    if ($abi -ne $script:ExpectedAbiVersion) {
-        throw [ImapMigration.MigrationException]::new('VersionMismatch',
-            "The native library '$([ImapMigration.Native]::LibraryPath)' speaks ABI version $abi, but this module expects ABI version $($script:ExpectedAbiVersion). Install a module and library from the same release.",
-            $abi)
-    }
+    foreach ($note in [ImapMigration.Native]::Initialize($PSScriptRoot, $script:ExpectedAbiVersion)) { Write-Verbose $note }
     $script:NativeReady = $true
 }
 
@@ -150,10 +76,9 @@ function Invoke-MigNativeCall {
     .SYNOPSIS
     Sends one JSON request through mig_call and returns the JSON response text (the raw transport).
     #>
-    [CmdletBinding()]
     [OutputType([string])]
     param([Parameter(Mandatory)][string]$RequestJson)
-    Initialize-MigNative
+    if (-not $script:NativeReady) { Initialize-MigNative }
     [ImapMigration.Native]::Call($RequestJson)
 }
 
@@ -161,8 +86,7 @@ function Get-MigErrorCategory {
     [CmdletBinding()]
     [OutputType([System.Management.Automation.ErrorCategory])]
     param([string]$Code)
-    if ($Code -and $script:ErrorCategoryByCode.ContainsKey($Code)) { return $script:ErrorCategoryByCode[$Code] }
-    [System.Management.Automation.ErrorCategory]::NotSpecified
+    [ImapMigration.Native]::Category($Code)
 }
 
 function New-MigErrorRecord {
@@ -179,8 +103,7 @@ function New-MigErrorRecord {
         [object]$TargetObject,
         [object]$Details
     )
-    $ex = [ImapMigration.MigrationException]::new($Code, $Message, $Details)
-    [System.Management.Automation.ErrorRecord]::new($ex, $Code, (Get-MigErrorCategory -Code $Code), $TargetObject)
+    [ImapMigration.Native]::NewErrorRecord($Code, $Message, $TargetObject, $Details)
 }
 
 function Invoke-MigNative {
@@ -207,16 +130,12 @@ function Invoke-MigNative {
     )
     if (-not $Cmdlet) { $Cmdlet = $PSCmdlet }
 
-    $request = [ordered]@{ op = $Operation }
     # The state directory: the one Connect-ExchangeOnline chose, else IMAPMIGRATION_HOME as this
     # session sees it. .NET keeps $env: changes to itself on Unix (the native environment is not
     # updated), so the library cannot read a value set in the session: pass it explicitly.
-    if ($script:StateHome) { $request['home'] = [string]$script:StateHome }
-    elseif ($env:IMAPMIGRATION_HOME) { $request['home'] = [string]$env:IMAPMIGRATION_HOME }
+    $stateHome = if ($script:StateHome) { [string]$script:StateHome } else { $env:IMAPMIGRATION_HOME }
     try {
-        if ($Operation -in $script:WorkerOperations) { $request['workerPath'] = (Get-MigNativeLayout).WorkerPath }
-        foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
-        $json = ConvertTo-Json -InputObject $request -Depth 20 -Compress
+        $json = [ImapMigration.Native]::Request($Operation, $Arguments, $stateHome, $PSScriptRoot)
         Write-Verbose "ImapMigration: native operation '$Operation'"
         $responseText = Invoke-MigNativeCall -RequestJson $json
     }
@@ -228,20 +147,11 @@ function Invoke-MigNative {
         $Cmdlet.ThrowTerminatingError((New-MigErrorRecord -Code $code -Message $ex.Message -TargetObject $TargetObject))
     }
 
-    $parse = @{ Depth = 100 }
-    if ($script:JsonHasDateKind) { $parse['DateKind'] = 'String' }
-    $response = $responseText | ConvertFrom-Json @parse
-    if ($response.ok) { return , $response.result }
-
-    $code = [string]$response.error.code
-    if (-not $code) { $code = 'Internal' }
-    $message = [string]$response.error.message
-    if (-not $message) { $message = "The native operation '$Operation' failed with $code." }
-    $record = New-MigErrorRecord -Code $code -Message $message -TargetObject $TargetObject -Details $response.error.details
-    if ($ReturnError) { return $record.Exception }
-    if ($NonTerminating) { $Cmdlet.WriteError($record); return }
-    $Cmdlet.ThrowTerminatingError($record)
+    # Warnings (what the operation did on the side) are written to $Cmdlet here; the engine's
+    # error comes back as its ErrorRecord.
+    $outcome = [ImapMigration.Native]::Respond($Cmdlet, $Operation, $responseText, $TargetObject)
+    if ($outcome.Ok) { return , $outcome.Result }
+    if ($ReturnError) { return $outcome.Error.Exception }
+    if ($NonTerminating) { $Cmdlet.WriteError($outcome.Error); return }
+    $Cmdlet.ThrowTerminatingError($outcome.Error)
 }
-
-# ConvertFrom-Json -DateKind (PowerShell 7.5+) keeps dates as strings; the converters parse them.
-$script:JsonHasDateKind = (Get-Command ConvertFrom-Json).Parameters.ContainsKey('DateKind')

@@ -19,7 +19,7 @@ $script:MigPropertyOrder = @{
         'CompleteAfterUTC', 'TimeZone',
         # ours
         'Name', 'IncludedFolders', 'ContentFilter', 'AutoStart', 'NextSyncDateTime', 'NextSyncDateTimeUTC',
-        'TargetMaildir', 'ItemsTotal', 'ItemsSynced', 'ItemsSkipped', 'BytesSynced'
+        'TargetMaildir', 'ItemsTotal', 'ItemsSynced', 'ItemsSkipped', 'BytesSynced', 'MaxMessageSize'
     )
     'ImapMigration.MigrationUser'                         = @(
         'Identity', 'Identifier', 'EmailAddress', 'RecipientType', 'SkippedItemCount', 'SyncedItemCount',
@@ -35,7 +35,8 @@ $script:MigPropertyOrder = @{
         'MailboxPermission', 'Guid', 'CreationDateTime', 'CreationDateTimeUTC',
         # ours
         'Name', 'CaFile', 'HasCredentials', 'AdminUserName', 'TargetLogin', 'MasterUserSeparator',
-        'OAuthTokenEndpoint', 'OAuthClientId', 'OAuthScope', 'TargetUserTemplate'
+        'OAuthTokenEndpoint', 'OAuthClientId', 'OAuthScope', 'TargetUserTemplate', 'MaxConnectionsPerUser',
+        'PreserveOrder'
     )
     'ImapMigration.MigrationStatistics'                   = @(
         'Identity', 'TotalCount', 'ActiveCount', 'StoppedCount', 'SyncedCount', 'FinalizedCount', 'FailedCount',
@@ -44,7 +45,15 @@ $script:MigPropertyOrder = @{
     'ImapMigration.MigrationConfig'                       = @(
         'Identity', 'MaxNumberOfBatches', 'MaxConcurrentMigrations', 'Features', 'CanSubmitNewBatch', 'SupportsCutover',
         # ours
-        'DefaultTargetEndpoint', 'SmtpRelay', 'IncrementalSyncIntervalSecs', 'Home'
+        'DefaultTargetEndpoint', 'SmtpRelay', 'IncrementalSyncIntervalSecs', 'MemoryBudget', 'ConnectTimeout',
+        'GreetingTimeout', 'TlsTimeout', 'LoginTimeout', 'IdleTimeout', 'MinTransferRate', 'Home', 'Workers',
+        'ConsoleListen', 'ConsoleCertificate', 'ConsoleKey', 'HasConsolePassword'
+    )
+    'ImapMigration.MigrationWorker'                       = @(
+        'Host', 'Pid', 'Version', 'StartTime', 'HeartbeatTime', 'Alive'
+    )
+    'ImapMigration.MigrationConsole'                      = @(
+        'Url', 'Address', 'Tls', 'ExpiresAt'
     )
     'ImapMigration.TestMigrationServerAvailabilityResult' = @(
         'Result', 'Message', 'ErrorDetail', 'ConnectionSettings', 'SupportsCutover'

@@ -42,7 +42,7 @@ function Complete-MigrationBatch {
     )
 
     begin {
-        Initialize-MigInvocation -Cmdlet $PSCmdlet
+        [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported 'SyncAndComplete', 'CompletePublicFolderMigrationWithDataLoss'
     }
 

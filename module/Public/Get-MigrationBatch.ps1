@@ -70,7 +70,7 @@ function Get-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         $arguments = @{}

@@ -5,7 +5,11 @@ function Get-MigrationConfig {
     .DESCRIPTION
     Get-MigrationConfig returns the limits and features (MaxNumberOfBatches,
     MaxConcurrentMigrations, Features, CanSubmitNewBatch) and, as extensions, the default target
-    endpoint, the SMTP relay for reports (without secrets) and the incremental sync interval.
+    endpoint, the SMTP relay for reports (without secrets), the incremental sync interval, the
+    memory budget, the stall limits of IMAP connections in force (ConnectTimeout,
+    GreetingTimeout, TlsTimeout, LoginTimeout and IdleTimeout as TimeSpans, MinTransferRate in
+    bytes per second; set with Set-MigrationConfig, overridden by the IMAPMIGRATION_TIMEOUT_*
+    and IMAPMIGRATION_MIN_RATE environment variables) and the background workers (Workers).
     .PARAMETER Partition
     Reserved for internal Microsoft use in Exchange; accepted and ignored.
     .PARAMETER AllPartitions
@@ -31,7 +35,7 @@ function Get-MigrationConfig {
         [switch]$IncludeSimplifiedGmailMigrationData
     )
 
-    Initialize-MigInvocation -Cmdlet $PSCmdlet
+    [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
     $result = Invoke-MigNative -Operation 'config.get' -Cmdlet $PSCmdlet -NonTerminating
     ConvertTo-MigrationConfigObject $result
 }

@@ -40,7 +40,7 @@ function Get-MigrationEndpoint {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         $arguments = @{}
@@ -48,8 +48,7 @@ function Get-MigrationEndpoint {
         if ($id) { $arguments['identity'] = $id }
         if ($PSBoundParameters.ContainsKey('Type')) { $arguments['type'] = $Type }
         $result = Invoke-MigNative -Operation 'endpoint.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $id -NonTerminating
-        # An identity that names no endpoint is NotFound, never every endpoint.
-        if ($id -and $null -ne $result) { $result = Select-MigIdentityMatch -Cmdlet $PSCmdlet -Identity $id -Kind 'migration endpoint' -Result $result }
+        # An identity that names no endpoint is NotFound from the engine, never every endpoint.
         foreach ($item in @($result)) {
             if ($null -ne $item) { ConvertTo-MigrationEndpointObject $item }
         }

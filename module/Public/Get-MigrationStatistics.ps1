@@ -23,7 +23,7 @@ function Get-MigrationStatistics {
         [object]$Partition
     )
 
-    Initialize-MigInvocation -Cmdlet $PSCmdlet
+    [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
     $result = Invoke-MigNative -Operation 'statistics.get' -Cmdlet $PSCmdlet -NonTerminating
     ConvertTo-MigrationStatisticsObject $result
 }

@@ -68,7 +68,7 @@ function Get-MigrationUser {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         $arguments = @{}
@@ -87,26 +87,21 @@ function Get-MigrationUser {
             $arguments['status'] = $known[0]
         }
         if ($PSBoundParameters.ContainsKey('StatusSummary')) { $arguments['statusSummary'] = $StatusSummary }
-        if ($PSBoundParameters.ContainsKey('MailboxGuid')) { $arguments['identity'] = $MailboxGuid.ToString() }
+        if ($PSBoundParameters.ContainsKey('MailboxGuid')) { $arguments['mailboxGuid'] = $MailboxGuid.ToString() }
         if ($PSBoundParameters.ContainsKey('EmailAddress')) { $arguments['emailAddress'] = $EmailAddress }
         if ($PSBoundParameters.ContainsKey('ResultSize')) {
             $size = ConvertTo-MigUnlimited -Value $ResultSize -ParameterName ResultSize -Cmdlet $PSCmdlet
             if ($size -ne 'Unlimited') { $arguments['resultSize'] = $size }
         }
-        $target = if ($arguments['identity']) { $arguments['identity'] } elseif ($arguments['batchId']) { $arguments['batchId'] } else { $arguments['emailAddress'] }
+        $target = if ($arguments['identity']) { $arguments['identity'] } elseif ($arguments['mailboxGuid']) { $arguments['mailboxGuid'] } elseif ($arguments['batchId']) { $arguments['batchId'] } else { $arguments['emailAddress'] }
         $result = if ($arguments.ContainsKey('status')) {
             Invoke-MigNativeQuery -Cmdlet $PSCmdlet -Operation 'user.get' -Arguments $arguments -TargetObject $target -FilterParameter 'status'
         }
         else {
             Invoke-MigNative -Operation 'user.get' -Arguments $arguments -Cmdlet $PSCmdlet -TargetObject $target -NonTerminating
         }
-        # An identity, mailbox GUID or address that names no user is NotFound, never every user.
-        foreach ($key in 'identity', 'emailAddress') {
-            if ($arguments.ContainsKey($key) -and $null -ne $result) {
-                $parameter = if ($PSBoundParameters.ContainsKey('MailboxGuid')) { 'mailboxGuid' } else { $key }
-                $result = Select-MigIdentityMatch -Cmdlet $PSCmdlet -Identity $arguments[$key] -Kind 'migration user' -Result $result -Parameter $parameter
-            }
-        }
+        # An identity, mailbox GUID or address that names no user is NotFound from the engine,
+        # never every user.
         foreach ($item in @($result)) {
             if ($null -ne $item) { ConvertTo-MigrationUserObject $item }
         }

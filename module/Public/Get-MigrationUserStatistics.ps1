@@ -50,7 +50,7 @@ function Get-MigrationUserStatistics {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

@@ -55,6 +55,8 @@ function New-MigrationBatch {
     Maximum number of bad items skipped before a user fails: an integer or 'Unlimited'.
     .PARAMETER LargeItemLimit
     Maximum number of too-large items skipped before a user fails: an integer or 'Unlimited'.
+    .PARAMETER MaxMessageSize
+    Extension: messages larger than this are not copied but reported as skipped items of kind LargeItem (counting against -LargeItemLimit): a size such as '35 MB', a number of bytes, or 'Unlimited' (the default).
     .PARAMETER Users
     Re-batch set: users already in a batch (from Get-MigrationUser, also from the pipeline). They move to the new batch with their progress: nothing already copied is copied again. The new batch takes its endpoints and folder filters from the users' batch. Users of another migration type, users whose pass runs, and users of a batch being removed are refused by name, and nothing moves.
     .PARAMETER UserIds
@@ -197,6 +199,7 @@ function New-MigrationBatch {
         [Parameter(ParameterSetName = 'Onboarding')][switch]$RemoveOnCopy,
         [Parameter(ParameterSetName = 'Onboarding')][object]$BadItemLimit,
         [Parameter(ParameterSetName = 'Onboarding')][object]$LargeItemLimit,
+        [Parameter(ParameterSetName = 'Onboarding')][ImapMigration.NotGivenWhenNull('MaxMessageSize')][object]$MaxMessageSize,
 
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'Preexisting')]
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ParameterSetName = 'PreexistingUsers')]
@@ -258,7 +261,7 @@ function New-MigrationBatch {
     )
 
     begin {
-        Initialize-MigInvocation -Cmdlet $PSCmdlet
+        [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @('ArchiveOnly', 'PrimaryOnly', 'TargetDatabases', 'TargetArchiveDatabases', 'TargetDeliveryDomain', 'ArchiveDomain', 'MoveOptions', 'SkipMoving', 'SkipMerging', 'WorkflowControlFlags', 'WorkflowTemplate', 'WorkloadType', 'Local', 'SourcePublicFolderDatabase', 'SourcePFPrimaryMailboxGuid', 'ExcludeDumpsters', 'PublicFolderToUnifiedGroup', 'XMLData', 'AutoProvisioning', 'AvoidMergeOverlap', 'DataFusion', 'ForwardingDisposition', 'IncludeOtherContacts', 'MigrateTasks', 'RenamePrimaryCalendar', 'SimplifiedSwitchOver', 'SkipCalendar', 'SkipContacts', 'SkipDelegates', 'SkipMail', 'SkipProvisioning', 'SkipRules', 'GoogleResource', 'ManagedGmailTeams', 'Analyze', 'Daily', 'SkipDetails', 'Restore', 'SlackPublicDataConnector', 'ConnectionLogicalId', 'SlackWorkspaceId', 'StagedRollOutGroupId', 'AutoComplete')
         # Re-batching: the users of every pipeline item, sent to the engine once, in end.
         $rebatchIds = [System.Collections.Generic.List[string]]::new()
@@ -321,6 +324,7 @@ function New-MigrationBatch {
         if ($RemoveOnCopy) { Write-Verbose '-RemoveOnCopy is accepted: an adopted user moves to the new batch, so it leaves its old one anyway.' }
         if ($PSBoundParameters.ContainsKey('BadItemLimit')) { $arguments['badItemLimit'] = ConvertTo-MigUnlimited -Value $BadItemLimit -ParameterName BadItemLimit -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('LargeItemLimit')) { $arguments['largeItemLimit'] = ConvertTo-MigUnlimited -Value $LargeItemLimit -ParameterName LargeItemLimit -Cmdlet $PSCmdlet }
+        if ($PSBoundParameters.ContainsKey('MaxMessageSize')) { $arguments['maxMessageSize'] = ConvertTo-MigByteLimit -Value $MaxMessageSize -ParameterName MaxMessageSize -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('ContentFilterLanguage')) {
             Write-Verbose "-ContentFilterLanguage is accepted; dates in -ContentFilter are read in the invariant culture (month/day/year)."
         }

@@ -27,6 +27,10 @@ function New-MigrationEndpoint {
     Maximum number of mailboxes migrated at the same time during initial sync. Default 100.
     .PARAMETER MaxConcurrentIncrementalSyncs
     Maximum number of concurrent incremental syncs; at most MaxConcurrentMigrations. Default 20.
+    .PARAMETER MaxConnectionsPerUser
+    Extension: connections one user's sync may hold on this server at once. Default 8. On a target without LITERAL+ or MULTIAPPEND (Gmail, Exchange Online) the spare ones append into a folder in parallel.
+    .PARAMETER PreserveOrder
+    Extension: as a target, append into each folder over one connection, so messages keep the source's order. Off by default.
     .PARAMETER AcceptUntrustedCertificates
     Accepts a server certificate that does not validate. Not recommended in production.
     .PARAMETER SkipVerification
@@ -118,6 +122,8 @@ function New-MigrationEndpoint {
         [ImapMigration.NotGivenWhenNull('Authentication')][string]$Authentication,
         [object]$MaxConcurrentMigrations,
         [object]$MaxConcurrentIncrementalSyncs,
+        [object]$MaxConnectionsPerUser,
+        [switch]$PreserveOrder,
         [switch]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 
@@ -154,7 +160,7 @@ function New-MigrationEndpoint {
         [ImapMigration.NotGivenWhenNull('SourceMailboxLegacyDN')][string]$SourceMailboxLegacyDN
     )
 
-    Initialize-MigInvocation -Cmdlet $PSCmdlet
+    [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
 
     Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
         'ExchangeRemoteMove', 'ExchangeOutlookAnywhere', 'PublicFolder', 'Gmail', 'Compliance', 'Autodiscover',

@@ -30,7 +30,7 @@ function Remove-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.remove' -Action 'Remove migration batch' -Identity $Identity

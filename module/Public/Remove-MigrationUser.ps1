@@ -28,7 +28,7 @@ function Remove-MigrationUser {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

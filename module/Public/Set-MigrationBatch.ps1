@@ -36,6 +36,8 @@ function Set-MigrationBatch {
     Maximum number of bad items skipped before a user fails: an integer or 'Unlimited'.
     .PARAMETER LargeItemLimit
     Maximum number of too-large items skipped before a user fails: an integer or 'Unlimited'.
+    .PARAMETER MaxMessageSize
+    Extension: messages larger than this are not copied but reported as skipped items of kind LargeItem (counting against -LargeItemLimit): a size such as '35 MB', a number of bytes, or 'Unlimited' (the default).
     .PARAMETER Partition
     Reserved for internal Microsoft use in Exchange; accepted and ignored.
     .PARAMETER MoveOptions
@@ -74,6 +76,7 @@ function Set-MigrationBatch {
         [switch]$Update,
         [object]$BadItemLimit,
         [object]$LargeItemLimit,
+        [ImapMigration.NotGivenWhenNull('MaxMessageSize')][object]$MaxMessageSize,
         [object]$Partition,
 
         [string[]]$MoveOptions,
@@ -82,7 +85,7 @@ function Set-MigrationBatch {
     )
 
     begin {
-        Initialize-MigInvocation -Cmdlet $PSCmdlet
+        [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported 'MoveOptions', 'SkipMerging', 'SkipMoving'
         if ($AddUsers -and -not $CSVData) {
             $PSCmdlet.ThrowTerminatingError((New-MigErrorRecord -Code InvalidArgument -TargetObject 'AddUsers' `
@@ -105,6 +108,7 @@ function Set-MigrationBatch {
         if ($Update) { $arguments['update'] = $true }
         if ($PSBoundParameters.ContainsKey('BadItemLimit')) { $arguments['badItemLimit'] = ConvertTo-MigUnlimited -Value $BadItemLimit -ParameterName BadItemLimit -Cmdlet $PSCmdlet }
         if ($PSBoundParameters.ContainsKey('LargeItemLimit')) { $arguments['largeItemLimit'] = ConvertTo-MigUnlimited -Value $LargeItemLimit -ParameterName LargeItemLimit -Cmdlet $PSCmdlet }
+        if ($PSBoundParameters.ContainsKey('MaxMessageSize')) { $arguments['maxMessageSize'] = ConvertTo-MigByteLimit -Value $MaxMessageSize -ParameterName MaxMessageSize -Cmdlet $PSCmdlet }
         if ($ApproveSkippedItems) { Write-Verbose 'IMAP migrations need no approval of skipped items; -ApproveSkippedItems changes nothing.' }
 
         if ($arguments.Count -eq 1) {

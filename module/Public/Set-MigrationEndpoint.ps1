@@ -22,6 +22,10 @@ function Set-MigrationEndpoint {
     Maximum number of mailboxes migrated at the same time during initial sync.
     .PARAMETER MaxConcurrentIncrementalSyncs
     Maximum number of concurrent incremental syncs; at most MaxConcurrentMigrations.
+    .PARAMETER MaxConnectionsPerUser
+    Extension: connections one user's sync may hold on this server at once. Default 8.
+    .PARAMETER PreserveOrder
+    Extension: $true appends into each folder over one connection, keeping the source's order.
     .PARAMETER AcceptUntrustedCertificates
     $true accepts a server certificate that does not validate; $false requires a valid one.
     .PARAMETER SkipVerification
@@ -90,6 +94,8 @@ function Set-MigrationEndpoint {
         [ImapMigration.NotGivenWhenNull('Authentication')][string]$Authentication,
         [object]$MaxConcurrentMigrations,
         [object]$MaxConcurrentIncrementalSyncs,
+        [object]$MaxConnectionsPerUser,
+        [ImapMigration.NotGivenWhenNull('PreserveOrder')][bool]$PreserveOrder,
         [ImapMigration.NotGivenWhenNull('AcceptUntrustedCertificates')][bool]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 
@@ -121,7 +127,7 @@ function Set-MigrationEndpoint {
     )
 
     begin {
-        Initialize-MigInvocation -Cmdlet $PSCmdlet -Keep 'Credentials'
+        [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @('Credentials'))
         Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
             'TestMailbox', 'EmailAddress', 'ApplicationId', 'AppSecretKeyVaultUrl', 'ExchangeServer', 'MailboxPermission',
             'NspiServer', 'PublicFolderDatabaseServerLegacyDN', 'RpcProxyServer', 'ServiceAccountKeyFileData', 'SourceMailboxLegacyDN')

@@ -47,7 +47,7 @@ function Set-MigrationUser {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         $id = ConvertTo-MigIdentityString $Identity

@@ -30,7 +30,7 @@ function Start-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.start' -Action 'Start migration batch' -Identity $Identity

@@ -30,7 +30,7 @@ function Stop-MigrationBatch {
         [object]$Partition
     )
 
-    begin { Initialize-MigInvocation -Cmdlet $PSCmdlet }
+    begin { [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @()) }
 
     process {
         Invoke-MigBatchAction -Cmdlet $PSCmdlet -Operation 'batch.stop' -Action 'Stop migration batch' -Identity $Identity

@@ -116,7 +116,7 @@ function Test-MigrationServerAvailability {
         [byte[]]$ServiceAccountKeyFileData
     )
 
-    Initialize-MigInvocation -Cmdlet $PSCmdlet
+    [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @())
 
     Assert-MigSupportedParameter -Cmdlet $PSCmdlet -Unsupported @(
         'ExchangeRemoteMove', 'ExchangeOutlookAnywhere', 'PublicFolder', 'Gmail', 'Compliance', 'Autodiscover',

@@ -11,7 +11,7 @@ use imapmigration_bench::datasets::DataSet;
 use imapmigration_bench::measure;
 use imapmigration_bench::report::{Row, SetResult};
 use imapmigration_bench::tools::{Binaries, Contender, Env, PASSWORD, Run, Source, Tool};
-use imapmigration_testkit::{DelayProxy, Dovecot, DovecotOptions};
+use imapmigration_testkit::{DelayProxy, Dovecot, DovecotOptions, ServerProfile};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +31,10 @@ struct Args {
     /// Added round-trip time for --latency, in milliseconds.
     #[arg(long, default_value_t = 20)]
     rtt_ms: u32,
+    /// The capability list the bench's Dovecot advertises (full, gmail, exchange, rev1-uidplus,
+    /// rev1): every tool copies against a server that says what Gmail or Exchange Online say.
+    #[arg(long, default_value = "full", value_parser = parse_profile)]
+    profile: ServerProfile,
     /// Runs per tool (medians are reported).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -117,6 +121,13 @@ fn timeout_for(set: &str, rtt_ms: u32) -> Duration {
         _ => 900,
     };
     Duration::from_secs(if rtt_ms > 0 { base * 3 } else { base })
+}
+
+fn parse_profile(name: &str) -> Result<ServerProfile, String> {
+    ServerProfile::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ServerProfile::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown profile {name:?}; one of {}", names.join(", "))
+    })
 }
 
 #[allow(
@@ -222,7 +233,9 @@ fn run(mut args: Args) -> Result<bool, String> {
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let _cleanup = RemoveOnDrop(work.clone(), args.keep);
 
-    let mut opts = DovecotOptions::default().in_dir(work.join("dovecot"));
+    let mut opts = DovecotOptions::default()
+        .in_dir(work.join("dovecot"))
+        .profile(args.profile);
     opts.fsync = args.fsync;
     let dovecot = Dovecot::start(opts).map_err(|e| e.to_string())?;
     // The two builds' libraries are different files, so each loads as a library of its own
@@ -561,7 +574,7 @@ fn write_json(
         },
         "versions": versions,
         "config": {
-            "repeat": args.repeat, "fsync": args.fsync, "latency": args.latency, "rttMs": args.rtt_ms,
+            "repeat": args.repeat, "fsync": args.fsync, "latency": args.latency, "profile": args.profile.name(), "rttMs": args.rtt_ms,
             "baselineBin": args.baseline_bin.as_ref().map(|p| p.display().to_string()),
         },
         "results": results,

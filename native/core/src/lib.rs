@@ -16,7 +16,8 @@
 //!                store     crate imapmigration_store: SQLite state, CSV, sealed secrets
 //! ```
 //! Dependency rule: entry points `ffi` and the binary (`main.rs`, `cli`; nothing imports
-//! them) -> `api`, `worker` (neither uses the other) -> `engine`, `process` (neither uses the
+//! them) -> `console` (the web console the binary serves; it uses only `api`) -> `api`,
+//! `worker` (neither uses the other) -> `engine`, `process` (neither uses the
 //! other) -> the crates `imap`, `store` (which depend on nothing of ours). A module may use any
 //! layer below its own, none beside or above it. Crate-root items (`VERSION`, `ABI_VERSION`,
 //! `ErrorCode` in `error_code.rs`) are usable by all and use only each other and the crates.
@@ -35,6 +36,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod console;
 pub mod engine;
 pub mod error_code;
 pub mod ffi;

@@ -31,6 +31,11 @@ enum Command {
         /// Start a worker in the background and return at once.
         #[arg(long)]
         detach: bool,
+        /// Serve the web console on ADDR (such as 127.0.0.1:8440; port 0 picks a free port),
+        /// over Set-MigrationConfig -ConsoleListen. Anything but loopback needs
+        /// -ConsoleCertificate and -ConsoleKey.
+        #[arg(long, value_name = "ADDR")]
+        console: Option<String>,
     },
     /// Migrate the mailboxes listed in an Exchange IMAP CSV now, in the foreground.
     Migrate(Box<cli::MigrateArgs>),
@@ -40,12 +45,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if matches!(args.command, Command::Worker { .. } | Command::Migrate(_)) {
+        imapmigration::process::restrict_umask();
+    }
     match args.command {
         Command::Version => {
             print_version();
             ExitCode::SUCCESS
         }
-        Command::Worker { home, detach } => {
+        Command::Worker {
+            home,
+            detach,
+            console,
+        } => {
             let home = imapmigration_store::paths::state_dir(home.as_deref());
             if detach {
                 let exe = match std::env::current_exe() {
@@ -72,9 +84,16 @@ fn main() -> ExitCode {
                 }
             };
             rt.block_on(async {
+                if let Err(e) = imapmigration::console::check(&home, console.as_deref()).await {
+                    eprintln!("error: the console cannot be served: {e}");
+                    return ExitCode::FAILURE;
+                }
                 let shutdown = CancellationToken::new();
                 cli::cancel_on_signals(shutdown.clone());
-                match imapmigration::worker::run_daemon(&home, shutdown).await {
+                let console_home = home.clone();
+                let serve_console =
+                    move |stop| imapmigration::console::serve(console_home, console, stop);
+                match imapmigration::worker::run_daemon_with(&home, shutdown, serve_console).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(imapmigration::worker::WorkerError::Busy { pid, .. }) => {
                         eprintln!("another worker (pid {pid}) already owns {}", home.display());

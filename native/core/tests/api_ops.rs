@@ -170,6 +170,29 @@ fn incremental_syncs_above_migrations_is_refused_quoting_both() {
 }
 
 #[test]
+fn connections_per_user_and_preserve_order_are_kept_with_the_endpoint() {
+    let h = Home::new();
+    let e = h.endpoint("t");
+    assert_eq!(e["MaxConnectionsPerUser"], json!(8));
+    assert_eq!(e["PreserveOrder"], json!(false));
+    h.ok(json!({"op": "endpoint.set", "identity": "t", "maxConnectionsPerUser": 15, "preserveOrder": true}));
+    let got = &h.ok(json!({"op": "endpoint.get", "identity": "t"}))[0];
+    assert_eq!(got["MaxConnectionsPerUser"], json!(15));
+    assert_eq!(got["PreserveOrder"], json!(true));
+    // Another change leaves them alone.
+    h.ok(json!({"op": "endpoint.set", "identity": "t", "maxConcurrentMigrations": 50}));
+    let got = &h.ok(json!({"op": "endpoint.get", "identity": "t"}))[0];
+    assert_eq!(got["MaxConnectionsPerUser"], json!(15));
+    assert_eq!(got["PreserveOrder"], json!(true));
+    let err = h.err(
+        json!({"op": "endpoint.new", "name": "z", "remoteServer": "x.test", "maxConnectionsPerUser": 0,
+               "skipVerification": true}),
+        "InvalidArgument",
+    );
+    assert_eq!(err["details"]["parameter"], json!("maxConnectionsPerUser"));
+}
+
+#[test]
 fn endpoint_get_by_name_guid_unknown_and_type() {
     let h = Home::new();
     let a = h.endpoint("a");
@@ -183,13 +206,18 @@ fn endpoint_get_by_name_guid_unknown_and_type() {
     );
     let by_guid = h.ok(json!({"op": "endpoint.get", "identity": a["Guid"]}));
     assert_eq!(by_guid[0]["Name"], json!("a"));
-    // Exchange: a non-existent identity returns everything.
-    assert_eq!(
-        h.ok(json!({"op": "endpoint.get", "identity": "nope"}))
-            .as_array()
+    // An identity that names nothing is NotFound, never every endpoint.
+    let e = h.err(
+        json!({"op": "endpoint.get", "identity": "nope"}),
+        "NotFound",
+    );
+    assert_eq!(e["details"]["identity"], json!("nope"));
+    assert!(
+        e["message"]
+            .as_str()
             .unwrap()
-            .len(),
-        2
+            .contains("\"nope\" couldn't be found"),
+        "{e}"
     );
     assert_eq!(
         h.ok(json!({"op": "endpoint.get"}))
@@ -489,6 +517,60 @@ fn auto_start_shows_starting_at_once() {
     );
 }
 
+/// A worker that holds the state directory's lock but has not written its heartbeat for over
+/// 30 s is named as hung in the warnings of every operation on batches, with what to do; while
+/// its heartbeat is fresh nothing is said. A hung worker is not replaced, so Start on a
+/// Starting batch is still refused.
+#[test]
+fn a_worker_with_a_stale_heartbeat_is_reported_as_hung() {
+    let h = Home::new();
+    h.endpoint("src");
+    h.ok(json!({"op": "batch.new", "name": "b", "sourceEndpoint": "src", "csvData": b64(&csv(&["ann"])), "autoStart": true}));
+    // This process plays the worker: it holds the lock and registers under its own pid.
+    let _lock = imapmigration::process::WorkerLock::try_acquire(h.dir.path())
+        .unwrap()
+        .expect("the lock is free");
+    let store = imapmigration_store::Store::open(h.dir.path()).unwrap();
+    let now = imapmigration_store::now();
+    let mut w = imapmigration_store::WorkerRecord {
+        id: "w".into(),
+        pid: std::process::id(),
+        host: "host".into(),
+        version: imapmigration::VERSION.into(),
+        started_at: now - chrono::Duration::seconds(120),
+        heartbeat_at: now - chrono::Duration::seconds(10),
+    };
+    store.worker_heartbeat(&w).unwrap();
+    let fresh = h.call(json!({"op": "batch.get", "identity": "b"}));
+    assert_eq!(fresh.get("warnings"), None, "{fresh}");
+
+    w.heartbeat_at = now - chrono::Duration::seconds(45);
+    store.worker_heartbeat(&w).unwrap();
+    for req in [
+        json!({"op": "batch.get", "identity": "b"}),
+        json!({"op": "user.get", "identity": "ann@contoso.test"}),
+        json!({"op": "statistics.get"}),
+    ] {
+        let op = req["op"].clone();
+        let r = h.call(req);
+        assert_eq!(r["ok"], json!(true), "{op}: {r}");
+        let warnings = r["warnings"].to_string();
+        assert!(
+            warnings.contains(&format!("the worker (pid {}) holds", std::process::id()))
+                && warnings.contains("it may be hung")
+                && warnings.contains("the batch(es) b wait for it"),
+            "{op}: {r}"
+        );
+    }
+    h.err(
+        json!({"op": "batch.start", "identity": "b"}),
+        "InvalidState",
+    );
+    let cfg = h.ok(json!({"op": "config.get"}));
+    assert_eq!(cfg["Workers"][0]["Pid"], json!(std::process::id()), "{cfg}");
+    assert_eq!(cfg["Workers"][0]["Alive"], json!(false), "{cfg}");
+}
+
 #[test]
 fn default_target_endpoint_comes_from_config() {
     let h = Home::new();
@@ -754,13 +836,26 @@ fn user_get_statistics_and_removal() {
         h.ok(json!({"op": "user.get", "identity": guid}))[0]["EmailAddress"],
         json!("ann@contoso.test")
     );
-    // Exchange: an identity that names nobody returns everyone.
+    // An identity, GUID or address that names nobody is NotFound, never everyone (a typo piped
+    // into Remove-MigrationUser must remove nothing).
+    let e = h.err(
+        json!({"op": "user.get", "identity": "zed@contoso.test"}),
+        "NotFound",
+    );
+    assert_eq!(e["details"]["parameter"], json!("identity"));
+    let e = h.err(
+        json!({"op": "user.get", "mailboxGuid": "6f1c2a8e-1d2b-4c3d-9e4f-5a6b7c8d9e0f"}),
+        "NotFound",
+    );
+    assert_eq!(e["details"]["parameter"], json!("mailboxGuid"));
+    let e = h.err(
+        json!({"op": "user.get", "emailAddress": "zed@contoso.test"}),
+        "NotFound",
+    );
+    assert_eq!(e["details"]["parameter"], json!("emailAddress"));
     assert_eq!(
-        h.ok(json!({"op": "user.get", "identity": "zed@contoso.test"}))
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+        h.ok(json!({"op": "user.get", "emailAddress": "bob@contoso.test"}))[0]["EmailAddress"],
+        json!("bob@contoso.test")
     );
     assert_eq!(
         h.ok(json!({"op": "user.get", "status": "Queued"}))
@@ -900,6 +995,82 @@ fn config_validates_and_never_returns_the_smtp_password() {
     );
     let c = h.ok(json!({"op": "config.set", "smtpRelay": null}));
     assert_eq!(c["SmtpRelay"], Value::Null);
+}
+
+#[test]
+fn the_memory_budget_is_stored_in_bytes_checked_and_cleared() {
+    let h = Home::new();
+    let c = h.ok(json!({"op": "config.get"}));
+    assert_eq!(c["MemoryBudget"], json!(256u64 << 20));
+    let c = h.ok(json!({"op": "config.set", "memoryBudget": "512MB"}));
+    assert_eq!(c["MemoryBudget"], json!(512u64 << 20));
+    let c = h.ok(json!({"op": "config.set", "memoryBudget": 64u64 << 20}));
+    assert_eq!(c["MemoryBudget"], json!(64u64 << 20));
+    for bad in [json!(1024), json!("lots"), json!(8u64 << 30), json!(true)] {
+        let e = h.err(
+            json!({"op": "config.set", "memoryBudget": bad}),
+            "InvalidArgument",
+        );
+        assert_eq!(e["details"]["setting"], json!("memoryBudget"), "{bad}");
+    }
+    let c = h.ok(json!({"op": "config.set", "memoryBudget": null}));
+    assert_eq!(c["MemoryBudget"], json!(256u64 << 20));
+}
+
+#[test]
+fn stall_limits_are_stored_checked_shown_and_cleared() {
+    let h = Home::new();
+    let c = h.ok(json!({"op": "config.get"}));
+    let shown = |c: &Value| {
+        [
+            "ConnectTimeout",
+            "GreetingTimeout",
+            "TlsTimeout",
+            "LoginTimeout",
+            "IdleTimeout",
+            "MinTransferRate",
+        ]
+        .map(|k| c[k].as_f64().unwrap_or(-1.0))
+    };
+    // The tests run without the IMAPMIGRATION_TIMEOUT_* overrides: the defaults show.
+    assert_eq!(shown(&c), [15.0, 30.0, 30.0, 60.0, 60.0, 1024.0]);
+    let c = h.ok(
+        json!({"op": "config.set", "connectTimeout": 5, "greetingTimeout": 12.5,
+        "tlsTimeout": 20, "loginTimeout": 90, "idleTimeout": 120, "minTransferRate": "4 KB"}),
+    );
+    assert_eq!(shown(&c), [5.0, 12.5, 20.0, 90.0, 120.0, 4096.0]);
+    assert_eq!(shown(&h.ok(json!({"op": "config.get"}))), shown(&c));
+    for (key, bad) in [
+        ("connectTimeout", json!(0)),
+        ("greetingTimeout", json!(-3)),
+        ("tlsTimeout", json!(86_400)),
+        ("loginTimeout", json!("a minute")),
+        ("idleTimeout", json!(true)),
+        ("minTransferRate", json!(-1)),
+        ("minTransferRate", json!("quick")),
+        ("minTransferRate", json!(1u64 << 40)),
+    ] {
+        let mut req = json!({"op": "config.set"});
+        req[key] = bad.clone();
+        let e = h.err(req, "InvalidArgument");
+        assert_eq!(e["details"]["parameter"], json!(key), "{bad}");
+        assert!(
+            e["message"].as_str().unwrap_or_default().starts_with(key),
+            "{e}"
+        );
+    }
+    // A refused value changes nothing, the other settings of the call included.
+    let e = h.err(
+        json!({"op": "config.set", "connectTimeout": 7, "idleTimeout": 0}),
+        "InvalidArgument",
+    );
+    assert_eq!(e["details"]["parameter"], json!("idleTimeout"));
+    let c = h.ok(json!({"op": "config.get"}));
+    assert_eq!(c["ConnectTimeout"], json!(5.0));
+    let c = h.ok(json!({"op": "config.set", "connectTimeout": null, "minTransferRate": 0}));
+    assert_eq!(c["ConnectTimeout"], json!(15.0));
+    assert_eq!(c["MinTransferRate"], json!(0));
+    assert_eq!(c["IdleTimeout"], json!(120.0));
 }
 
 #[test]

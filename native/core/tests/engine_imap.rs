@@ -214,10 +214,146 @@ async fn aborted_pass_resumes_on_the_imap_target() {
         &dst.snapshot("alice").expect("dst"),
     );
     let rows = env.store.messages_for_folder(inbox).expect("rows");
+    let unsettled: Vec<_> = rows
+        .iter()
+        .filter(|r| r.state != MessageState::Copied || r.dst_uid.is_none())
+        .map(|r| (r.src_uid, r.state, r.dst_uid))
+        .collect();
+    assert!(
+        unsettled.is_empty(),
+        "{} of {} rows not copied with a target uid ({left} were in flight): {unsettled:?}",
+        unsettled.len(),
+        rows.len()
+    );
+}
+
+/// A target server goes on executing the APPENDs it had received on a connection after the
+/// client is gone (an aborted pass, a killed process, a cut link): the next pass finds rows in
+/// flight whose messages are not on the target yet but land a moment later. They are waited
+/// for, not sent a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_messages_that_land_late_are_not_sent_again() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let dst = std::sync::Arc::new(dovecot(SpecialUseNames::ExchangeLike, &["alice"]));
+    let msgs: Vec<SeedMessage> = (0..30).map(|i| seed_msg(i, "late", &["\\Seen"])).collect();
+    src.seed("alice", &[SeedFolder::new("INBOX", msgs.clone())])
+        .expect("seed");
+    let env = env();
+    let job = imap_job(&env, &src, "alice", &dst, "alice");
+    let first = sync(&env, &job).await;
+    assert_eq!(first.items_copied, 30, "{first:?}");
+
+    // What an interrupted pass leaves: every row in flight, the messages not on the target
+    // yet, and the server about to commit them for a connection that is gone.
+    let inbox = folder_id(&env, "INBOX");
+    let rows: Vec<_> = env
+        .store
+        .messages_for_folder(inbox)
+        .expect("rows")
+        .into_iter()
+        .map(|mut r| {
+            r.state = MessageState::InFlight;
+            r.dst_uid = None;
+            r
+        })
+        .collect();
+    env.store
+        .messages_begin(inbox, &rows)
+        .expect("rows in flight");
+    dst.doveadm(&["expunge", "-u", "alice", "mailbox", "INBOX", "all"])
+        .expect("expunge");
+    let late = {
+        let (dst, msgs) = (dst.clone(), msgs.clone());
+        tokio::task::spawn_blocking(move || {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            for m in &msgs {
+                dst.append_message("alice", "INBOX", m)
+                    .expect("late append");
+            }
+        })
+    };
+
+    let out = sync(&env, &job).await;
+    late.await.expect("late appends");
+    assert_eq!(out.items_copied, 0, "found landed, not sent again: {out:?}");
+    expect_same(
+        &src.snapshot("alice").expect("src"),
+        &dst.snapshot("alice").expect("dst"),
+    );
+    let rows = env.store.messages_for_folder(inbox).expect("rows");
+    assert_eq!(rows.len(), 30);
     assert!(
         rows.iter()
-            .all(|r| r.state == MessageState::Copied && r.dst_uid.is_some())
+            .all(|r| r.state == MessageState::Copied && r.dst_uid.is_some()),
+        "{rows:?}"
     );
+}
+
+/// A target that goes down for a few seconds mid-run (connections cut, new ones closed at
+/// once) is a drop, not an unreachable server: the pass waits it out on the drop budget and
+/// finishes with every message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_down_for_seconds_mid_run_is_waited_out() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let dst = dovecot(SpecialUseNames::ExchangeLike, &["alice"]);
+    let msgs: Vec<SeedMessage> = (0..2000).map(|i| seed_msg(i, "outage", &[])).collect();
+    src.seed("alice", &[SeedFolder::new("INBOX", msgs)])
+        .expect("seed");
+    let proxy = imapmigration_testkit::FaultProxy::start(dst.imaps_addr()).expect("proxy");
+    let env = env();
+    let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+    if let engine::TargetSpec::Imap { server, .. } = &mut job.target {
+        server.port = proxy.port();
+    }
+    job.options.chunk = 50;
+    // A small byte window keeps most of the mailbox still to send when the target goes down.
+    job.options.window_bytes = 64 * 1024;
+    // The policy's rules with short waits: 3 attempts would be over in well under a second,
+    // so only the drop budget carries the pass through the outage.
+    let policy = engine::RetryPolicy {
+        first_backoff: std::time::Duration::from_millis(100),
+        max_backoff: std::time::Duration::from_millis(400),
+        drop_budget: std::time::Duration::from_secs(60),
+        ..engine::RetryPolicy::standard()
+    };
+    let store = env.store.clone();
+    let progress = std::sync::Arc::new(Counting::default());
+    let (p, j) = (progress.clone(), job.clone());
+    let task = tokio::spawn(async move {
+        engine::sync_user_with_retries(&j, &store, &CancellationToken::new(), p.as_ref(), &policy)
+            .await
+    });
+    while progress.copied.load(std::sync::atomic::Ordering::SeqCst) < 100 {
+        if task.is_finished() {
+            panic!("finished before the outage: {:?}", task.await);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    proxy.set_refusing(true);
+    proxy.cut_all();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    proxy.set_refusing(false);
+    let out = task
+        .await
+        .expect("task")
+        .expect("the pass outlasts the outage");
+    assert!(
+        proxy.refused() > 0,
+        "connections were refused during the outage: {} cut, {} forwarded, {out:?}",
+        proxy.cuts(),
+        proxy.connections()
+    );
+    assert_eq!(out.items_total, 2000, "{out:?}");
+    expect_same(
+        &src.snapshot("alice").expect("src"),
+        &dst.snapshot("alice").expect("dst"),
+    );
+    let rows = env
+        .store
+        .messages_for_folder(folder_id(&env, "INBOX"))
+        .expect("rows");
+    assert_eq!(rows.len(), 2000);
+    assert!(rows.iter().all(|r| r.state == MessageState::Copied));
 }
 
 /// UIDVALIDITY changes: on the source (folder recreated with the same mail plus one) nothing

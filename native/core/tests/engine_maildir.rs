@@ -516,7 +516,7 @@ async fn refused_source_fails_the_pass_on_its_third_attempt() {
         port,
         imapmigration_imap::Security::None,
     );
-    server.connect_timeout = std::time::Duration::from_secs(5);
+    server.timeouts.connect = std::time::Duration::from_secs(5);
     let job = engine::UserJob {
         user_id: env.user_id.clone(),
         email: "alice@example.com".into(),
@@ -562,5 +562,7 @@ async fn refused_source_fails_the_pass_on_its_third_attempt() {
             )) && w.ends_with(&format!("); retrying in {n} s")),
             "{w}"
         );
+        // What the user's DiagnosticInfo counts as a retry.
+        assert!(engine::retry::is_retry_line(w), "{w}");
     }
 }

@@ -178,6 +178,36 @@ fn wait_user_status(home: &Home, email: &str, status: &str) {
     }
 }
 
+/// Whether the long mode runs (`scripts/test --long`, or `IMAPMIGRATION_LONG=1`): 10 kill points
+/// instead of 3, and the 60 s target outage.
+fn long_mode() -> bool {
+    std::env::var("IMAPMIGRATION_LONG").is_ok_and(|v| v == "1")
+}
+
+/// `n` pauses (ms) between 300 and 1,200 before each kill, from a seed printed for a rerun
+/// (`IMAPMIGRATION_KILL_SEED`): the points of the pass differ from run to run.
+fn kill_pauses(n: usize) -> Vec<u64> {
+    let seed = std::env::var("IMAPMIGRATION_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("kill points from IMAPMIGRATION_KILL_SEED={seed}");
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            // xorshift64: enough spread for kill points.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            300 + x % 900
+        })
+        .collect()
+}
+
 fn synced_items(home: &Home, email: &str) -> u64 {
     home.user(email)["SyncedItemCount"].as_u64().unwrap_or(0)
 }
@@ -205,7 +235,12 @@ fn worker_killed_at_several_points_leaves_no_duplicate_and_no_gap() {
     // Kill the worker three times while it copies: at different points of the pass (listing,
     // mid-folder, between folders), each time once the restarted worker is running the user.
     let mut kills = 0;
-    for pause in [400u64, 900, 600] {
+    let pauses = if long_mode() {
+        kill_pauses(10)
+    } else {
+        vec![400, 900, 600]
+    };
+    for pause in pauses {
         wait_user_status(&home, "kim@contoso.test", "Syncing");
         std::thread::sleep(Duration::from_millis(pause));
         if home.batch("KillTest")["Status"] == json!("Synced") {
@@ -219,6 +254,7 @@ fn worker_killed_at_several_points_leaves_no_duplicate_and_no_gap() {
         kills >= 1,
         "the copy finished before the worker could be killed even once"
     );
+    eprintln!("the worker was killed {kills} times");
     let b = home.wait_status(
         "KillTest",
         &["Synced", "SyncedWithErrors"],
@@ -739,4 +775,214 @@ fn users_moved_to_a_new_batch_keep_their_progress_and_nothing_is_copied_twice() 
         &maildir_snapshot(&home.maildir("bob@contoso.test")).expect("target"),
     );
     assert!(!home.user("bob@contoso.test").to_string().contains("pw-bob"));
+}
+
+/// The worker SIGKILLed at three points of a pass (ten in the long mode), and afterwards only Get-MigrationBatch and
+/// Start-MigrationBatch called (`batch.get`, `batch.start`): the first call that finds the
+/// batch's worker gone starts a new one and says so in a warning (once: the next call has
+/// none), Get-MigrationConfig lists the live worker only, and the batch ends Synced with every
+/// message on the target exactly once.
+#[test]
+fn a_killed_worker_is_replaced_by_the_next_batch_operation() {
+    let dovecot = Dovecot::start(DovecotOptions::default().user("ivy", "pw-ivy")).expect("dovecot");
+    seed(
+        &dovecot,
+        "ivy",
+        &[("INBOX", 900), ("Archive/2025", 600), ("Sent", 300)],
+        12_000,
+    );
+    let link =
+        imapmigration_testkit::DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(100))
+            .expect("delay proxy");
+    let home = Home::new();
+    source_endpoint(&home, "src", link.port());
+    home.ok(
+        "batch.new",
+        json!({"name": "Revive", "sourceEndpoint": "src", "csvData": csv(&[("ivy@contoso.test", "ivy", "pw-ivy")]), "autoStart": true}),
+    );
+    let mut kills = 0;
+    let points: Vec<(&str, u64)> = if long_mode() {
+        kill_pauses(10)
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    if i % 3 == 1 {
+                        "batch.start"
+                    } else {
+                        "batch.get"
+                    },
+                    p,
+                )
+            })
+            .collect()
+    } else {
+        vec![("batch.get", 400), ("batch.start", 900), ("batch.get", 600)]
+    };
+    for (op, pause) in points {
+        wait_user_status(&home, "ivy@contoso.test", "Syncing");
+        std::thread::sleep(Duration::from_millis(pause));
+        if home.batch("Revive")["Status"] == json!("Synced") {
+            break;
+        }
+        let dead = home.worker_pid().expect("a worker runs");
+        home.kill_worker();
+        kills += 1;
+        assert_eq!(home.worker_pid(), None);
+        let r = home.call(op, json!({"identity": "Revive"}));
+        assert_eq!(r["ok"], json!(true), "{op}: {r}");
+        let warnings = r["warnings"].to_string();
+        assert!(
+            warnings.contains("no worker was running")
+                && warnings.contains(&format!("pid {dead}"))
+                && warnings.contains("to resume the batch(es) Revive"),
+            "{op}: {r}"
+        );
+        let new = home.worker_pid().expect("the call started a worker");
+        assert_ne!(new, dead);
+        let again = home.call("batch.get", json!({"identity": "Revive"}));
+        assert_eq!(again.get("warnings"), None, "warned twice: {again}");
+        // The new worker removes the dead one's registration once it has taken the lock.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pids = loop {
+            let workers = home.ok("config.get", json!({}))["Workers"].clone();
+            let pids: Vec<u64> = workers
+                .as_array()
+                .map(|w| w.iter().filter_map(|w| w["Pid"].as_u64()).collect())
+                .unwrap_or_default();
+            if pids == [u64::from(new)] || Instant::now() > deadline {
+                break pids;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(pids, [u64::from(new)], "Workers lists the live worker only");
+    }
+    assert!(
+        kills >= 1,
+        "the copy finished before the worker could be killed even once"
+    );
+    eprintln!("the worker was killed {kills} times");
+    let b = home.wait_status(
+        "Revive",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(240),
+    );
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    assert_same(
+        &dovecot.snapshot("ivy").expect("source"),
+        &maildir_snapshot(&home.maildir("ivy@contoso.test")).expect("target"),
+    );
+    assert_eq!(synced_items(&home, "ivy@contoso.test"), 1800);
+    let workers = home.ok("config.get", json!({}))["Workers"].clone();
+    let w = &workers[0];
+    assert_eq!(
+        w["Pid"].as_u64(),
+        home.worker_pid().map(u64::from),
+        "{workers}"
+    );
+    assert_eq!(w["Alive"], json!(true), "{workers}");
+    assert_eq!(w["Version"], json!(imapmigration::VERSION), "{workers}");
+}
+
+/// A batch left Starting with no worker (the one that was to pick it up is gone): Start-
+/// MigrationBatch starts a worker, says so, and resumes the batch as it stands instead of
+/// refusing it as "already started"; the batch ends Synced.
+#[test]
+fn start_resumes_a_starting_batch_whose_worker_is_gone() {
+    let dovecot = Dovecot::start(DovecotOptions::default().user("joy", "pw-joy")).expect("dovecot");
+    seed(&dovecot, "joy", &[("INBOX", 30)], 2_000);
+    let home = Home::new();
+    source_endpoint(&home, "src", dovecot.imap_port());
+    // Created with -AutoStart by a caller that starts no worker: Starting, and nobody runs it.
+    let created = imapmigration::api::handle_json(
+        &json!({"op": "batch.new", "home": home.path(), "name": "Orphan", "sourceEndpoint": "src",
+                "csvData": csv(&[("joy@contoso.test", "joy", "pw-joy")]), "autoStart": true})
+        .to_string(),
+    );
+    assert_eq!(created["result"]["Status"], json!("Starting"), "{created}");
+    assert_eq!(home.worker_pid(), None);
+    let r = home.call("batch.start", json!({"identity": "Orphan"}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    assert!(
+        r["warnings"].to_string().contains("started one (pid"),
+        "{r}"
+    );
+    assert!(home.worker_pid().is_some());
+    let b = home.wait_status(
+        "Orphan",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    assert_same(
+        &dovecot.snapshot("joy").expect("source"),
+        &maildir_snapshot(&home.maildir("joy@contoso.test")).expect("target"),
+    );
+}
+
+/// Long mode only (`scripts/test --long`): the IMAP target goes down for 60 s in the middle of
+/// a run (every connection cut, new ones closed at once) and comes back; the drops are retried
+/// within the 10-minute budget, the run finishes Synced with every message on the target once.
+#[test]
+fn a_target_down_for_a_minute_mid_run_is_waited_for_and_nothing_is_lost_or_doubled() {
+    if !long_mode() {
+        eprintln!("skipped: long mode only (scripts/test --long, or IMAPMIGRATION_LONG=1)");
+        return;
+    }
+    let source =
+        Dovecot::start(DovecotOptions::default().user("ola", "pw-ola")).expect("source dovecot");
+    let target = Dovecot::start(DovecotOptions::default().user("ola@contoso.test", "unused"))
+        .expect("target dovecot");
+    seed(&source, "ola", &[("INBOX", 900), ("Projects", 600)], 12_000);
+    let link =
+        imapmigration_testkit::DelayProxy::start(source.imap_addr(), Duration::from_millis(100))
+            .expect("delay proxy");
+    let dst_proxy = FaultProxy::start(target.imap_addr()).expect("target proxy");
+    let home = Home::new();
+    source_endpoint(&home, "src", link.port());
+    home.ok(
+        "endpoint.new",
+        json!({"name": "dst", "remoteServer": "127.0.0.1", "port": dst_proxy.port(), "security": "None", "skipVerification": true,
+               "credentials": {"userName": target.master_user(), "password": target.master_password()},
+               "targetLogin": "MasterUser", "masterUserSeparator": "*"}),
+    );
+    home.ok(
+        "batch.new",
+        json!({"name": "Outage", "sourceEndpoint": "src", "targetEndpoint": "dst",
+               "csvData": csv(&[("ola@contoso.test", "ola", "pw-ola")]), "autoStart": true}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while target
+        .snapshot("ola@contoso.test")
+        .map_or(0, |s| s.message_count())
+        < 200
+    {
+        assert!(Instant::now() < deadline, "the copy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    dst_proxy.set_refusing(true);
+    let cut = dst_proxy.cut_all();
+    let down_at = target
+        .snapshot("ola@contoso.test")
+        .map_or(0, |s| s.message_count());
+    assert!(down_at < 1500, "the copy finished before the outage");
+    std::thread::sleep(Duration::from_secs(60));
+    assert_eq!(
+        home.batch("Outage")["Status"],
+        json!("Syncing"),
+        "the batch gave up during the outage"
+    );
+    dst_proxy.set_refusing(false);
+    let b = home.wait_status(
+        "Outage",
+        &["Synced", "SyncedWithErrors"],
+        Duration::from_secs(600),
+    );
+    assert_eq!(b["Status"], json!("Synced"), "{b}");
+    assert_same(
+        &source.snapshot("ola").expect("source"),
+        &target.snapshot("ola@contoso.test").expect("target"),
+    );
+    assert_eq!(synced_items(&home, "ola@contoso.test"), 1500);
+    eprintln!("outage: {cut} connections cut with {down_at} of 1500 messages on the target");
 }

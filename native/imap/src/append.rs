@@ -10,9 +10,10 @@
 //! APPENDUID then carries one UID per message, in order.
 //!
 //! With LITERAL+ alone each message goes out as its own command without waiting, up to a
-//! window of commands and bytes in flight; completions are read as they arrive. Without it,
-//! each literal waits for the server's `+`. Literals are written as raw bytes, so 8-bit
-//! content passes unchanged.
+//! window of commands and bytes in flight; completions are read as they arrive. Without it
+//! (or over LITERAL-'s 4,096 bytes), each literal waits for the server's `+`, and the
+//! completions of earlier commands are read while it waits: one round trip per message.
+//! Literals are written as raw bytes, so 8-bit content passes unchanged.
 
 use std::collections::HashMap;
 
@@ -35,6 +36,17 @@ const MULTI_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Messages up to this size are written together with their command text in one write,
 /// which keeps packets and TLS records few.
 const COALESCE_MAX: usize = 64 * 1024;
+
+/// Whether a refused MULTIAPPEND command is a refusal of MULTIAPPEND itself (BAD, or NO
+/// without a code that one of its messages explains: size, quota, a limit, a temporary
+/// condition), after which the connection stops using it.
+fn refuses_multiappend(r: &ServerRefusal) -> bool {
+    let per_message = matches!(
+        r.code.as_deref().map(str::to_ascii_uppercase).as_deref(),
+        Some("TOOBIG" | "OVERQUOTA" | "LIMIT" | "INUSE" | "UNAVAILABLE" | "SERVERBUG")
+    );
+    r.kind == crate::error::RefusalKind::Bad || !(per_message || r.is_retryable())
+}
 
 /// The fate of one pushed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +181,8 @@ impl Appender<'_> {
             let date = format_internal_date(&internal_date);
             let caps = self.session.capabilities();
             let literal_plus = caps.has("LITERAL+");
-            let multi = literal_plus && caps.has("MULTIAPPEND");
+            let multi =
+                literal_plus && caps.has("MULTIAPPEND") && !self.session.multiappend_refused;
             let non_sync = caps.allows_non_sync_literal(body.len());
             let mut done = Vec::new();
             if self.in_flight.is_empty() {
@@ -197,13 +210,14 @@ impl Appender<'_> {
                 self.write_literal(head.as_bytes(), body).await?;
                 self.collect_ready(&mut done)?;
             } else {
+                // A synchronizing literal waits for the server's `+` (one round trip), but not
+                // for the command's completion: that is read while the next message waits for
+                // its own `+`, so a message costs one round trip, not two.
                 self.session.write(&[head.as_bytes()]).await?;
                 if self.wait_continuation(&tag, &mut done).await? {
                     self.session.write(&[body, b"\r\n"]).await?;
                 }
-                while self.in_flight.contains_key(&tag) {
-                    self.read_one(&mut done).await?;
-                }
+                self.collect_ready(&mut done)?;
             }
             Ok(done)
         }
@@ -469,6 +483,15 @@ impl Appender<'_> {
                     refusal = %r,
                     "server refused a MULTIAPPEND command; sending its messages one by one"
                 );
+                if refuses_multiappend(&r) && !self.session.multiappend_refused {
+                    // Logged once per connection, not per command or message.
+                    tracing::warn!(
+                        refusal = %r,
+                        "the server advertises MULTIAPPEND but refused it; this connection \
+                         appends one message per command"
+                    );
+                    self.session.multiappend_refused = true;
+                }
                 self.refused.extend(f.parts);
             }
             Some(r) => {

@@ -33,13 +33,12 @@ pub enum Error {
         /// rustls' description of the failure.
         message: String,
     },
-    /// No progress within the configured timeout.
-    #[error("timed out after {after:?} while {action}")]
+    /// A phase of the connection stalled past its limit ([`crate::Timeouts`]).
+    #[error("{action} within {}", secs(after))]
     Timeout {
-        /// What was under way, as a phrase after "while" ("connecting to host:993",
-        /// "waiting for the server").
+        /// What did not happen, naming the server ("imap.example.com:993 sent no greeting").
         action: String,
-        /// The timeout that ran out (connect timeout or I/O timeout of the configuration).
+        /// The limit that ran out.
         after: Duration,
     },
     /// The server rejected the credentials. Carries the server's reply, never the secret.
@@ -113,6 +112,16 @@ pub enum Error {
     /// The server sent something we cannot make sense of.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A response to a command that cannot be parsed (a garbled FETCH or LIST line). Never
+    /// skipped: a skipped FETCH line is a message silently not copied, a skipped LIST line a
+    /// folder. Worth retrying on a new connection; a server that keeps sending it fails.
+    #[error("server answered {command} with a response that cannot be parsed: {line}")]
+    Malformed {
+        /// The command the response belongs to (`UID FETCH`, `LIST`).
+        command: String,
+        /// The server's line as received (its first 200 characters, lossily decoded).
+        line: String,
+    },
     /// An argument cannot be expressed on the wire (CR/LF in a name, a bad UID set, ...).
     #[error("invalid argument: {0}")]
     InvalidInput(String),
@@ -134,6 +143,11 @@ fn refusal_text(code: Option<&str>, text: &str) -> String {
     }
 }
 
+/// `30 s`, `0.5 s`, `60.3 s` (to a tenth of a second).
+fn secs(d: &Duration) -> String {
+    format!("{} s", (d.as_secs_f64() * 10.0).round() / 10.0)
+}
+
 impl Error {
     /// Whether retrying later (on a new connection) may succeed: connection drops, timeouts,
     /// `BYE`, and refusals the server marks as temporary (`[UNAVAILABLE]`, `[INUSE]` from
@@ -143,7 +157,8 @@ impl Error {
             Error::Connect { .. }
             | Error::Timeout { .. }
             | Error::Io { .. }
-            | Error::Bye { .. } => true,
+            | Error::Bye { .. }
+            | Error::Malformed { .. } => true,
             Error::No { code, text, .. } | Error::Auth { code, text, .. } => {
                 is_temporary_code(code.as_deref()) || throttle_in_text(text).is_some()
             }
@@ -171,6 +186,16 @@ impl Error {
             | Error::Bye { code, .. }
             | Error::Auth { code, .. } => code.as_deref(),
             _ => None,
+        }
+    }
+
+    /// [`Error::Malformed`] for `frame`, a response to `command`.
+    pub(crate) fn malformed(command: &str, frame: &[u8]) -> Self {
+        let line = String::from_utf8_lossy(frame);
+        let line = line.trim_end();
+        Error::Malformed {
+            command: command.to_string(),
+            line: line.chars().take(200).collect(),
         }
     }
 
@@ -290,5 +315,38 @@ mod tests {
         let e = Error::io("reading", io::Error::from(io::ErrorKind::ConnectionReset));
         assert!(e.is_retryable());
         assert!(!Error::Protocol("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn a_timeout_names_what_did_not_happen_and_the_limit() {
+        let e = Error::Timeout {
+            action: "imap.example.com:993 sent no greeting".into(),
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(
+            e.to_string(),
+            "imap.example.com:993 sent no greeting within 30 s"
+        );
+        let e = Error::Timeout {
+            action: "x sent nothing".into(),
+            after: Duration::from_micros(60_328_326),
+        };
+        assert_eq!(e.to_string(), "x sent nothing within 60.3 s");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn malformed_response_is_retryable_and_quotes_the_server() {
+        let e = Error::malformed("UID FETCH", b"* 3 FETCH (UID 3 BODY[] garbage\r\n");
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            "server answered UID FETCH with a response that cannot be parsed: * 3 FETCH (UID 3 BODY[] garbage"
+        );
+        let long = vec![b'x'; 1000];
+        let Error::Malformed { line, .. } = Error::malformed("LIST", &long) else {
+            panic!()
+        };
+        assert_eq!(line.len(), 200);
     }
 }

@@ -36,7 +36,7 @@ mod wire;
 
 pub use append::{AppendOutcome, Appender, MULTIAPPEND_MAX_MESSAGES};
 pub use auth::{Credentials, StaticToken, TokenSource, master_user_login};
-pub use config::{Security, ServerConfig};
+pub use config::{Security, ServerConfig, Timeouts};
 pub use error::{Error, RefusalKind, Result, ServerRefusal};
 pub use mailbox::{
     Folder, MailboxInfo, Namespace, Namespaces, SpecialUse, filter_flags_for_target,

@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::mutf7;
-use crate::response::{Msg, parse_namespace};
+use crate::response::{Msg, parse_namespace, unparsed_name};
 use crate::session::Session;
 use crate::wire::{is_recent, is_valid_flag, mailbox_arg};
 
@@ -286,6 +286,12 @@ impl Session {
             };
             let mut folders = Vec::new();
             self.run(line, "LIST", |m, frame| {
+                // A LIST line that cannot be parsed is a folder we would silently not copy.
+                if let Msg::Unparsed(raw) = m
+                    && unparsed_name(raw).is_some_and(|n| n == "LIST" || n == "XLIST")
+                {
+                    return Err(Error::malformed("LIST", raw));
+                }
                 if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
                     let raw = if name_was_quoted(frame) {
                         unescape_quoted(&l.name)
@@ -442,18 +448,71 @@ impl Session {
     /// CREATE (RFC 3501 §6.3.3) then SUBSCRIBE. An existing mailbox (`[ALREADYEXISTS]`,
     /// RFC 5530) is success; a failing SUBSCRIBE is only logged.
     pub async fn create_folder(&mut self, folder: &str) -> Result<()> {
+        self.create_special_folder(folder, None).await
+    }
+
+    /// Like [`create_folder`](Session::create_folder), giving the new mailbox the special-use
+    /// attribute `special` (`CREATE name (USE (\Sent))`, RFC 6154 §3) when the server
+    /// advertises CREATE-SPECIAL-USE; without it, or when the server will not set that
+    /// attribute (`[USEATTR]`), a plain CREATE.
+    pub async fn create_special_folder(
+        &mut self,
+        folder: &str,
+        special: Option<SpecialUse>,
+    ) -> Result<()> {
         let span = self.span.clone();
         async move {
             let arg = mailbox_arg(folder)?;
-            match self
-                .run(
+            let special = special.filter(|_| self.capabilities().has("CREATE-SPECIAL-USE"));
+            let mut created = false;
+            if let Some(u) = special {
+                match self
+                    .run(
+                        &format!("CREATE {arg} (USE ({}))", u.as_attribute()),
+                        &format!("CREATE {folder}"),
+                        |_, _| Ok(()),
+                    )
+                    .await
+                {
+                    Ok(_) => created = true,
+                    Err(Error::No { code, text, .. })
+                        if code
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case("USEATTR")) =>
+                    {
+                        tracing::info!(
+                            folder,
+                            attribute = u.as_attribute(),
+                            reason = %text,
+                            "the target will not set this special-use attribute; creating the folder without it"
+                        );
+                    }
+                    Err(Error::No { code, text, .. })
+                        if code
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case("ALREADYEXISTS"))
+                            || (code.is_none()
+                                && text.to_ascii_lowercase().contains("already exists")) =>
+                    {
+                        created = true;
+                        tracing::debug!(folder, "mailbox already exists");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let plain = if created {
+                Ok(())
+            } else {
+                self.run(
                     &format!("CREATE {arg}"),
                     &format!("CREATE {folder}"),
                     |_, _| Ok(()),
                 )
                 .await
-            {
-                Ok(_) => {}
+                .map(|_| ())
+            };
+            match plain {
+                Ok(()) => {}
                 Err(Error::No { code, text, .. })
                     if code
                         .as_deref()

@@ -11,7 +11,7 @@ use imap_proto::{AttributeValue, MailboxDatum, Response};
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
-use crate::response::{Msg, classify};
+use crate::response::{Msg, classify, unparsed_name};
 use crate::search::SearchKey;
 use crate::sequence::UidSet;
 use crate::session::Session;
@@ -91,6 +91,18 @@ fn flags_of(v: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
         .collect()
 }
 
+/// A FETCH line that cannot be parsed, in the answer to `command`: an error, never skipped
+/// (the message it describes would silently not be copied). Other unparsed lines are left
+/// alone: an unknown untagged response is no reason to fail.
+fn refuse_garbled_fetch(m: &Msg<'_>, command: &str) -> Result<()> {
+    match m {
+        Msg::Unparsed(raw) if unparsed_name(raw).as_deref() == Some("FETCH") => {
+            Err(Error::malformed(command, raw))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Collected attributes of one FETCH response.
 #[derive(Default)]
 struct Parts {
@@ -157,10 +169,17 @@ impl Session {
             );
             let mut out = Vec::new();
             let mut bad = None;
-            self.run(&line, "UID FETCH", |m, _| {
+            self.run(&line, "UID FETCH", |m, frame| {
+                refuse_garbled_fetch(m, "UID FETCH")?;
                 if let Msg::Data(Response::Fetch(_, attrs)) = m {
                     let p = collect(attrs, &[]);
+                    let has_data = p.date.is_some() || p.size.is_some() || p.header.is_some();
                     let (Some(uid), Some(date), Some(size)) = (p.uid, p.date, p.size) else {
+                        if has_data {
+                            // Message data without a usable UID (or half of it): a message
+                            // this listing would silently lack.
+                            return Err(Error::malformed("UID FETCH", frame));
+                        }
                         // Unsolicited FETCH (e.g. a flag change by another client).
                         return Ok(());
                     };
@@ -216,6 +235,7 @@ impl Session {
             );
             let mut out = Vec::new();
             self.run(&line, "UID FETCH", |m, _| {
+                refuse_garbled_fetch(m, "UID FETCH")?;
                 if let Msg::Data(Response::Fetch(_, attrs)) = m {
                     let p = collect(attrs, &[]);
                     if let Some(uid) = p.uid {
@@ -248,6 +268,7 @@ impl Session {
             let line = format!("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {modseq})");
             let mut out = Vec::new();
             self.run(&line, "UID FETCH CHANGEDSINCE", |m, _| {
+                refuse_garbled_fetch(m, "UID FETCH CHANGEDSINCE")?;
                 if let Msg::Data(Response::Fetch(_, attrs)) = m {
                     let p = collect(attrs, &[]);
                     if let (Some(uid), Some(flags), Some(ms)) = (p.uid, p.flags, p.modseq) {
@@ -307,13 +328,24 @@ impl Session {
                 Msg::Tagged(t) => {
                     self.outstanding.retain(|x| *x != t.tag);
                     if t.tag == tag {
+                        self.last_completion = Some(match &t.code {
+                            Some(c) => format!("[{c}] {}", t.text),
+                            None => t.text.clone(),
+                        });
                         return t.into_result("UID FETCH BODY.PEEK[]").map(|_| None);
                     }
                 }
                 Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                m @ Msg::Unparsed(_) => refuse_garbled_fetch(&m, "UID FETCH BODY.PEEK[]")?,
                 Msg::Data(Response::Fetch(_, attrs)) => {
                     let p = collect(&attrs, &frame);
                     let (Some(uid), Some((start, end))) = (p.uid, p.body) else {
+                        if p.body.is_some() {
+                            // A message without a usable UID: it could not be told apart
+                            // from the others, nor recorded.
+                            return Err(Error::malformed("UID FETCH BODY.PEEK[]", &frame));
+                        }
+                        // Unsolicited FETCH (e.g. a flag change by another client).
                         continue;
                     };
                     let date = p.date.ok_or_else(|| {
@@ -415,5 +447,16 @@ mod tests {
         let (s, e) = p.body.unwrap();
         assert_eq!(&frame[s..e], b"\xff\x00\r\n");
         assert_eq!(p.uid, Some(7));
+    }
+
+    #[test]
+    fn a_body_without_a_uid_is_seen() {
+        // imap-proto reads `UID three` as an unknown attribute and goes on.
+        let frame: &[u8] = b"* 1 FETCH (UID three BODY[] {2}\r\nab)\r\n";
+        let Msg::Data(Response::Fetch(_, attrs)) = classify(frame) else {
+            panic!()
+        };
+        let p = collect(&attrs, frame);
+        assert!(p.uid.is_none() && p.body.is_some());
     }
 }

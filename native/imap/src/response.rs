@@ -149,6 +149,30 @@ pub(crate) fn classify(frame: &[u8]) -> Msg<'_> {
     }
 }
 
+/// The name of an untagged response imap-proto could not parse (`FETCH` of `* 3 FETCH (...`,
+/// `LIST` of `* LIST ...`), upper-cased: the commands whose answers must not lose a line ask
+/// whether an unparsed one was theirs.
+pub(crate) fn unparsed_name(frame: &[u8]) -> Option<String> {
+    let line_end = frame
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(frame.len());
+    let line = String::from_utf8_lossy(&frame[..line_end]);
+    let mut words = line.split_ascii_whitespace();
+    if words.next()? != "*" {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        name = words.next()?;
+    }
+    let name: String = name
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    Some(name.to_ascii_uppercase())
+}
+
 /// Minimal parse of what imap-proto rejected: `tag SP status SP text` or `+ text`.
 fn fallback(frame: &[u8]) -> Msg<'_> {
     let line_end = frame
@@ -454,6 +478,18 @@ mod tests {
         assert_eq!(p[0].delimiter, Some('.'));
         assert!(o.is_empty() && s.is_empty());
         assert!(parse_namespace(b"* NAMESPACE (garbage\r\n").is_none());
+    }
+
+    #[test]
+    fn unparsed_responses_are_named() {
+        let frame: &[u8] = b"* 3 FETCH UID 3 BODY[] {2}\r\nab)\r\n";
+        let m = classify(frame);
+        assert!(matches!(m, Msg::Unparsed(_)), "{m:?}");
+        assert_eq!(unparsed_name(frame).as_deref(), Some("FETCH"));
+        let frame: &[u8] = b"* LIST (\\HasNoChildren \"/\" INBOX\r\n";
+        assert!(matches!(classify(frame), Msg::Unparsed(_)));
+        assert_eq!(unparsed_name(frame).as_deref(), Some("LIST"));
+        assert_eq!(unparsed_name(b"a1 OK done\r\n"), None);
     }
 
     #[test]

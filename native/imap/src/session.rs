@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::response::{Msg, Tagged, capability_name, classify, code_and_text};
 use crate::secret::{ExposeSecret, SecretString};
 use crate::tls;
-use crate::transport::{Conn, Stream};
+use crate::transport::{Conn, Limits, Stream};
 use crate::wire::{Command, is_quotable, quote};
 
 /// LITERAL- allows non-synchronizing literals up to this size (RFC 7888 §4).
@@ -43,6 +43,16 @@ impl Capabilities {
         self.has("LITERAL+") || (self.has("LITERAL-") && len <= LITERAL_MINUS_MAX)
     }
 
+    /// The largest message the server accepts for APPEND, from `APPENDLIMIT=<n>` (RFC 7889);
+    /// `None` when it names no limit (also a bare `APPENDLIMIT`, which puts the limit per
+    /// mailbox in STATUS/LIST).
+    pub fn append_limit(&self) -> Option<u64> {
+        self.0
+            .iter()
+            .find_map(|c| c.strip_prefix("APPENDLIMIT="))
+            .and_then(|n| n.parse().ok())
+    }
+
     /// All capabilities.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
@@ -65,8 +75,14 @@ pub struct Session {
     /// A MULTIAPPEND command whose final CRLF has not been sent (RFC 3502): the appender
     /// keeps adding messages to it. Any other command terminates it first.
     pub(crate) unterminated: Option<String>,
+    /// The server advertised MULTIAPPEND and refused a command of several messages for a
+    /// reason none of them explains: this connection appends one message per command.
+    pub(crate) multiappend_refused: bool,
     /// Why the connection cannot be used any more.
     broken: Option<String>,
+    /// The text of the last tagged completion of a streamed FETCH, for callers that find its
+    /// answer wanting and report the server's words.
+    pub(crate) last_completion: Option<String>,
     pub(crate) span: Span,
     pub(crate) selected: Option<String>,
 }
@@ -121,8 +137,14 @@ async fn connect_inner(
             )?))
         }
     };
+    let t = cfg.timeouts;
+    let limits = Limits {
+        peer: cfg.peer(),
+        idle: t.idle,
+        min_rate: t.min_rate,
+    };
     let tcp = match tokio::time::timeout(
-        cfg.connect_timeout,
+        t.connect,
         TcpStream::connect((
             cfg.host.trim_start_matches('[').trim_end_matches(']'),
             cfg.port,
@@ -132,8 +154,8 @@ async fn connect_inner(
     {
         Err(_) => {
             return Err(Error::Timeout {
-                action: format!("connecting to {}:{}", cfg.host, cfg.port),
-                after: cfg.connect_timeout,
+                action: format!("{} accepted no connection", cfg.peer()),
+                after: t.connect,
             });
         }
         Ok(Err(source)) => {
@@ -156,16 +178,52 @@ async fn connect_inner(
         _ => Stream::Plain(tcp),
     };
     let mut s = Session {
-        conn: Conn::new(stream, cfg.io_timeout),
+        conn: Conn::new(stream, limits),
         caps: Capabilities::default(),
         next_tag: 0,
         outstanding: Vec::new(),
         unterminated: None,
+        multiappend_refused: false,
         broken: None,
+        last_completion: None,
         span,
         selected: None,
     };
-    let preauth = s.read_greeting().await?;
+    let greeted = tokio::time::timeout(t.greeting, s.read_greeting()).await;
+    let preauth = match greeted {
+        Ok(r) => r.map_err(|e| greeting_error(cfg, e))?,
+        Err(_) => {
+            return Err(Error::Timeout {
+                action: format!("{} sent no greeting", cfg.peer()),
+                after: t.greeting,
+            });
+        }
+    };
+    match tokio::time::timeout(t.login, log_in(cfg, creds, tls_config, preauth, s)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout {
+            action: format!("login at {} did not complete", cfg.peer()),
+            after: t.login,
+        }),
+    }
+}
+
+/// A greeting that is not IMAP names the server: a TLS or HTTP port given as plain IMAP.
+fn greeting_error(cfg: &ServerConfig, e: Error) -> Error {
+    match e {
+        Error::Protocol(what) => Error::Protocol(format!("{}: {what}", cfg.peer())),
+        other => other,
+    }
+}
+
+/// From the greeting to logged in: capabilities, STARTTLS, authentication.
+async fn log_in(
+    cfg: &ServerConfig,
+    creds: Option<&Credentials>,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+    preauth: bool,
+    mut s: Session,
+) -> Result<Session> {
     if s.caps.0.is_empty() {
         s.refresh_capabilities().await?;
     }
@@ -178,15 +236,18 @@ async fn connect_inner(
         s.run("STARTTLS", "STARTTLS", |_, _| Ok(())).await?;
         let tc = tls_config.ok_or_else(|| Error::Protocol("tls config missing".into()))?;
         let Session { conn, span, .. } = s;
+        let limits = conn.limits();
         let tcp = conn.into_plain()?;
         let stream = tls_handshake(cfg, tc, tcp).await?;
         s = Session {
-            conn: Conn::new(stream, cfg.io_timeout),
+            conn: Conn::new(stream, limits),
             caps: Capabilities::default(),
             next_tag: 100,
             outstanding: Vec::new(),
             unterminated: None,
+            multiappend_refused: false,
             broken: None,
+            last_completion: None,
             span,
             selected: None,
         };
@@ -209,11 +270,24 @@ async fn tls_handshake(
 ) -> Result<Stream> {
     let name = tls::server_name(&cfg.host)?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    match tokio::time::timeout(cfg.connect_timeout, connector.connect(name, tcp)).await {
+    match tokio::time::timeout(cfg.timeouts.tls, connector.connect(name, tcp)).await {
         Err(_) => Err(Error::Timeout {
-            action: format!("tls handshake with {}", cfg.host),
-            after: cfg.connect_timeout,
+            action: format!("tls handshake with {} did not complete", cfg.peer()),
+            after: cfg.timeouts.tls,
         }),
+        // The server closing or resetting the connection mid-handshake is a dropped
+        // connection (worth another try), not a certificate or protocol problem.
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            Err(Error::io(format!("tls handshake with {}", cfg.peer()), e))
+        }
         Ok(Err(e)) => Err(Error::Tls {
             host: cfg.host.clone(),
             message: e.to_string(),
@@ -226,6 +300,20 @@ impl Session {
     /// Capabilities as advertised after login.
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    /// Refuses, before reading it, any literal larger than `max` bytes: a server announcing a
+    /// message larger than the size limit the listing was planned with is not believed.
+    pub fn limit_literals(&mut self, max: u64) {
+        self.conn
+            .limit_literals(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+
+    /// Lets a fetched body of up to `bytes` be allocated whole as soon as the server announces
+    /// it (by default at most 64 MiB is, so that a server announcing a gigabyte gets nothing
+    /// allocated before sending): for a caller that has set that much memory aside.
+    pub fn reserve_literals_up_to(&mut self, bytes: usize) {
+        self.conn.reserve_literals_up_to(bytes);
     }
 
     /// Whether the connection can still be used (no I/O error, timeout or BYE so far).
@@ -251,6 +339,15 @@ impl Session {
         .await
     }
 
+    /// `NOOP` (RFC 3501 §6.1.2): lets the server report what changed in the selected
+    /// mailbox meanwhile, such as messages another connection appended.
+    pub async fn noop(&mut self) -> Result<()> {
+        let span = self.span.clone();
+        async move { self.run("NOOP", "NOOP", |_, _| Ok(())).await.map(|_| ()) }
+            .instrument(span)
+            .await
+    }
+
     pub(crate) fn new_tag(&mut self) -> String {
         self.next_tag += 1;
         format!("im{}", self.next_tag)
@@ -261,6 +358,12 @@ impl Session {
             Some(why) => Err(Error::Protocol(format!("connection is unusable: {why}"))),
             None => Ok(()),
         }
+    }
+
+    /// The server's text completing the last [`Session::fetch_bodies`] stream that ran to its
+    /// end (`Fetch completed.`), with its response code in brackets when it sent one.
+    pub fn last_completion(&self) -> Option<&str> {
+        self.last_completion.as_deref()
     }
 
     /// Records that the connection is dead after `e`, if `e` means that.
@@ -438,7 +541,7 @@ impl Session {
             }
             Msg::Bye { code, text } => Err(self.note(Error::Bye { code, text })),
             _ => Err(self.note(Error::Protocol(format!(
-                "unexpected greeting {:?}",
+                "server sent no IMAP greeting but {:?}",
                 String::from_utf8_lossy(&frame[..frame.len().min(200)])
             )))),
         }
@@ -471,7 +574,12 @@ impl Session {
                 if self.caps.has("LOGINDISABLED") || !quotable {
                     if !self.caps.has_auth("PLAIN") {
                         return Err(Error::Unsupported {
-                            what: if quotable {
+                            what: if quotable && cfg.security == Security::None {
+                                "LOGIN in clear text (LOGINDISABLED) nor AUTH=PLAIN: connect \
+                                 with STARTTLS (security Tls) or implicit TLS (security Ssl, \
+                                 usually port 993)"
+                                    .into()
+                            } else if quotable {
                                 "LOGIN here (LOGINDISABLED) nor AUTH=PLAIN".into()
                             } else {
                                 "AUTH=PLAIN, needed for 8-bit credentials".into()
@@ -490,7 +598,22 @@ impl Session {
                 password,
             } => {
                 let payload = plain_payload(authzid.as_deref(), authcid, password);
-                self.sasl("PLAIN", authcid, &payload).await?
+                match (self.sasl("PLAIN", authcid, &payload).await, authzid) {
+                    // Name both identities and what the server must allow.
+                    (Err(Error::Auth { code, text, .. }), Some(z)) if !z.is_empty() => {
+                        return Err(Error::Auth {
+                            user: format!("{authcid} acting for {z}"),
+                            mechanism: "PLAIN".into(),
+                            code,
+                            text: format!(
+                                "{text}; the server must accept {authcid}'s password and allow \
+                                 {authcid} to act for {z} (Dovecot: a master passdb; Cyrus: \
+                                 admins or proxyservers)"
+                            ),
+                        });
+                    }
+                    (r, _) => r?,
+                }
             }
             Credentials::XOAuth2 { user, token } => {
                 let token = token.token().await?;
@@ -574,4 +697,20 @@ fn auth_result(done: Tagged, user: &str, mech: &str, detail: Option<String>) -> 
         code: done.code,
         text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_limit_is_read_from_the_capability() {
+        let caps = |l: &[&str]| Capabilities::from_names(l.iter().map(|s| s.to_string()));
+        assert_eq!(
+            caps(&["IMAP4rev1", "APPENDLIMIT=35651584"]).append_limit(),
+            Some(35_651_584)
+        );
+        assert_eq!(caps(&["IMAP4rev1", "APPENDLIMIT"]).append_limit(), None);
+        assert_eq!(caps(&["IMAP4rev1"]).append_limit(), None);
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
@@ -19,6 +19,14 @@ use crate::error::{Error, Result};
 
 /// Largest single response we buffer (a message body is one response).
 pub(crate) const MAX_FRAME: usize = 1 << 30;
+
+/// Longest line outside literals: no IMAP response line comes near it, so a longer one is a
+/// server sending an endless line (or not speaking IMAP), not data to buffer.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// The most a literal's announced size reserves at once; a larger one grows as it arrives, so
+/// that a server announcing a gigabyte does not get it allocated before sending a byte.
+const MAX_RESERVE: usize = 64 << 20;
 
 /// TCP or TLS.
 #[derive(Debug)]
@@ -68,10 +76,13 @@ impl AsyncWrite for Stream {
 }
 
 /// Where the scanner stands in the buffer.
-#[derive(Debug, Default)]
-struct Scan {
-    /// Offset up to which the current frame is known to extend.
-    pos: usize,
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Start of the line being scanned (a literal's announcement is read from the whole line).
+    pub line: usize,
+    /// Offset before which that line is known to hold no CRLF: a line arriving a byte at a
+    /// time is searched once, not from its start on every read.
+    pub searched: usize,
 }
 
 /// Outcome of scanning the buffer for one frame.
@@ -79,26 +90,53 @@ struct Scan {
 pub(crate) enum Framed {
     /// A complete frame of this many bytes.
     Complete(usize),
-    /// More bytes needed; the scan can resume at `resume`. `need` is the length the buffer
-    /// must reach at least (known once a literal is announced; else the current length).
-    Partial { resume: usize, need: usize },
+    /// More bytes needed; the scan resumes at `resume`. `need` is the length the buffer must
+    /// reach at least (known once a literal is announced; else the current length), `literal`
+    /// the size of the literal being waited for, if one is.
+    Partial {
+        resume: Scan,
+        need: usize,
+        literal: Option<usize>,
+    },
 }
 
 /// Finds the end of the first response in `buf`, starting at `from` (a previous `resume`).
-pub(crate) fn scan_frame(buf: &[u8], from: usize) -> Result<Framed> {
-    let mut pos = from;
+/// Refuses a line longer than [`MAX_LINE`] and a literal that would make the frame larger
+/// than `max_literal` allows.
+pub(crate) fn scan_frame(buf: &[u8], from: Scan, max_literal: usize) -> Result<Framed> {
+    let mut line = from.line;
+    let mut search = from.searched.max(line);
     loop {
-        let Some(nl) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
-            // Resume at the start of this line, not where the bytes ran out: whether the line
-            // announces a literal (`{n}` at its end) can only be told from the whole line.
+        let Some(nl) = buf[search..].windows(2).position(|w| w == b"\r\n") else {
+            if buf.len() - line > MAX_LINE {
+                return Err(Error::Protocol(format!(
+                    "server sent a line of more than {} bytes without ending it",
+                    MAX_LINE
+                )));
+            }
+            // The last byte may be the CR of a CRLF split across reads.
             return Ok(Framed::Partial {
-                resume: pos,
+                resume: Scan {
+                    line,
+                    searched: buf.len().saturating_sub(1).max(line),
+                },
                 need: buf.len(),
+                literal: None,
             });
         };
-        let line_end = pos + nl;
-        match literal_len(&buf[pos..line_end])? {
+        let line_end = search + nl;
+        if line_end - line > MAX_LINE {
+            return Err(Error::Protocol(format!(
+                "server sent a line of more than {MAX_LINE} bytes"
+            )));
+        }
+        match literal_len(&buf[line..line_end])? {
             Some(n) => {
+                if n > max_literal {
+                    return Err(Error::Protocol(format!(
+                        "server announced a literal of {n} bytes, more than the {max_literal} accepted"
+                    )));
+                }
                 let next = line_end + 2 + n;
                 if next > MAX_FRAME {
                     return Err(Error::Protocol(format!(
@@ -107,11 +145,16 @@ pub(crate) fn scan_frame(buf: &[u8], from: usize) -> Result<Framed> {
                 }
                 if buf.len() < next {
                     return Ok(Framed::Partial {
-                        resume: pos,
+                        resume: Scan {
+                            line,
+                            searched: line,
+                        },
                         need: next,
+                        literal: Some(n),
                     });
                 }
-                pos = next;
+                line = next;
+                search = next;
             }
             None => return Ok(Framed::Complete(line_end + 2)),
         }
@@ -139,6 +182,26 @@ fn literal_len(line: &[u8]) -> Result<Option<usize>> {
     Ok(Some(n))
 }
 
+/// How long a connection may stall once it is established (see [`crate::Timeouts`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// `host:port`, for the errors.
+    pub peer: String,
+    /// No byte for this long is a stall.
+    pub idle: Duration,
+    /// Bytes per second a response must arrive at, averaged over `idle`; 0: no such limit.
+    pub min_rate: u64,
+}
+
+/// Progress of the frame being read.
+#[derive(Debug, Default)]
+struct Progress {
+    /// When the current rate window began, and the bytes received in it.
+    window: Option<(Instant, u64)>,
+    /// The literal being waited for and the time by which it must have arrived.
+    literal: Option<(usize, Instant)>,
+}
+
 /// A connection with its read buffer.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -146,22 +209,46 @@ pub(crate) struct Conn {
     buf: BytesMut,
     /// Length the buffer must reach for the frame being read (a literal's announced end).
     need: usize,
+    /// The size of the literal being waited for, if one is.
+    literal: Option<usize>,
     scan: Scan,
-    io_timeout: Duration,
+    limits: Limits,
+    /// Largest literal accepted (a message-size limit), [`MAX_FRAME`] by default.
+    max_literal: usize,
+    /// How much of an announced literal may be allocated at once: [`MAX_RESERVE`], or more
+    /// when the caller has set memory aside for the bodies it fetches.
+    reserve: usize,
+    progress: Progress,
 }
 
 impl Conn {
-    pub(crate) fn new(stream: Stream, io_timeout: Duration) -> Self {
+    pub(crate) fn new(stream: Stream, limits: Limits) -> Self {
         Conn {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),
             need: 0,
+            literal: None,
             scan: Scan::default(),
-            io_timeout,
+            limits,
+            max_literal: MAX_FRAME,
+            reserve: MAX_RESERVE,
+            progress: Progress::default(),
         }
     }
 
-    /// The next complete response, waiting for it (each read bounded by the I/O timeout).
+    /// Refuses literals larger than `max` bytes before reading them.
+    pub(crate) fn limit_literals(&mut self, max: usize) {
+        self.max_literal = max.min(MAX_FRAME);
+    }
+
+    /// Lets a literal of up to `bytes` be allocated whole when announced (at least
+    /// [`MAX_RESERVE`]): a caller that reserved memory for the bodies it fetches gets each
+    /// in one allocation of its size rather than grown step by step, copied on each growth.
+    pub(crate) fn reserve_literals_up_to(&mut self, bytes: usize) {
+        self.reserve = bytes.clamp(MAX_RESERVE, MAX_FRAME);
+    }
+
+    /// The next complete response, waiting for it (each wait bounded by the stall limits).
     pub(crate) async fn read_frame(&mut self) -> Result<Bytes> {
         loop {
             if let Some(frame) = self.take_frame()? {
@@ -183,7 +270,10 @@ impl Conn {
         match self.stream.read_buf(&mut self.buf).now_or_never() {
             None => Ok(None),
             Some(Ok(0)) => Err(closed()),
-            Some(Ok(_)) => self.take_frame(),
+            Some(Ok(n)) => {
+                self.progressed(n)?;
+                self.take_frame()
+            }
             Some(Err(e)) => Err(Error::io("reading a response", e)),
         }
     }
@@ -192,39 +282,106 @@ impl Conn {
         if self.buf.is_empty() {
             return Ok(None);
         }
-        match scan_frame(&self.buf, self.scan.pos)? {
+        match scan_frame(&self.buf, self.scan, self.max_literal)? {
             Framed::Complete(n) => {
-                self.scan.pos = 0;
+                self.scan = Scan::default();
                 self.need = 0;
-                Ok(Some(self.buf.split_to(n).freeze()))
+                self.literal = None;
+                self.progress = Progress::default();
+                Ok(Some(split_frame(&mut self.buf, n)))
             }
-            Framed::Partial { resume, need } => {
-                self.scan.pos = resume;
+            Framed::Partial {
+                resume,
+                need,
+                literal,
+            } => {
+                self.scan = resume;
                 self.need = need;
+                self.literal = literal;
                 Ok(None)
             }
         }
+    }
+
+    /// Books `n` bytes received for the frame in progress; a response arriving slower than
+    /// the minimum rate over a whole idle period is a stall.
+    fn progressed(&mut self, n: usize) -> Result<()> {
+        let now = Instant::now();
+        let l = &self.limits;
+        if l.min_rate == 0 {
+            return Ok(());
+        }
+        let (start, bytes) = self.progress.window.get_or_insert((now, 0));
+        *bytes += n as u64;
+        let elapsed = now.duration_since(*start);
+        if elapsed >= l.idle {
+            let want = (l.min_rate as f64 * elapsed.as_secs_f64()) as u64;
+            if *bytes < want {
+                return Err(Error::Timeout {
+                    action: format!(
+                        "{} sent {} bytes of a response, under the {} bytes/s required,",
+                        l.peer, bytes, l.min_rate
+                    ),
+                    after: elapsed,
+                });
+            }
+            self.progress.window = Some((now, 0));
+        }
+        Ok(())
     }
 
     async fn fill(&mut self) -> Result<()> {
         if self.buf.len() >= MAX_FRAME {
             return Err(Error::Protocol("response larger than we accept".into()));
         }
-        // A literal being read is given its whole announced size at once: one allocation of
-        // the right size, rather than growing (and copying) a large body step by step.
-        let want = self.need.saturating_sub(self.buf.len()).max(64 * 1024);
+        // A literal being read is given its announced size at once (up to MAX_RESERVE): one
+        // allocation of the right size, rather than growing (and copying) a body step by step.
+        let want = self
+            .need
+            .saturating_sub(self.buf.len())
+            .clamp(64 * 1024, self.reserve);
         if self.buf.capacity() - self.buf.len() < want.min(16 * 1024)
-            || self.need > self.buf.capacity()
+            || self.need.min(self.buf.len() + self.reserve) > self.buf.capacity()
         {
             self.buf.reserve(want);
         }
-        match tokio::time::timeout(self.io_timeout, self.stream.read_buf(&mut self.buf)).await {
-            Err(_) => Err(Error::Timeout {
-                action: "waiting for the server".into(),
-                after: self.io_timeout,
+        let now = Instant::now();
+        let l = &self.limits;
+        // A literal is due within the idle limit plus its size at the minimum rate.
+        let mut wait = l.idle;
+        let mut waiting_for = None;
+        if let Some(n) = self.literal.filter(|_| l.min_rate > 0) {
+            let due = match self.progress.literal {
+                Some((m, due)) if m == n => due,
+                _ => {
+                    let due = now + l.idle + Duration::from_secs_f64(n as f64 / l.min_rate as f64);
+                    self.progress.literal = Some((n, due));
+                    due
+                }
+            };
+            let left = due.saturating_duration_since(now);
+            if left < wait {
+                wait = left;
+                waiting_for = Some((n, due));
+            }
+        }
+        match tokio::time::timeout(wait, self.stream.read_buf(&mut self.buf)).await {
+            Err(_) => Err(match waiting_for {
+                Some((n, _)) => Error::Timeout {
+                    action: format!(
+                        "{} did not send the {n} bytes of a literal it announced",
+                        self.limits.peer
+                    ),
+                    after: self.limits.idle
+                        + Duration::from_secs_f64(n as f64 / self.limits.min_rate as f64),
+                },
+                None => Error::Timeout {
+                    action: format!("{} sent nothing", self.limits.peer),
+                    after: wait,
+                },
             }),
             Ok(Ok(0)) => Err(closed()),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(n)) => self.progressed(n),
             Ok(Err(e)) => Err(Error::io("reading a response", e)),
         }
     }
@@ -238,14 +395,19 @@ impl Conn {
             }
             stream.flush().await
         };
-        match tokio::time::timeout(self.io_timeout, io).await {
+        match tokio::time::timeout(self.limits.idle, io).await {
             Err(_) => Err(Error::Timeout {
-                action: "sending to the server".into(),
-                after: self.io_timeout,
+                action: format!("{} took none of a command", self.limits.peer),
+                after: self.limits.idle,
             }),
             Ok(Err(e)) => Err(Error::io("sending a command", e)),
             Ok(Ok(())) => Ok(()),
         }
+    }
+
+    /// The stall limits, to carry over a STARTTLS upgrade.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits.clone()
     }
 
     /// The TCP stream for a STARTTLS upgrade. Buffered bytes after the STARTTLS reply would
@@ -267,7 +429,7 @@ impl Conn {
     }
 
     pub(crate) async fn shutdown(&mut self) {
-        let _ = tokio::time::timeout(self.io_timeout, self.stream.shutdown()).await;
+        let _ = tokio::time::timeout(self.limits.idle, self.stream.shutdown()).await;
     }
 }
 
@@ -281,18 +443,56 @@ fn closed() -> Error {
     )
 }
 
+/// A frame larger than this does not leave the rest of the read buffer in its allocation.
+const OWN_ALLOCATION_ABOVE: usize = 1 << 20;
+
+/// Takes the first `n` bytes of `buf` as a frame. The rest of the buffer would go on sharing
+/// the frame's allocation, and so keep a large body's memory (a 100 MB literal) alive for as
+/// long as the connection lives, after the caller dropped the body and released its share of
+/// the memory budget: after a large frame the rest (at most what one read brought along) moves
+/// to an allocation of its own.
+fn split_frame(buf: &mut BytesMut, n: usize) -> Bytes {
+    let frame = buf.split_to(n).freeze();
+    if n > OWN_ALLOCATION_ABOVE {
+        let mut rest = BytesMut::with_capacity(buf.len().max(64 * 1024));
+        rest.extend_from_slice(buf);
+        *buf = rest;
+    }
+    frame
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn a_large_frame_keeps_its_allocation_to_itself() {
+        let big = OWN_ALLOCATION_ABOVE + 10;
+        let mut buf = BytesMut::with_capacity(big + 100);
+        buf.extend_from_slice(&vec![b'x'; big]);
+        buf.extend_from_slice(b"* 2 FETCH");
+        let frame = split_frame(&mut buf, big);
+        assert_eq!(frame.len(), big);
+        assert!(
+            frame.is_unique(),
+            "the buffer no longer shares the body's memory"
+        );
+        assert_eq!(&buf[..], b"* 2 FETCH");
+        // Small frames stay in the buffer's allocation: no copy per response line.
+        let mut buf = BytesMut::from(&b"* OK\r\nA1 OK\r\n"[..]);
+        let frame = split_frame(&mut buf, 6);
+        assert!(!frame.is_unique());
+        assert_eq!(&buf[..], b"A1 OK\r\n");
+    }
+
+    #[test]
     fn single_line_frame() {
         assert_eq!(
-            scan_frame(b"* OK hi\r\nA1 OK", 0).unwrap(),
+            scan_frame(b"* OK hi\r\nA1 OK", Scan::default(), MAX_FRAME).unwrap(),
             Framed::Complete(9)
         );
         assert!(matches!(
-            scan_frame(b"* OK hi\r", 0).unwrap(),
+            scan_frame(b"* OK hi\r", Scan::default(), MAX_FRAME).unwrap(),
             Framed::Partial { .. }
         ));
     }
@@ -301,12 +501,15 @@ mod tests {
     fn literal_frame_needs_all_bytes() {
         let full = b"* 1 FETCH (BODY[] {5}\r\nab\r\nc UID 4)\r\nrest";
         assert_eq!(
-            scan_frame(full, 0).unwrap(),
+            scan_frame(full, Scan::default(), MAX_FRAME).unwrap(),
             Framed::Complete(full.len() - 4)
         );
         for cut in 1..full.len() - 4 {
             assert!(
-                matches!(scan_frame(&full[..cut], 0).unwrap(), Framed::Partial { .. }),
+                matches!(
+                    scan_frame(&full[..cut], Scan::default(), MAX_FRAME).unwrap(),
+                    Framed::Partial { .. }
+                ),
                 "cut at {cut}"
             );
         }
@@ -319,10 +522,11 @@ mod tests {
         let mut buf = head.to_vec();
         buf.extend_from_slice(b"partial");
         assert_eq!(
-            scan_frame(&buf, 0).unwrap(),
+            scan_frame(&buf, Scan::default(), MAX_FRAME).unwrap(),
             Framed::Partial {
-                resume: 0,
-                need: head.len() + 1_000_000
+                resume: Scan::default(),
+                need: head.len() + 1_000_000,
+                literal: Some(1_000_000),
             }
         );
     }
@@ -330,11 +534,13 @@ mod tests {
     #[test]
     fn resume_point_is_reusable() {
         let full = b"* LIST () \"/\" {3}\r\na\r\n\r\n";
-        let Framed::Partial { resume, .. } = scan_frame(&full[..20], 0).unwrap() else {
+        let Framed::Partial { resume, .. } =
+            scan_frame(&full[..20], Scan::default(), MAX_FRAME).unwrap()
+        else {
             panic!("expected partial")
         };
         assert_eq!(
-            scan_frame(full, resume).unwrap(),
+            scan_frame(full, resume, MAX_FRAME).unwrap(),
             Framed::Complete(full.len())
         );
     }
@@ -342,7 +548,10 @@ mod tests {
     #[test]
     fn literal8_and_two_literals() {
         let full = b"* 2 FETCH (BINARY[] ~{2}\r\n\0\x01 BODY[1] {1}\r\nx)\r\n";
-        assert_eq!(scan_frame(full, 0).unwrap(), Framed::Complete(full.len()));
+        assert_eq!(
+            scan_frame(full, Scan::default(), MAX_FRAME).unwrap(),
+            Framed::Complete(full.len())
+        );
     }
 
     #[test]
@@ -350,11 +559,13 @@ mod tests {
         let full = b"* 906 FETCH (UID 906 BODY[HEADER.FIELDS (MESSAGE-ID)] {5}\r\nabcde)\r\n* 907 FETCH (UID 907)\r\n";
         // Feed the bytes the way reads may split them: every split point in turn.
         for cut in 1..full.len() {
-            let mut resume = 0;
-            if let Framed::Partial { resume: r, .. } = scan_frame(&full[..cut], 0).unwrap() {
+            let mut resume = Scan::default();
+            if let Framed::Partial { resume: r, .. } =
+                scan_frame(&full[..cut], Scan::default(), MAX_FRAME).unwrap()
+            {
                 resume = r;
             }
-            let n = match scan_frame(full, resume).unwrap() {
+            let n = match scan_frame(full, resume, MAX_FRAME).unwrap() {
                 Framed::Complete(n) => n,
                 other => panic!("cut at {cut}: {other:?}"),
             };
@@ -369,11 +580,67 @@ mod tests {
     #[test]
     fn braces_in_text_without_digits_are_not_literals() {
         let full = b"* OK see {here}\r\n";
-        assert_eq!(scan_frame(full, 0).unwrap(), Framed::Complete(full.len()));
+        assert_eq!(
+            scan_frame(full, Scan::default(), MAX_FRAME).unwrap(),
+            Framed::Complete(full.len())
+        );
     }
 
     #[test]
     fn absurd_literal_is_refused() {
-        assert!(scan_frame(b"* 1 FETCH (BODY[] {999999999999}\r\n", 0).is_err());
+        assert!(
+            scan_frame(
+                b"* 1 FETCH (BODY[] {999999999999}\r\n",
+                Scan::default(),
+                MAX_FRAME
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_once_past_the_cap() {
+        let mut buf = b"* OK ".to_vec();
+        buf.resize(MAX_LINE, b'x');
+        assert!(matches!(
+            scan_frame(&buf, Scan::default(), MAX_FRAME).unwrap(),
+            Framed::Partial { .. }
+        ));
+        buf.extend_from_slice(b"xx");
+        let err = scan_frame(&buf, Scan::default(), MAX_FRAME).unwrap_err();
+        assert!(err.to_string().contains("without ending it"), "{err}");
+    }
+
+    #[test]
+    fn a_line_arriving_byte_by_byte_is_searched_once() {
+        let full = b"* OK a line that trickles in\r\n";
+        let mut scan = Scan::default();
+        for cut in 1..full.len() {
+            match scan_frame(&full[..cut], scan, MAX_FRAME).unwrap() {
+                Framed::Partial { resume, .. } => {
+                    // The search goes on from the last byte seen (which may be the CR).
+                    assert_eq!(
+                        resume,
+                        Scan {
+                            line: 0,
+                            searched: cut - 1
+                        }
+                    );
+                    scan = resume;
+                }
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            scan_frame(full, scan, MAX_FRAME).unwrap(),
+            Framed::Complete(full.len())
+        );
+    }
+
+    #[test]
+    fn a_literal_over_the_size_limit_is_refused_before_it_is_read() {
+        let err = scan_frame(b"* 1 FETCH (BODY[] {5000}\r\n", Scan::default(), 4096).unwrap_err();
+        assert!(err.to_string().contains("5000 bytes"), "{err}");
+        assert!(scan_frame(b"* 1 FETCH (BODY[] {4096}\r\n", Scan::default(), 4096).is_ok());
     }
 }

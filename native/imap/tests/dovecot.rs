@@ -25,7 +25,7 @@ fn cfg(d: &Dovecot, security: Security) -> ServerConfig {
     };
     let mut c = ServerConfig::new(d.host(), port, security);
     c.ca_file = Some(d.ca_file());
-    c.io_timeout = Duration::from_secs(20);
+    c.timeouts.idle = Duration::from_secs(20);
     c
 }
 
@@ -477,7 +477,7 @@ async fn a_connection_cut_mid_fetch_is_a_retryable_error_and_pipelining_survives
 
     let proxy = FaultProxy::start(d.imap_addr()).unwrap();
     let mut c = ServerConfig::new("127.0.0.1", proxy.port(), Security::None);
-    c.io_timeout = Duration::from_secs(10);
+    c.timeouts.idle = Duration::from_secs(10);
     let mut s = connect(&c, &login("cut", "pw")).await.unwrap();
     s.examine("INBOX").await.unwrap();
     proxy.cut_all();

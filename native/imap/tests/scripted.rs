@@ -88,8 +88,7 @@ async fn serve(
 
 fn cfg(port: u16, security: Security) -> ServerConfig {
     let mut c = ServerConfig::new("127.0.0.1", port, security);
-    c.io_timeout = Duration::from_secs(3);
-    c.connect_timeout = Duration::from_secs(3);
+    c.timeouts = c.timeouts.at_most(Duration::from_secs(3));
     c
 }
 
@@ -153,7 +152,7 @@ async fn a_silent_server_times_out() {
         tokio::time::sleep(Duration::from_secs(30)).await;
     });
     let mut c = cfg(port, Security::None);
-    c.io_timeout = Duration::from_millis(300);
+    c.timeouts.greeting = Duration::from_millis(300);
     let started = std::time::Instant::now();
     let err = connect(&c, &login("a", "b")).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
@@ -672,4 +671,144 @@ async fn search_values_go_quoted_or_as_a_utf8_literal_that_waits_for_continuatio
         );
         assert!(s.is_usable());
     }
+}
+
+/// Without LITERAL+, each APPEND still waits for its `+`, but not for the completion of the
+/// one before: this server answers an APPEND only once the next one has arrived (and the last
+/// two together), which a client waiting for each completion would never see (io timeout).
+#[tokio::test]
+async fn synchronizing_appends_do_not_wait_for_the_previous_completion() {
+    let mut pending: Option<String> = None;
+    let mut n = 0;
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1 UIDPLUS] fake ready\r\n",
+        basic("IMAP4rev1 UIDPLUS", move |c| {
+            if !c.line.starts_with("APPEND") {
+                return format!("{} BAD unexpected\r\n", c.tag).into_bytes();
+            }
+            n += 1;
+            let mut out = String::new();
+            if let Some(prev) = pending.take() {
+                out.push_str(&format!("{prev} OK [APPENDUID 7 {}] done\r\n", n - 1));
+            }
+            if n == 3 {
+                out.push_str(&format!("{} OK [APPENDUID 7 3] done\r\n", c.tag));
+            } else {
+                pending = Some(c.tag.clone());
+            }
+            out.into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let mut app = s.appender("INBOX", 1 << 20, 16);
+    let mut outcomes = Vec::new();
+    for i in 1..=3u64 {
+        outcomes.extend(
+            app.push(i, b"Subject: x\r\n\r\nhi\r\n", &[], date)
+                .await
+                .unwrap(),
+        );
+    }
+    outcomes.extend(app.finish().await.unwrap());
+    outcomes.sort_by_key(|o| o.id);
+    let uids: Vec<_> = outcomes.iter().map(|o| o.result.clone()).collect();
+    assert_eq!(uids, vec![Ok(Some(1)), Ok(Some(2)), Ok(Some(3))]);
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert_eq!(text.matches("APPEND INBOX () ").count(), 3, "{text}");
+    assert!(!text.contains("+}"), "synchronizing literals only: {text}");
+}
+
+/// A server that disables LOGIN in clear text and offers no SASL PLAIN there: the error names
+/// the fix (STARTTLS or implicit TLS), and no password was sent.
+#[tokio::test]
+async fn logindisabled_in_clear_text_suggests_tls() {
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake ready\r\n",
+        basic("IMAP4rev1 STARTTLS LOGINDISABLED", |c| {
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let err = connect(&cfg(port, Security::None), &login("alice", "pw-secret"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("LOGINDISABLED"), "{text}");
+    assert!(text.contains("STARTTLS") && text.contains("Ssl"), "{text}");
+    let sent = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(!sent.contains("pw-secret"), "{sent}");
+}
+
+/// A refused authorization identity: the error names the admin and the user it acted for,
+/// and never the password.
+#[tokio::test]
+async fn refused_authzid_names_the_admin_and_the_user() {
+    let (port, _) = serve(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake ready\r\n",
+        basic("IMAP4rev1 AUTH=PLAIN SASL-IR", |c| {
+            if c.line.starts_with("AUTHENTICATE") {
+                return format!("{} NO [AUTHORIZATIONFAILED] not allowed\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let creds = Credentials::Plain {
+        authcid: "cyrusadmin".into(),
+        authzid: Some("alice".into()),
+        password: SecretString::from("pw-secret"),
+    };
+    let err = connect(&cfg(port, Security::None), &creds)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cyrusadmin acting for alice") && text.contains("not allowed"),
+        "{text}"
+    );
+    assert!(!text.contains("pw-secret"), "{text}");
+}
+
+#[tokio::test]
+async fn a_server_refusing_the_multiappend_it_advertises_gets_single_appends_on_that_connection() {
+    let (port, seen) = serve(
+        multi_greeting(),
+        basic(MULTI_CAPS, move |c| {
+            if c.line.starts_with("APPEND") {
+                if c.literals.len() > 1 {
+                    return format!("{} BAD only one message per APPEND\r\n", c.tag).into_bytes();
+                }
+                return format!("{} OK done\r\n", c.tag).into_bytes();
+            }
+            format!("{} BAD unexpected\r\n", c.tag).into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    // Two folders' appenders on the same connection.
+    for folder in ["INBOX", "Sent"] {
+        let mut outcomes = Vec::new();
+        let mut app = s.appender(folder, 1 << 20, 16);
+        for i in 0..5u64 {
+            let body = format!("Subject: x\r\n\r\nmessage {i}\r\n");
+            outcomes.extend(app.push(i, body.as_bytes(), &[], date).await.unwrap());
+        }
+        outcomes.extend(app.finish().await.unwrap());
+        assert_eq!(outcomes.len(), 5, "{folder}");
+        assert!(
+            outcomes.iter().all(|o| o.result.is_ok()),
+            "{folder}: {outcomes:?}"
+        );
+    }
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    // One refused MULTIAPPEND, its five messages again one by one, then the second folder's
+    // five one by one: MULTIAPPEND is not tried again on this connection.
+    assert_eq!(text.matches(" APPEND ").count(), 11, "{text}");
 }

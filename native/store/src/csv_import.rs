@@ -201,21 +201,38 @@ pub fn parse(bytes: &[u8], allow_unknown_columns: bool) -> Result<ParsedCsv, Csv
     if text.trim().is_empty() {
         return Err(CsvError::Empty);
     }
-    let delimiter = sniff_delimiter(text);
+    let (delimiter, body_start) = match sep_line(text) {
+        Some(found) => found,
+        None => (sniff_delimiter(text), 0),
+    };
+    let body = &text[body_start..];
+    if body.trim().is_empty() {
+        return Err(CsvError::Empty);
+    }
+    // Line numbers as an editor shows them, whatever the line ends (see `physical_line`).
+    let line_at = |pos: Option<&csv::Position>| {
+        pos.map_or(0, |p| {
+            physical_line(
+                text,
+                body_start + usize::try_from(p.byte()).unwrap_or(usize::MAX),
+            )
+        })
+    };
+    let unreadable = |e: &csv::Error| malformed(e, line_at(e.position()));
 
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(body.as_bytes());
 
     let mut records = reader.records();
     // The header is the first record that is not blank.
     let header = loop {
         match records.next() {
             None => return Err(CsvError::Empty),
-            Some(Err(e)) => return Err(malformed(&e)),
+            Some(Err(e)) => return Err(unreadable(&e)),
             Some(Ok(rec)) if is_blank(&rec) => continue,
             Some(Ok(rec)) => break rec,
         }
@@ -229,13 +246,13 @@ pub fn parse(bytes: &[u8], allow_unknown_columns: bool) -> Result<ParsedCsv, Csv
     let mut data: Vec<csv::StringRecord> = Vec::new();
     let mut total = 0usize;
     for rec in records {
-        let rec = rec.map_err(|e| malformed(&e))?;
+        let rec = rec.map_err(|e| unreadable(&e))?;
         if is_blank(&rec) {
             continue;
         }
         if rec.len() != header.len() {
             return Err(CsvError::WrongColumnCount {
-                line: rec.position().map_or(0, |p| p.line()),
+                line: line_at(rec.position()),
                 expected: header.len(),
                 actual: rec.len(),
             });
@@ -313,6 +330,66 @@ pub fn parse(bytes: &[u8], allow_unknown_columns: bool) -> Result<ParsedCsv, Csv
         });
     }
     Ok(out)
+}
+
+/// A user already given a Maildir directory below the same root as the rows being taken in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaildirOwner {
+    /// The user's address.
+    pub email: String,
+    /// The user's row in its batch's CSV.
+    pub row_index: u32,
+    /// The user's batch.
+    pub batch: String,
+}
+
+/// Leaves out, as validation warnings naming both rows, the rows whose mailbox would land in a
+/// directory that another row of the same file or a user of `taken` already has
+/// ([`crate::paths::maildir_dir_name`]: `a/b@x` and `a_b@x` share `a_b@x`). One user's mail in
+/// another's mailbox is worse than a row left out. Directory names compare case-insensitively,
+/// as addresses do; an owner with the row's own address is that user, not a collision.
+pub fn drop_shared_maildirs(
+    rows: Vec<CsvUser>,
+    taken: &[MaildirOwner],
+    warnings: &mut Vec<ValidationWarning>,
+) -> Vec<CsvUser> {
+    let dir_key = |email: &str| crate::paths::maildir_dir_name(email).to_lowercase();
+    let mut owners: HashMap<String, (String, u32, Option<&str>)> = HashMap::new();
+    for o in taken {
+        owners.entry(dir_key(&o.email)).or_insert((
+            o.email.clone(),
+            o.row_index,
+            Some(o.batch.as_str()),
+        ));
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = dir_key(&r.email_address);
+        match owners.get(&key) {
+            Some((email, row, batch)) if !email.eq_ignore_ascii_case(&r.email_address) => {
+                let whose = match batch {
+                    Some(b) => format!("{email} (row {row} of batch {b})"),
+                    None => format!("{email} (row {row})"),
+                };
+                warnings.push(ValidationWarning {
+                    row_index: r.row_index,
+                    email_address: r.email_address.clone(),
+                    message: format!(
+                        "row {}: the user {} would share the Maildir directory {} with {whose}; one of the two addresses must change, or the batches need different Maildir roots",
+                        r.row_index,
+                        r.email_address,
+                        crate::paths::maildir_dir_name(&r.email_address)
+                    ),
+                });
+            }
+            _ => {
+                owners.insert(key, (r.email_address.clone(), r.row_index, None));
+                kept.push(r);
+            }
+        }
+    }
+    warnings.sort_by_key(|w| w.row_index);
+    kept
 }
 
 struct ColumnMap {
@@ -433,9 +510,49 @@ fn is_blank(rec: &csv::StringRecord) -> bool {
     rec.iter().all(|f| f.trim().is_empty())
 }
 
+/// Excel's first line `sep=;` (also `sep=,`, `sep=|`, or a tab) names the delimiter; the
+/// line is not part of the data. Returns the delimiter and the length of the line with its
+/// line end.
+fn sep_line(text: &str) -> Option<(u8, usize)> {
+    let end = text.find(['\r', '\n']).unwrap_or(text.len());
+    let line = &text[..end];
+    let rest = line.get(..4).filter(|p| p.eq_ignore_ascii_case("sep="))?;
+    let value = &line[rest.len()..];
+    let delimiter = match value.as_bytes() {
+        [d] if d.is_ascii() && !d.is_ascii_alphanumeric() && *d != b'"' => *d,
+        _ => return None,
+    };
+    let after = &text[end..];
+    let newline = if after.starts_with("\r\n") {
+        2
+    } else {
+        usize::from(!after.is_empty())
+    };
+    Some((delimiter, end + newline))
+}
+
+/// The 1-based line of the record the csv reader places at `offset`: a CRLF, a lone LF and a
+/// lone CR each end one line. The reader's own line count is one too low for CRLF files
+/// (Excel's default), and its offset points just past the previous record's terminator (the LF
+/// of a CRLF, blank lines), so line ends right at `offset` are skipped first.
+fn physical_line(text: &str, offset: usize) -> u64 {
+    let all = text.as_bytes();
+    let mut start = offset.min(all.len());
+    while matches!(all.get(start), Some(b'\r' | b'\n')) {
+        start += 1;
+    }
+    let bytes = &all[..start];
+    let mut line = 1u64;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            line += 1;
+        }
+    }
+    line
+}
+
 /// A csv error without any field contents (csv's messages can quote data).
-fn malformed(e: &csv::Error) -> CsvError {
-    let line = e.position().map_or(0, |p| p.line());
+fn malformed(e: &csv::Error, line: u64) -> CsvError {
     let reason = match e.kind() {
         csv::ErrorKind::Io(_) => "read error",
         csv::ErrorKind::Utf8 { .. } => "invalid text encoding",

@@ -83,6 +83,48 @@ pub enum Error {
         /// What is wrong with it, with the key or value that failed.
         reason: String,
     },
+    /// The store configuration (`IMAPMIGRATION_STORE` or `<home>/store.conf`) is not usable.
+    #[error("invalid store setting in {setting}: {reason}")]
+    StoreConfig {
+        /// Which setting: the environment variable or the file.
+        setting: String,
+        /// What is wrong with it; never the password.
+        reason: String,
+    },
+    /// A PostgreSQL operation failed (connecting, a statement, a lost connection).
+    #[error("cannot {action} on the PostgreSQL store {location}: {source}")]
+    Postgres {
+        /// The store operation ("connect", "claim a user").
+        action: &'static str,
+        /// The connection string without its password and the setting it came from.
+        location: String,
+        /// The driver's error (it never includes the password).
+        #[source]
+        source: postgres::Error,
+    },
+    /// The shared PostgreSQL store was upgraded by a newer ImapMigration than this one.
+    #[error(
+        "the PostgreSQL store {location} has schema version {found} but this ImapMigration supports up to version {supported}: update ImapMigration on this host to the version the other workers run"
+    )]
+    PgSchemaTooNew {
+        /// `meta.schema_version` of the database.
+        found: i64,
+        /// The newest PostgreSQL schema version this build knows.
+        supported: i64,
+        /// The connection string without its password and the setting it came from.
+        location: String,
+    },
+    /// The key file does not open the secrets sealed in the shared store.
+    #[error(
+        "key file {} does not match the secrets sealed in the PostgreSQL store {location}: copy the deployment's secret.key to this host",
+        path.display()
+    )]
+    KeyMismatch {
+        /// `<home>/secret.key` of this host.
+        path: PathBuf,
+        /// The connection string without its password and the setting it came from.
+        location: String,
+    },
     /// A caller passed a value the store cannot accept.
     #[error("invalid {what}: {reason}")]
     InvalidArgument {

@@ -90,8 +90,10 @@ impl Sealer {
         }
     }
 
-    /// Seals a secret under a fresh random nonce.
+    /// Seals a secret under a fresh random nonce. The secret is registered with
+    /// [`crate::redact`], as is every secret [`Sealer::unseal`] opens.
     pub fn seal(&self, secret: &SecretString) -> Sealed {
+        crate::redact::remember(secret);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = aad();
@@ -148,11 +150,13 @@ impl Sealer {
             .map_err(|_| Error::Unseal {
                 reason: "wrong secret.key or damaged data",
             })?;
-        std::str::from_utf8(&plain)
+        let secret = std::str::from_utf8(&plain)
             .map(SecretString::from)
             .map_err(|_| Error::Unseal {
                 reason: "the sealed value is not UTF-8",
-            })
+            })?;
+        crate::redact::remember(&secret);
+        Ok(secret)
     }
 }
 
@@ -197,6 +201,8 @@ fn create_key(path: &Path) -> Result<[u8; KEY_LEN]> {
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
+        // Unix: 0600. Windows: the file inherits the state directory's ACL (see
+        // paths::ensure_dir); an explicit owner-only DACL would take the windows-acl crate.
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;

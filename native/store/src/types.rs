@@ -412,6 +412,12 @@ pub struct EndpointRecord {
     /// `-MaxConcurrentIncrementalSyncs`: incremental syncs at once; not above
     /// `max_concurrent_migrations`.
     pub max_concurrent_incremental_syncs: u32,
+    /// `-MaxConnectionsPerUser` (extension): connections one user's sync may hold on this
+    /// server at once (default 8).
+    pub max_connections_per_user: u32,
+    /// `-PreserveOrder` (extension): as a target, append into each folder over one connection,
+    /// keeping the source's order.
+    pub preserve_order: bool,
     /// `-Credentials` user name (targets).
     pub admin_user: Option<String>,
     /// Sealed admin password or OAuth2 client secret; never serialized.
@@ -450,6 +456,8 @@ impl EndpointRecord {
             ca_file: None,
             max_concurrent_migrations: 100,
             max_concurrent_incremental_syncs: 20,
+            max_connections_per_user: 8,
+            preserve_order: false,
             admin_user: None,
             admin_secret: None,
             target_login: None,
@@ -687,6 +695,9 @@ pub struct SkippedItem {
     pub subject: Option<String>,
     /// The `From` header; `None` when missing or unreadable.
     pub sender: Option<String>,
+    /// The `To` and `Cc` recipients, in header order (`Recipient`); empty when unknown.
+    #[serde(default)]
+    pub recipients: Vec<String>,
     /// The `Date` header as written; `None` when missing or unreadable.
     pub date_sent: Option<String>,
     /// INTERNALDATE as RFC 3339; `None` when not known.
@@ -760,6 +771,18 @@ pub struct WorkerRecord {
     pub started_at: Timestamp,
     /// When the worker last reported alive; a stale value means it is gone.
     pub heartbeat_at: Timestamp,
+}
+
+impl WorkerRecord {
+    /// How often a worker writes its heartbeat, in seconds.
+    pub const HEARTBEAT_SECS: i64 = 5;
+    /// A heartbeat older than this (six missed beats) means the worker is gone or hung.
+    pub const STALE_AFTER_SECS: i64 = 30;
+
+    /// Whether the worker's heartbeat is fresh at `now` ([`Self::STALE_AFTER_SECS`]).
+    pub fn alive_at(&self, now: Timestamp) -> bool {
+        now.signed_duration_since(self.heartbeat_at).num_seconds() <= Self::STALE_AFTER_SECS
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,23 @@ pub enum Error {
         /// The last 30 lines of dovecot.log; empty when Dovecot never ran.
         log_tail: String,
     },
+    /// Cyrus did not come up; `log_tail` is the end of master's output.
+    #[error("cyrus did not start: {message}\n--- master.log (tail) ---\n{log_tail}")]
+    CyrusStart {
+        /// What went wrong: a program missing, master exiting, or the port not accepting.
+        message: String,
+        /// The last 30 lines of master's output (Cyrus itself logs to syslog).
+        log_tail: String,
+    },
+    /// PostgreSQL did not come up; `log_tail` is the end of its server log.
+    #[error("postgresql did not start: {message}\n--- postgres.log (tail) ---\n{log_tail}")]
+    PostgresStart {
+        /// What went wrong: a program missing, initdb or pg_ctl failing, or the port not
+        /// accepting.
+        message: String,
+        /// The last 30 lines of postgres.log; empty when the server never ran.
+        log_tail: String,
+    },
     /// The caller asked for something that does not exist or makes no sense.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

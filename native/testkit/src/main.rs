@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use imapmigration_testkit::dovecot::ExternalOAuth;
 use imapmigration_testkit::{
-    DelayProxy, Dovecot, DovecotOptions, FaultProxy, OAuthServer, SpecialUseNames, mail,
-    maildir_snapshot,
+    DelayProxy, Dovecot, DovecotOptions, FaultProxy, OAuthServer, Refusal, RefusingProxy,
+    ServerProfile, SpecialUseNames, mail, maildir_snapshot,
 };
 use serde_json::json;
 
@@ -52,6 +52,13 @@ impl Profile {
     }
 }
 
+fn parse_server_profile(name: &str) -> Result<ServerProfile, String> {
+    ServerProfile::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ServerProfile::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown profile {name:?}; one of {}", names.join(", "))
+    })
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Start Dovecot in DIR and leave it running; prints where to reach it.
@@ -66,6 +73,9 @@ enum Cmd {
         seed: Option<Profile>,
         #[arg(long, value_enum, default_value = "standard")]
         special_use: SpecialUse,
+        /// Capability profile to advertise: full, gmail, exchange, rev1-uidplus, rev1.
+        #[arg(long, default_value = "full", value_parser = parse_server_profile)]
+        capabilities: ServerProfile,
         /// Keep fsync on (slower; default is mail_fsync = never).
         #[arg(long)]
         fsync: bool,
@@ -147,6 +157,19 @@ enum ProxyCmd {
         #[arg(long)]
         upstream: SocketAddr,
     },
+    /// Refuse chosen folders as field servers do (`NO [CANNOT]` to CREATE and SELECT of a folder
+    /// whose name contains --create; `NO [SERVERBUG]` to body fetches in one whose name contains
+    /// --fetch), forward the rest; prints {"port": N}.
+    Refuse {
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// Refuse CREATE and SELECT of folders whose name contains this.
+        #[arg(long, conflicts_with = "fetch", required_unless_present = "fetch")]
+        create: Option<String>,
+        /// Refuse the message bodies of folders whose name contains this.
+        #[arg(long)]
+        fetch: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -195,9 +218,10 @@ fn run(cmd: Cmd) -> BoxResult<()> {
             users,
             seed,
             special_use,
+            capabilities,
             fsync,
             json,
-        } => start(&dir, &users, seed, special_use, fsync, json),
+        } => start(&dir, &users, seed, special_use, capabilities, fsync, json),
         Cmd::Stop { dir } => {
             let mut dc = Dovecot::attach(&dir)?;
             dc.stop()?;
@@ -271,6 +295,29 @@ fn run(cmd: Cmd) -> BoxResult<()> {
         Cmd::Proxy {
             kind: ProxyCmd::Fault { upstream },
         } => fault_proxy(upstream),
+        Cmd::Proxy {
+            kind:
+                ProxyCmd::Refuse {
+                    upstream,
+                    create,
+                    fetch,
+                },
+        } => {
+            let refusal = match (create, fetch) {
+                (Some(name), _) => Refusal::Create(name),
+                (None, Some(name)) => Refusal::FetchBodies(name),
+                (None, None) => return Err("give --create or --fetch".into()),
+            };
+            let p = RefusingProxy::start(upstream, refusal)?;
+            println!(
+                "{}",
+                json!({"host": "127.0.0.1", "port": p.port(), "upstream": upstream.to_string()})
+            );
+            let _ = std::io::stdout().flush();
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
         Cmd::ServeOauth {
             dir,
             client_id,
@@ -301,6 +348,7 @@ fn start(
     users: &str,
     seed: Option<Profile>,
     special_use: SpecialUse,
+    capabilities: ServerProfile,
     fsync: bool,
     as_json: bool,
 ) -> BoxResult<()> {
@@ -318,7 +366,7 @@ fn start(
         )
         .into());
     }
-    let mut opts = DovecotOptions::default().in_dir(&dir);
+    let mut opts = DovecotOptions::default().in_dir(&dir).profile(capabilities);
     opts.fsync = fsync;
     opts.special_use_names = match special_use {
         SpecialUse::Standard => SpecialUseNames::Standard,

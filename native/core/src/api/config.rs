@@ -6,7 +6,14 @@
 //!   `passwordSealed` is the base64 of the sealed password (unseal with `Store::unseal`);
 //! - `incrementalSyncIntervalSecs`: seconds between incremental syncs (default 86400, ≥ 60);
 //! - `maxConcurrentMigrations`: users the worker runs at once over all batches (absent = the
-//!   worker's default).
+//!   worker's default);
+//! - `memoryBudget`: bytes of message bodies the worker (or the CLI) holds at once over all
+//!   users and folders (absent = `IMAPMIGRATION_MEMORY_BUDGET`, else 256 MiB; see
+//!   `engine::budget`); read when the worker starts;
+//! - `connectTimeout`, `greetingTimeout`, `tlsTimeout`, `loginTimeout`, `idleTimeout`
+//!   (seconds) and `minTransferRate` (bytes per second): the stall limits of every connection
+//!   (`engine::server::TIMEOUT_SETTINGS`; absent = the defaults; the `IMAPMIGRATION_TIMEOUT_*`
+//!   and `IMAPMIGRATION_MIN_RATE` variables override them); read for every pass.
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -18,6 +25,8 @@ use store::Store;
 use super::dto;
 use super::{ApiError, ApiResult, Request};
 use crate::ErrorCode;
+use crate::engine::budget::{self, MEMORY_BUDGET_KEY};
+use crate::engine::server::{self as server_settings, TIMEOUT_SETTINGS};
 
 pub(crate) const KEY_DEFAULT_TARGET: &str = "defaultTargetEndpoint";
 pub(crate) const KEY_SMTP_RELAY: &str = "smtpRelay";
@@ -67,8 +76,14 @@ fn config_value(store: &Store) -> ApiResult {
         .config_get(KEY_MAX_CONCURRENT)?
         .and_then(|v| v.as_u64())
         .map_or_else(|| json!("Unlimited"), |n| json!(n));
+    let memory_budget = store
+        .config_get(MEMORY_BUDGET_KEY)?
+        .and_then(|v| v.as_u64())
+        .or_else(budget::budget_from_env)
+        .unwrap_or(budget::DEFAULT_MEMORY_BUDGET);
+    let timeouts = server_settings::configured_timeouts(store);
     let batches = store.list_batches(&store::BatchFilter::default())?.len();
-    Ok(json!({
+    let mut value = json!({
         "Identity": "MigrationConfig",
         "MaxNumberOfBatches": MAX_NUMBER_OF_BATCHES,
         "MaxConcurrentMigrations": max_concurrent,
@@ -78,8 +93,47 @@ fn config_value(store: &Store) -> ApiResult {
         "DefaultTargetEndpoint": default_target,
         "SmtpRelay": smtp,
         "IncrementalSyncIntervalSecs": interval,
+        "MemoryBudget": memory_budget,
+        // Seconds (the module shows them as TimeSpans) and bytes per second: the limits in
+        // force, stored or default, under the environment's overrides.
+        "ConnectTimeout": timeouts.connect.as_secs_f64(),
+        "GreetingTimeout": timeouts.greeting.as_secs_f64(),
+        "TlsTimeout": timeouts.tls.as_secs_f64(),
+        "LoginTimeout": timeouts.login.as_secs_f64(),
+        "IdleTimeout": timeouts.idle.as_secs_f64(),
+        "MinTransferRate": timeouts.min_rate,
         "Home": store.home(),
-    }))
+        "Workers": workers(store)?,
+    });
+    if let (Some(v), Value::Object(console)) =
+        (value.as_object_mut(), super::console::config_out(store)?)
+    {
+        v.extend(console);
+    }
+    Ok(value)
+}
+
+/// The registered workers, most recent heartbeat first (`Workers`): a worker writes its row
+/// every few seconds and removes it when it stops; `Alive` is false once the heartbeat is
+/// stale (the worker was killed or hangs).
+fn workers(store: &Store) -> ApiResult {
+    let now = store::now();
+    Ok(Value::Array(
+        store
+            .workers_list()?
+            .into_iter()
+            .map(|w| {
+                json!({
+                    "Host": w.host,
+                    "Pid": w.pid,
+                    "Version": w.version,
+                    "StartTime": w.started_at,
+                    "HeartbeatTime": w.heartbeat_at,
+                    "Alive": crate::process::liveness::alive(&w, now),
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// Get-MigrationConfig.
@@ -106,6 +160,7 @@ struct Args {
     smtp_relay: Option<SmtpArgs>,
     incremental_sync_interval_secs: Option<Value>,
     max_concurrent_migrations: Option<Value>,
+    memory_budget: Option<Value>,
 }
 
 /// Set-MigrationConfig: validates every given setting before writing any.
@@ -163,6 +218,45 @@ pub fn set(req: &Request) -> ApiResult {
                 ));
             }
             Some(n) => writes.push((KEY_MAX_CONCURRENT, Some(json!(n)))),
+        }
+    }
+
+    if dto::has(req, MEMORY_BUDGET_KEY) {
+        match &a.memory_budget {
+            None | Some(Value::Null) => writes.push((MEMORY_BUDGET_KEY, None)),
+            Some(v) => {
+                let bytes = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(budget::parse_size))
+                    .ok_or_else(|| {
+                        setting(
+                            MEMORY_BUDGET_KEY,
+                            "memoryBudget must be a size in bytes (or with KB, MB or GB)",
+                        )
+                    })?;
+                if !(budget::MIN_MEMORY_BUDGET..=u64::from(u32::MAX)).contains(&bytes) {
+                    return Err(setting(
+                        MEMORY_BUDGET_KEY,
+                        format!(
+                            "memoryBudget is {bytes} bytes; it must be from {} MB to 4 GB",
+                            budget::MIN_MEMORY_BUDGET >> 20
+                        ),
+                    ));
+                }
+                writes.push((MEMORY_BUDGET_KEY, Some(json!(bytes))));
+            }
+        }
+    }
+
+    for s in &TIMEOUT_SETTINGS {
+        match req.args.get(s.key) {
+            None => {}
+            Some(Value::Null) => writes.push((s.key, None)),
+            Some(v) => {
+                let stored = server_settings::check_timeout_setting(s.key, v)
+                    .map_err(|message| setting(s.key, message))?;
+                writes.push((s.key, Some(stored)));
+            }
         }
     }
 
@@ -244,6 +338,8 @@ pub fn set(req: &Request) -> ApiResult {
         ));
     }
 
+    writes.extend(super::console::config_writes(req, &store)?);
+
     for (key, value) in writes {
         match value {
             Some(v) => store.config_set(key, &v)?,
@@ -252,5 +348,6 @@ pub fn set(req: &Request) -> ApiResult {
             }
         }
     }
+    super::console::after_writes(req, &store)?;
     config_value(&store)
 }

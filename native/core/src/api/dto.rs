@@ -142,6 +142,28 @@ pub fn unlimited(parameter: &str, value: &Value) -> ApiResult<Option<u32>> {
     }
 }
 
+/// A size limit in bytes (`-MaxMessageSize`): a positive number of bytes, or `null` /
+/// `"Unlimited"` for none.
+pub fn byte_limit(parameter: &str, value: &Value) -> ApiResult<Option<u64>> {
+    let bad = || {
+        ApiError::invalid(
+            parameter,
+            format!("the value of {parameter} must be a positive number of bytes or \"Unlimited\""),
+        )
+    };
+    let n = match value {
+        Value::Null => return Ok(None),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("unlimited") => return Ok(None),
+        Value::Number(n) => n.as_u64().ok_or_else(bad)?,
+        Value::String(s) => s.trim().parse::<u64>().map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    if n == 0 {
+        return Err(bad());
+    }
+    Ok(Some(n))
+}
+
 /// `-ResultSize`: default 1000, `unlimited` for everything.
 pub fn result_size(value: &Option<Value>) -> ApiResult<Option<usize>> {
     match value {
@@ -267,6 +289,8 @@ pub fn endpoint(e: &EndpointRecord) -> Value {
         "AcceptUntrustedCertificates": e.accept_untrusted,
         "MaxConcurrentMigrations": e.max_concurrent_migrations,
         "MaxConcurrentIncrementalSyncs": e.max_concurrent_incremental_syncs,
+        "MaxConnectionsPerUser": e.max_connections_per_user,
+        "PreserveOrder": e.preserve_order,
         "MailboxPermission": "Admin",
         "CaFile": e.ca_file,
         "HasCredentials": e.admin_secret.is_some(),
@@ -423,6 +447,11 @@ pub fn batch(b: &BatchRecord, cx: &BatchContext<'_>) -> Value {
     m.insert("BadItemLimit".into(), unlimited_out(b.bad_item_limit));
     m.insert("LargeItemLimit".into(), unlimited_out(b.large_item_limit));
     m.insert(
+        "MaxMessageSize".into(),
+        b.max_message_size
+            .map_or_else(|| json!("Unlimited"), |n| json!(n)),
+    );
+    m.insert(
         "AllowUnknownColumnsInCsv".into(),
         json!(b.allow_unknown_columns),
     );
@@ -503,6 +532,23 @@ pub fn user(u: &UserRecord, batch_name: &str) -> Value {
 
 /// A MigrationUserStatistics: the user plus transfer figures, and the skipped items and report
 /// lines when asked for (empty arrays otherwise, as Exchange prints `{}`).
+/// The worker's recent view of a user, from its last report lines (oldest first): the lines
+/// with their time and level, how many of them are retries, and the last retry's text.
+pub fn diagnostics(recent: &[Event]) -> Value {
+    let retries: Vec<&Event> = recent
+        .iter()
+        .filter(|e| crate::engine::retry::is_retry_line(&e.message))
+        .collect();
+    json!({
+        "Retries": retries.len(),
+        "LastRetry": retries.last().map(|e| e.message.as_str()),
+        "Events": recent
+            .iter()
+            .map(|e| format!("{} {} {}", format_timestamp(&e.at), e.level.as_str(), e.message))
+            .collect::<Vec<_>>(),
+    })
+}
+
 pub fn user_statistics(
     u: &UserRecord,
     batch_name: &str,
@@ -533,6 +579,7 @@ pub fn user_statistics(
                 "FolderName": s.folder,
                 "Subject": s.subject,
                 "Sender": s.sender,
+                "Recipient": s.recipients,
                 "DateSent": s.date_sent,
                 "DateReceived": s.date_received,
                 "MessageSize": s.size,
@@ -564,6 +611,59 @@ pub fn batch_names(batches: &[BatchRecord]) -> HashMap<Uuid, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_limits_take_bytes_or_unlimited() {
+        assert_eq!(byte_limit("m", &json!(36700160)).unwrap(), Some(36700160));
+        assert_eq!(byte_limit("m", &json!("1024")).unwrap(), Some(1024));
+        assert_eq!(byte_limit("m", &json!("Unlimited")).unwrap(), None);
+        assert_eq!(byte_limit("m", &Value::Null).unwrap(), None);
+        for bad in [json!(0), json!(-1), json!("35 MB"), json!(true)] {
+            let e = byte_limit("maxMessageSize", &bad).unwrap_err();
+            assert!(e.message.contains("maxMessageSize"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn diagnostics_count_the_retries_among_the_recent_lines() {
+        let line = |level, message: &str| {
+            store::Event::new(Some(Uuid::new_v4()), None, level, message.to_string())
+        };
+        let recent = [
+            line(
+                store::EventLevel::Warning,
+                "ann@contoso.test: attempt 1 interrupted (connection reset by the source); retrying in 1 s",
+            ),
+            line(
+                store::EventLevel::Warning,
+                "ann@contoso.test: 1 message skipped",
+            ),
+            line(
+                store::EventLevel::Warning,
+                "ann@contoso.test: attempt 2 interrupted (the target said: NO [OVERQUOTA]); retrying in 2 s",
+            ),
+            line(
+                store::EventLevel::Info,
+                "ann@contoso.test: pass 1 finished: 3 copied; 2 source and 1 target sessions",
+            ),
+        ];
+        let d = diagnostics(&recent);
+        assert_eq!(d["Retries"], json!(2));
+        assert!(
+            d["LastRetry"].as_str().unwrap().contains("OVERQUOTA"),
+            "{d}"
+        );
+        let events = d["Events"].as_array().unwrap();
+        assert_eq!(events.len(), 4);
+        assert!(
+            events[3]
+                .as_str()
+                .unwrap()
+                .contains(" Info ann@contoso.test: pass 1"),
+            "{d}"
+        );
+        assert_eq!(diagnostics(&[])["LastRetry"], Value::Null);
+    }
 
     #[test]
     fn times_without_zone_are_utc() {

@@ -41,6 +41,8 @@ struct EndpointArgs {
     accept_untrusted_certificates: Option<bool>,
     max_concurrent_migrations: Option<Value>,
     max_concurrent_incremental_syncs: Option<Value>,
+    max_connections_per_user: Option<Value>,
+    preserve_order: Option<bool>,
     #[serde(default)]
     skip_verification: bool,
     ca_file: Option<String>,
@@ -313,6 +315,10 @@ pub fn new(req: &Request) -> ApiResult {
             .max_concurrent_incremental_syncs
             .min(e.max_concurrent_migrations),
     };
+    if let Some(v) = &a.max_connections_per_user {
+        e.max_connections_per_user = parse_concurrency("maxConnectionsPerUser", v)?;
+    }
+    e.preserve_order = a.preserve_order.unwrap_or(false);
     e.ca_file = dto::opt_identity(&a.ca_file).map(str::to_owned);
     if let Some(c) = &a.credentials {
         (e.admin_user, e.admin_secret) = seal_credentials(&store, c)?;
@@ -346,8 +352,8 @@ pub fn new(req: &Request) -> ApiResult {
     Ok(dto::endpoint(&e))
 }
 
-/// Get-MigrationEndpoint. An unknown or absent identity lists every endpoint, as Exchange
-/// documents for the Get- cmdlets.
+/// Get-MigrationEndpoint. No identity lists every endpoint (of `type`, when given); an identity
+/// that names no endpoint is `NotFound`, never every endpoint.
 pub fn get(req: &Request) -> ApiResult {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -359,9 +365,11 @@ pub fn get(req: &Request) -> ApiResult {
     let a: Args = dto::args(req)?;
     let store = req.open_store()?;
     let kind = dto::opt_identity(&a.kind);
-    if let Some(id) = dto::opt_identity(&a.identity)
-        && let Some(e) = store.get_endpoint(id)?
-    {
+    if let Some(id) = dto::opt_identity(&a.identity) {
+        let e = store.get_endpoint(id)?.ok_or_else(|| {
+            ApiError::not_found("migration endpoint", id)
+                .with_details(json!({ "identity": id, "parameter": "identity" }))
+        })?;
         let matches = kind.is_none_or(|k| k.eq_ignore_ascii_case(&e.endpoint_type));
         return Ok(json!(if matches {
             vec![dto::endpoint(&e)]
@@ -434,6 +442,14 @@ pub fn set(req: &Request) -> ApiResult {
     if let Some(v) = &a.max_concurrent_incremental_syncs {
         e.max_concurrent_incremental_syncs = parse_concurrency("maxConcurrentIncrementalSyncs", v)?;
         u.max_concurrent_incremental_syncs = Some(e.max_concurrent_incremental_syncs);
+    }
+    if let Some(v) = &a.max_connections_per_user {
+        e.max_connections_per_user = parse_concurrency("maxConnectionsPerUser", v)?;
+        u.max_connections_per_user = Some(e.max_connections_per_user);
+    }
+    if let Some(b) = a.preserve_order {
+        e.preserve_order = b;
+        u.preserve_order = Some(b);
     }
     if a.max_concurrent_incremental_syncs.is_none()
         && e.max_concurrent_incremental_syncs > e.max_concurrent_migrations
@@ -598,14 +614,14 @@ pub fn test(req: &Request) -> ApiResult {
                 "Result": "Success",
                 "Message": message,
                 "ErrorDetail": null,
-                "Greeting": greeting,
+                "Greeting": store::redact::clean(&greeting),
                 "ConnectionSettings": settings,
                 "SupportsCutover": false,
             })
         }
         Err(e) => json!({
             "Result": "Failed",
-            "Message": e.message,
+            "Message": store::redact::clean(&e.message),
             "ErrorDetail": e.code,
             "ConnectionSettings": null,
             "SupportsCutover": false,
@@ -621,8 +637,7 @@ pub fn test(req: &Request) -> ApiResult {
 fn verify(e: &EndpointRecord) -> ApiResult<String> {
     let cfg = crate::engine::server_config(e);
     let mut cfg = cfg;
-    cfg.connect_timeout = PROBE_STEP_TIMEOUT;
-    cfg.io_timeout = PROBE_STEP_TIMEOUT;
+    cfg.timeouts = cfg.timeouts.at_most(PROBE_STEP_TIMEOUT);
     let result = super::runtime().block_on(imapmigration_imap::probe(&cfg));
     match result {
         Ok(caps) => Ok(caps.iter().collect::<Vec<_>>().join(" ")),

@@ -6,11 +6,13 @@
 
 mod batch;
 mod config;
+mod console;
 mod dto;
 mod endpoint;
 mod system;
 mod user;
 
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -61,6 +63,25 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// This error with its message and every string of its details redacted.
+    pub fn redacted(mut self) -> Self {
+        fn walk(v: &mut Value) {
+            match v {
+                Value::String(s) => *s = store::redact::clean(s),
+                Value::Array(a) => a.iter_mut().for_each(walk),
+                Value::Object(o) => o.values_mut().for_each(walk),
+                _ => {}
+            }
+        }
+        self.message = store::redact::clean(&self.message);
+        if let Some(d) = self.details.as_mut() {
+            walk(d);
+        }
+        self
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
@@ -99,7 +120,8 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// A parsed request: the operation, the state directory and the arguments.
+/// A parsed request: the operation, the state directory and the arguments, and what the
+/// operation reports beside its result.
 pub struct Request {
     /// The operation's name, such as `batch.new` (the request's `op`).
     pub op: String,
@@ -108,9 +130,42 @@ pub struct Request {
     pub home: Option<PathBuf>,
     /// Every other member of the request object: the operation's camelCase arguments.
     pub args: Map<String, Value>,
+    /// The response's `warnings`: what the operation did or found on the side (a worker
+    /// started for a batch whose worker was gone), shown by the module as warnings.
+    warnings: RefCell<Vec<String>>,
+    /// Whether [`system::revive_worker`] found the state directory's worker gone while a
+    /// batch needed one, and a new one runs now.
+    worker_replaced: Cell<bool>,
 }
 
 impl Request {
+    /// A request for `op` on `home` (None: the default state directory) with `args`.
+    pub fn new(op: impl Into<String>, home: Option<PathBuf>, args: Map<String, Value>) -> Self {
+        Request {
+            op: op.into(),
+            home,
+            args,
+            warnings: RefCell::new(Vec::new()),
+            worker_replaced: Cell::new(false),
+        }
+    }
+
+    /// Adds a warning to the response.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.warnings.borrow_mut().push(message.into());
+    }
+
+    /// The warnings added so far, in order.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.borrow().clone()
+    }
+
+    /// Whether the request found no live worker for a batch that needs one and a new worker
+    /// runs now (see [`system::revive_worker`]).
+    pub(crate) fn worker_replaced(&self) -> bool {
+        self.worker_replaced.get()
+    }
+
     /// Deserializes the arguments into `T`. A failure names the argument (its path, such as
     /// `credentials.password`) and what was expected, never the value given: serde's own
     /// message quotes it, and it may be a password or a line of a CSV file.
@@ -150,10 +205,18 @@ impl Request {
         store::paths::state_dir(self.home.as_deref())
     }
 
-    /// Opens (creating on first use) the state store of [`Request::home`].
+    /// Opens (creating on first use) the state store of [`Request::home`]; a state file that
+    /// other users could read is made owner-only, and the response warns about it.
     pub fn open_store(&self) -> ApiResult<store::Store> {
         let home = self.home();
-        Ok(store::Store::open(&home)?)
+        let store = store::Store::open(&home)?;
+        for path in store.tightened() {
+            self.warn(format!(
+                "other users could read {}; it is now readable by its owner only",
+                path.display()
+            ));
+        }
+        Ok(store)
     }
 }
 
@@ -261,19 +324,47 @@ pub fn handle_json(text: &str) -> Value {
         _ => None,
     };
     map.remove("v");
-    let request = Request {
-        op,
-        home,
-        args: map,
-    };
-    match dispatch(&request) {
+    let request = Request::new(op, home, map);
+    let mut response = match dispatch(&request) {
         Ok(result) => json!({ "ok": true, "result": result }),
         Err(e) => error_envelope(e.code, &e.message, e.details),
+    };
+    let warnings = request.warnings();
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
     }
+    response
 }
 
-/// Routes a request to its operation.
+/// The operations that read or change batches or their users: each first makes sure a batch
+/// that needs the worker has one ([`system::revive_worker`]).
+const WATCHES_THE_WORKER: &[&str] = &[
+    "batch.new",
+    "batch.get",
+    "batch.set",
+    "batch.start",
+    "batch.stop",
+    "batch.complete",
+    "batch.remove",
+    "user.get",
+    "user.statistics",
+    "user.set",
+    "user.start",
+    "user.stop",
+    "user.remove",
+    "statistics.get",
+];
+
+/// Routes a request to its operation. An error's message and details go through the one
+/// redaction step ([`store::redact`]): they may quote a server's reply or a CSV cell.
 pub fn dispatch(req: &Request) -> ApiResult {
+    if WATCHES_THE_WORKER.contains(&req.op.as_str()) {
+        system::revive_worker(req);
+    }
+    route(req).map_err(ApiError::redacted)
+}
+
+fn route(req: &Request) -> ApiResult {
     match req.op.as_str() {
         "system.version" => system::version(req),
         "system.panic" => system::panic_for_tests(req),
@@ -299,6 +390,15 @@ pub fn dispatch(req: &Request) -> ApiResult {
         "statistics.get" => user::migration_statistics(req),
         "config.get" => config::get(req),
         "config.set" => config::set(req),
+        "console.settings" => console::settings(req),
+        "console.listening" => console::listening(req),
+        "console.status" => console::status(req),
+        "console.open" => console::open(req),
+        "console.login" => console::login(req),
+        "console.session" => console::session(req),
+        "console.logout" => console::logout(req),
+        "console.keep" => console::keep(req),
+        "console.kept" => console::kept(req),
         "worker.ensure" => system::worker_ensure(req),
         "worker.status" => system::worker_status(req),
         other => Err(ApiError::new(
@@ -319,11 +419,7 @@ mod tests {
         let Value::Object(args) = args else {
             panic!("args must be an object")
         };
-        Request {
-            op: "test.op".into(),
-            home: None,
-            args,
-        }
+        Request::new("test.op", None, args)
     }
 
     #[derive(Debug, Deserialize)]

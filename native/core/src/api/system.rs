@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use imapmigration_store as store;
+
 use super::{ApiError, ApiResult, Request};
 use crate::ErrorCode;
 use crate::process;
@@ -105,14 +107,161 @@ pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<
 /// Starts the worker when the caller gave its path; a missing path only means "not now" (the
 /// CLI and some tests drive the worker themselves).
 pub(crate) fn maybe_ensure(req: &Request) -> ApiResult<Option<u32>> {
-    let path = match req.args.get("workerPath").and_then(Value::as_str) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => match std::env::var("IMAPMIGRATION_WORKER") {
-            Ok(p) => PathBuf::from(p),
-            Err(_) => return Ok(None),
-        },
+    match worker_path(req) {
+        Some(path) => ensure(req, &path).map(|(pid, _)| Some(pid)),
+        None => Ok(None),
+    }
+}
+
+/// The worker binary the request names (`workerPath`), else `IMAPMIGRATION_WORKER`.
+fn worker_path(req: &Request) -> Option<PathBuf> {
+    match req.args.get("workerPath").and_then(Value::as_str) {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => std::env::var_os("IMAPMIGRATION_WORKER").map(PathBuf::from),
+    }
+}
+
+/// Notices a batch that needs the worker (work in progress, a requested action, a start or a
+/// sync that is due: `Store::batches_needing_attention`) while no live worker holds the state
+/// directory, and starts one, once per request, saying so in a warning. "Live" on SQLite: a
+/// process holds `worker.lock` and its heartbeat is at most
+/// [`process::liveness::stale_after_secs`] old (30 s). A worker that holds the lock with a
+/// stale heartbeat is hung (stopped, or stuck): when the caller may start workers and the hung
+/// one runs on this host, it is ended ([`process::liveness::end_hung_worker`]: SIGKILL, which
+/// a stopped process cannot escape or outlive to write again) and a new one started, both said
+/// in the warning; otherwise the warning names it. Never fails the operation: what goes wrong
+/// here is a warning too.
+pub(crate) fn revive_worker(req: &Request) {
+    let home = req.home();
+    if !store::paths::db_path(&home).exists() {
+        return;
+    }
+    let Ok(store) = req.open_store() else {
+        return;
     };
-    ensure(req, &path).map(|(pid, _)| Some(pid))
+    let now = store::now();
+    let Ok(waiting) = store.batches_needing_attention(now) else {
+        return;
+    };
+    if waiting.is_empty() {
+        return;
+    }
+    let names = waiting
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let workers = store.workers_list().unwrap_or_default();
+    let mut replaced = String::new();
+    match process::probe(&home) {
+        Ok(Some(pid)) => {
+            let Some(w) = workers.iter().find(|w| w.pid == pid) else {
+                return; // a worker that has just taken the lock and not yet registered
+            };
+            if process::liveness::alive(w, now) {
+                return;
+            }
+            let silent = now.signed_duration_since(w.heartbeat_at).num_seconds();
+            let hung = format!(
+                "the worker (pid {pid}) holds {} but has not reported since {} ({silent} s)",
+                home.display(),
+                rfc3339(w.heartbeat_at),
+            );
+            let local = w.host == process::liveness::this_host();
+            let path = worker_path(req);
+            if path.is_none() || !local {
+                let how = if local {
+                    format!("stop it (kill {pid}) and the next cmdlet starts a new one")
+                } else {
+                    format!("it runs on {}: stop it there (kill {pid})", w.host)
+                };
+                req.warn(format!(
+                    "{hung}; it may be hung, and the batch(es) {names} wait for it: {how}"
+                ));
+                return;
+            }
+            if !still_hung(&store, w) {
+                return; // it reported meanwhile (a host that was asleep, a slow store)
+            }
+            if let Err(e) = process::liveness::end_hung_worker(&home, pid, END_PATIENCE) {
+                req.warn(format!(
+                    "{hung}; it may be hung and could not be ended ({e}), and the batch(es) {names} wait for it: stop it (kill -9 {pid}) and the next cmdlet starts a new one"
+                ));
+                return;
+            }
+            tracing::warn!(pid, silent, "ended a hung worker");
+            replaced = format!("{hung}: it was hung and has been ended (SIGKILL)");
+        }
+        Ok(None) => {}
+        Err(_) => return,
+    }
+    let Some(path) = worker_path(req) else {
+        return; // the caller drives the worker itself (the CLI, tests)
+    };
+    let last = workers
+        .first()
+        .map(|w| {
+            format!(
+                " (the last one, pid {}, reported at {})",
+                w.pid,
+                rfc3339(w.heartbeat_at)
+            )
+        })
+        .unwrap_or_default();
+    match ensure(req, &path) {
+        Ok((pid, started)) => {
+            req.worker_replaced.set(true);
+            if started && replaced.is_empty() {
+                req.warn(format!(
+                    "no worker was running for {}{last}; started one (pid {pid}) to resume the batch(es) {names}",
+                    home.display()
+                ));
+            } else if started {
+                req.warn(format!(
+                    "{replaced}; started a new one (pid {pid}) to resume the batch(es) {names}"
+                ));
+            }
+        }
+        Err(e) if replaced.is_empty() => req.warn(format!(
+            "no worker is running for {}{last} and none could be started ({}); the batch(es) {names} wait for one",
+            home.display(),
+            e.message
+        )),
+        Err(e) => req.warn(format!(
+            "{replaced}; no new one could be started ({}), and the batch(es) {names} wait for one",
+            e.message
+        )),
+    }
+}
+
+/// How long the kernel is given to release a killed worker's lock.
+const END_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a worker seen with a stale heartbeat is still silent: a stopped process is at once;
+/// one that runs gets two seconds to write a heartbeat (its loop writes one within half a
+/// second of waking: a host resumed from sleep shows every heartbeat stale for that long).
+fn still_hung(store: &store::Store, seen: &store::WorkerRecord) -> bool {
+    if process::liveness::is_stopped(seen.pid) == Some(true) {
+        return true;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let fresh = store
+            .workers_list()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|w| w.id == seen.id)
+            .is_some_and(|w| w.heartbeat_at > seen.heartbeat_at);
+        if fresh {
+            return false;
+        }
+    }
+    true
+}
+
+fn rfc3339(t: store::Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The most recent worker registration (the live worker heartbeats every second).

@@ -72,8 +72,9 @@ struct IdArgs {
     identity: Option<String>,
 }
 
-/// Get-MigrationUser. An identity that names no user returns every user (Exchange documents
-/// this for the Get- cmdlets); the filters combine.
+/// Get-MigrationUser. An identity, mailbox GUID or address that names no user is `NotFound`,
+/// never every user, so that `Get-MigrationUser typo | Remove-MigrationUser` removes nothing; the
+/// filters combine.
 pub fn get(req: &Request) -> ApiResult {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -93,13 +94,18 @@ pub fn get(req: &Request) -> ApiResult {
     let names = dto::batch_names(&batches);
     let name_of = |u: &UserRecord| names.get(&u.batch_id).cloned().unwrap_or_default();
 
-    if let Some(id) = dto::opt_identity(&a.identity).or(dto::opt_identity(&a.mailbox_guid)) {
+    let named = dto::opt_identity(&a.identity)
+        .map(|id| (id, "identity"))
+        .or(dto::opt_identity(&a.mailbox_guid).map(|id| (id, "mailboxGuid")));
+    if let Some((id, parameter)) = named {
         let found = store.find_users(id)?;
-        if !found.is_empty() {
-            return Ok(Value::Array(
-                found.iter().map(|u| dto::user(u, &name_of(u))).collect(),
-            ));
+        if found.is_empty() {
+            return Err(ApiError::not_found("migration user", id)
+                .with_details(json!({ "identity": id, "parameter": parameter })));
         }
+        return Ok(Value::Array(
+            found.iter().map(|u| dto::user(u, &name_of(u))).collect(),
+        ));
     }
     let mut filter = UserFilter {
         limit,
@@ -137,12 +143,23 @@ pub fn get(req: &Request) -> ApiResult {
     }
     filter.email = dto::opt_identity(&a.email_address).map(str::to_owned);
     let users = store.list_users(&filter)?;
+    if let Some(email) = &filter.email
+        && users.is_empty()
+        && store.find_users(email)?.is_empty()
+    {
+        return Err(ApiError::not_found("migration user", email)
+            .with_details(json!({ "identity": email, "parameter": "emailAddress" })));
+    }
     Ok(Value::Array(
         users.iter().map(|u| dto::user(u, &name_of(u))).collect(),
     ))
 }
 
-/// Get-MigrationUserStatistics.
+/// The report lines a user's DiagnosticInfo shows: enough for the last passes and their retries.
+const DIAGNOSTIC_EVENTS: usize = 20;
+
+/// Get-MigrationUserStatistics. `Diagnostics` carries the user's most recent report lines and
+/// the retries among them, for the module's DiagnosticInfo text.
 pub fn statistics(req: &Request) -> ApiResult {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -173,12 +190,12 @@ pub fn statistics(req: &Request) -> ApiResult {
     } else {
         None
     };
-    Ok(dto::user_statistics(
-        &u,
-        &b.name,
-        skipped.as_deref(),
-        report.as_deref(),
-    ))
+    let recent = store.events_for_user(&u.id, Some(DIAGNOSTIC_EVENTS))?;
+    let mut v = dto::user_statistics(&u, &b.name, skipped.as_deref(), report.as_deref());
+    if let Value::Object(m) = &mut v {
+        m.insert("Diagnostics".into(), dto::diagnostics(&recent));
+    }
+    Ok(v)
 }
 
 /// Records a start-like user action (Start, SyncNow) if the user's and the batch's statuses

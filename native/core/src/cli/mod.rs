@@ -6,16 +6,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod resume;
+mod summary;
+mod url;
+
 use base64::Engine as _;
 use clap::Args;
 use imapmigration::api::{self, Request};
 use imapmigration::engine::Progress;
 use imapmigration::process::WorkerLock;
 use imapmigration::worker::Scheduler;
-use imapmigration_store::{BatchStatus, BatchUpdate, Store, UserFilter, UserRecord};
+use imapmigration_store::{BatchRecord, BatchUpdate, Store, UserFilter, redact};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
+
+use resume::Target;
+use url::{Url, parse_url};
 
 #[derive(Args)]
 pub struct MigrateArgs {
@@ -53,7 +60,8 @@ pub struct MigrateArgs {
     /// Master-user separator.
     #[arg(long, default_value = "*")]
     master_separator: String,
-    /// Batch name (default: cli-<time>).
+    /// Batch name. Default: `cli-` and a hash of the CSV's path, the source and the target, so
+    /// the same command run again continues the same batch.
     #[arg(long)]
     name: Option<String>,
     /// State directory.
@@ -68,61 +76,60 @@ pub struct MigrateArgs {
     /// Users migrated at once.
     #[arg(long, default_value_t = 8)]
     concurrency: u32,
+    /// Connections one user may hold on the target at once (-MaxConnectionsPerUser); on a
+    /// target without LITERAL+ or MULTIAPPEND the spare ones append into a folder in parallel.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    connections_per_user: u32,
+    /// Append into each folder over one connection, keeping the source's order
+    /// (-PreserveOrder).
+    #[arg(long)]
+    preserve_order: bool,
+    /// Seconds connecting may take (Set-MigrationConfig -ConnectTimeout; default 15). The stall
+    /// limits given here win over the stored ones and the IMAPMIGRATION_TIMEOUT_* variables.
+    #[arg(long, value_name = "SECS")]
+    connect_timeout: Option<f64>,
+    /// Seconds the greeting may take once connected (-GreetingTimeout; default 30).
+    #[arg(long, value_name = "SECS")]
+    greeting_timeout: Option<f64>,
+    /// Seconds a TLS handshake may take (-TlsTimeout; default 30).
+    #[arg(long, value_name = "SECS")]
+    tls_timeout: Option<f64>,
+    /// Seconds capabilities, STARTTLS and authentication may take (-LoginTimeout; default 60).
+    #[arg(long, value_name = "SECS")]
+    login_timeout: Option<f64>,
+    /// Seconds without a byte within a response (-IdleTimeout; default 60).
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<f64>,
+    /// Slowest response rate over each idle period, bytes per second or a size such as 1KB
+    /// (-MinTransferRate; default 1024; 0: off).
+    #[arg(long, value_name = "BYTES")]
+    min_rate: Option<String>,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
-}
-
-struct Url {
-    tls: bool,
-    host: String,
-    port: Option<u16>,
-}
-
-fn parse_url(s: &str, what: &str) -> Result<Url, String> {
-    let (tls, rest) = if let Some(r) = s.strip_prefix("imaps://") {
-        (true, r)
-    } else if let Some(r) = s.strip_prefix("imap://") {
-        (false, r)
-    } else {
-        return Err(format!(
-            "{what} must start with imap:// or imaps:// (got {s:?})"
-        ));
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, p) = r
-            .split_once(']')
-            .ok_or_else(|| format!("{what}: unclosed [ in {s:?}"))?;
-        (h.to_owned(), p.strip_prefix(':'))
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (rest.to_owned(), None),
-        }
-    };
-    let port = port
-        .map(|p| {
-            p.parse::<u16>()
-                .map_err(|_| format!("{what}: invalid port {p:?}"))
-        })
-        .transpose()?;
-    if host.is_empty() {
-        return Err(format!("{what}: no host in {s:?}"));
-    }
-    Ok(Url { tls, host, port })
+    /// Ignore CSV columns Exchange does not define (New-MigrationBatch
+    /// -AllowUnknownColumnsInCsv).
+    #[arg(long)]
+    allow_unknown_columns: bool,
 }
 
 fn call(home: &Option<PathBuf>, op: &str, args: Value) -> Result<Value, String> {
+    call_api(home, op, args).map_err(|e| e.message)
+}
+
+fn call_api(home: &Option<PathBuf>, op: &str, args: Value) -> Result<Value, api::ApiError> {
     let Value::Object(args) = args else {
-        return Err("internal: arguments must be an object".into());
+        return Err(api::ApiError::new(
+            imapmigration::ErrorCode::Internal,
+            "internal: arguments must be an object",
+        ));
     };
-    let req = Request {
-        op: op.into(),
-        home: home.clone(),
-        args,
-    };
-    api::dispatch(&req).map_err(|e| e.message)
+    let req = Request::new(op, home.clone(), args);
+    let r = api::dispatch(&req);
+    for w in req.warnings() {
+        eprintln!("warning: {}", redact::clean(&w));
+    }
+    r
 }
 
 fn endpoint_args(
@@ -142,10 +149,7 @@ fn endpoint_args(
     let mut m = Map::new();
     m.insert("name".into(), json!(name));
     m.insert("remoteServer".into(), json!(url.host));
-    m.insert(
-        "port".into(),
-        json!(url.port.unwrap_or(if url.tls { 993 } else { 143 })),
-    );
+    m.insert("port".into(), json!(url.port_or_default()));
     m.insert("security".into(), json!(security));
     m.insert(
         "acceptUntrustedCertificates".into(),
@@ -158,16 +162,27 @@ fn endpoint_args(
     m
 }
 
-fn put_endpoint(home: &Option<PathBuf>, args: Map<String, Value>) -> Result<(), String> {
+/// Creates the endpoint, or updates the one of that name a former run left; returns whether
+/// it created it (so a run that fails later removes it again). Any other refusal (a bad port,
+/// an unknown security mode) is the error.
+fn put_endpoint(home: &Option<PathBuf>, args: Map<String, Value>) -> Result<bool, String> {
     let name = args["name"].as_str().unwrap_or_default().to_owned();
-    match call(home, "endpoint.new", Value::Object(args.clone())) {
-        Ok(_) => Ok(()),
-        Err(_) => {
+    match call_api(home, "endpoint.new", Value::Object(args.clone())) {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == imapmigration::ErrorCode::AlreadyExists => {
             let mut set = args;
             set.remove("name");
             set.insert("identity".into(), json!(name));
-            call(home, "endpoint.set", Value::Object(set)).map(|_| ())
+            call(home, "endpoint.set", Value::Object(set)).map(|_| false)
         }
+        Err(e) => Err(e.message),
+    }
+}
+
+/// Removes the endpoints this run created, when it fails before its batch exists.
+fn remove_endpoints(home: &Option<PathBuf>, created: &[String]) {
+    for name in created {
+        let _ = call(home, "endpoint.remove", json!({ "identity": name }));
     }
 }
 
@@ -186,33 +201,154 @@ impl Progress for Bar {
     }
 }
 
+/// Runs `migrate`: exit 0 when every user ended synced, 1 when a user did not or a CSV row was
+/// refused, 2 when nothing could start (see [`summary`]); the reasons go to stderr.
 pub fn migrate(a: MigrateArgs) -> ExitCode {
     match run(a) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => summary::exit(summary::NOT_STARTED, &[e]),
     }
 }
 
-fn run(a: MigrateArgs) -> Result<ExitCode, String> {
-    let home = Some(imapmigration_store::paths::state_dir(a.home.as_deref()));
+/// What the options say, checked before anything is touched.
+struct Plan {
+    home: PathBuf,
+    csv: Vec<u8>,
+    name: String,
+    source: Url,
+    target: Target,
+    /// For `--target-login master|authzid`: (TargetLogin, admin, password).
+    target_admin: Option<(&'static str, String, String)>,
+}
+
+fn plan(a: &MigrateArgs) -> Result<Plan, String> {
+    let home = imapmigration_store::paths::state_dir(a.home.as_deref());
     let csv = std::fs::read(&a.csv).map_err(|e| format!("cannot read {}: {e}", a.csv.display()))?;
+    // The file is checked before anything is created from it.
+    imapmigration_store::csv_import::parse(&csv, a.allow_unknown_columns).map_err(|e| {
+        let hint = match e {
+            imapmigration_store::csv_import::CsvError::UnknownColumns { .. } => {
+                " (--allow-unknown-columns)"
+            }
+            _ => "",
+        };
+        format!("{}: {e}{hint}", a.csv.display())
+    })?;
+    let source = parse_url(&a.source, "--source")?;
+    let target = match a.target.as_deref() {
+        None => Target::Home,
+        Some(t) if t.starts_with("maildir:") => {
+            Target::Maildir(PathBuf::from(&t["maildir:".len()..]))
+        }
+        Some(t) => Target::Imap(parse_url(t, "--target")?),
+    };
+    let login = match a.target_login.as_str() {
+        "user" => None,
+        "master" => Some("MasterUser"),
+        "authzid" => Some("AuthorizationId"),
+        other => {
+            return Err(format!(
+                "--target-login must be user, master or authzid (got {other:?})"
+            ));
+        }
+    };
+    let target_admin = match (login, &target) {
+        (Some(login), Target::Imap(_)) => {
+            let admin = a
+                .target_admin
+                .clone()
+                .ok_or("--target-login master|authzid needs --target-admin")?;
+            let password = std::env::var("IMAPMIGRATION_TARGET_PASSWORD")
+                .map_err(|_| "set the target admin password in IMAPMIGRATION_TARGET_PASSWORD")?;
+            Some((login, admin, password))
+        }
+        _ => None,
+    };
     let name = a
         .name
         .clone()
-        .unwrap_or_else(|| format!("cli-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    let source = parse_url(&a.source, "--source")?;
+        .unwrap_or_else(|| resume::derived_name(&a.csv, &source, &target));
+    Ok(Plan {
+        home,
+        csv,
+        name,
+        source,
+        target,
+        target_admin,
+    })
+}
 
-    let lock = WorkerLock::acquire_within(home.as_deref().unwrap_or(std::path::Path::new(".")), std::time::Duration::from_secs(1))
+/// Checks that `url` answers as an IMAP server, the way Test-MigrationServerAvailability does
+/// (`endpoint.test`: connect, TLS as configured, the greeting; no login).
+fn precheck(
+    home: &Option<PathBuf>,
+    what: &str,
+    url: &Url,
+    starttls: bool,
+    a: &MigrateArgs,
+) -> Result<(), String> {
+    let mut args = endpoint_args("check", url, starttls, a.accept_untrusted, &a.ca_file);
+    args.remove("name");
+    args.remove("skipVerification");
+    let r = call(home, "endpoint.test", Value::Object(args))?;
+    if r["Result"] == "Success" {
+        return Ok(());
+    }
+    Err(format!(
+        "the {what} {}:{} failed the server check ({}): {}",
+        url.host,
+        url.port_or_default(),
+        r["ErrorDetail"].as_str().unwrap_or("Failed"),
+        r["Message"].as_str().unwrap_or("no reason given")
+    ))
+}
+
+/// The stall limits given on the command line, checked as Set-MigrationConfig checks them, for
+/// this process only (they are not stored).
+fn stall_limits(a: &MigrateArgs) -> Result<(), String> {
+    use imapmigration::engine::server::{
+        TIMEOUT_SETTINGS, check_timeout_setting, set_process_timeouts,
+    };
+    let given = [
+        (a.connect_timeout.map(|v| json!(v)), "--connect-timeout"),
+        (a.greeting_timeout.map(|v| json!(v)), "--greeting-timeout"),
+        (a.tls_timeout.map(|v| json!(v)), "--tls-timeout"),
+        (a.login_timeout.map(|v| json!(v)), "--login-timeout"),
+        (a.idle_timeout.map(|v| json!(v)), "--idle-timeout"),
+        (a.min_rate.as_ref().map(|v| json!(v)), "--min-rate"),
+    ];
+    let mut values = Vec::new();
+    for (setting, (value, flag)) in TIMEOUT_SETTINGS.iter().zip(given) {
+        let Some(value) = value else { continue };
+        // The check names the config key; the command line knows the flag.
+        let checked = check_timeout_setting(setting.key, &value)
+            .map_err(|e| e.replacen(setting.key, flag, 1))?;
+        values.push((setting.key, checked));
+    }
+    if !values.is_empty() {
+        set_process_timeouts(values);
+    }
+    Ok(())
+}
+
+fn run(a: MigrateArgs) -> Result<ExitCode, String> {
+    stall_limits(&a)?;
+    let p = plan(&a)?;
+    let home = Some(p.home.clone());
+    precheck(&home, "source", &p.source, a.starttls, &a)?;
+    if let Target::Imap(url) = &p.target {
+        precheck(&home, "target", url, a.target_starttls, &a)?;
+    }
+
+    let lock = WorkerLock::acquire_within(&p.home, std::time::Duration::from_secs(1))
         .map_err(|e| format!("cannot take the worker lock: {e}"))?
         .ok_or("a background worker owns this state directory; manage it with the cmdlets, or stop it first")?;
 
+    let name = &p.name;
     let src_name = format!("{name}-source");
     let mut src = endpoint_args(
         &src_name,
-        &source,
+        &p.source,
         a.starttls,
         a.accept_untrusted,
         &a.ca_file,
@@ -225,81 +361,61 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
         "maxConcurrentIncrementalSyncs".into(),
         json!(a.concurrency.max(1)),
     );
-    put_endpoint(&home, src)?;
-
-    let mut maildir: Option<PathBuf> = None;
+    let mut created = Vec::new();
+    if put_endpoint(&home, src)? {
+        created.push(src_name.clone());
+    }
     let mut target_name: Option<String> = None;
-    match a.target.as_deref() {
-        None => {}
-        Some(t) if t.starts_with("maildir:") => {
-            maildir = Some(PathBuf::from(&t["maildir:".len()..]))
-        }
-        Some(t) => {
-            let url = parse_url(t, "--target")?;
-            let tn = format!("{name}-target");
-            let mut args =
-                endpoint_args(&tn, &url, a.target_starttls, a.accept_untrusted, &a.ca_file);
-            let login = match a.target_login.as_str() {
-                "user" => None,
-                "master" => Some("MasterUser"),
-                "authzid" => Some("AuthorizationId"),
-                other => {
-                    return Err(format!(
-                        "--target-login must be user, master or authzid (got {other:?})"
-                    ));
-                }
-            };
-            if let Some(login) = login {
-                let admin = a
-                    .target_admin
-                    .clone()
-                    .ok_or("--target-login master|authzid needs --target-admin")?;
-                let password = std::env::var("IMAPMIGRATION_TARGET_PASSWORD").map_err(
-                    |_| "set the target admin password in IMAPMIGRATION_TARGET_PASSWORD",
-                )?;
-                args.insert("targetLogin".into(), json!(login));
-                args.insert("masterUserSeparator".into(), json!(a.master_separator));
-                args.insert(
-                    "credentials".into(),
-                    json!({"userName": admin, "password": password}),
-                );
-            }
-            put_endpoint(&home, args)?;
-            target_name = Some(tn);
-        }
-    }
-
-    let mut batch = json!({
-        "name": name,
-        "sourceEndpoint": src_name,
-        "csvData": base64::engine::general_purpose::STANDARD.encode(&csv),
-        "excludeFolders": a.exclude_folder,
-        "includeFolders": a.include_folder,
-    });
-    if let Some(t) = &target_name {
-        batch["targetEndpoint"] = json!(t);
-    }
-    let created = call(&home, "batch.new", batch)?;
-    if let Some(w) = created["ValidationWarnings"]
-        .as_array()
-        .filter(|w| !w.is_empty())
-    {
-        for v in w {
-            eprintln!(
-                "warning: row {}: {}: {}",
-                v["RowIndex"],
-                v["EmailAddress"].as_str().unwrap_or(""),
-                v["LocalizedErrorMessage"].as_str().unwrap_or("")
+    if let Target::Imap(url) = &p.target {
+        let tn = format!("{name}-target");
+        let mut args = endpoint_args(&tn, url, a.target_starttls, a.accept_untrusted, &a.ca_file);
+        args.insert(
+            "maxConnectionsPerUser".into(),
+            json!(a.connections_per_user),
+        );
+        args.insert("preserveOrder".into(), json!(a.preserve_order));
+        if let Some((login, admin, password)) = &p.target_admin {
+            args.insert("targetLogin".into(), json!(login));
+            args.insert("masterUserSeparator".into(), json!(a.master_separator));
+            args.insert(
+                "credentials".into(),
+                json!({"userName": admin, "password": password}),
             );
         }
+        match put_endpoint(&home, args) {
+            Ok(true) => created.push(tn.clone()),
+            Ok(false) => {}
+            Err(e) => {
+                remove_endpoints(&home, &created);
+                return Err(e);
+            }
+        }
+        target_name = Some(tn);
     }
-    let home_dir = home.clone().unwrap_or_default();
-    let store = Store::open(&home_dir).map_err(|e| e.to_string())?;
-    let batch = store
-        .get_batch(&name)
-        .map_err(|e| e.to_string())?
-        .ok_or("the batch vanished")?;
-    if let Some(m) = &maildir {
+
+    let store = Store::open(&p.home).map_err(|e| e.to_string())?;
+    let batch = match store.get_batch(name).map_err(|e| e.to_string())? {
+        Some(b) => {
+            let src_id = store
+                .get_endpoint(&src_name)
+                .map_err(|e| e.to_string())?
+                .map(|e| e.id);
+            if src_id != Some(b.source_endpoint_id) {
+                return Err(format!(
+                    "the batch {name} exists but was not made by migrate from this source; give another --name"
+                ));
+            }
+            eprintln!(
+                "continuing the batch {name} ({}, {} user(s))",
+                b.status.as_str(),
+                store.batch_counts(&b.id).map_err(|e| e.to_string())?.total
+            );
+            b
+        }
+        None => create_batch(&store, &home, &p, &a, &src_name, target_name.as_deref())
+            .inspect_err(|_| remove_endpoints(&home, &created))?,
+    };
+    if let Target::Maildir(m) = &p.target {
         store
             .update_batch(
                 &batch.id,
@@ -310,10 +426,18 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
             )
             .map_err(|e| e.to_string())?;
     }
-    store
-        .request_batch_action(&batch.id, imapmigration_store::BatchAction::Start)
-        .map_err(|e| e.to_string())?;
+    let users_to_start = store
+        .batch_counts(&batch.id)
+        .map_err(|e| e.to_string())?
+        .to_start
+        > 0;
+    if let Some(action) = resume::resume_action(&batch, users_to_start)? {
+        store
+            .request_batch_action(&batch.id, action)
+            .map_err(|e| e.to_string())?;
+    }
 
+    // From here on the batch runs: a failure is reported as the run's outcome (exit 1).
     let bar = ProgressBar::new(0);
     if a.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -327,78 +451,119 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
     let started = Instant::now();
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let status = rt.block_on(async {
-        let shutdown = CancellationToken::new();
+    let shutdown = CancellationToken::new();
+    let settled = rt.block_on(async {
         cancel_on_signals(shutdown.clone());
-        let mut scheduler = Scheduler::new(&home_dir, &lock)
+        let mut scheduler = Scheduler::new(&p.home, &lock)
             .map_err(|e| e.to_string())?
             .with_progress(Arc::new(Bar(bar.clone())));
         scheduler
-            .run_until_settled(batch.id, shutdown)
+            .run_until_settled(batch.id, shutdown.clone())
             .await
             .map_err(|e| e.to_string())
-    })?;
+    });
     bar.finish_and_clear();
-
+    let status = match settled {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(summary::exit(
+                summary::INCOMPLETE,
+                &[format!("the run of batch {name} stopped: {e}")],
+            ));
+        }
+    };
     let users = store
         .list_users(&UserFilter {
             batch_id: Some(batch.id),
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-    print_summary(&name, status, started.elapsed().as_secs_f64(), &users);
-    Ok(match status {
-        BatchStatus::Synced | BatchStatus::Completed => ExitCode::SUCCESS,
-        BatchStatus::SyncedWithErrors | BatchStatus::CompletedWithErrors => ExitCode::from(2),
-        _ => ExitCode::FAILURE,
-    })
+    let batch = store
+        .get_batch_by_id(&batch.id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the batch was removed while it ran")?;
+    summary::print(name, status, started.elapsed().as_secs_f64(), &users);
+    let (code, why) = summary::outcome(&batch, &users, shutdown.is_cancelled());
+    Ok(summary::exit(code, &why))
 }
 
-/// The result on stdout: one line per user (address, status, messages synced and skipped, last
-/// error), then the batch's totals. `elapsed` is in seconds.
-#[allow(
-    clippy::print_stdout,
-    reason = "the summary is the subcommand's output"
-)]
-fn print_summary(name: &str, status: BatchStatus, elapsed: f64, users: &[UserRecord]) {
-    let (mut items, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
-    println!(
-        "{:<40} {:<20} {:>10} {:>10}  error",
-        "EmailAddress", "Status", "Synced", "Skipped"
-    );
-    for u in users {
-        items += u.items_synced;
-        bytes += u.bytes_synced;
-        skipped += u.items_skipped;
-        println!(
-            "{:<40} {:<20} {:>10} {:>10}  {}",
-            u.email,
-            u.status.as_str(),
-            u.items_synced,
-            u.items_skipped,
-            u.last_error.as_deref().unwrap_or("")
-        );
+/// New-MigrationBatch for the run. A CSV with no row to migrate creates nothing.
+fn create_batch(
+    store: &Store,
+    home: &Option<PathBuf>,
+    p: &Plan,
+    a: &MigrateArgs,
+    src_name: &str,
+    target_name: Option<&str>,
+) -> Result<BatchRecord, String> {
+    let mut batch = json!({
+        "name": p.name,
+        "sourceEndpoint": src_name,
+        "csvData": base64::engine::general_purpose::STANDARD.encode(&p.csv),
+        "excludeFolders": a.exclude_folder,
+        "includeFolders": a.include_folder,
+        "allowUnknownColumnsInCsv": a.allow_unknown_columns,
+    });
+    if let Some(t) = target_name {
+        batch["targetEndpoint"] = json!(t);
     }
-    println!(
-        "batch {name}: {} in {elapsed:.1} s; {items} messages ({:.1} MB) on the target, {skipped} skipped",
-        status.as_str(),
-        bytes as f64 / 1e6
-    );
+    let created = call(home, "batch.new", batch)?;
+    let warnings: Vec<String> = created["ValidationWarnings"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .map(|v| {
+                    format!(
+                        "row {} ({}): {}",
+                        v["RowIndex"],
+                        v["EmailAddress"].as_str().unwrap_or(""),
+                        v["LocalizedErrorMessage"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for w in &warnings {
+        eprintln!("warning: {}", redact::clean(w));
+    }
+    let b = store
+        .get_batch(&p.name)
+        .map_err(|e| e.to_string())?
+        .ok_or("the batch vanished")?;
+    if store.batch_counts(&b.id).map_err(|e| e.to_string())?.total == 0 {
+        store.delete_batch(&b.id).map_err(|e| e.to_string())?;
+        return Err(format!(
+            "no row of {} can be migrated ({} refused); nothing was started",
+            a.csv.display(),
+            warnings.len()
+        ));
+    }
+    Ok(b)
 }
 
-/// Cancels `token` on SIGINT or SIGTERM so running passes stop at a safe point.
+/// Cancels `token` on SIGINT or SIGTERM (Windows: Ctrl+C / Ctrl+Break) so running passes stop
+/// at a safe point.
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
         }
         token.cancel();
     });

@@ -63,6 +63,32 @@ pub enum Error {
         #[source]
         source: imap::Error,
     },
+    /// A server completed a command with OK but did not answer what was asked: a UID FETCH
+    /// that left out requested messages, sent others or sent one twice, a LIST naming no
+    /// folder. Nothing is planned or reported on such an answer; like a dropped connection,
+    /// it is tried again on a new one, then reported.
+    #[error("the {side} server answered {command} wrongly: {detail}")]
+    Protocol {
+        /// The server that answered.
+        side: Side,
+        /// The command (`UID FETCH BODY.PEEK[]`, `LIST`).
+        command: String,
+        /// What was wrong with the answer, with the UIDs concerned.
+        detail: String,
+    },
+    /// A folder pass ended with messages the source listed for it neither confirmed on the
+    /// target nor recorded as skipped items: the pass is not complete, whatever else held.
+    #[error(
+        "{missing} of the {listed} messages listed for the pass are neither on the target nor skipped (uids {uids})"
+    )]
+    Incomplete {
+        /// Messages the source listed for the pass (to copy or to skip).
+        listed: u64,
+        /// Those without a confirmed copy or a skipped item.
+        missing: u64,
+        /// The first few missing source UIDs, comma-separated.
+        uids: String,
+    },
     /// The state store failed.
     #[error("cannot {action}: {source}")]
     Store {
@@ -197,9 +223,10 @@ impl Error {
     /// The side an error concerns, when it concerns a server.
     pub fn side(&self) -> Option<Side> {
         match self {
-            Error::Auth { side, .. } | Error::Connect { side, .. } | Error::Imap { side, .. } => {
-                Some(*side)
-            }
+            Error::Auth { side, .. }
+            | Error::Connect { side, .. }
+            | Error::Imap { side, .. }
+            | Error::Protocol { side, .. } => Some(*side),
             Error::Folder { source, .. } => source.side(),
             Error::BadItemLimitExceeded { .. } => Some(Side::Target),
             _ => None,
@@ -214,6 +241,8 @@ impl Error {
             Error::Connect { source, .. } | Error::Imap { source, .. } => source.is_retryable(),
             Error::Folder { source, .. } => source.is_retryable(),
             Error::Store { source, .. } => matches!(source, store::Error::Database { .. }),
+            // A new connection (and a fresh listing) may well get a complete answer.
+            Error::Protocol { .. } | Error::Incomplete { .. } => true,
             _ => false,
         }
     }
@@ -230,6 +259,7 @@ impl Error {
             Error::Auth { .. } => ErrorCode::AuthenticationFailed,
             Error::Connect { source, .. } | Error::Imap { source, .. } => imap_code(source),
             Error::Folder { source, .. } => source.code(),
+            Error::Protocol { .. } | Error::Incomplete { .. } => ErrorCode::Protocol,
             Error::Store { .. } | Error::Maildir { .. } | Error::Internal(_) => ErrorCode::Internal,
             // The target refused the items: the server's refusal, counted.
             Error::BadItemLimitExceeded { .. } => ErrorCode::ServerRefused,
@@ -261,7 +291,7 @@ pub fn imap_code(e: &imap::Error) -> ErrorCode {
             ErrorCode::ServerRefused
         }
         imap::Error::Unsupported { .. } => ErrorCode::Unsupported,
-        imap::Error::Protocol(_) => ErrorCode::Protocol,
+        imap::Error::Protocol(_) | imap::Error::Malformed { .. } => ErrorCode::Protocol,
         imap::Error::InvalidInput(_) => ErrorCode::InvalidArgument,
         _ => ErrorCode::Internal,
     }

@@ -141,6 +141,9 @@ pub struct TargetLayout {
     pub prefix: Vec<String>,
     /// The target's own folder for each role (path segments, prefix included).
     pub special: HashMap<Role, Vec<String>>,
+    /// Whether a name segment may hold the separator (the Maildir target escapes it on disk);
+    /// on an IMAP target it cannot.
+    pub separator_in_names: bool,
 }
 
 impl TargetLayout {
@@ -154,6 +157,7 @@ impl TargetLayout {
             delimiter: '/',
             prefix: Vec::new(),
             special,
+            separator_in_names: true,
         }
     }
 
@@ -185,7 +189,23 @@ impl TargetLayout {
             delimiter,
             prefix,
             special,
+            separator_in_names: false,
         }
+    }
+
+    /// A source name segment as the target can take it: an empty segment (from `a//b` or `/` on
+    /// a source whose separator is `/`) becomes `_`, and on an IMAP target the target's
+    /// separator inside a segment (`a/b` from a source whose separator is `.`, `..` onto a
+    /// target whose separator is `.`) becomes `_`, as it would split the name. `None` when the
+    /// segment is taken as it is.
+    pub fn safe_segment(&self, seg: &str) -> Option<String> {
+        if seg.is_empty() {
+            return Some("_".to_string());
+        }
+        if !self.separator_in_names && seg.contains(self.delimiter) {
+            return Some(seg.replace(self.delimiter, "_"));
+        }
+        None
     }
 
     /// Joins target path segments into the name sent to the target. A segment holding the
@@ -215,6 +235,10 @@ pub struct FolderPlan {
     pub target: Vec<String>,
     /// `\Noselect` on the source: created, never examined.
     pub noselect: bool,
+    /// A segment of the source path could not be a target name as it is and was changed
+    /// ([`TargetLayout::safe_segment`]; a `~` and 8 hex digits of its SHA-256 added where the
+    /// change alone would meet another folder's name). The pass reports it, naming both.
+    pub renamed: bool,
 }
 
 impl FolderPlan {
@@ -224,13 +248,11 @@ impl FolderPlan {
     }
 }
 
+/// The segments of a name. Empty segments are kept (`a//b` is three, `/` two): dropping them
+/// would merge `a//b` into `a/b` and lose `/` altogether; the target side makes them safe.
 fn split_name(name: &str, delim: Option<char>) -> Vec<String> {
     match delim {
-        Some(d) => name
-            .split(d)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        Some(d) => name.split(d).map(str::to_string).collect(),
         None => vec![name.to_string()],
     }
 }
@@ -365,9 +387,55 @@ pub fn plan_folders(
             role,
             target: target_path,
             noselect: *noselect,
+            renamed: false,
         });
     }
-    plans.into_iter().flatten().collect()
+    let mut plans: Vec<FolderPlan> = plans.into_iter().flatten().collect();
+    make_safe(&mut plans, target);
+    plans
+}
+
+/// Gives every segment the target cannot take its safe form ([`TargetLayout::safe_segment`]),
+/// the same for every pass. Where the safe form of a path is another source folder's path
+/// (`a.b` made `a_b` beside a real `a_b`), the changed segment also gets `~` and 8 hex digits
+/// of the SHA-256 of the source segment, so the two stay two folders.
+fn make_safe(plans: &mut [FolderPlan], target: &TargetLayout) {
+    let taken: HashSet<Vec<String>> = plans
+        .iter()
+        .filter(|p| p.target.iter().all(|s| target.safe_segment(s).is_none()))
+        .map(|p| p.target.clone())
+        .collect();
+    for p in plans.iter_mut() {
+        let mut out = Vec::with_capacity(p.target.len());
+        let mut renamed = false;
+        for seg in &p.target {
+            match target.safe_segment(seg) {
+                Some(safe) => {
+                    out.push(safe);
+                    renamed = true;
+                    let here = out.len();
+                    // The path so far would be a real folder's: tag the changed segment.
+                    let clash = taken
+                        .iter()
+                        .any(|t| t.len() >= here && t[..here] == out[..]);
+                    if clash {
+                        out[here - 1] = format!("{}~{}", out[here - 1], short_hash(seg));
+                    }
+                }
+                None => out.push(seg.clone()),
+            }
+        }
+        if renamed {
+            p.target = out;
+            p.renamed = true;
+        }
+    }
+}
+
+/// 8 hex digits of the SHA-256 of a name.
+fn short_hash(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(name.as_bytes()))[..8].to_string()
 }
 
 fn with_prefix(prefix: &[String], rel: &[String]) -> Vec<String> {

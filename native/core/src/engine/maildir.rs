@@ -84,23 +84,84 @@ pub fn escape_segment(seg: &str) -> String {
     out
 }
 
-/// The directory name (under the root) of a folder path; `None` for INBOX.
+/// The longest file name ext4, XFS, btrfs and tmpfs take, in bytes: a Maildir++ folder is one
+/// directory entry, `.` and every segment of its path, so a deep or non-Latin path (modified
+/// UTF-7 makes about 2.7 bytes of each such character) reaches it soon.
+pub const NAME_MAX: usize = 255;
+
+/// The directory name (under the root) of a folder path; `None` for INBOX. A name longer than
+/// [`NAME_MAX`] is shortened ([`shortened_dir_name`]).
 pub fn dir_name(segs: &[String]) -> Option<String> {
+    let parts = escaped_parts(segs)?;
+    let full = join_parts(&parts);
+    if full.len() <= NAME_MAX {
+        return Some(full);
+    }
+    Some(shortened_dir_name(segs, parts, &full))
+}
+
+/// Whether [`dir_name`] had to shorten the folder's name to fit [`NAME_MAX`].
+pub fn is_shortened(segs: &[String]) -> bool {
+    escaped_parts(segs).is_some_and(|p| join_parts(&p).len() > NAME_MAX)
+}
+
+fn escaped_parts(segs: &[String]) -> Option<Vec<String>> {
     if segs.is_empty() || (segs.len() == 1 && segs[0].eq_ignore_ascii_case("INBOX")) {
         return None;
     }
-    let parts: Vec<String> = segs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if i == 0 && s.eq_ignore_ascii_case("INBOX") {
-                "INBOX".to_string()
-            } else {
-                escape_segment(s)
+    Some(
+        segs.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i == 0 && s.eq_ignore_ascii_case("INBOX") {
+                    "INBOX".to_string()
+                } else {
+                    escape_segment(s)
+                }
+            })
+            .collect(),
+    )
+}
+
+fn join_parts(parts: &[String]) -> String {
+    format!(".{}", parts.join("."))
+}
+
+/// A stable on-disk name for a folder whose Maildir++ name is too long: as many leading
+/// segments as fit are kept whole, and the rest of the path becomes one last segment, its
+/// segments joined by ` - `, cut to the characters that fit and followed by `~` and 8 hex digits
+/// of the SHA-256 of the full name (so two long names that share a prefix stay two folders, and
+/// every pass finds the same directory). A long leaf under short parents keeps its place in the
+/// tree; only a path whose parents alone are too long is flattened. Cutting happens on
+/// characters, before encoding, so the name stays valid modified UTF-7 that Dovecot lists.
+pub fn shortened_dir_name(segs: &[String], parts: Vec<String>, full: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(full.as_bytes());
+    let tag = format!("~{}", &hex::encode(digest)[..8]);
+    let inbox_first = segs[0].eq_ignore_ascii_case("INBOX");
+    let lowest = usize::from(inbox_first && segs.len() > 1);
+    // Parents kept whole: as many as leave the leaf a few characters, all of them at best.
+    for parents in (lowest..segs.len()).rev() {
+        let leaf: Vec<char> = segs[parents..].join(" - ").chars().collect();
+        let at_least = if parents == lowest {
+            0
+        } else {
+            leaf.len().min(8)
+        };
+        for keep in (at_least..=leaf.len()).rev() {
+            let mut seg: String = leaf[..keep].iter().collect();
+            seg.push_str(&tag);
+            let mut candidate = parts[..parents].to_vec();
+            candidate.push(escape_segment(&seg));
+            let name = join_parts(&candidate);
+            if name.len() <= NAME_MAX {
+                return name;
             }
-        })
-        .collect();
-    Some(format!(".{}", parts.join(".")))
+        }
+    }
+    // Nothing fits (an INBOX child whose tag alone is too long cannot happen): keep the name,
+    // the file system refuses it and that folder alone fails, naming itself.
+    join_parts(&parts)
 }
 
 /// One user's Maildir++ tree.
@@ -321,20 +382,11 @@ impl MaildirTarget {
             .collect();
         let before = lines.len();
         for segs in folders {
-            let line = if segs.len() == 1 && segs[0].eq_ignore_ascii_case("INBOX") {
-                "INBOX".to_string()
-            } else {
-                segs.iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        if i == 0 && s.eq_ignore_ascii_case("INBOX") {
-                            "INBOX".to_string()
-                        } else {
-                            escape_segment(s)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\t")
+            // The on-disk name, shortened or not, is the name Dovecot lists; escaping turned
+            // every `.` inside a segment into `\2e`, so the dots left separate segments.
+            let line = match dir_name(segs) {
+                None => "INBOX".to_string(),
+                Some(d) => d.strip_prefix('.').unwrap_or(&d).replace('.', "\t"),
             };
             if !lines.contains(&line) {
                 lines.push(line);
@@ -550,7 +602,7 @@ impl MaildirTarget {
             let head = read_head(&path)?;
             let mut message_id = super::plan::message_id_from_headers(&head);
             if message_id.is_none() && hash_without_id {
-                message_id = Some(super::plan::body_key(&fs::read(&path)?));
+                message_id = Some(file_body_key(&path)?);
             }
             let flags = keywords.flags(&entry.letters);
             out.push(Inventoried {
@@ -563,6 +615,21 @@ impl MaildirTarget {
             });
         }
         Ok(out)
+    }
+}
+
+/// The body key (`plan::body_key`) of a message file, read in pieces: a file as large as the
+/// memory budget is hashed in 64 KiB, never held whole.
+fn file_body_key(path: &Path) -> io::Result<String> {
+    let mut f = fs::File::open(path)?;
+    let mut k = super::plan::BodyKeyHasher::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(k.finish());
+        }
+        k.update(&buf[..n]);
     }
 }
 
@@ -588,142 +655,4 @@ fn read_head(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v(s: &[&str]) -> Vec<String> {
-        s.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn dir_names_match_dovecot_listescape() {
-        // Each expectation is what Dovecot 2.3.19 with listescape created for the same name.
-        assert_eq!(dir_name(&v(&["INBOX"])), None);
-        assert_eq!(dir_name(&v(&["a.b"])).as_deref(), Some(".a\\2eb"));
-        assert_eq!(
-            dir_name(&v(&["a.b", "c.d"])).as_deref(),
-            Some(".a\\2eb.c\\2ed")
-        );
-        assert_eq!(
-            dir_name(&v(&["Übung", "Sub.x"])).as_deref(),
-            Some(".&ANw-bung.Sub\\2ex")
-        );
-        assert_eq!(
-            dir_name(&v(&["back\\slash"])).as_deref(),
-            Some(".back\\5cslash")
-        );
-        assert_eq!(dir_name(&v(&["~tilde"])).as_deref(), Some(".\\7etilde"));
-        assert_eq!(dir_name(&v(&["mid~tilde"])).as_deref(), Some(".mid~tilde"));
-        assert_eq!(dir_name(&v(&["a&b"])).as_deref(), Some(".a&-b"));
-        assert_eq!(
-            dir_name(&v(&["Sent Items"])).as_deref(),
-            Some(".Sent Items")
-        );
-        assert_eq!(dir_name(&v(&["p/q"])).as_deref(), Some(".p\\2fq"));
-        assert_eq!(
-            dir_name(&v(&["inbox", "Sub"])).as_deref(),
-            Some(".INBOX.Sub")
-        );
-    }
-
-    #[test]
-    fn file_keys_round_trip() {
-        let k = FileKey {
-            folder_id: 7,
-            uidvalidity: 3_000_000_000,
-            uid: 42,
-        };
-        let base = format!("1700000000.{}{MARK},S=12", k.render());
-        assert_eq!(FileKey::parse(&base), Some(k));
-        assert_eq!(FileKey::parse("1700000000.M1P2.host,S=12"), None);
-    }
-
-    #[test]
-    fn deliver_scan_flags_inventory() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let t = MaildirTarget::new(tmp.path().join("u"), false);
-        let dir = t.create_folder(&v(&["A", "b.c"])).expect("create");
-        assert!(dir.ends_with(".A.b\\2ec"));
-        assert!(dir.join("maildirfolder").exists());
-        assert!(tmp.path().join("u/cur").is_dir());
-        let mut kw = Keywords::load(&dir);
-        let key = FileKey {
-            folder_id: 1,
-            uidvalidity: 9,
-            uid: 5,
-        };
-        let body = bytes::Bytes::from_static(b"Message-ID: <m@x>\r\nSubject: s\r\n\r\nhello\r\n");
-        let flags = FlagSet::from_flags(["\\Seen", "$Label1", "\\Flagged"]);
-        let out = t
-            .deliver(
-                &dir,
-                &mut kw,
-                &[Delivery {
-                    key,
-                    body: body.clone(),
-                    flags,
-                    date: 1_600_000_000,
-                }],
-            )
-            .expect("deliver");
-        assert_eq!(out, vec![Vec::<String>::new()]);
-        let scan = t.scan(&dir).expect("scan");
-        let e = scan.ours.get(&key).expect("delivered");
-        assert_eq!(e.letters, "FSa");
-        assert_eq!(e.size_hint(), Some(body.len() as u64));
-        assert_eq!(
-            fs::read_to_string(dir.join("dovecot-keywords")).expect("kw"),
-            "0 $Label1\n"
-        );
-        let meta = fs::metadata(e.path(&dir)).expect("stat");
-        assert_eq!(meta.modified().expect("mtime"), system_time(1_600_000_000));
-
-        let mut kw = Keywords::load(&dir);
-        let e2 = t
-            .set_flags(&dir, &mut kw, e, &FlagSet::from_flags(["\\Answered"]))
-            .expect("flags");
-        assert_eq!(e2.letters, "R");
-        let inv = t.inventory(&dir, &kw, true).expect("inventory");
-        assert_eq!(inv.len(), 1);
-        assert_eq!(inv[0].message_id.as_deref(), Some("<m@x>"));
-        assert_eq!(inv[0].size, body.len() as u64);
-        assert_eq!(inv[0].date, 1_600_000_000);
-        assert_eq!(inv[0].flags, FlagSet::from_flags(["\\Answered"]));
-        assert_eq!(inv[0].key, Some(key));
-        let k2 = FileKey {
-            folder_id: 1,
-            uidvalidity: 10,
-            uid: 77,
-        };
-        let e3 = t.rekey(&dir, &inv[0].entry, k2).expect("rekey");
-        let scan = t.scan(&dir).expect("scan");
-        assert_eq!(scan.ours.get(&k2), Some(&e3));
-        assert!(
-            e3.name.starts_with("1600000000.1_10_77.imapmig,S="),
-            "{}",
-            e3.name
-        );
-        assert!(e3.name.ends_with(":2,R"));
-
-        t.subscribe(&[v(&["INBOX"]), v(&["A", "b.c"])])
-            .expect("subscribe");
-        t.subscribe(&[v(&["A", "b.c"]), v(&["Übung"])])
-            .expect("subscribe again");
-        assert_eq!(
-            fs::read_to_string(tmp.path().join("u/subscriptions")).expect("subscriptions"),
-            "V\t2\n\nINBOX\nA\tb\\2ec\n&ANw-bung\n"
-        );
-        fs::write(dir.join("tmp").join(format!("x{MARK}")), b"half").expect("write");
-        t.clean_tmp(&dir).expect("clean");
-        assert_eq!(fs::read_dir(dir.join("tmp")).expect("tmp").count(), 0);
-    }
-
-    #[test]
-    fn keywords_past_26_are_dropped() {
-        let mut kw = Keywords::default();
-        let flags = FlagSet::from_flags((0..30).map(|i| format!("k{i:02}")));
-        let (letters, dropped) = kw.letters(&flags);
-        assert_eq!(letters.len(), 26);
-        assert_eq!(dropped.len(), 4);
-    }
-}
+mod tests;

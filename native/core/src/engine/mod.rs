@@ -10,6 +10,7 @@
 //! - `server`: an endpoint record as IMAP connection settings
 //! - `run`: the user-level orchestration (connections, folder workers, limits)
 //! - `retry`: the one retry policy of a pass, for folder and pass retries alike
+//! - `budget`: the process's memory budget, shared by every user and folder
 //! - `copy`: one folder pass (verify in-flight rows, rebuild after UIDVALIDITY changes, flags,
 //!   the streaming copy), one target-folder implementation per target kind
 //!
@@ -18,6 +19,7 @@
 //! the target confirmed; rows found in state 0 are verified on the target before anything is
 //! sent again; nothing on the target is ever deleted.
 
+pub mod budget;
 pub mod error;
 pub mod filter;
 pub mod flags;
@@ -31,11 +33,16 @@ mod copy;
 mod run;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use imapmigration_imap as imap;
 use imapmigration_store::Store;
 use tokio_util::sync::CancellationToken;
 
+pub use budget::{
+    DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_ENV, MEMORY_BUDGET_KEY, configure_memory_budget,
+    set_memory_budget,
+};
 pub use error::{Error, Side, imap_code};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
 pub use retry::RetryPolicy;
@@ -118,6 +125,18 @@ pub struct SyncOptions {
     /// Maildir target only: fsync each message file and its directory (default off; the
     /// rename into `cur/` is atomic either way).
     pub fsync: bool,
+    /// How long rows left in flight that are not on an IMAP target yet are given to land
+    /// before they are sent again (default 3 s; see `engine::copy::verify`): the server may
+    /// still be executing an earlier connection's APPEND.
+    pub in_flight_settle: Duration,
+    /// Connections to an IMAP target one user may hold at once (`-MaxConnectionsPerUser`,
+    /// default 8; Gmail allows 15 per account). Besides the folder workers' own, the rest
+    /// append into a folder in parallel when the target makes each message wait (no LITERAL+
+    /// or no MULTIAPPEND); see `copy::lanes`.
+    pub connections_per_user: usize,
+    /// `-PreserveOrder`: one connection per folder, so messages land in the order they are
+    /// sent. Off by default: appends over several connections do not keep the source's order.
+    pub preserve_order: bool,
 }
 
 impl Default for SyncOptions {
@@ -133,6 +152,9 @@ impl Default for SyncOptions {
             folder_parallelism: 3,
             chunk: 256,
             fsync: false,
+            in_flight_settle: Duration::from_secs(3),
+            connections_per_user: 8,
+            preserve_order: false,
         }
     }
 }
@@ -172,6 +194,10 @@ pub struct UserOutcome {
     pub flags_updated: u64,
     /// Folders processed (including containers without messages).
     pub folders: u64,
+    /// Sessions logged in to the source in this pass, reconnects included.
+    pub source_sessions: u64,
+    /// Sessions logged in to an IMAP target in this pass, reconnects included (0 for Maildir).
+    pub target_sessions: u64,
 }
 
 /// Copies one user's mailbox: every selected folder, new messages newest first, flag changes

@@ -23,9 +23,85 @@ pub struct Ident {
     pub date: i64,
 }
 
-/// The msg_key of a body without a Message-ID.
+/// The msg_key of a body without a Message-ID: SHA-256 of its normalized form (line ends as
+/// CRLF, see [`normalized_size`]), so that a target storing the message with CRLF gives the
+/// same key as the source sending it with bare LF.
 pub fn body_key(body: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+    let mut k = BodyKeyHasher::default();
+    k.update(body);
+    k.finish()
+}
+
+/// [`body_key`] over a body read in pieces (a file), never held whole: a bare LF is one not
+/// preceded by CR, also when the CR ended the previous piece.
+#[derive(Default)]
+pub struct BodyKeyHasher {
+    h: Sha256,
+    last_was_cr: bool,
+}
+
+impl BodyKeyHasher {
+    /// Adds the next piece of the body.
+    pub fn update(&mut self, piece: &[u8]) {
+        let Some(&last) = piece.last() else {
+            return;
+        };
+        let mut start = 0;
+        for (i, b) in piece.iter().enumerate() {
+            let after_cr = if i == 0 {
+                self.last_was_cr
+            } else {
+                piece[i - 1] == b'\r'
+            };
+            if *b == b'\n' && !after_cr {
+                self.h.update(&piece[start..i]);
+                self.h.update(b"\r\n");
+                start = i + 1;
+            }
+        }
+        self.h.update(&piece[start..]);
+        self.last_was_cr = last == b'\r';
+    }
+
+    /// The msg_key of everything added.
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.h.finalize()))
+    }
+}
+
+/// The size of a message once its line ends are CRLF (RFC 5322 §2.3): each bare LF counts as
+/// CRLF. Servers that store messages with CRLF (Dovecot, Cyrus) report this as RFC822.SIZE
+/// of a message sent with bare LF, so it is the size a copy is recognized by on the target:
+/// in the rows (checked after an interrupted pass) and when rebuilding.
+pub fn normalized_size(body: &[u8]) -> u64 {
+    let mut n = 0u64;
+    for_each_normalized(body, |part| n += part.len() as u64);
+    n
+}
+
+/// `body` with CRLF line ends, when it has a bare LF: what is sent to an IMAP target, which
+/// stores CRLF anyway (Dovecot) or refuses bare newlines (Cyrus). `None` when already CRLF.
+pub fn crlf_body(body: &[u8]) -> Option<Vec<u8>> {
+    let n = normalized_size(body);
+    if n == body.len() as u64 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX));
+    for_each_normalized(body, |part| out.extend_from_slice(part));
+    Some(out)
+}
+
+/// Feeds `body` to `f` with every bare LF given as CRLF, in slices of the original.
+fn for_each_normalized(body: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut start = 0;
+    for (i, b) in body.iter().enumerate() {
+        if *b == b'\n' && (i == 0 || body[i - 1] != b'\r') {
+            f(&body[start..i]);
+            f(b"\r\n");
+            start = i + 1;
+        }
+    }
+    f(&body[start..]);
 }
 
 /// The msg_key: the Message-ID as the server gave it (unfolded, trimmed), else the body hash.
@@ -163,6 +239,44 @@ pub fn plan_new<F: Fn(u32) -> bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_key_in_pieces_is_the_body_key_whole() {
+        let body = b"\nSubject: x\r\n\nline\r\r\none\nline two\r\n\n\r";
+        for n in 1..body.len() {
+            let mut k = BodyKeyHasher::default();
+            for piece in body.chunks(n) {
+                k.update(piece);
+                k.update(b"");
+            }
+            assert_eq!(k.finish(), body_key(body), "pieces of {n}");
+        }
+        let mut by_hand = Sha256::new();
+        for_each_normalized(body, |p| by_hand.update(p));
+        assert_eq!(
+            body_key(body),
+            format!("sha256:{}", hex::encode(by_hand.finalize()))
+        );
+    }
+
+    #[test]
+    fn bare_lf_counts_as_crlf_in_the_size_and_the_body_key() {
+        let lf = b"Subject: x\n\nline one\nline two\n";
+        let crlf = b"Subject: x\r\n\r\nline one\r\nline two\r\n";
+        assert_eq!(normalized_size(lf), crlf.len() as u64);
+        assert_eq!(normalized_size(crlf), crlf.len() as u64);
+        assert_eq!(body_key(lf), body_key(crlf));
+        assert_eq!(crlf_body(lf).as_deref(), Some(&crlf[..]));
+        assert_eq!(crlf_body(crlf), None);
+        assert_ne!(
+            body_key(lf),
+            body_key(b"Subject: y\n\nline one\nline two\n")
+        );
+        assert_eq!(normalized_size(b"\n"), 2);
+        assert_eq!(normalized_size(b""), 0);
+        // A bare CR and 8-bit bytes are left as they are.
+        assert_eq!(normalized_size("a\rb ü\r\n".as_bytes()), 8);
+    }
 
     fn id(k: &str, s: u64, d: i64) -> Ident {
         Ident {

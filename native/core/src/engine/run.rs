@@ -3,7 +3,7 @@
 //! fresh connections when the failure is transient; and the pass as a whole, retried the same
 //! way (`retry`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
@@ -13,17 +13,22 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::copy::{self, ByteWindow, Ctx, Stats, Target};
+use super::copy::{self, ByteWindow, Ctx, Lanes, Stats, Target};
 use super::error::{Error, Side};
 use super::folders::{
     FolderPlan, FolderSelection, Listed, Namespaces, Ns, Role, TargetLayout, folders_to_create,
     group_by_target, plan_folders,
 };
 use super::maildir::MaildirTarget;
-use super::retry::{self, RetryBudget, RetryPolicy};
+use super::retry::{self, FolderFailures, RetryBudget, RetryPolicy};
 use super::{Progress, TargetSpec, UserJob, UserOutcome};
 
-pub(super) async fn connect(job: &UserJob, side: Side) -> Result<imap::Session, Error> {
+/// Connects and logs in to one side, telling `budget` the server was reached.
+pub(super) async fn connect(
+    job: &UserJob,
+    side: Side,
+    budget: &RetryBudget,
+) -> Result<imap::Session, Error> {
     let (server, creds) = match (side, &job.target) {
         (Side::Source, _) => (&job.source.server, &job.source.credentials),
         (
@@ -37,17 +42,27 @@ pub(super) async fn connect(job: &UserJob, side: Side) -> Result<imap::Session, 
             return Err(Error::Internal("no IMAP target to connect to".into()));
         }
     };
-    imap::connect(server, creds)
+    let mut s = imap::connect(server, creds)
         .await
-        .map_err(|e| Error::connecting(side, e))
+        .map_err(|e| Error::connecting(side, e))?;
+    budget.reached(side);
+    if let (Side::Source, Some(max)) = (side, job.options.max_message_size) {
+        // Bodies over the limit are never fetched (they are LargeItems, planned from the
+        // listing): a literal far beyond it is a server not to be believed, refused before it
+        // is read. Servers whose RFC822.SIZE is an estimate get room to be wrong.
+        s.limit_literals(max.saturating_mul(2).max(max.saturating_add(1 << 20)));
+    }
+    Ok(s)
 }
 
-async fn connect_dst(job: &UserJob) -> Result<Target, Error> {
+async fn connect_dst(job: &UserJob, budget: &RetryBudget) -> Result<Target, Error> {
     match &job.target {
         TargetSpec::Maildir { root } => {
             Ok(Target::Maildir(MaildirTarget::new(root, job.options.fsync)))
         }
-        TargetSpec::Imap { .. } => Ok(Target::Imap(Box::new(connect(job, Side::Target).await?))),
+        TargetSpec::Imap { .. } => Ok(Target::Imap(Box::new(
+            connect(job, Side::Target, budget).await?,
+        ))),
     }
 }
 
@@ -144,7 +159,7 @@ async fn run_user(
         return Err(Error::Cancelled);
     }
     let opts = &job.options;
-    let mut src = connect(job, Side::Source).await?;
+    let mut src = connect(job, Side::Source, budget).await?;
     let ns = src
         .namespaces()
         .await
@@ -153,8 +168,17 @@ async fn run_user(
         .list_folders()
         .await
         .map_err(|e| Error::imap(Side::Source, "list folders", e))?;
+    if src_list.is_empty() {
+        // RFC 3501 §5.1: INBOX always exists. An empty answer is a broken one, never a
+        // mailbox with nothing to copy.
+        return Err(Error::Protocol {
+            side: Side::Source,
+            command: "LIST".into(),
+            detail: "it listed no folder, not even INBOX".into(),
+        });
+    }
 
-    let mut dst = connect_dst(job).await?;
+    let mut dst = connect_dst(job, budget).await?;
     let (layout, existing) = target_layout(&mut dst).await?;
     let plans = plan_folders(
         &listed(&src_list),
@@ -170,9 +194,19 @@ async fn run_user(
         .or_else(|| src_list.iter().find_map(|f| f.delimiter));
     let selection =
         FolderSelection::parse(&opts.include_folders, &opts.exclude_folders, src_delim)?;
-    let plans = selection.apply(plans);
+    let mut plans = selection.apply(plans);
     tracing::info!(folders = plans.len(), "folders planned");
-    create_target_folders(job, &mut dst, &plans, &layout, &existing).await?;
+    let refusals = create_target_folders(job, &mut dst, &plans, &layout, &existing).await?;
+    refusals.apply(&mut plans);
+    for (from, to, why) in &refusals.renamed {
+        let msg = format!(
+            "the target refused the folder name {} ({why}); its folder is {} instead",
+            layout.join(from),
+            layout.join(to)
+        );
+        tracing::warn!("{msg}");
+        let _ = store.insert_event(&Event::new(Some(user_id), None, EventLevel::Warning, msg));
+    }
 
     let stats = Stats::default();
     count_earlier_skips(job, user_id, store, &stats)?;
@@ -186,6 +220,15 @@ async fn run_user(
     let queue = Mutex::new(groups.into_iter().collect::<VecDeque<_>>());
     let stop = cancel.child_token();
     let window = ByteWindow::new(opts.window_bytes);
+    // Each folder worker holds one target connection; the user's connection limit bounds
+    // them too, and what it leaves spare appends into folders in parallel (`copy::lanes`).
+    let per_user = opts.connections_per_user.max(1);
+    let n = opts
+        .folder_parallelism
+        .clamp(1, 8)
+        .min(per_user)
+        .min(queue_len(&queue).max(1));
+    let lanes = Lanes::new(job, per_user - n);
     let ctx = Ctx {
         user_id,
         store,
@@ -197,12 +240,10 @@ async fn run_user(
         stats: &stats,
         window: &window,
         retries: budget,
+        lanes: &lanes,
     };
-    let n = opts
-        .folder_parallelism
-        .clamp(1, 8)
-        .min(queue_len(&queue).max(1));
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
+    let pending = Pending::default();
     let mut first = Some((src, dst));
     let mut workers = Vec::with_capacity(n);
     for i in 0..n {
@@ -211,9 +252,11 @@ async fn run_user(
         let queue = &queue;
         let errors = &errors;
         let stop = &stop;
+        let refusals = &refusals;
+        let pending = &pending;
         workers.push(
             async move {
-                if let Err(e) = worker(job, ctx, queue, conns).await {
+                if let Err(e) = worker(job, ctx, queue, conns, refusals, pending).await {
                     // Auth, limits and cancellation end the whole user at once.
                     stop.cancel();
                     lock(errors).push(e);
@@ -223,16 +266,19 @@ async fn run_user(
         );
     }
     futures::future::join_all(workers).await;
+    settle_failed_folders(job, &ctx, pending, &refusals, &errors).await;
 
     let _ = store.refresh_user_counters(&user_id);
     let mut errs = std::mem::take(&mut *lock(&errors));
     let outcome = UserOutcome {
-        items_total: stats.total.load(Ordering::Relaxed),
+        items_total: stats.total(),
         items_copied: stats.copied.load(Ordering::Relaxed),
         items_skipped: stats.skipped.load(Ordering::Relaxed),
         bytes_copied: stats.bytes.load(Ordering::Relaxed),
         flags_updated: stats.flags_updated.load(Ordering::Relaxed),
         folders: folders_total,
+        source_sessions: budget.sessions(Side::Source),
+        target_sessions: budget.sessions(Side::Target),
     };
     errs.extend(std::mem::take(&mut *lock(&stats.folder_errors)));
     if cancel.is_cancelled() {
@@ -243,7 +289,11 @@ async fn run_user(
             Some(user_id),
             None,
             EventLevel::Error,
-            e.to_string(),
+            format!(
+                "{e} (after {} source and {} target sessions)",
+                budget.sessions(Side::Source),
+                budget.sessions(Side::Target)
+            ),
         ));
         return Err(e);
     }
@@ -270,14 +320,75 @@ async fn target_layout(dst: &mut Target) -> Result<(TargetLayout, HashSet<String
     Ok((layout, tl.iter().map(|f| f.name.clone()).collect()))
 }
 
-/// Creates the planned folders on the target, parents first. INBOX always exists.
+/// What creating the target folders left to the copy: folders the target would not create
+/// (by target path, with the server's words), and folders created under a safe name because
+/// the target refused a character of theirs (from, to, the refusal).
+#[derive(Debug, Default)]
+struct Refusals {
+    refused: HashMap<Vec<String>, String>,
+    /// The refusals themselves, taken by the folder they fail when the user fails.
+    errors: Mutex<HashMap<Vec<String>, Error>>,
+    renamed: Vec<(Vec<String>, Vec<String>, String)>,
+}
+
+impl Refusals {
+    /// A target path with the renames applied to it and to its parents.
+    fn remap(&self, segs: &[String]) -> Vec<String> {
+        let best = self
+            .renamed
+            .iter()
+            .filter(|(from, _, _)| segs.starts_with(from))
+            .max_by_key(|(from, _, _)| from.len());
+        match best {
+            Some((from, to, _)) => {
+                let mut out = to.clone();
+                out.extend_from_slice(&segs[from.len()..]);
+                out
+            }
+            None => segs.to_vec(),
+        }
+    }
+
+    fn apply(&self, plans: &mut [FolderPlan]) {
+        for p in plans {
+            p.target = self.remap(&p.target);
+        }
+    }
+}
+
+/// A folder name segment with every character outside letters, digits, space, `-` and `_`
+/// replaced by `_`, or `None` when it has none such.
+fn safe_segment(seg: &str) -> Option<String> {
+    let safe: String = seg
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (safe != seg).then_some(safe)
+}
+
+/// Whether the target answered a command with a refusal (`NO`, `BAD`) rather than failing on
+/// the way.
+fn is_refusal(e: &imap::Error) -> bool {
+    matches!(e, imap::Error::No { .. } | imap::Error::Bad { .. })
+}
+
+/// Creates the planned folders on the target, parents first. INBOX always exists. A folder the
+/// target refuses fails only itself: it is created under a safe name when the refusal may be
+/// about a character of its name, else its messages become skipped items (`Refusals`).
 async fn create_target_folders(
     job: &UserJob,
     dst: &mut Target,
     plans: &[FolderPlan],
     layout: &TargetLayout,
     existing: &HashSet<String>,
-) -> Result<(), Error> {
+) -> Result<Refusals, Error> {
+    let mut out = Refusals::default();
     match dst {
         Target::Maildir(m) => {
             let m = m.clone();
@@ -294,26 +405,90 @@ async fn create_target_folders(
             copy::blocking(move || {
                 m.create_folder(&[])?;
                 for segs in todo {
-                    m.create_folder(&segs)?;
+                    // One folder that cannot be created fails only itself: its copy creates it
+                    // again and reports the error under its name.
+                    if let Err(e) = m.create_folder(&segs) {
+                        tracing::warn!(folder = %segs.join("/"), error = %e, "cannot create folder");
+                    }
                 }
                 m.subscribe(&subscribe)
             })
             .await
-            .map_err(|e| Error::maildir("create folders in", job_root(job), e))
+            .map_err(|e| Error::maildir("create folders in", job_root(job), e))?;
+            Ok(out)
         }
         Target::Imap(s) => {
-            for segs in folders_to_create(plans) {
+            for orig in folders_to_create(plans) {
+                let segs = out.remap(&orig);
                 let name = layout.join(&segs);
                 if existing.contains(&name) {
                     continue;
                 }
-                s.create_folder(&name)
-                    .await
-                    .map_err(|e| Error::imap(Side::Target, format!("create folder {name}"), e))?;
+                // A folder created for a mapped role (the target had none) gets its attribute
+                // where the target takes one at CREATE (CREATE-SPECIAL-USE, RFC 6154).
+                let special = plans
+                    .iter()
+                    .find(|p| p.target == orig && !p.noselect)
+                    .and_then(|p| p.role)
+                    .and_then(special_use_of);
+                let e = match s.create_special_folder(&name, special).await {
+                    Ok(()) => continue,
+                    Err(e) if is_refusal(&e) && s.is_usable() => e,
+                    Err(e) => {
+                        return Err(Error::imap(
+                            Side::Target,
+                            format!("create folder {name}"),
+                            e,
+                        ));
+                    }
+                };
+                let why = e.to_string();
+                let leaf = segs.last().map(String::as_str).unwrap_or_default();
+                if let Some(safe) = safe_segment(leaf) {
+                    let mut to = segs.clone();
+                    if let Some(l) = to.last_mut() {
+                        *l = safe;
+                    }
+                    let safe_name = layout.join(&to);
+                    let made = existing.contains(&safe_name)
+                        || s.create_special_folder(&safe_name, special).await.is_ok();
+                    if made {
+                        out.renamed.push((segs, to, why));
+                        continue;
+                    }
+                    if !s.is_usable() {
+                        return Err(Error::imap(
+                            Side::Target,
+                            format!("create folder {safe_name}"),
+                            e,
+                        ));
+                    }
+                }
+                tracing::warn!(folder = %name, error = %why, "the target refused the folder");
+                lock(&out.errors).insert(
+                    segs.clone(),
+                    Error::imap(Side::Target, format!("create folder {name}"), e),
+                );
+                out.refused.insert(
+                    segs,
+                    format!("the target refused to create folder {name}: {why}"),
+                );
             }
-            Ok(())
+            Ok(out)
         }
     }
+}
+
+/// The attribute a target folder created for `role` is given; only mapped roles have one.
+fn special_use_of(role: Role) -> Option<imap::SpecialUse> {
+    Some(match role {
+        Role::Sent => imap::SpecialUse::Sent,
+        Role::Trash => imap::SpecialUse::Trash,
+        Role::Junk => imap::SpecialUse::Junk,
+        Role::Drafts => imap::SpecialUse::Drafts,
+        Role::Archive => imap::SpecialUse::Archive,
+        Role::Inbox | Role::All | Role::Flagged => return None,
+    })
 }
 
 /// Limits count items skipped in earlier passes too.
@@ -386,6 +561,8 @@ async fn worker(
     ctx: &Ctx<'_>,
     queue: &Mutex<VecDeque<Vec<FolderPlan>>>,
     conns: Option<(imap::Session, Target)>,
+    refusals: &Refusals,
+    pending: &Pending,
 ) -> Result<(), Error> {
     let (mut src, mut dst) = match conns {
         Some((s, d)) => (Some(s), Some(d)),
@@ -396,7 +573,11 @@ async fn worker(
             break;
         };
         for plan in group.iter().filter(|p| !p.noselect) {
-            let mut failures = 0;
+            if let Some(why) = refusals.refused.get(&plan.target) {
+                lock(&pending.failed).push((plan.clone(), group.clone(), why.clone(), None));
+                continue;
+            }
+            let mut failures: Option<FolderFailures> = None;
             loop {
                 if ctx.cancel.is_cancelled() {
                     return Err(Error::Cancelled);
@@ -404,12 +585,16 @@ async fn worker(
                 let res = copy_on(job, ctx, plan, &group, &mut src, &mut dst)
                     .await
                     .map_err(|e| e.in_folder(&plan.display()));
-                let Err(e) = res else { break };
+                let Err(e) = res else {
+                    pending.copied.fetch_add(1, Ordering::Relaxed);
+                    break;
+                };
                 // The connections may be mid-command: whatever comes next starts on fresh ones.
                 src = None;
                 dst = None;
-                failures += 1;
-                if let Some(r) = ctx.retries.retry(&e, Some(failures)) {
+                let run = FolderFailures::next(failures, std::time::Instant::now());
+                failures = Some(run);
+                if let Some(r) = ctx.retries.retry(&e, Some(run)) {
                     tracing::warn!(error = %e, attempt = r.attempt, wait = ?r.wait, "retrying folder on new connections");
                     retry::record(ctx.store, ctx.user_id, &job.email, r, &e);
                     tokio::select! {
@@ -421,14 +606,12 @@ async fn worker(
                 if is_fatal(&e) {
                     return Err(e);
                 }
-                tracing::error!(error = %e, "folder failed");
-                let _ = ctx.store.insert_event(&Event::new(
-                    Some(ctx.user_id),
-                    None,
-                    EventLevel::Error,
-                    e.to_string(),
-                ));
-                lock(&ctx.stats.folder_errors).push(e);
+                if cannot_copy(&e) {
+                    let why = folder_cause(&e);
+                    lock(&pending.failed).push((plan.clone(), group.clone(), why, Some(e)));
+                    break;
+                }
+                fail_folder(ctx, e);
                 break;
             }
         }
@@ -452,10 +635,10 @@ async fn copy_on(
     dst: &mut Option<Target>,
 ) -> Result<(), Error> {
     if src.as_ref().is_none_or(|s| !s.is_usable()) {
-        *src = Some(connect(job, Side::Source).await?);
+        *src = Some(connect(job, Side::Source, ctx.retries).await?);
     }
     if dst.as_ref().is_none_or(|d| !d.is_usable()) {
-        *dst = Some(connect_dst(job).await?);
+        *dst = Some(connect_dst(job, ctx.retries).await?);
     }
     let (Some(s), Some(d)) = (src.as_mut(), dst.as_mut()) else {
         return Err(Error::Internal("connections missing after connect".into()));
@@ -463,4 +646,154 @@ async fn copy_on(
     copy::copy_folder(ctx, plan, group, s, d)
         .instrument(tracing::info_span!("folder", name = %plan.display()))
         .await
+}
+
+/// Folders copied in the pass, and those whose messages could not be copied (plan, its group,
+/// the reason, the error), settled once every folder was tried (`settle_failed_folders`).
+#[derive(Default)]
+struct Pending {
+    copied: std::sync::atomic::AtomicUsize,
+    #[allow(
+        clippy::type_complexity,
+        reason = "a private list of what one pass left over"
+    )]
+    failed: Mutex<Vec<(FolderPlan, Vec<FolderPlan>, String, Option<Error>)>>,
+}
+
+/// Folders whose messages could not be copied: when any other folder of the user was copied,
+/// their messages become skipped items and the user goes on; when none was, nothing the user
+/// has could be copied and the user fails with the folders' errors.
+async fn settle_failed_folders(
+    job: &UserJob,
+    ctx: &Ctx<'_>,
+    pending: Pending,
+    refusals: &Refusals,
+    errors: &Mutex<Vec<Error>>,
+) {
+    let failed = pending
+        .failed
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    if failed.is_empty() || ctx.cancel.is_cancelled() {
+        return;
+    }
+    let cause = |plan: &FolderPlan, why: &str, e: Option<Error>| {
+        e.or_else(|| lock(&refusals.errors).remove(&plan.target))
+            .unwrap_or_else(|| Error::Internal(why.to_string()))
+            .in_folder(&plan.display())
+    };
+    if pending.copied.load(Ordering::Relaxed) == 0 {
+        for (plan, _, why, e) in failed {
+            fail_folder(ctx, cause(&plan, &why, e));
+        }
+        return;
+    }
+    let mut src: Option<imap::Session> = None;
+    for (plan, group, why, e) in failed {
+        if ctx.cancel.is_cancelled() {
+            return;
+        }
+        if let Err(e) = skip_or_fail(
+            job,
+            ctx,
+            &plan,
+            &group,
+            &mut src,
+            &why,
+            Some(cause(&plan, &why, e)),
+        )
+        .await
+        {
+            lock(errors).push(e);
+            return;
+        }
+    }
+    if let Some(s) = src {
+        let _ = s.logout().await;
+    }
+}
+
+/// Records a folder that failed for good: the user fails with it.
+fn fail_folder(ctx: &Ctx<'_>, e: Error) {
+    tracing::error!(error = %e, "folder failed");
+    let _ = ctx.store.insert_event(&Event::new(
+        Some(ctx.user_id),
+        None,
+        EventLevel::Error,
+        e.to_string(),
+    ));
+    lock(&ctx.stats.folder_errors).push(e);
+}
+
+/// A folder whose messages cannot be copied (`why`): they become skipped items and the user
+/// goes on; when even that fails (the source cannot list the folder), the folder fails with
+/// `cause` (or the listing's error). Errors that end the user (a limit) are returned.
+async fn skip_or_fail(
+    job: &UserJob,
+    ctx: &Ctx<'_>,
+    plan: &FolderPlan,
+    group: &[FolderPlan],
+    src: &mut Option<imap::Session>,
+    why: &str,
+    cause: Option<Error>,
+) -> Result<(), Error> {
+    let res = async {
+        if src.as_ref().is_none_or(|s| !s.is_usable()) {
+            *src = Some(connect(job, Side::Source, ctx.retries).await?);
+        }
+        let Some(s) = src.as_mut() else {
+            return Err(Error::Internal(
+                "source connection missing after connect".into(),
+            ));
+        };
+        copy::skip_folder(ctx, plan, group, s, why).await
+    }
+    .instrument(tracing::info_span!("folder", name = %plan.display()))
+    .await
+    .map_err(|e| e.in_folder(&plan.display()));
+    match res {
+        Ok(n) => {
+            let msg = format!(
+                "folder {} could not be copied, its {n} messages not on the target are reported as skipped items: {why}",
+                plan.display()
+            );
+            tracing::warn!("{msg}");
+            let _ = ctx.store.insert_event(&Event::new(
+                Some(ctx.user_id),
+                None,
+                EventLevel::Warning,
+                msg,
+            ));
+            Ok(())
+        }
+        Err(e) if is_fatal(&e) => Err(e),
+        Err(e) => {
+            *src = None;
+            fail_folder(ctx, cause.unwrap_or(e));
+            Ok(())
+        }
+    }
+}
+
+/// Whether a folder's last error, after its retries, means its messages cannot be copied
+/// (a server refusing the folder or its messages, answering wrongly, a Maildir folder that
+/// cannot be written) rather than that a server is out of reach, which fails the user.
+fn cannot_copy(e: &Error) -> bool {
+    match e {
+        Error::Folder { source, .. } => cannot_copy(source),
+        Error::Imap { source, .. } => !matches!(
+            source,
+            imap::Error::Connect { .. } | imap::Error::Io { .. } | imap::Error::Timeout { .. }
+        ),
+        Error::Protocol { .. } | Error::Incomplete { .. } | Error::Maildir { .. } => true,
+        _ => false,
+    }
+}
+
+/// The error inside a folder error, for a skipped item's reason (the folder is its own column).
+fn folder_cause(e: &Error) -> String {
+    match e {
+        Error::Folder { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }

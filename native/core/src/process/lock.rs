@@ -3,6 +3,11 @@
 //! An exclusive advisory lock (`flock`) on `<home>/worker.lock`. The kernel drops it when the
 //! process dies, however it dies (`kill -9` included), so a stale lock can never block a new
 //! worker; the pid written into the file is informational only.
+//!
+//! Portable through `std::fs::File::try_lock`: `flock` on Linux and macOS, `LockFileEx` on
+//! Windows, which the system also releases when the process ends. Windows locks are mandatory,
+//! though: there [`probe`] cannot read the pid while the worker holds the file and reports 0
+//! (the pid would go into a second file).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,12 +30,10 @@ impl WorkerLock {
     pub fn try_acquire(home: &Path) -> std::io::Result<Option<WorkerLock>> {
         std::fs::create_dir_all(home)?;
         let path = home.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut file = opts.open(&path)?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0)?;

@@ -57,7 +57,22 @@ pub enum JobError {
 /// fetched once and refreshed before it expires.
 #[derive(Default)]
 pub struct TokenCache {
-    sources: HashMap<Uuid, Arc<imap::ClientCredentialsTokens>>,
+    sources: HashMap<Uuid, Arc<dyn imap::TokenSource>>,
+}
+
+/// A token source whose every access token is registered with the redaction step
+/// ([`store::redact`]): a server that echoes the bearer token in a refusal must not get it
+/// into a report.
+struct Redacted(imap::ClientCredentialsTokens);
+
+impl imap::TokenSource for Redacted {
+    fn token(&self) -> futures::future::BoxFuture<'_, imap::Result<imap::SecretString>> {
+        Box::pin(async move {
+            let token = self.0.token().await?;
+            store::redact::remember(&token);
+            Ok(token)
+        })
+    }
 }
 
 impl TokenCache {
@@ -110,7 +125,7 @@ impl TokenCache {
                 source,
             })?;
         }
-        let tokens = Arc::new(tokens);
+        let tokens: Arc<dyn imap::TokenSource> = Arc::new(Redacted(tokens));
         self.sources.insert(endpoint.id, tokens.clone());
         Ok(tokens)
     }
@@ -134,26 +149,7 @@ pub fn maildir_root(home: &Path, batch: &BatchRecord, user: &UserRecord) -> Path
         .as_ref()
         .map(PathBuf::from)
         .unwrap_or_else(|| store::paths::maildir_root(home));
-    base.join(sanitize_dir_name(&user.email))
-}
-
-/// An address is a safe directory name except for separators and dot-only names.
-fn sanitize_dir_name(email: &str) -> String {
-    let s: String = email
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c == '\0' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if s.is_empty() || s == "." || s == ".." {
-        format!("_{s}")
-    } else {
-        s
-    }
+    base.join(store::paths::maildir_dir_name(&user.email))
 }
 
 /// The target endpoint of a batch: its own, else the configured default, else none (Maildir).
@@ -191,6 +187,13 @@ pub fn build(
         .get_endpoint(&batch.source_endpoint_id.to_string())?
         .ok_or(JobError::MissingEndpoint(batch.source_endpoint_id))?;
     let password = store.user_password(user)?;
+    // The stall limits in force now: Set-MigrationConfig's, under the environment's overrides.
+    let timeouts = crate::engine::server::configured_timeouts(store);
+    let server = |e: &EndpointRecord| {
+        let mut cfg = server_config(e);
+        cfg.timeouts = timeouts;
+        cfg
+    };
     let source_credentials = match source_ep.authentication {
         AuthenticationMethod::OAuth2 => imap::Credentials::XOAuth2 {
             user: user.user_name.clone(),
@@ -202,7 +205,7 @@ pub fn build(
         },
     };
     let source = SourceSpec {
-        server: server_config(&source_ep),
+        server: server(&source_ep),
         credentials: source_credentials,
         user_root: user.user_root.clone(),
         include_other_namespaces: false,
@@ -253,7 +256,7 @@ pub fn build(
                 },
             };
             TargetSpec::Imap {
-                server: server_config(&t),
+                server: server(&t),
                 credentials,
             }
         }
@@ -270,6 +273,12 @@ pub fn build(
         }
         _ => None,
     };
+    // The target's limit: it is the server that counts a user's connections there (each
+    // folder worker also holds one on the source, never more than on the target).
+    let (connections_per_user, preserve_order) = match target_endpoint(store, batch)? {
+        Some(t) => (t.max_connections_per_user as usize, t.preserve_order),
+        None => (source_ep.max_connections_per_user as usize, false),
+    };
     let options = SyncOptions {
         exclude_folders: batch.exclude_folders.clone(),
         include_folders: batch.include_folders.clone(),
@@ -277,6 +286,13 @@ pub fn build(
         max_message_size: batch.max_message_size,
         large_item_limit: batch.large_item_limit.map(u64::from),
         bad_item_limit: batch.bad_item_limit.map(u64::from),
+        connections_per_user,
+        preserve_order,
+        // Each folder worker holds one source connection.
+        folder_parallelism: SyncOptions::default()
+            .folder_parallelism
+            .min(source_ep.max_connections_per_user as usize)
+            .max(1),
         ..SyncOptions::default()
     };
     Ok(UserJob {
@@ -286,17 +302,4 @@ pub fn build(
         target,
         options,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn directory_names_never_escape_the_maildir_root() {
-        assert_eq!(sanitize_dir_name("ann@contoso.com"), "ann@contoso.com");
-        assert_eq!(sanitize_dir_name("../x"), ".._x");
-        assert_eq!(sanitize_dir_name(".."), "_..");
-        assert_eq!(sanitize_dir_name("a/b\\c"), "a_b_c");
-    }
 }

@@ -58,9 +58,30 @@ pub enum WorkerError {
         /// The other worker's process id (0 when the lock file does not say).
         pid: u32,
     },
+    /// A live worker (heartbeat younger than the stale limit) is registered on the shared
+    /// PostgreSQL store: this version runs one worker per store, since users are not yet handed
+    /// out by leases, so a second one would copy the same users.
+    #[error(
+        "another worker (pid {pid} on host {host}) is running on this PostgreSQL store; this \
+         version runs one worker per store: stop that one first, or wait {stale_secs} s after \
+         it stopped"
+    )]
+    SharedStoreBusy {
+        /// The other worker's host.
+        host: String,
+        /// Its process id on that host.
+        pid: u32,
+        /// After how many seconds without a heartbeat a worker counts as dead.
+        stale_secs: i64,
+    },
+    /// This worker's registration is gone: another worker took the state directory over
+    /// (this one was hung and its lock broken). It must stop at once and record nothing.
+    #[error("this worker was replaced by another one and stops")]
+    Replaced,
 }
 
-/// Sets up logging into `<home>/logs/worker.log.<date>`, rotated daily, seven files kept.
+/// Sets up logging into `<home>/logs/worker.log.<date>`, rotated daily, seven files kept, every
+/// line redacted ([`store::redact`]).
 pub fn init_logging(home: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     let dir = store::paths::logs_dir(home);
@@ -75,10 +96,11 @@ pub fn init_logging(home: &Path) -> Option<tracing_appender::non_blocking::Worke
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter =
         EnvFilter::try_from_env("IMAPMIGRATION_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Every line goes through the one redaction step: errors quote servers' replies.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(writer)
+        .with_writer(move || store::redact::RedactingWriter(writer.clone()))
         .try_init();
     Some(guard)
 }
@@ -86,6 +108,21 @@ pub fn init_logging(home: &Path) -> Option<tracing_appender::non_blocking::Worke
 /// The daemon: takes the lock (or returns `Busy`), logs to the state directory, runs until
 /// `shutdown`.
 pub async fn run_daemon(home: &Path, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    run_daemon_with(home, shutdown, |_| async {}).await
+}
+
+/// [`run_daemon`], with `beside` spawned once the lock is held (the binary serves the web
+/// console there, so only the directory's one worker does); its token is cancelled when the
+/// worker stops, and the worker waits for it to end.
+pub async fn run_daemon_with<F, Fut>(
+    home: &Path,
+    shutdown: CancellationToken,
+    beside: F,
+) -> Result<(), WorkerError>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let lock = match lock::WorkerLock::acquire_within(home, Duration::from_secs(2)) {
         Ok(Some(l)) => l,
         Ok(None) => {
@@ -103,7 +140,11 @@ pub async fn run_daemon(home: &Path, shutdown: CancellationToken) -> Result<(), 
         }
     };
     let scheduler = Scheduler::new(home, &lock)?;
+    let stop_beside = shutdown.child_token();
+    let beside = tokio::spawn(beside(stop_beside.clone()));
     let r = scheduler.run(shutdown).await;
+    stop_beside.cancel();
+    let _ = beside.await;
     drop(lock);
     r
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::passes::{CancelReason, PassResult, Running};
 use super::scheduler::Scheduler;
 use super::{WorkerError, notify, reports};
+use crate::ErrorCode;
 
 impl Scheduler {
     pub(super) fn record(
@@ -28,6 +29,7 @@ impl Scheduler {
         let completing = batch
             .as_ref()
             .is_some_and(|b| b.status == BatchStatus::Completing);
+        let result = no_folder_under_user_root(&user, result);
         let ended = |end| {
             user::on_event(
                 user.status,
@@ -58,14 +60,16 @@ impl Scheduler {
                     Some(r.batch_id),
                     EventLevel::Info,
                     format!(
-                        "{}: pass {} finished: {} copied, {} flag updates, {} skipped; {} of {} items on the target",
+                        "{}: pass {} finished: {} copied, {} flag updates, {} skipped; {} of {} items on the target; {} source and {} target sessions",
                         user.email,
                         user.passes + 1,
                         outcome.items_copied,
                         outcome.flags_updated,
                         outcome.items_skipped,
                         counts.copied_items,
-                        outcome.items_total
+                        outcome.items_total,
+                        outcome.source_sessions,
+                        outcome.target_sessions
                     ),
                 );
             }
@@ -149,5 +153,23 @@ impl Scheduler {
         }
         notify::spawn(&self.store, &self.home, b.id);
         Ok(())
+    }
+}
+
+/// A pass that found no folder under the user's `UserRoot` copied nothing because the CSV names
+/// a root the source does not have (a typo, or the wrong server): a failure naming the root,
+/// not a user synced with an empty mailbox.
+fn no_folder_under_user_root(user: &store::UserRecord, result: PassResult) -> PassResult {
+    let root = user.user_root.as_deref().map(str::trim).unwrap_or("");
+    match result {
+        PassResult::Done(outcome) if outcome.folders == 0 && !root.is_empty() => {
+            PassResult::Failed {
+                code: ErrorCode::NotFound,
+                message: format!(
+                    "the source has no folder under the UserRoot \"{root}\" (or the folder filters left none); check the CSV's UserRoot column"
+                ),
+            }
+        }
+        other => other,
     }
 }

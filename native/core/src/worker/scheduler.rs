@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::passes::{CancelReason, Running};
 use super::{DEFAULT_INCREMENTAL_INTERVAL, WorkerError, jobs};
 use crate::engine::Progress;
-use crate::process::lock;
+use crate::process::{liveness, lock};
 
 /// Runs batches from one state directory. The daemon and the CLI's foreground mode both drive it.
 pub struct Scheduler {
@@ -43,15 +43,37 @@ impl Scheduler {
     pub fn new(home: &Path, _lock: &lock::WorkerLock) -> Result<Self, WorkerError> {
         let store = Arc::new(Store::open(home)?);
         let now = store::now();
+        // The lock is this host's; on a shared store another host's worker may be running.
+        if store.is_postgres()
+            && let Some(other) = store
+                .workers_list()?
+                .into_iter()
+                .find(|w| liveness::alive(w, now))
+        {
+            return Err(WorkerError::SharedStoreBusy {
+                host: other.host,
+                pid: other.pid,
+                stale_secs: liveness::stale_after_secs(),
+            });
+        }
         let worker = WorkerRecord {
             id: Uuid::new_v4().to_string(),
             pid: std::process::id(),
-            host: hostname(),
+            host: crate::process::liveness::this_host(),
             version: crate::VERSION.to_owned(),
             started_at: now,
             heartbeat_at: now,
         };
         store.worker_heartbeat(&worker)?;
+        // The caller holds the state directory's lock (and on PostgreSQL no other worker is
+        // alive): every other registration is of a worker that died without unregistering
+        // (killed, or the host went down).
+        let stale = store.worker_remove_others(&worker.id)?;
+        if stale > 0 {
+            tracing::info!(stale, "removed the registrations of dead workers");
+        }
+        // One memory budget for every user this worker copies at once.
+        crate::engine::configure_memory_budget(&store);
         let max_parallel_users = store
             .config_get("maxConcurrentMigrations")?
             .and_then(|v| v.as_u64())
@@ -103,8 +125,18 @@ impl Scheduler {
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         tracing::info!(home = %self.home.display(), pid = self.worker.pid, "worker started");
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::error!(error = %e, "worker tick failed");
+            match self.tick().await {
+                Ok(()) => {}
+                Err(WorkerError::Replaced) => {
+                    tracing::error!(
+                        "this worker's registration is gone: another worker has taken over the state directory; stopping without recording anything"
+                    );
+                    for r in self.running.values() {
+                        r.cancel.cancel();
+                    }
+                    return Err(WorkerError::Replaced);
+                }
+                Err(e) => tracing::error!(error = %e, "worker tick failed"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -156,11 +188,30 @@ impl Scheduler {
         }
     }
 
-    /// One round: collect finished passes, act on every batch, heartbeat.
+    /// One round: heartbeat (every [`liveness::heartbeat_secs`], 5 s), collect finished passes,
+    /// act on every batch. Fails with [`WorkerError::Replaced`] when another worker took over.
     pub async fn tick(&mut self) -> Result<(), WorkerError> {
+        let now = store::now();
+        if now
+            .signed_duration_since(self.worker.heartbeat_at)
+            .num_seconds()
+            >= liveness::heartbeat_secs()
+        {
+            // Only a worker that holds the lock removes other registrations: ours gone means
+            // this one was taken for hung and replaced. Nothing more is recorded, not even the
+            // passes that end now, and no heartbeat re-registers it.
+            if !self
+                .store
+                .workers_list()?
+                .iter()
+                .any(|w| w.id == self.worker.id)
+            {
+                return Err(WorkerError::Replaced);
+            }
+            self.worker.heartbeat_at = now;
+            self.store.worker_heartbeat(&self.worker)?;
+        }
         self.reap().await;
-        self.worker.heartbeat_at = store::now();
-        self.store.worker_heartbeat(&self.worker)?;
         for batch in self.store.list_batches(&BatchFilter::default())? {
             if let Err(e) = self.handle_batch(batch) {
                 tracing::error!(error = %e, "cannot process batch");
@@ -357,11 +408,4 @@ impl Scheduler {
         }
         Ok(true)
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "localhost".into())
 }

@@ -381,3 +381,52 @@ fn validation_warning_serializes_for_the_batch_row() {
     assert_eq!(json[0]["RowIndex"], 1);
     assert_eq!(json[0]["EmailAddress"], "bad");
 }
+
+#[test]
+fn line_numbers_are_an_editors_for_crlf_lf_and_cr_files() {
+    for nl in ["\r\n", "\n", "\r"] {
+        let csv = [
+            "EmailAddress,UserName,Password",
+            "a@x.com,a,p",
+            "",
+            "b@x.com,b",
+        ]
+        .join(nl);
+        assert_eq!(
+            err(csv.as_bytes()),
+            CsvError::WrongColumnCount {
+                line: 4,
+                expected: 3,
+                actual: 2
+            },
+            "line ends {nl:?}"
+        );
+    }
+    let e = err(b"EmailAddress,UserName,Password\r\na@x.com,a,p\r\nb@x.com,\"b\r\n");
+    assert!(
+        matches!(e, CsvError::Malformed { line: 3, .. })
+            || matches!(e, CsvError::WrongColumnCount { line: 3, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn excels_sep_line_names_the_delimiter() {
+    let p = ok(b"sep=;\r\nEmailAddress;UserName;Password\r\nann@x.com;ann;p,w\r\n");
+    assert_eq!(p.delimiter, ';');
+    assert_eq!(p.rows.len(), 1);
+    assert_eq!(p.rows[0].row_index, 1);
+    assert_eq!(p.rows[0].password.expose_secret(), "p,w");
+    let p = ok(b"SEP=|\nEmailAddress|UserName|Password\nann@x.com|ann|pw\n");
+    assert_eq!((p.delimiter, p.rows.len()), ('|', 1));
+    // Lines keep counting the sep line.
+    assert_eq!(
+        err(b"sep=,\r\nEmailAddress,UserName,Password\r\nb@x.com,b\r\n"),
+        CsvError::WrongColumnCount {
+            line: 3,
+            expected: 3,
+            actual: 2
+        }
+    );
+    assert_eq!(err(b"sep=;\r\n"), CsvError::Empty);
+}

@@ -1,16 +1,17 @@
 //! `batches`: New-, Get-, Set-, Start-, Stop-, Remove-MigrationBatch and the worker's polling.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::params;
 use uuid::Uuid;
 
 use super::users::{insert_user, new_user_record};
 use super::{
-    Store, get_json, get_opt_ts, get_opt_uuid, get_ts, get_uuid, identity_guid, json, opt_ts, set,
-    sql_in, ts, uid, unique_violation,
+    Db, Optional, Row, Store, get_json, get_opt_ts, get_opt_uuid, get_ts, get_uuid, identity_guid,
+    json, opt_ts, set, sql_in, ts, uid, unique_violation,
 };
 use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
 use crate::lifecycle::batch;
+use crate::redact;
 use crate::types::{
     BatchAction, BatchRecord, BatchStatus, Timestamp, UserRecord, UserStatus, ValidationWarning,
 };
@@ -154,26 +155,26 @@ impl BatchUpdate {
     }
 }
 
-pub(super) fn get_by_id(conn: &Connection, id: &Uuid) -> Result<Option<BatchRecord>> {
+pub(super) fn get_by_id(conn: &Db<'_>, id: &Uuid) -> Result<Option<BatchRecord>> {
     conn.prepare_cached(&format!("SELECT {COLS} FROM batches WHERE id = ?1"))
         .and_then(|mut s| s.query_row([uid(id)], from_row).optional())
         .ctx("read batch")
 }
 
-fn require(conn: &Connection, id: &Uuid) -> Result<BatchRecord> {
+fn require(conn: &Db<'_>, id: &Uuid) -> Result<BatchRecord> {
     get_by_id(conn, id)?.ok_or_else(|| Error::NotFound {
         kind: "batch",
         identity: id.to_string(),
     })
 }
 
-fn endpoint_exists(conn: &Connection, id: &Uuid) -> Result<bool> {
+fn endpoint_exists(conn: &Db<'_>, id: &Uuid) -> Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM endpoints WHERE id = ?1)")
         .and_then(|mut s| s.query_row([uid(id)], |r| r.get(0)))
         .ctx("read endpoint")
 }
 
-fn check_endpoints(conn: &Connection, b: &BatchRecord) -> Result<()> {
+fn check_endpoints(conn: &Db<'_>, b: &BatchRecord) -> Result<()> {
     for id in std::iter::once(&b.source_endpoint_id).chain(b.target_endpoint_id.as_ref()) {
         if !endpoint_exists(conn, id)? {
             return Err(Error::NotFound {
@@ -276,33 +277,33 @@ impl Store {
     /// The batch whose GUID or name (case-insensitive) is `identity`; a GUID match wins.
     pub fn get_batch(&self, identity: &str) -> Result<Option<BatchRecord>> {
         let guid = identity_guid(identity);
-        let conn = self.conn();
-        conn.prepare_cached(&format!(
-            "SELECT {COLS} FROM batches WHERE id = ?1 OR name = ?2 \
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLS} FROM batches WHERE id = ?1 OR lower(name) = lower(?2) \
              ORDER BY id = ?1 DESC LIMIT 1"
-        ))
-        .and_then(|mut s| {
-            s.query_row(params![guid, identity.trim()], from_row)
-                .optional()
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![guid, identity.trim()], from_row)
+                    .optional()
+            })
+            .ctx("read batch")
         })
-        .ctx("read batch")
     }
 
     /// The batch with this id.
     pub fn get_batch_by_id(&self, id: &Uuid) -> Result<Option<BatchRecord>> {
-        let conn = self.conn();
-        get_by_id(&conn, id)
+        self.read("read", |conn| get_by_id(conn, id))
     }
 
     /// Batches matching `filter`, oldest first.
     pub fn list_batches(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
-        let conn = self.conn();
+        self.read("read", |conn| {
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM batches \
-                 WHERE (?1 IS NULL OR source_endpoint_id = ?1 OR target_endpoint_id = ?1) \
-                   AND (?2 IS NULL OR status = ?2 OR (?2 = '{created}' AND {never_started})) \
-                 ORDER BY created_at, name",
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR source_endpoint_id = ?1 OR target_endpoint_id = ?1) \
+                   AND (CAST(?2 AS TEXT) IS NULL OR status = ?2 OR (?2 = '{created}' AND {never_started})) \
+                 ORDER BY created_at, lower(name), name",
                 created = BatchStatus::Created.as_str(),
                 never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
             ))
@@ -313,6 +314,7 @@ impl Store {
         )
         .and_then(|rows| rows.collect())
         .ctx("list batches")
+})
     }
 
     /// Applies `update` to batch `id` in one transaction (read and write under the write
@@ -321,7 +323,7 @@ impl Store {
     pub fn update_batch(&self, id: &Uuid, update: BatchUpdate) -> Result<BatchRecord> {
         self.write("update batch", |tx| {
             let mut b = require(tx, id)?;
-            update.apply(&mut b);
+            update.clone().apply(&mut b);
             check_endpoints(tx, &b)?;
             write_batch_row(tx, &b)?;
             Ok(b)
@@ -390,28 +392,29 @@ impl Store {
         let list = |pred: fn(BatchStatus) -> bool| {
             sql_in(batch::all_where(pred).iter().map(|s| s.as_str()))
         };
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM batches WHERE requested_action IS NOT NULL \
+        self.read("read", |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM batches WHERE requested_action IS NOT NULL \
                  OR status IN ({running}) \
                  OR (status IN ({synced}) AND next_sync_at <= ?1) \
                  OR ({never_started} AND (start_after <= ?1 \
                       OR (auto_start = 1 AND start_after IS NULL))) \
-                 ORDER BY created_at, name",
-                running = list(batch::running),
-                synced = list(batch::synced),
-                never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
-            ))
-            .ctx("find batches needing attention")?;
-        stmt.query_map([ts(&now)], from_row)
-            .and_then(|rows| rows.collect())
-            .ctx("find batches needing attention")
+                 ORDER BY created_at, lower(name), name",
+                    running = list(batch::running),
+                    synced = list(batch::synced),
+                    never_started = NEVER_STARTED_SQL.replace("{waiting}", &waiting_list()),
+                ))
+                .ctx("find batches needing attention")?;
+            stmt.query_map([ts(&now)], from_row)
+                .and_then(|rows| rows.collect())
+                .ctx("find batches needing attention")
+        })
     }
 }
 
 /// Moves the users `moved` into batch `to`, waiting as `status` with no request pending.
-fn move_users_in(conn: &Connection, to: &Uuid, moved: &[Uuid], status: UserStatus) -> Result<()> {
+fn move_users_in(conn: &Db<'_>, to: &Uuid, moved: &[Uuid], status: UserStatus) -> Result<()> {
     let mut update = conn
         .prepare_cached(
             "UPDATE users SET batch_id = ?2, status = ?3, requested_action = NULL WHERE id = ?1",
@@ -467,8 +470,8 @@ const UPDATE_SQL: &str = "UPDATE batches SET target_endpoint_id = ?4, target_mai
 
 fn batch_params(
     b: &BatchRecord,
-    f: impl FnOnce(&[&dyn rusqlite::ToSql]) -> rusqlite::Result<usize>,
-) -> rusqlite::Result<usize> {
+    f: impl FnOnce(&[&dyn rusqlite::ToSql]) -> super::DbResult<usize>,
+) -> super::DbResult<usize> {
     f(params![
         uid(&b.id),
         b.name,
@@ -491,8 +494,8 @@ fn batch_params(
         b.allow_unknown_columns,
         b.report_interval_secs,
         b.skip_reports,
-        json(&b.validation_warnings),
-        b.message,
+        json(&redacted_warnings(&b.validation_warnings)),
+        redact::clean_opt(b.message.as_deref()),
         b.submitted_by,
         ts(&b.created_at),
         opt_ts(&b.started_at),
@@ -503,7 +506,7 @@ fn batch_params(
     ])
 }
 
-fn insert_batch_row(conn: &Connection, b: &BatchRecord) -> Result<()> {
+fn insert_batch_row(conn: &Db<'_>, b: &BatchRecord) -> Result<()> {
     batch_params(b, |p| {
         conn.prepare_cached(INSERT_SQL)
             .and_then(|mut s| s.execute(p))
@@ -512,11 +515,23 @@ fn insert_batch_row(conn: &Connection, b: &BatchRecord) -> Result<()> {
     Ok(())
 }
 
-fn write_batch_row(conn: &Connection, b: &BatchRecord) -> Result<()> {
+fn write_batch_row(conn: &Db<'_>, b: &BatchRecord) -> Result<()> {
     batch_params(b, |p| {
         conn.prepare_cached(UPDATE_SQL)
             .and_then(|mut s| s.execute(p))
     })
     .ctx("update batch")?;
     Ok(())
+}
+
+/// Validation warnings quote CSV cells: they are stored through the one redaction step.
+fn redacted_warnings(warnings: &[ValidationWarning]) -> Vec<ValidationWarning> {
+    warnings
+        .iter()
+        .map(|w| ValidationWarning {
+            row_index: w.row_index,
+            email_address: redact::clean(&w.email_address),
+            message: redact::clean(&w.message),
+        })
+        .collect()
 }

@@ -1,9 +1,10 @@
 //! `endpoints`: Get-, New-, Set-, Remove-MigrationEndpoint.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::params;
 
 use super::{
-    Store, get_opt_sealed, get_ts, get_uuid, identity_guid, set, ts, uid, unique_violation,
+    Db, Optional, Row, Store, get_opt_sealed, get_ts, get_uuid, identity_guid, set, ts, uid,
+    unique_violation,
 };
 use crate::error::{DbContext, Error, Result};
 use crate::secret::Sealed;
@@ -12,7 +13,8 @@ use crate::types::{AuthenticationMethod, EndpointRecord, SecurityMode, TargetLog
 const COLS: &str = "id, name, endpoint_type, remote_server, port, security, authentication, \
     accept_untrusted, ca_file, max_concurrent_migrations, max_concurrent_incremental_syncs, \
     admin_user, admin_secret, target_login, master_user_separator, oauth_token_endpoint, \
-    oauth_client_id, oauth_scope, target_user_template, created_at";
+    oauth_client_id, oauth_scope, target_user_template, created_at, max_connections_per_user, \
+    preserve_order";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EndpointRecord> {
     Ok(EndpointRecord {
@@ -36,6 +38,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EndpointRecord> {
         oauth_scope: r.get(17)?,
         target_user_template: r.get(18)?,
         created_at: get_ts(r, 19)?,
+        max_connections_per_user: r.get(20)?,
+        preserve_order: r.get(21)?,
     })
 }
 
@@ -61,6 +65,10 @@ pub struct EndpointUpdate {
     pub max_concurrent_migrations: Option<u32>,
     /// Sets [`EndpointRecord::max_concurrent_incremental_syncs`].
     pub max_concurrent_incremental_syncs: Option<u32>,
+    /// Sets [`EndpointRecord::max_connections_per_user`].
+    pub max_connections_per_user: Option<u32>,
+    /// Sets [`EndpointRecord::preserve_order`].
+    pub preserve_order: Option<bool>,
     /// Sets [`EndpointRecord::admin_user`]; `Some(None)` clears it.
     pub admin_user: Option<Option<String>>,
     /// Sets [`EndpointRecord::admin_secret`] (sealed by the caller); `Some(None)` removes it.
@@ -96,6 +104,11 @@ impl EndpointUpdate {
             &mut e.max_concurrent_incremental_syncs,
             self.max_concurrent_incremental_syncs,
         );
+        set(
+            &mut e.max_connections_per_user,
+            self.max_connections_per_user,
+        );
+        set(&mut e.preserve_order, self.preserve_order);
         set(&mut e.admin_user, self.admin_user);
         set(&mut e.admin_secret, self.admin_secret);
         set(&mut e.target_login, self.target_login);
@@ -107,10 +120,10 @@ impl EndpointUpdate {
     }
 }
 
-fn get_in(conn: &rusqlite::Connection, identity: &str) -> Result<Option<EndpointRecord>> {
+fn get_in(conn: &Db<'_>, identity: &str) -> Result<Option<EndpointRecord>> {
     let guid = identity_guid(identity);
     conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM endpoints WHERE id = ?1 OR name = ?2 \
+        "SELECT {COLS} FROM endpoints WHERE id = ?1 OR lower(name) = lower(?2) \
          ORDER BY id = ?1 DESC LIMIT 1"
     ))
     .and_then(|mut s| {
@@ -128,7 +141,7 @@ impl Store {
             tx.execute(
                 &format!(
                     "INSERT INTO endpoints ({COLS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
                 ),
                 params![
                     uid(&e.id),
@@ -151,6 +164,8 @@ impl Store {
                     e.oauth_scope,
                     e.target_user_template,
                     ts(&e.created_at),
+                    e.max_connections_per_user,
+                    e.preserve_order,
                 ],
             )
             .map_err(|err| unique_violation(err, "endpoint", &e.name, "insert endpoint"))?;
@@ -160,25 +175,26 @@ impl Store {
 
     /// The endpoint whose GUID or name (case-insensitive) is `identity`; a GUID match wins.
     pub fn get_endpoint(&self, identity: &str) -> Result<Option<EndpointRecord>> {
-        let conn = self.conn();
-        get_in(&conn, identity)
+        self.read("read", |conn| get_in(conn, identity))
     }
 
     /// Every endpoint by name, optionally only those of one `endpoint_type` (e.g. `IMAP`,
     /// compared case-insensitively).
     pub fn list_endpoints(&self, endpoint_type: Option<&str>) -> Result<Vec<EndpointRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM endpoints \
-                 WHERE ?1 IS NULL OR endpoint_type = ?1 COLLATE NOCASE ORDER BY name"
-            ))
-            .ctx("list endpoints")?;
-        let rows = stmt
-            .query_map([endpoint_type], from_row)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .ctx("list endpoints")?;
-        Ok(rows)
+        self.read("read", |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM endpoints \
+                 WHERE CAST(?1 AS TEXT) IS NULL OR lower(endpoint_type) = lower(?1) \
+                 ORDER BY lower(name), name"
+                ))
+                .ctx("list endpoints")?;
+            let rows = stmt
+                .query_map([endpoint_type], from_row)
+                .and_then(|rows| rows.collect::<super::DbResult<Vec<_>>>())
+                .ctx("list endpoints")?;
+            Ok(rows)
+        })
     }
 
     /// Applies `update` to the endpoint `identity` (read and write in one transaction) and
@@ -193,14 +209,15 @@ impl Store {
                 kind: "endpoint",
                 identity: identity.to_owned(),
             })?;
-            update.apply(&mut e);
+            update.clone().apply(&mut e);
             tx.execute(
                 "UPDATE endpoints SET name = ?2, remote_server = ?3, port = ?4, security = ?5, \
                  authentication = ?6, accept_untrusted = ?7, ca_file = ?8, \
                  max_concurrent_migrations = ?9, max_concurrent_incremental_syncs = ?10, \
                  admin_user = ?11, admin_secret = ?12, target_login = ?13, \
                  master_user_separator = ?14, oauth_token_endpoint = ?15, oauth_client_id = ?16, \
-                 oauth_scope = ?17, target_user_template = ?18 WHERE id = ?1",
+                 oauth_scope = ?17, target_user_template = ?18, max_connections_per_user = ?19, \
+                 preserve_order = ?20 WHERE id = ?1",
                 params![
                     uid(&e.id),
                     e.name,
@@ -220,6 +237,8 @@ impl Store {
                     e.oauth_client_id,
                     e.oauth_scope,
                     e.target_user_template,
+                    e.max_connections_per_user,
+                    e.preserve_order,
                 ],
             )
             .map_err(|err| unique_violation(err, "endpoint", &e.name, "update endpoint"))?;
@@ -236,13 +255,14 @@ impl Store {
                 identity: identity.to_owned(),
             })?;
             let batches: Vec<String> = tx
-                .prepare(
+                .prepare_cached(
                     "SELECT name FROM batches \
-                     WHERE source_endpoint_id = ?1 OR target_endpoint_id = ?1 ORDER BY name",
+                     WHERE source_endpoint_id = ?1 OR target_endpoint_id = ?1 \
+                     ORDER BY lower(name), name",
                 )
                 .and_then(|mut s| {
                     s.query_map([uid(&e.id)], |r| r.get(0))?
-                        .collect::<rusqlite::Result<Vec<String>>>()
+                        .collect::<super::DbResult<Vec<String>>>()
                 })
                 .ctx("delete endpoint")?;
             if !batches.is_empty() {

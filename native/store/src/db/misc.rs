@@ -1,15 +1,16 @@
 //! Skipped items, report events, configuration, worker heartbeats and statistics.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::params;
 use uuid::Uuid;
 
-use super::{Store, get_opt_uuid, get_ts, get_uuid, json, ts, uid};
+use super::{Db, Optional, Row, Store, get_json, get_opt_uuid, get_ts, get_uuid, json, ts, uid};
 use crate::error::{DbContext, Error, Result};
 use crate::lifecycle;
+use crate::redact;
 use crate::types::{ConfigRecord, Event, SkippedItem, StatusSummary, UserStatus, WorkerRecord};
 
 const SKIPPED_COLS: &str = "id, user_id, folder, src_uid, kind, subject, sender, date_sent, \
-    date_received, size, reason, created_at";
+    date_received, size, reason, created_at, recipients";
 
 fn skipped_from_row(r: &Row<'_>) -> rusqlite::Result<SkippedItem> {
     Ok(SkippedItem {
@@ -25,6 +26,7 @@ fn skipped_from_row(r: &Row<'_>) -> rusqlite::Result<SkippedItem> {
         size: r.get(9)?,
         reason: r.get(10)?,
         created_at: get_ts(r, 11)?,
+        recipients: get_json(r, 12)?,
     })
 }
 
@@ -95,29 +97,30 @@ pub struct UserCounts {
     pub bytes_synced: u64,
 }
 
-fn user_counts_in(conn: &Connection, batch_id: Option<&Uuid>) -> Result<UserCounts> {
+fn user_counts_in(conn: &Db<'_>, batch_id: Option<&Uuid>) -> Result<UserCounts> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT status, count(*), sum(items_total), sum(items_synced), sum(items_skipped), \
-             sum(bytes_total), sum(bytes_synced) FROM users \
-             WHERE ?1 IS NULL OR batch_id = ?1 GROUP BY status",
+            "SELECT status, count(*), CAST(sum(items_total) AS BIGINT), \
+             CAST(sum(items_synced) AS BIGINT), CAST(sum(items_skipped) AS BIGINT), \
+             CAST(sum(bytes_total) AS BIGINT), CAST(sum(bytes_synced) AS BIGINT) FROM users \
+             WHERE CAST(?1 AS TEXT) IS NULL OR batch_id = ?1 GROUP BY status",
         )
         .ctx("count users")?;
     let rows = stmt
         .query_map([batch_id.map(uid)], |r| {
             Ok((
-                r.get::<_, UserStatus>(0)?,
-                r.get::<_, u64>(1)?,
+                r.get::<UserStatus>(0)?,
+                r.get::<u64>(1)?,
                 [
-                    r.get::<_, u64>(2)?,
-                    r.get::<_, u64>(3)?,
-                    r.get::<_, u64>(4)?,
-                    r.get::<_, u64>(5)?,
-                    r.get::<_, u64>(6)?,
+                    r.get::<u64>(2)?,
+                    r.get::<u64>(3)?,
+                    r.get::<u64>(4)?,
+                    r.get::<u64>(5)?,
+                    r.get::<u64>(6)?,
                 ],
             ))
         })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .and_then(|rows| rows.collect::<super::DbResult<Vec<_>>>())
         .ctx("count users")?;
     let mut c = UserCounts::default();
     for (status, n, sums) in rows {
@@ -167,31 +170,43 @@ impl Store {
     /// (and counted against `-BadItemLimit`) once.
     pub fn insert_skipped_item(&self, item: &SkippedItem) -> Result<Option<i64>> {
         self.write("record skipped item", |tx| {
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
-                     date_sent, date_received, size, reason, created_at) \
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-                     WHERE ?3 IS NULL OR NOT EXISTS (SELECT 1 FROM skipped_items \
-                       WHERE user_id = ?1 AND folder = ?2 AND src_uid = ?3)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
+            tx.prepare_cached(
+                // The casts give PostgreSQL the integer columns' types for the selected values.
+                "INSERT INTO skipped_items (user_id, folder, src_uid, kind, subject, sender, \
+                 date_sent, date_received, size, reason, created_at, recipients) \
+                 SELECT ?1, ?2, CAST(?3 AS BIGINT), ?4, ?5, ?6, ?7, ?8, CAST(?9 AS BIGINT), \
+                   ?10, ?11, ?12 \
+                 WHERE ?3 IS NULL OR NOT EXISTS (SELECT 1 FROM skipped_items \
+                   WHERE user_id = ?1 AND folder = ?2 AND src_uid = ?3) \
+                 RETURNING id",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
                         uid(&item.user_id),
-                        item.folder,
+                        redact::clean(&item.folder),
                         item.src_uid,
                         item.kind,
-                        item.subject,
-                        item.sender,
+                        redact::clean_opt(item.subject.as_deref()),
+                        redact::clean_opt(item.sender.as_deref()),
                         item.date_sent,
                         item.date_received,
                         item.size,
-                        item.reason,
+                        redact::clean(&item.reason),
                         ts(&item.created_at),
-                    ])
-                })
-                .ctx("record skipped item")?;
-            Ok((inserted == 1).then(|| tx.last_insert_rowid()))
+                        json(
+                            &item
+                                .recipients
+                                .iter()
+                                .map(|r| redact::clean(r))
+                                .collect::<Vec<_>>()
+                        ),
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .ctx("record skipped item")
         })
     }
 
@@ -202,15 +217,16 @@ impl Store {
         user_id: &Uuid,
         limit: Option<usize>,
     ) -> Result<Vec<SkippedItem>> {
-        let conn = self.conn();
-        conn.prepare_cached(&format!(
-            "SELECT {SKIPPED_COLS} FROM skipped_items WHERE user_id = ?1 ORDER BY id LIMIT ?2"
-        ))
-        .and_then(|mut s| {
-            s.query_map(params![uid(user_id), sql_limit(limit)], skipped_from_row)?
-                .collect()
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {SKIPPED_COLS} FROM skipped_items WHERE user_id = ?1 ORDER BY id LIMIT ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![uid(user_id), sql_limit(limit)], skipped_from_row)?
+                    .collect()
+            })
+            .ctx("list skipped items")
         })
-        .ctx("list skipped items")
     }
 
     /// Appends a report line; returns its id (`event.id` is ignored).
@@ -218,19 +234,21 @@ impl Store {
         self.write("record event", |tx| {
             tx.prepare_cached(
                 "INSERT INTO events (user_id, batch_id, at, level, message) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
             )
             .and_then(|mut s| {
-                s.execute(params![
-                    event.user_id.as_ref().map(uid),
-                    event.batch_id.as_ref().map(uid),
-                    ts(&event.at),
-                    event.level,
-                    event.message,
-                ])
+                s.query_row(
+                    params![
+                        event.user_id.as_ref().map(uid),
+                        event.batch_id.as_ref().map(uid),
+                        ts(&event.at),
+                        event.level,
+                        redact::clean(&event.message),
+                    ],
+                    |r| r.get(0),
+                )
             })
-            .ctx("record event")?;
-            Ok(tx.last_insert_rowid())
+            .ctx("record event")
         })
     }
 
@@ -250,36 +268,38 @@ impl Store {
     }
 
     fn events_where(&self, cond: &str, id: String, limit: Option<usize>) -> Result<Vec<Event>> {
-        let conn = self.conn();
-        let mut events: Vec<Event> = conn
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE {cond} ORDER BY id DESC LIMIT ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_map(params![id, sql_limit(limit)], event_from_row)?
-                    .collect()
-            })
-            .ctx("list events")?;
-        events.reverse();
-        Ok(events)
+        self.read("read", |conn| {
+            let mut events: Vec<Event> = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLS} FROM events WHERE {cond} ORDER BY id DESC LIMIT ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![id, sql_limit(limit)], event_from_row)?
+                        .collect()
+                })
+                .ctx("list events")?;
+            events.reverse();
+            Ok(events)
+        })
     }
 
     /// A configuration value.
     pub fn config_get(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        let conn = self.conn();
-        let raw: Option<String> = conn
-            .query_row("SELECT value FROM config WHERE key = ?1", [key], |r| {
-                r.get(0)
+        self.read("read", |conn| {
+            let raw: Option<String> = conn
+                .query_row("SELECT value FROM config WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .ctx("read config")?;
+            raw.map(|s| {
+                serde_json::from_str(&s).map_err(|e| Error::Corrupt {
+                    what: "config value",
+                    reason: format!("{key}: {e}"),
+                })
             })
-            .optional()
-            .ctx("read config")?;
-        raw.map(|s| {
-            serde_json::from_str(&s).map_err(|e| Error::Corrupt {
-                what: "config value",
-                reason: format!("{key}: {e}"),
-            })
+            .transpose()
         })
-        .transpose()
     }
 
     /// Sets a configuration value (`null` is stored as JSON null; see [`Store::config_delete`]).
@@ -308,20 +328,24 @@ impl Store {
 
     /// Every configuration entry, by key.
     pub fn config_list(&self) -> Result<Vec<ConfigRecord>> {
-        let conn = self.conn();
-        let raw: Vec<(String, String)> = conn
-            .prepare_cached("SELECT key, value FROM config ORDER BY key")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .ctx("list config")?;
-        raw.into_iter()
-            .map(|(key, value)| {
-                let value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
-                    what: "config value",
-                    reason: format!("{key}: {e}"),
-                })?;
-                Ok(ConfigRecord { key, value })
-            })
-            .collect()
+        self.read("read", |conn| {
+            let raw: Vec<(String, String)> = conn
+                .prepare_cached("SELECT key, value FROM config ORDER BY key")
+                .and_then(|mut s| {
+                    s.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .ctx("list config")?;
+            raw.into_iter()
+                .map(|(key, value)| {
+                    let value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
+                        what: "config value",
+                        reason: format!("{key}: {e}"),
+                    })?;
+                    Ok(ConfigRecord { key, value })
+                })
+                .collect()
+        })
     }
 
     /// Registers a worker or refreshes its heartbeat (insert or update by id).
@@ -350,20 +374,31 @@ impl Store {
 
     /// The worker registered under `id`.
     pub fn worker_get(&self, id: &str) -> Result<Option<WorkerRecord>> {
-        let conn = self.conn();
-        conn.prepare_cached(&format!("SELECT {WORKER_COLS} FROM workers WHERE id = ?1"))
-            .and_then(|mut s| s.query_row([id], worker_from_row).optional())
-            .ctx("read worker")
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!("SELECT {WORKER_COLS} FROM workers WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([id], worker_from_row).optional())
+                .ctx("read worker")
+        })
     }
 
     /// Registered workers, most recent heartbeat first.
     pub fn workers_list(&self) -> Result<Vec<WorkerRecord>> {
-        let conn = self.conn();
-        conn.prepare_cached(&format!(
-            "SELECT {WORKER_COLS} FROM workers ORDER BY heartbeat_at DESC, id"
-        ))
-        .and_then(|mut s| s.query_map([], worker_from_row)?.collect())
-        .ctx("list workers")
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {WORKER_COLS} FROM workers ORDER BY heartbeat_at DESC, id"
+            ))
+            .and_then(|mut s| s.query_map(params![], worker_from_row)?.collect())
+            .ctx("list workers")
+        })
+    }
+
+    /// Unregisters every worker but `keep`: a worker that holds the state directory's lock
+    /// knows that no other lives. Returns how many were removed.
+    pub fn worker_remove_others(&self, keep: &str) -> Result<usize> {
+        self.write("remove stale workers", |tx| {
+            tx.execute("DELETE FROM workers WHERE id <> ?1", [keep])
+                .ctx("remove stale workers")
+        })
     }
 
     /// Unregisters a worker (clean shutdown); returns whether it was registered.
@@ -378,18 +413,16 @@ impl Store {
 
     /// User counts of one batch.
     pub fn batch_counts(&self, batch_id: &Uuid) -> Result<UserCounts> {
-        let conn = self.conn();
-        user_counts_in(&conn, Some(batch_id))
+        self.read("read", |conn| user_counts_in(conn, Some(batch_id)))
     }
 
     /// User counts across every batch (Get-MigrationStatistics).
     pub fn statistics(&self) -> Result<UserCounts> {
-        let conn = self.conn();
-        user_counts_in(&conn, None)
+        self.read("read", |conn| user_counts_in(conn, None))
     }
 }
 
-/// SQLite reads a negative LIMIT as "no limit".
+/// A LIMIT value; no limit is the largest one (SQLite reads -1 as none, PostgreSQL refuses it).
 fn sql_limit(limit: Option<usize>) -> i64 {
-    limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))
+    limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))
 }

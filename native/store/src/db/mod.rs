@@ -1,9 +1,11 @@
 //! The SQLite store: opening, migrations and the transaction helpers every table module uses.
 
 mod batches;
+mod console;
 mod endpoints;
 mod misc;
 mod schema;
+pub(crate) mod sql;
 mod sync;
 mod users;
 
@@ -12,17 +14,20 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::error::{DbContext, Error, Result};
 use crate::paths;
+use crate::pg::conn::{Failure, PgConn};
 use crate::secret::{Sealed, Sealer, SecretString};
 use crate::types::{Timestamp, format_timestamp, parse_timestamp};
 
 pub use batches::{BatchFilter, BatchUpdate};
+pub use console::{ConsoleListener, ConsoleTokenKind};
 pub use endpoints::EndpointUpdate;
 pub use misc::UserCounts;
+pub(crate) use sql::{Db, DbError, DbResult, Optional, Row};
 pub use sync::SyncCounts;
 pub use users::{AddedUsers, UserFilter, UserUpdate};
 
@@ -32,6 +37,13 @@ pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Prepared statements kept per SQLite connection (rusqlite's default is 16; the store has
+/// more statements than that on its hot paths).
+const STATEMENT_CACHE: usize = 128;
+
+/// How often a PostgreSQL transaction that lost a serialization race is run again.
+const PG_RETRIES: usize = 5;
+
 /// Handle on `<home>/state.db` plus the sealer of `<home>/secret.key`.
 ///
 /// Cheap to open (the schema check is one read when the database is current) and safe to use
@@ -39,9 +51,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// write here is a single short `BEGIN IMMEDIATE` transaction so writers queue on the lock up
 /// front instead of failing midway with `SQLITE_BUSY` on lock upgrade.
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
     sealer: Sealer,
     home: PathBuf,
+    /// What opening took away from other users (see [`Store::tightened`]).
+    tightened: Vec<PathBuf>,
+}
+
+/// Where the tables are.
+enum Backend {
+    /// `<home>/state.db`.
+    Sqlite(Mutex<Connection>),
+    /// A shared PostgreSQL database ([`crate::location`]).
+    Postgres(Box<PgConn>),
 }
 
 impl std::fmt::Debug for Store {
@@ -51,22 +73,53 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the state directory, its key and `state.db`, and brings the
-    /// schema up to [`SCHEMA_VERSION`].
+    /// Opens (creating if needed) the state directory, its key and the store it is configured
+    /// for ([`crate::location`]): `state.db` (the default), brought up to [`SCHEMA_VERSION`],
+    /// or a PostgreSQL database, brought up to [`crate::pg::PG_SCHEMA_VERSION`] and checked to
+    /// open with this state directory's key ([`crate::pg::PgStore::open`]).
     ///
-    /// Fails with [`Error::SchemaTooNew`] when a newer ImapMigration has upgraded the database.
+    /// Fails with [`Error::SchemaTooNew`] (or [`Error::PgSchemaTooNew`]) when a newer
+    /// ImapMigration has upgraded the database, and with an error naming the setting when the
+    /// configured PostgreSQL store is unreachable or refuses the login.
     pub fn open(home: &Path) -> Result<Store> {
+        if let crate::location::StoreLocation::Postgres(pg) =
+            crate::location::StoreLocation::resolve(home)?
+        {
+            let (conn, sealer) = crate::pg::PgStore::open(home, &pg)?.into_parts();
+            let tightened = paths::secure_state_dir(home);
+            return Ok(Store {
+                backend: Backend::Postgres(Box::new(conn)),
+                sealer,
+                home: home.to_path_buf(),
+                tightened,
+            });
+        }
         paths::ensure_dir(home)?;
         let sealer = Sealer::open(home)?;
         let path = paths::db_path(home);
+        paths::create_private_file(&path)?;
+        let tightened = paths::secure_state_dir(home);
         let mut conn = Connection::open(&path).ctx("open the state database")?;
         configure(&conn)?;
         migrate(&mut conn)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
             sealer,
             home: home.to_path_buf(),
+            tightened,
         })
+    }
+
+    /// Whether this store is a shared PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The paths of the state directory that other users could read and that opening made
+    /// owner-only ([`paths::secure_state_dir`]); empty when all was in order. The caller warns
+    /// the admin with it.
+    pub fn tightened(&self) -> &[PathBuf] {
+        &self.tightened
     }
 
     /// The state directory this store lives in.
@@ -89,40 +142,145 @@ impl Store {
         self.sealer.unseal(sealed.as_bytes())
     }
 
-    /// The schema version recorded in the database.
+    /// The schema version recorded in the database (of its backend's schema: SQLite's
+    /// [`SCHEMA_VERSION`] or PostgreSQL's [`crate::pg::PG_SCHEMA_VERSION`]).
     pub fn schema_version(&self) -> Result<i64> {
-        let conn = self.conn();
-        read_schema_version(&conn)
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let conn = self.conn();
+                read_schema_version(&conn)
+            }
+            Backend::Postgres(_) => self
+                .meta("schema_version")?
+                .unwrap_or_default()
+                .trim()
+                .parse()
+                .map_err(|_| Error::Corrupt {
+                    what: "meta.schema_version",
+                    reason: "not an integer".into(),
+                }),
+        }
     }
 
     /// A `meta` value (`schema_version`, `app_version`).
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        let conn = self.conn();
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .ctx("read meta")
+        self.read("read meta", |db| {
+            db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .ctx("read meta")
+        })
     }
 
-    /// Locks the connection. A panic while the lock was held cannot leave a transaction open
-    /// (rusqlite rolls back when the `Transaction` drops during unwinding), so a poisoned lock
-    /// is safe to reuse.
+    /// Locks the SQLite connection. A panic while the lock was held cannot leave a
+    /// transaction open (rusqlite rolls back when the `Transaction` drops during unwinding), so
+    /// a poisoned lock is safe to reuse.
+    ///
+    /// # Panics
+    /// On a PostgreSQL store: only SQLite-specific code (and its tests) calls this.
+    #[allow(clippy::panic)]
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        match &self.backend {
+            Backend::Sqlite(conn) => conn.lock().unwrap_or_else(|p| p.into_inner()),
+            Backend::Postgres(_) => panic!("the SQLite connection of a PostgreSQL store"),
+        }
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it; any error rolls back.
-    fn write<T>(
+    /// Runs the reads of `f` on one consistent view: the SQLite connection (under its lock),
+    /// or one PostgreSQL `REPEATABLE READ READ ONLY` transaction.
+    fn read<T: Send>(
         &self,
         action: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+        f: impl FnOnce(&Db<'_>) -> Result<T> + Send,
     ) -> Result<T> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(action)?;
-        let out = f(&tx)?;
-        tx.commit().ctx(action)?;
-        Ok(out)
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let conn = self.conn();
+                f(&Db::Sqlite(&conn))
+            }
+            Backend::Postgres(pg) => {
+                let location = pg.location().to_string();
+                pg.with_session(action, |client, statements| {
+                    let tx = client
+                        .build_transaction()
+                        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()?;
+                    let db = Db::Pg(sql::PgTx {
+                        tx: std::cell::RefCell::new(tx),
+                        statements: std::cell::RefCell::new(statements),
+                    });
+                    let out = f(&db).map_err(|e| Failure::Store(sql::pg_location(e, &location)))?;
+                    if let Db::Pg(tx) = db {
+                        tx.tx.into_inner().commit()?;
+                    }
+                    Ok(out)
+                })
+            }
+        }
+    }
+
+    /// Runs `f` in one transaction and commits it; any error rolls back. On SQLite that is
+    /// `BEGIN IMMEDIATE` (writers queue up front); on PostgreSQL a `REPEATABLE READ`
+    /// transaction, run again (up to [`PG_RETRIES`] times) when it lost a race with another
+    /// writer, so a read-modify-write never overwrites a change it did not see.
+    fn write<T: Send>(
+        &self,
+        action: &'static str,
+        mut f: impl FnMut(&Db<'_>) -> Result<T> + Send,
+    ) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let mut conn = self.conn();
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .ctx(action)?;
+                let out = f(&Db::Sqlite(&tx))?;
+                tx.commit().ctx(action)?;
+                Ok(out)
+            }
+            Backend::Postgres(pg) => {
+                let location = pg.location().to_string();
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let out = pg.with_session(action, |client, statements| {
+                        let tx = client
+                            .build_transaction()
+                            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                            .start()?;
+                        let db = Db::Pg(sql::PgTx {
+                            tx: std::cell::RefCell::new(tx),
+                            statements: std::cell::RefCell::new(statements),
+                        });
+                        let out =
+                            f(&db).map_err(|e| Failure::Store(sql::pg_location(e, &location)))?;
+                        if let Db::Pg(tx) = db {
+                            tx.tx.into_inner().commit()?;
+                        }
+                        Ok(out)
+                    });
+                    match out {
+                        Err(e) if attempt < PG_RETRIES && is_serialization_failure(&e) => {
+                            tracing::debug!(action, attempt, "PostgreSQL transaction retried");
+                        }
+                        other => return other,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether PostgreSQL refused a transaction because a concurrent one changed what it read
+/// (`40001`) or the two deadlocked (`40P01`): running it again is the remedy.
+fn is_serialization_failure(e: &Error) -> bool {
+    use postgres::error::SqlState;
+    match e {
+        Error::Postgres { source, .. } => matches!(
+            source.code(),
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        ),
+        _ => false,
     }
 }
 
@@ -138,6 +296,7 @@ fn configure(conn: &Connection) -> Result<()> {
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .ctx("configure the state database")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 
@@ -296,7 +455,7 @@ pub(crate) fn get_sealed(row: &Row<'_>, i: usize) -> rusqlite::Result<Sealed> {
 }
 
 pub(crate) fn get_opt_sealed(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Sealed>> {
-    Ok(row.get::<_, Option<Vec<u8>>>(i)?.map(Sealed))
+    Ok(row.get::<Option<Vec<u8>>>(i)?.map(Sealed))
 }
 
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
@@ -326,21 +485,19 @@ pub(crate) fn identity_guid(identity: &str) -> Option<String> {
 
 /// Maps a UNIQUE constraint violation to [`Error::AlreadyExists`].
 pub(crate) fn unique_violation(
-    e: rusqlite::Error,
+    e: impl Into<DbError>,
     kind: &'static str,
     name: &str,
     action: &'static str,
 ) -> Error {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e
-        && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-    {
+    let e = e.into();
+    if e.is_unique_violation() {
         return Error::AlreadyExists {
             kind,
             name: name.to_owned(),
         };
     }
-    Error::Database { action, source: e }
+    e.into_error(action)
 }
 
 #[cfg(test)]

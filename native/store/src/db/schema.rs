@@ -95,5 +95,19 @@ CREATE INDEX events_user ON events(user_id);
 CREATE INDEX events_batch ON events(batch_id);
 "#;
 
+/// Version 3: the recipients (To and Cc) of a skipped item, a JSON array of strings
+/// (`Recipient` of Exchange's skipped items).
+const V3: &str = r#"
+ALTER TABLE skipped_items ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
+"#;
+
+/// Version 4: how many connections a user may hold on an endpoint at once
+/// (`-MaxConnectionsPerUser`), and whether a folder is appended into over one connection only
+/// (`-PreserveOrder`).
+const V4: &str = r#"
+ALTER TABLE endpoints ADD COLUMN max_connections_per_user INTEGER NOT NULL DEFAULT 8;
+ALTER TABLE endpoints ADD COLUMN preserve_order INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4];

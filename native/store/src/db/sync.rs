@@ -5,10 +5,10 @@
 //! crash therefore replays at most one chunk, whose rows are left in state 0 (in flight) and
 //! verified on the target before any re-APPEND.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::params;
 use uuid::Uuid;
 
-use super::{Store, get_uuid, uid};
+use super::{Db, Optional, Row, Store, get_uuid, uid};
 use crate::error::{DbContext, Error, Result};
 use crate::types::{FolderRecord, MessageRow, MessageState};
 
@@ -41,7 +41,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     })
 }
 
-fn messages_where(conn: &Connection, folder_id: i64, extra: &str) -> Result<Vec<MessageRow>> {
+fn messages_where(conn: &Db<'_>, folder_id: i64, extra: &str) -> Result<Vec<MessageRow>> {
     conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLS} FROM messages WHERE folder_id = ?1 {extra} ORDER BY src_uid"
     ))
@@ -93,33 +93,36 @@ impl Store {
 
     /// The user's folder `source_name`.
     pub fn folder_get(&self, user_id: &Uuid, source_name: &str) -> Result<Option<FolderRecord>> {
-        let conn = self.conn();
-        conn.prepare_cached(&format!(
-            "SELECT {FOLDER_COLS} FROM folders WHERE user_id = ?1 AND source_name = ?2"
-        ))
-        .and_then(|mut s| {
-            s.query_row(params![uid(user_id), source_name], folder_from_row)
-                .optional()
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {FOLDER_COLS} FROM folders WHERE user_id = ?1 AND source_name = ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![uid(user_id), source_name], folder_from_row)
+                    .optional()
+            })
+            .ctx("read folder")
         })
-        .ctx("read folder")
     }
 
     /// The folder with this id.
     pub fn folder_by_id(&self, folder_id: i64) -> Result<Option<FolderRecord>> {
-        let conn = self.conn();
-        conn.prepare_cached(&format!("SELECT {FOLDER_COLS} FROM folders WHERE id = ?1"))
-            .and_then(|mut s| s.query_row([folder_id], folder_from_row).optional())
-            .ctx("read folder")
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!("SELECT {FOLDER_COLS} FROM folders WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([folder_id], folder_from_row).optional())
+                .ctx("read folder")
+        })
     }
 
     /// Every folder recorded for a user, by source name.
     pub fn folders_for_user(&self, user_id: &Uuid) -> Result<Vec<FolderRecord>> {
-        let conn = self.conn();
-        conn.prepare_cached(&format!(
-            "SELECT {FOLDER_COLS} FROM folders WHERE user_id = ?1 ORDER BY source_name"
-        ))
-        .and_then(|mut s| s.query_map([uid(user_id)], folder_from_row)?.collect())
-        .ctx("list folders")
+        self.read("read", |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {FOLDER_COLS} FROM folders WHERE user_id = ?1 ORDER BY source_name"
+            ))
+            .and_then(|mut s| s.query_map([uid(user_id)], folder_from_row)?.collect())
+            .ctx("list folders")
+        })
     }
 
     /// Records the UIDVALIDITY (RFC 9051 §2.3.1.1) and HIGHESTMODSEQ (RFC 7162 §3.1.2.1) seen
@@ -189,15 +192,15 @@ impl Store {
 
     /// Every message row of a folder, by source UID.
     pub fn messages_for_folder(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
-        let conn = self.conn();
-        messages_where(&conn, folder_id, "")
+        self.read("read", |conn| messages_where(conn, folder_id, ""))
     }
 
     /// Rows left in state 0: their APPEND may or may not have landed, so the engine verifies
     /// them on the target before copying again.
     pub fn in_flight(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
-        let conn = self.conn();
-        messages_where(&conn, folder_id, "AND state = 0")
+        self.read("read", |conn| {
+            messages_where(conn, folder_id, "AND state = 0")
+        })
     }
 
     /// Records a chunk of messages as in flight (state 0, whatever `rows[i].state` says)
@@ -248,7 +251,7 @@ impl Store {
 
     /// Records the outcome of a chunk: `(src_uid, state, dst_uid, flags)` per message, in one
     /// transaction. Returns how many rows were updated (rows never begun are ignored).
-    pub fn messages_commit<S: AsRef<str>>(
+    pub fn messages_commit<S: AsRef<str> + Sync>(
         &self,
         folder_id: i64,
         rows: &[(u32, MessageState, Option<u32>, S)],
@@ -275,7 +278,7 @@ impl Store {
 
     /// Records the flags now applied on the target: `(src_uid, flags)` per message, in one
     /// transaction. Returns how many rows were updated.
-    pub fn messages_update_flags<S: AsRef<str>>(
+    pub fn messages_update_flags<S: AsRef<str> + Sync>(
         &self,
         folder_id: i64,
         rows: &[(u32, S)],
@@ -320,8 +323,7 @@ impl Store {
 
     /// Counts what the `messages` table says is on the target for a user.
     pub fn sync_counts(&self, user_id: &Uuid) -> Result<SyncCounts> {
-        let conn = self.conn();
-        sync_counts_in(&conn, user_id)
+        self.read("read", |conn| sync_counts_in(conn, user_id))
     }
 
     /// Sets the user's counters from what is recorded, so every report (the cmdlets, the CLI
@@ -340,7 +342,7 @@ impl Store {
             tx.execute(
                 "UPDATE users SET items_synced = ?2, bytes_synced = ?3, folders_synced = ?4, \
                    items_skipped = (SELECT count(*) FROM skipped_items WHERE user_id = ?1), \
-                   bytes_total = (SELECT coalesce(sum(m.size), 0) FROM messages m \
+                   bytes_total = (SELECT CAST(coalesce(sum(m.size), 0) AS BIGINT) FROM messages m \
                                   JOIN folders f ON f.id = m.folder_id WHERE f.user_id = ?1) \
                  WHERE id = ?1",
                 params![uid(user_id), c.copied_items, c.copied_bytes, c.folders],
@@ -351,14 +353,14 @@ impl Store {
     }
 }
 
-fn sync_counts_in(conn: &Connection, user_id: &Uuid) -> Result<SyncCounts> {
+fn sync_counts_in(conn: &Db<'_>, user_id: &Uuid) -> Result<SyncCounts> {
     conn.prepare_cached(
         "SELECT \
            (SELECT count(*) FROM folders WHERE user_id = ?1), \
-           coalesce(sum(m.state = 1), 0), \
-           coalesce(sum(CASE WHEN m.state = 1 THEN m.size ELSE 0 END), 0), \
-           coalesce(sum(m.state = 2), 0), \
-           coalesce(sum(m.state = 0), 0) \
+           CAST(coalesce(sum(CASE WHEN m.state = 1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+           CAST(coalesce(sum(CASE WHEN m.state = 1 THEN m.size ELSE 0 END), 0) AS BIGINT), \
+           CAST(coalesce(sum(CASE WHEN m.state = 2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+           CAST(coalesce(sum(CASE WHEN m.state = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
          FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = ?1",
     )
     .and_then(|mut s| {

@@ -5,8 +5,87 @@ use crate::ExposeSecret;
 use crate::csv_import::{CsvUser, parse};
 use crate::types::*;
 
+// ---- both backends -------------------------------------------------------------------------
+//
+// The tests listed in `both_backends!` run twice: `sqlite::NAME` on `<home>/state.db` and
+// `postgres::NAME` on a database of their own in a private PostgreSQL cluster (skipped when
+// PostgreSQL is not installed, unless IMAPMIGRATION_REQUIRE_POSTGRES=1). On PostgreSQL every
+// state directory the test makes gets a `store.conf` naming that database, so the bodies are
+// the same code: `Store::open` picks the backend from the configuration as it does for users.
+
+thread_local! {
+    /// The connection string of the current test's PostgreSQL database, if it runs on one.
+    static PG_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn on_postgres() -> bool {
+    PG_URL.with(|u| u.borrow().is_some())
+}
+
+/// Runs `body` with every new state directory configured for a fresh database `name`.
+fn run_on_postgres(name: &str, body: fn()) {
+    let Some(pg) = imapmigration_testkit::Postgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database(name).expect("create database");
+    PG_URL.with(|u| *u.borrow_mut() = Some(url));
+    body();
+    PG_URL.with(|u| *u.borrow_mut() = None);
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name() } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::run_on_postgres(stringify!($name), super::$name) } )*
+        }
+    };
+}
+
+both_backends!(
+    reopen_keeps_data,
+    concurrent_first_opens_migrate_once,
+    two_stores_write_concurrently_without_busy_errors,
+    endpoint_crud,
+    insert_batch_is_atomic,
+    batch_from_parsed_csv_keeps_rows_and_warnings,
+    batch_get_list_update_and_actions,
+    batches_needing_attention_follows_the_worker_rules,
+    delete_batch_cascades_to_everything,
+    status_summary_filters_as_exchange_rolls_up_and_counters_group_by_progress,
+    users_add_find_list_update,
+    folder_and_message_state,
+    refreshed_counters_count_skipped_items_and_every_planned_byte,
+    skipped_items_events_config_workers,
+    statistics_count_users_by_status,
+    batch_stop_stops_each_user_by_its_passes_and_counts_users_to_start,
+    a_login_token_is_taken_once_and_only_before_it_expires,
+    the_listener_is_recorded_and_cleared,
+);
+
+/// The schema version a store of the current backend is at.
+fn current_version() -> i64 {
+    if on_postgres() {
+        crate::pg::PG_SCHEMA_VERSION
+    } else {
+        SCHEMA_VERSION
+    }
+}
+
 fn home() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
+    let dir = tempfile::tempdir().expect("tempdir");
+    PG_URL.with(|u| {
+        if let Some(url) = &*u.borrow() {
+            std::fs::write(
+                crate::location::store_conf_path(dir.path()),
+                format!("store = {url}\n"),
+            )
+            .expect("write store.conf");
+        }
+    });
+    dir
 }
 
 fn open(dir: &Path) -> Store {
@@ -45,8 +124,15 @@ fn batch(
 }
 
 fn count(store: &Store, table: &str) -> i64 {
-    let conn = store.conn();
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+    store
+        .read("count", |db| {
+            db.query_row(
+                &format!("SELECT count(*) FROM {table}"),
+                rusqlite::params![],
+                |r| r.get(0),
+            )
+            .ctx("count")
+        })
         .expect("count")
 }
 
@@ -94,7 +180,6 @@ fn open_applies_migration_once_and_records_versions() {
     assert_eq!(count(&s, "meta"), 2);
 }
 
-#[test]
 fn reopen_keeps_data() {
     let dir = home();
     let id = {
@@ -141,7 +226,6 @@ fn newer_schema_is_refused_with_update_hint() {
     assert!(err.to_string().contains("update ImapMigration"), "{err}");
 }
 
-#[test]
 fn concurrent_first_opens_migrate_once() {
     let dir = home();
     let path = dir.path().to_path_buf();
@@ -153,7 +237,7 @@ fn concurrent_first_opens_migrate_once() {
         .collect();
     for h in handles {
         let v = h.join().expect("join").expect("open").expect("version");
-        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(v, current_version());
     }
 }
 
@@ -194,7 +278,6 @@ fn second_store_reads_while_another_connection_writes() {
     );
 }
 
-#[test]
 fn two_stores_write_concurrently_without_busy_errors() {
     let dir = home();
     let a = std::sync::Arc::new(open(dir.path()));
@@ -290,7 +373,6 @@ fn secrets_are_never_plaintext_in_the_database_files() {
 
 // ---- endpoints ----------------------------------------------------------------------------
 
-#[test]
 fn endpoint_crud() {
     let dir = home();
     let s = open(dir.path());
@@ -359,7 +441,6 @@ fn endpoint_crud() {
 
 // ---- batches ------------------------------------------------------------------------------
 
-#[test]
 fn insert_batch_is_atomic() {
     let dir = home();
     let s = open(dir.path());
@@ -396,7 +477,6 @@ fn insert_batch_is_atomic() {
     assert_eq!(count(&s, "users"), 1);
 }
 
-#[test]
 fn batch_from_parsed_csv_keeps_rows_and_warnings() {
     let dir = home();
     let s = open(dir.path());
@@ -418,7 +498,6 @@ fn batch_from_parsed_csv_keeps_rows_and_warnings() {
     assert_eq!(got.validation_warnings[0].row_index, 2);
 }
 
-#[test]
 fn batch_get_list_update_and_actions() {
     let dir = home();
     let s = open(dir.path());
@@ -492,7 +571,6 @@ fn batch_get_list_update_and_actions() {
     ));
 }
 
-#[test]
 fn batches_needing_attention_follows_the_worker_rules() {
     let dir = home();
     let s = open(dir.path());
@@ -548,7 +626,6 @@ fn batches_needing_attention_follows_the_worker_rules() {
     );
 }
 
-#[test]
 fn delete_batch_cascades_to_everything() {
     let dir = home();
     let s = open(dir.path());
@@ -567,6 +644,7 @@ fn delete_batch_cascades_to_everything() {
             kind: SkippedKind::LargeItem,
             subject: Some("big".into()),
             sender: None,
+            recipients: vec![],
             date_sent: None,
             date_received: None,
             size: Some(99),
@@ -607,7 +685,6 @@ fn delete_batch_cascades_to_everything() {
 
 // ---- users --------------------------------------------------------------------------------
 
-#[test]
 fn status_summary_filters_as_exchange_rolls_up_and_counters_group_by_progress() {
     let dir = home();
     let s = open(dir.path());
@@ -657,7 +734,6 @@ fn status_summary_filters_as_exchange_rolls_up_and_counters_group_by_progress() 
     );
 }
 
-#[test]
 fn users_add_find_list_update() {
     let dir = home();
     let s = open(dir.path());
@@ -791,7 +867,6 @@ fn users_add_find_list_update() {
 
 // ---- sync state ---------------------------------------------------------------------------
 
-#[test]
 fn folder_and_message_state() {
     let dir = home();
     let s = open(dir.path());
@@ -894,7 +969,6 @@ fn folder_and_message_state() {
 
 // ---- the rest -----------------------------------------------------------------------------
 
-#[test]
 fn refreshed_counters_count_skipped_items_and_every_planned_byte() {
     let dir = home();
     let s = open(dir.path());
@@ -918,6 +992,7 @@ fn refreshed_counters_count_skipped_items_and_every_planned_byte() {
         kind: SkippedKind::LargeItem,
         subject: None,
         sender: None,
+        recipients: vec![],
         date_sent: None,
         date_received: None,
         size: Some(4000),
@@ -941,7 +1016,6 @@ fn refreshed_counters_count_skipped_items_and_every_planned_byte() {
     assert_eq!((c.items_skipped, c.bytes_total), (1, 10_000));
 }
 
-#[test]
 fn skipped_items_events_config_workers() {
     let dir = home();
     let s = open(dir.path());
@@ -957,6 +1031,7 @@ fn skipped_items_events_config_workers() {
             kind: SkippedKind::BadItem,
             subject: None,
             sender: Some("a@b.c".into()),
+            recipients: vec!["Ann <ann@b.c>".into(), "bob@b.c".into()],
             date_sent: None,
             date_received: None,
             size: None,
@@ -970,6 +1045,10 @@ fn skipped_items_events_config_workers() {
         items.iter().map(|i| i.src_uid).collect::<Vec<_>>(),
         vec![Some(0), Some(1)]
     );
+    assert_eq!(
+        items[0].recipients,
+        vec!["Ann <ann@b.c>".to_string(), "bob@b.c".to_string()]
+    );
     assert_eq!(s.list_skipped_items(&u, None).expect("list").len(), 3);
     // The same source message refused again (a retried or resumed pass) is recorded once.
     let again = SkippedItem {
@@ -980,6 +1059,7 @@ fn skipped_items_events_config_workers() {
         kind: SkippedKind::BadItem,
         subject: None,
         sender: None,
+        recipients: vec![],
         date_sent: None,
         date_received: None,
         size: None,
@@ -1036,12 +1116,21 @@ fn skipped_items_events_config_workers() {
     w.heartbeat_at = now() + chrono::Duration::seconds(5);
     s.worker_heartbeat(&w).expect("beat");
     assert_eq!(s.worker_get("w1").expect("get"), Some(w.clone()));
+    assert_eq!(s.workers_list().expect("list"), vec![w.clone()]);
+    assert!(w.alive_at(w.heartbeat_at + chrono::Duration::seconds(30)));
+    assert!(!w.alive_at(w.heartbeat_at + chrono::Duration::seconds(31)));
+    let dead = WorkerRecord {
+        id: "w0".into(),
+        pid: 4141,
+        ..w.clone()
+    };
+    s.worker_heartbeat(&dead).expect("beat");
+    assert_eq!(s.worker_remove_others("w1").expect("prune"), 1);
     assert_eq!(s.workers_list().expect("list"), vec![w]);
     assert!(s.worker_remove("w1").expect("remove"));
     assert_eq!(s.worker_get("w1").expect("get"), None);
 }
 
-#[test]
 fn statistics_count_users_by_status() {
     let dir = home();
     let s = open(dir.path());
@@ -1112,7 +1201,6 @@ fn probe_chunked_message_writes() {
     );
 }
 
-#[test]
 fn batch_stop_stops_each_user_by_its_passes_and_counts_users_to_start() {
     let dir = home();
     let s = open(dir.path());
@@ -1168,4 +1256,185 @@ fn batch_stop_stops_each_user_by_its_passes_and_counts_users_to_start() {
     assert_eq!((o.batch_id, o.status), (other.id, UserStatus::Queued));
     let c = s.batch_counts(&b.id).expect("counts");
     assert_eq!((c.stopped, c.synced, c.to_start), (4, 1, 4));
+}
+
+#[test]
+fn an_unreachable_postgresql_store_fails_naming_the_setting_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        crate::location::store_conf_path(dir.path()),
+        "store = postgres://mig:s3cretpw@127.0.0.1:1/mig\n",
+    )
+    .unwrap();
+    let e = Store::open(dir.path()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(
+            e,
+            Error::Postgres {
+                action: "connect",
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("store.conf") && !text.contains("s3cretpw"),
+        "{text}"
+    );
+    assert!(!paths::db_path(dir.path()).exists());
+    assert!(!paths::key_path(dir.path()).exists());
+    // `store = sqlite` is the default spelled out.
+    std::fs::write(
+        crate::location::store_conf_path(dir.path()),
+        "store = sqlite\n",
+    )
+    .unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    assert!(!s.is_postgres());
+}
+
+#[test]
+fn a_postgresql_store_seals_secrets_with_the_home_key_and_refuses_bad_settings() {
+    let Some(pg) = imapmigration_testkit::Postgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("mig").expect("create database");
+    let configure = |dir: &Path, url: &str| {
+        std::fs::write(
+            crate::location::store_conf_path(dir),
+            format!("store = {url}\n"),
+        )
+        .expect("write store.conf");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    configure(dir.path(), &url);
+    let user_pw = "UserPlaintextPassw0rd-7f3a";
+    {
+        let s = open(dir.path());
+        assert!(s.is_postgres());
+        assert_eq!(
+            s.schema_version().expect("version"),
+            crate::pg::PG_SCHEMA_VERSION
+        );
+        let e = endpoint(&s, "Src");
+        let b = BatchRecord::new("B", e.id);
+        let users = s.insert_batch(&b, &csv_users(2, user_pw)).expect("batch");
+        let u = s.get_user_by_id(&users[0].id).expect("get").expect("user");
+        assert_eq!(
+            s.user_password(&u).expect("unseal").expose_secret(),
+            user_pw
+        );
+        // Nothing local holds the state: no state.db next to the key.
+        assert!(!paths::db_path(dir.path()).exists());
+    }
+    let dump = pg
+        .psql(
+            "mig",
+            "SELECT encode(password, 'escape') FROM users; SELECT * FROM meta",
+        )
+        .expect("dump");
+    assert!(!dump.contains(user_pw), "{dump}");
+
+    // Another host with a key of its own: refused, naming the key file and the setting.
+    let other = tempfile::tempdir().expect("tempdir");
+    crate::secret::Sealer::open(other.path()).expect("key");
+    configure(other.path(), &url);
+    let e = Store::open(other.path()).unwrap_err();
+    assert!(matches!(e, Error::KeyMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("store.conf"), "{e}");
+
+    // A wrong password: the setting is named, the password is not.
+    let wrong = tempfile::tempdir().expect("tempdir");
+    configure(
+        wrong.path(),
+        &format!("postgres://postgres:hunter2pw@127.0.0.1:{}/mig", pg.port()),
+    );
+    let e = Store::open(wrong.path()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(
+            e,
+            Error::Postgres {
+                action: "connect",
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("store.conf") && !text.contains("hunter2pw"),
+        "{text}"
+    );
+
+    // A schema from a newer ImapMigration: refused and left alone.
+    pg.psql(
+        "mig",
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+    )
+    .expect("bump");
+    let e = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(e, Error::PgSchemaTooNew { found: 99, .. }), "{e}");
+    assert!(e.to_string().contains("store.conf"), "{e}");
+    assert_eq!(
+        pg.psql("mig", "SELECT value FROM meta WHERE key = 'schema_version'")
+            .expect("read")
+            .trim(),
+        "99"
+    );
+}
+
+// ---- console ------------------------------------------------------------------------------
+
+fn a_login_token_is_taken_once_and_only_before_it_expires() {
+    let dir = home();
+    let store = Store::open(dir.path()).unwrap();
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::minutes(10);
+    store
+        .console_token_insert("aa", ConsoleTokenKind::Login, &now, &later)
+        .unwrap();
+    assert!(
+        !store
+            .console_token_take("aa", ConsoleTokenKind::Session, &now)
+            .unwrap(),
+        "a login token is no session"
+    );
+    assert!(
+        !store
+            .console_token_take(
+                "aa",
+                ConsoleTokenKind::Login,
+                &(later + chrono::Duration::seconds(1))
+            )
+            .unwrap(),
+        "expired"
+    );
+    assert!(
+        store
+            .console_token_take("aa", ConsoleTokenKind::Login, &now)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .console_token_take("aa", ConsoleTokenKind::Login, &now)
+            .unwrap(),
+        "used twice"
+    );
+}
+
+fn the_listener_is_recorded_and_cleared() {
+    let dir = home();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.console_listener_get().unwrap(), None);
+    let l = ConsoleListener {
+        address: "127.0.0.1:8440".into(),
+        tls: false,
+        pid: 42,
+        bound_at: crate::types::parse_timestamp("2026-12-03T10:00:00Z").unwrap(),
+    };
+    store.console_listener_set(Some(&l)).unwrap();
+    assert_eq!(store.console_listener_get().unwrap(), Some(l));
+    store.console_listener_set(None).unwrap();
+    assert_eq!(store.console_listener_get().unwrap(), None);
 }

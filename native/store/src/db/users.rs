@@ -1,17 +1,18 @@
 //! `users`: the users of a batch (Get-, Set-, Start-, Stop-, Remove-MigrationUser,
 //! Set-MigrationBatch -AddUsers) and their counters.
 
+use rusqlite::params;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
 use super::{
-    Store, get_opt_ts, get_sealed, get_ts, get_uuid, identity_guid, opt_ts, set, sql_in, ts, uid,
-    unique_violation,
+    Db, Optional, Row, Store, get_opt_ts, get_sealed, get_ts, get_uuid, identity_guid, opt_ts, set,
+    sql_in, ts, uid, unique_violation,
 };
 use crate::csv_import::CsvUser;
 use crate::error::{DbContext, Error, Result};
 use crate::lifecycle;
+use crate::redact;
 use crate::secret::{Sealed, SecretString};
 use crate::types::{StatusSummary, Timestamp, UserAction, UserRecord, UserStatus, now};
 
@@ -91,7 +92,7 @@ const UPDATE_SQL: &str = "UPDATE users SET email = ?3, user_name = ?4, password 
     last_sync_start = ?20, last_success_at = ?21, initial_sync_at = ?22, passes = ?23 \
     WHERE id = ?1";
 
-fn run_user_sql(conn: &Connection, sql: &str, u: &UserRecord) -> rusqlite::Result<usize> {
+fn run_user_sql(conn: &Db<'_>, sql: &str, u: &UserRecord) -> super::DbResult<usize> {
     conn.prepare_cached(sql)?.execute(params![
         uid(&u.id),
         uid(&u.batch_id),
@@ -102,7 +103,7 @@ fn run_user_sql(conn: &Connection, sql: &str, u: &UserRecord) -> rusqlite::Resul
         u.row_index,
         u.status,
         u.requested_action,
-        u.last_error,
+        redact::clean_opt(u.last_error.as_deref()),
         u.error_code,
         u.items_total,
         u.items_synced,
@@ -119,26 +120,26 @@ fn run_user_sql(conn: &Connection, sql: &str, u: &UserRecord) -> rusqlite::Resul
     ])
 }
 
-pub(super) fn insert_user(conn: &Connection, u: &UserRecord) -> Result<()> {
+pub(super) fn insert_user(conn: &Db<'_>, u: &UserRecord) -> Result<()> {
     run_user_sql(conn, INSERT_SQL, u)
         .map_err(|e| unique_violation(e, "user", &u.email, "insert user"))?;
     Ok(())
 }
 
-fn get_by_id(conn: &Connection, id: &Uuid) -> Result<Option<UserRecord>> {
+fn get_by_id(conn: &Db<'_>, id: &Uuid) -> Result<Option<UserRecord>> {
     conn.prepare_cached(&format!("SELECT {COLS} FROM users WHERE id = ?1"))
         .and_then(|mut s| s.query_row([uid(id)], from_row).optional())
         .ctx("read user")
 }
 
 /// Whether batch `id` exists (asked here, not of the batches module, which builds on this one).
-fn batch_exists(conn: &Connection, id: &Uuid) -> Result<bool> {
+fn batch_exists(conn: &Db<'_>, id: &Uuid) -> Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM batches WHERE id = ?1)")
         .and_then(|mut s| s.query_row([uid(id)], |r| r.get(0)))
         .ctx("read batch")
 }
 
-fn require(conn: &Connection, id: &Uuid) -> Result<UserRecord> {
+fn require(conn: &Db<'_>, id: &Uuid) -> Result<UserRecord> {
     get_by_id(conn, id)?.ok_or_else(|| Error::NotFound {
         kind: "user",
         identity: id.to_string(),
@@ -248,11 +249,13 @@ impl Store {
             }
             let mut out = AddedUsers::default();
             let mut exists = tx
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM users WHERE batch_id = ?1 AND email = ?2)",
-                )
+                .prepare_cached(if tx.is_pg() {
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE batch_id = ?1 AND lower(email) = lower(?2))"
+                } else {
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE batch_id = ?1 AND email = ?2)"
+                })
                 .ctx("add users")?;
-            for u in records {
+            for u in records.iter().cloned() {
                 let present: bool = exists
                     .query_row(params![uid(batch_id), u.email], |r| r.get(0))
                     .ctx("add users")?;
@@ -294,19 +297,18 @@ impl Store {
 
     /// The user with this id.
     pub fn get_user_by_id(&self, id: &Uuid) -> Result<Option<UserRecord>> {
-        let conn = self.conn();
-        get_by_id(&conn, id)
+        self.read("read", |conn| get_by_id(conn, id))
     }
 
     /// Users matching a MigrationUserIdParameter: a GUID (one user) or an email address (the
     /// same address may be in several batches: all of them, oldest first).
     pub fn find_users(&self, identity: &str) -> Result<Vec<UserRecord>> {
         if let Some(guid) = identity_guid(identity) {
-            let conn = self.conn();
-            let found = conn
-                .prepare_cached(&format!("SELECT {COLS} FROM users WHERE id = ?1"))
-                .and_then(|mut s| s.query_row([guid], from_row).optional())
-                .ctx("read user")?;
+            let found = self.read("read", |conn| {
+                conn.prepare_cached(&format!("SELECT {COLS} FROM users WHERE id = ?1"))
+                    .and_then(|mut s| s.query_row([guid], from_row).optional())
+                    .ctx("read user")
+            })?;
             if let Some(u) = found {
                 return Ok(vec![u]);
             }
@@ -345,24 +347,31 @@ impl Store {
         }
         if let Some(e) = &filter.email {
             args.push(Value::Text(e.trim().to_owned()));
-            sql.push_str(&format!(" AND u.email = ?{}", args.len()));
+            // SQLite compares the column case-insensitively (COLLATE NOCASE, indexed);
+            // PostgreSQL has the index on lower(email).
+            sql.push_str(&if self.is_postgres() {
+                format!(" AND lower(u.email) = lower(?{})", args.len())
+            } else {
+                format!(" AND u.email = ?{}", args.len())
+            });
         }
-        sql.push_str(" ORDER BY b.created_at, b.name, u.row_index, u.email");
+        sql.push_str(" ORDER BY b.created_at, lower(b.name), b.name, u.row_index, lower(u.email)");
         if let Some(limit) = filter.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql).ctx("list users")?;
-        stmt.query_map(params_from_iter(args), from_row)
-            .and_then(|rows| rows.collect())
-            .ctx("list users")
+        self.read("read", |conn| {
+            let mut stmt = conn.prepare_cached(&sql).ctx("list users")?;
+            stmt.query_map(args, from_row)
+                .and_then(|rows| rows.collect())
+                .ctx("list users")
+        })
     }
 
     /// Applies `update` to user `id` in one transaction and returns the result.
     pub fn update_user(&self, id: &Uuid, update: UserUpdate) -> Result<UserRecord> {
         self.write("update user", |tx| {
             let mut u = require(tx, id)?;
-            update.apply(&mut u);
+            update.clone().apply(&mut u);
             run_user_sql(tx, UPDATE_SQL, &u).ctx("update user")?;
             Ok(u)
         })
@@ -408,8 +417,7 @@ impl Store {
         ];
         args.extend(from.iter().map(|s| Value::Text(s.as_str().to_owned())));
         self.write("set users status", |tx| {
-            tx.execute(&sql, params_from_iter(args))
-                .ctx("set users status")
+            tx.execute(&sql, &args).ctx("set users status")
         })
     }
 
@@ -420,7 +428,7 @@ impl Store {
         &self,
         batch_id: &Uuid,
         from: &[UserStatus],
-        to: impl Fn(UserStatus, u32) -> UserStatus,
+        to: impl Fn(UserStatus, u32) -> UserStatus + Sync,
     ) -> Result<usize> {
         if from.is_empty() {
             return Ok(0);
@@ -431,7 +439,7 @@ impl Store {
         );
         self.write("set users status", |tx| {
             let rows: Vec<(String, UserStatus, u32)> = tx
-                .prepare(&select)
+                .prepare_cached(&select)
                 .and_then(|mut s| {
                     s.query_map([uid(batch_id)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                         .collect()
@@ -482,22 +490,23 @@ impl Store {
     /// ([`lifecycle::user::runnable`]: `Queued`, or `Starting` when interrupted before the pass
     /// began), or any user with a pending requested action.
     pub fn users_to_run(&self, batch_id: &Uuid) -> Result<Vec<UserRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM users WHERE batch_id = ?1 \
+        self.read("read", |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM users WHERE batch_id = ?1 \
                  AND (status IN ({}) OR requested_action IS NOT NULL) \
-                 ORDER BY row_index, email",
-                sql_in(
-                    lifecycle::user::all_where(lifecycle::user::runnable)
-                        .iter()
-                        .map(|s| s.as_str())
-                )
-            ))
-            .ctx("list users to run")?;
-        stmt.query_map([uid(batch_id)], from_row)
-            .and_then(|rows| rows.collect())
-            .ctx("list users to run")
+                 ORDER BY row_index, lower(email)",
+                    sql_in(
+                        lifecycle::user::all_where(lifecycle::user::runnable)
+                            .iter()
+                            .map(|s| s.as_str())
+                    )
+                ))
+                .ctx("list users to run")?;
+            stmt.query_map([uid(batch_id)], from_row)
+                .and_then(|rows| rows.collect())
+                .ctx("list users to run")
+        })
     }
 
     /// Adds to a user's running counters in one short transaction (deltas may be negative;
@@ -511,9 +520,11 @@ impl Store {
     ) -> Result<()> {
         self.write("add progress", |tx| {
             tx.prepare_cached(
-                "UPDATE users SET items_synced = max(0, items_synced + ?2), \
-                 bytes_synced = max(0, bytes_synced + ?3), \
-                 items_skipped = max(0, items_skipped + ?4) WHERE id = ?1",
+                "UPDATE users SET \
+                 items_synced = CASE WHEN items_synced + ?2 < 0 THEN 0 ELSE items_synced + ?2 END, \
+                 bytes_synced = CASE WHEN bytes_synced + ?3 < 0 THEN 0 ELSE bytes_synced + ?3 END, \
+                 items_skipped = CASE WHEN items_skipped + ?4 < 0 THEN 0 ELSE items_skipped + ?4 END \
+                 WHERE id = ?1",
             )
             .and_then(|mut s| {
                 s.execute(params![

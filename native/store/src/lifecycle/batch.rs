@@ -385,6 +385,30 @@ pub fn on_action(
     }
 }
 
+/// Whether a batch in `status` whose worker is gone is resumed as it stands by the next worker,
+/// with no action recorded: one the worker was starting (it picks the batch up again) or
+/// completing (its passes run on, and end in `Completed*`). A syncing batch is too, and Start
+/// there also re-queues the failed users, as [`on_action`] says.
+pub fn resumed_as_it_stands(status: BatchStatus) -> bool {
+    matches!(status, Starting | Completing)
+}
+
+/// Start-MigrationBatch on a batch whose worker is gone (the api found no live worker for the
+/// state directory while the batch needed one, and has started one): a batch [`resumed_as_it_stands`] keeps its status, the new worker resumes it
+/// and re-queues the users the dead one left mid-pass (`user::interrupted`); every other
+/// status follows [`on_action`] (a batch still stopping or being removed is finished by the
+/// new worker first).
+pub fn on_start_without_worker(
+    status: BatchStatus,
+    users_to_start: bool,
+) -> Result<BatchStatus, Refusal> {
+    if resumed_as_it_stands(status) {
+        Ok(status)
+    } else {
+        on_action(status, BatchAction::Start, users_to_start)
+    }
+}
+
 /// A part of Set-MigrationBatch with a rule of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Change {

@@ -122,7 +122,9 @@ fn batch_table(out: &mut String) {
          {created} row; `-Status Created` finds it. An action's cell is \
          the status shown at once (the worker then carries the action out); \"refused\" is an \
          `InvalidState` error naming the status. Complete is our extension and never in \
-         `SupportedActions`.\n",
+         `SupportedActions`. \"Start, worker gone\": Start-MigrationBatch when the state \
+         directory's worker was gone (no process held its lock) and the operation has started \
+         a new one, as every operation on batches does; a batch that stays is resumed by it.\n",
         new = code(batch::NEW),
         auto = code(batch::on_action(batch::NEW, BatchAction::Start, true).unwrap_or(batch::NEW)),
         created = code(BatchStatus::Created),
@@ -138,6 +140,7 @@ fn batch_table(out: &mut String) {
     header.extend(["Start", "Stop", "Complete", "Remove", "SyncNow"]);
     header.extend(Change::ALL.iter().map(|c| c.as_str()));
     header.push("Worker");
+    header.push("Start, worker gone");
     row(out, &header);
     row(out, &vec!["---"; header.len()]);
     for &s in BatchStatus::ALL {
@@ -170,6 +173,15 @@ fn batch_table(out: &mut String) {
         }
         cells.extend(Change::ALL.iter().map(|c| set_result(batch::on_set(s, *c))));
         cells.push(worker_step(s));
+        let (with, without) = (
+            batch_result(batch::on_start_without_worker(s, true), s),
+            batch_result(batch::on_start_without_worker(s, false), s),
+        );
+        cells.push(if with == without {
+            with
+        } else {
+            format!("{with} with users to start, else {without}")
+        });
         row(out, &cells);
     }
     let never: Vec<BatchStatus> = batch::all_where(|s| !batch::entered().contains(&s));

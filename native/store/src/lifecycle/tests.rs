@@ -165,6 +165,48 @@ fn every_batch_status_and_set_change() {
     }
 }
 
+/// Start-MigrationBatch on a batch whose worker is gone: a batch the dead worker was starting,
+/// syncing or completing stays as it is and the new worker resumes it; a stopping or removing
+/// one is finished by the new worker first; the rest as with a live worker.
+#[test]
+fn every_batch_status_and_start_without_a_live_worker() {
+    #[rustfmt::skip]
+    let table: &[(&str, &str, &str, bool)] = &[
+        // status               no users to start     users to start   resumed as it stands
+        ("Created",             "Starting",           "Starting",      false),
+        ("Starting",            "=",                  "=",             true),
+        ("Syncing",             "=",                  "=",             false),
+        ("Synced",              "!NothingToRetry",    "Starting",      false),
+        ("SyncedWithErrors",    "Starting",           "Starting",      false),
+        ("Stopping",            "!StillStopping",     "!StillStopping", false),
+        ("Stopped",             "Starting",           "Starting",      false),
+        ("Completing",          "=",                  "=",             true),
+        ("Completed",           "!CompletedCleanly",  "!CompletedCleanly", false),
+        ("CompletedWithErrors", "Starting",           "Starting",      false),
+        ("Removing",            "!BeingRemoved",      "!BeingRemoved", false),
+        ("Failed",              "Starting",           "Starting",      false),
+        ("IncrementalSyncing",  "=",                  "=",             false),
+        ("Waiting",             "!AlreadyStarted",    "!AlreadyStarted", false),
+        ("Corrupted",           "!OnlyRemovable",     "!OnlyRemovable", false),
+    ];
+    let names: Vec<&str> = table.iter().map(|r| r.0).collect();
+    check_rows(&names, BatchStatus::ALL, batch_status);
+    for (name, without, with, stands) in table {
+        let s = batch_status(name);
+        assert_eq!(
+            batch_cell(batch::on_start_without_worker(s, false), s),
+            *without,
+            "{s}"
+        );
+        assert_eq!(
+            batch_cell(batch::on_start_without_worker(s, true), s),
+            *with,
+            "{s} with users to start"
+        );
+        assert_eq!(batch::resumed_as_it_stands(s), *stands, "{s}");
+    }
+}
+
 #[test]
 fn every_batch_status_supported_actions_state_and_worker_step() {
     #[rustfmt::skip]

@@ -64,7 +64,7 @@ userdb {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
   prefix =
 "#,
             port = self.imap_port,
@@ -72,6 +72,7 @@ namespace inbox {{
             fsync = if opts.fsync { "optimized" } else { "never" },
             sep = MASTER_SEPARATOR,
             auth_debug = if opts.auth_debug { "yes" } else { "no" },
+            separator = opts.separator,
         );
         for (name, attr) in self.special_use.folders() {
             let _ = write!(
@@ -109,12 +110,16 @@ service stats {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
-}}
+{capability}}}
 {extra}
 "#,
             imap = self.imap_port,
             imaps = self.imaps_port,
             extra = opts.extra_config,
+            capability = match self.profile.imap_capability() {
+                Some(list) => format!("  imap_capability = {list}\n"),
+                None => String::new(),
+            },
         );
         c
     }

@@ -10,7 +10,10 @@
 //! - XOAUTH2 and OAUTHBEARER through Dovecot's oauth2 passdb, which introspects tokens at the
 //!   [`OAuthServer`] this crate runs (or an external one, for the detached binary);
 //! - special-use folders with standard or Exchange-like names, auto-created and subscribed;
-//! - Maildir++ (`maildir:~/Maildir`) with the `listescape` plugin and `/` as separator.
+//! - Maildir++ (`maildir:~/Maildir`) with the `listescape` plugin and `/` as separator (or `.`,
+//!   [`DovecotOptions::separator`]);
+//! - a capability profile ([`ServerProfile`]): Dovecot's own list, or a Gmail-like,
+//!   Exchange-like or bare IMAP4rev1 one.
 //!
 //! Running as root (Debian's `dovecot`/`dovenull` users exist): Dovecot's login processes refuse
 //! root and mail must not be uid 0, so mail belongs to `nobody:nogroup`, and the instance
@@ -23,7 +26,10 @@
 mod config;
 mod mail;
 mod process;
+mod profile;
 mod users;
+
+pub use profile::ServerProfile;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -115,8 +121,14 @@ pub struct DovecotOptions {
     pub maildir_root: Option<PathBuf>,
     /// Log auth decisions in detail (`auth_debug = yes`).
     pub auth_debug: bool,
+    /// The capability list advertised (`imap_capability`); [`ServerProfile::Full`] leaves
+    /// Dovecot's own.
+    pub profile: ServerProfile,
     /// Appended verbatim to dovecot.conf.
     pub extra_config: String,
+    /// The personal namespace's hierarchy separator (`/`, or `.` as Courier and Cyrus without
+    /// `unixhierarchysep` use); the Maildir++ tree on disk is the same either way.
+    pub separator: char,
 }
 
 impl Default for DovecotOptions {
@@ -131,7 +143,9 @@ impl Default for DovecotOptions {
             external_oauth: None,
             maildir_root: None,
             auth_debug: false,
+            profile: ServerProfile::Full,
             extra_config: String::new(),
+            separator: '/',
         }
     }
 }
@@ -152,6 +166,18 @@ impl DovecotOptions {
     /// Keeps fsync on (slower, closer to production).
     pub fn with_fsync(mut self) -> Self {
         self.fsync = true;
+        self
+    }
+
+    /// Advertises this profile's capability list.
+    pub fn profile(mut self, profile: ServerProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// Uses `separator` as the hierarchy separator of the personal namespace.
+    pub fn separator(mut self, separator: char) -> Self {
+        self.separator = separator;
         self
     }
 
@@ -203,6 +229,9 @@ pub struct InstanceInfo {
     pub special_use_folders: BTreeMap<String, String>,
     /// `maildir:<root>/%u` root when serving a Maildir tree; null for per-user homes.
     pub maildir_root: Option<PathBuf>,
+    /// The capability profile advertised.
+    #[serde(default)]
+    pub profile: ServerProfile,
     /// Pid of the Dovecot master process; `None` when none is known (not started, stopped).
     pub master_pid: Option<u32>,
     /// Pid of the helper process serving OAuth for a detached instance.
@@ -235,6 +264,7 @@ pub struct Dovecot {
     oauth_client_secret: String,
     special_use: SpecialUseNames,
     maildir_root: Option<PathBuf>,
+    profile: ServerProfile,
     users: Mutex<BTreeMap<String, String>>,
     /// Attached or detached: drop leaves the server running.
     keep_running: bool,
@@ -322,6 +352,7 @@ impl Dovecot {
             oauth_client_secret: opts.oauth_client_secret.clone(),
             special_use: opts.special_use_names,
             maildir_root: opts.maildir_root.clone(),
+            profile: opts.profile,
             users: Mutex::new(opts.users.iter().cloned().collect()),
             keep_running: false,
         };
@@ -425,6 +456,7 @@ impl Dovecot {
             oauth_client_secret: info.oauth_client_secret,
             special_use: info.special_use,
             maildir_root: info.maildir_root,
+            profile: info.profile,
             users: Mutex::new(users),
             keep_running: true,
         })
@@ -496,6 +528,10 @@ impl Dovecot {
     /// The master process id.
     pub fn master_pid(&self) -> Option<u32> {
         self.master_pid
+    }
+    /// The capability profile this instance advertises.
+    pub fn profile(&self) -> ServerProfile {
+        self.profile
     }
     /// The special-use naming this instance uses.
     pub fn special_use(&self) -> SpecialUseNames {
@@ -579,6 +615,7 @@ impl Dovecot {
                 .map(|(n, a)| (a.to_string(), n.to_string()))
                 .collect(),
             maildir_root: self.maildir_root.clone(),
+            profile: self.profile,
             master_pid: self.master_pid,
             oauth_pid: self.oauth_pid,
         }

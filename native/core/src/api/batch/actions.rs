@@ -38,13 +38,22 @@ fn request(
     Ok(())
 }
 
-/// Start-MigrationBatch: starts, resumes, or retries the failed users.
+/// Start-MigrationBatch: starts, resumes, or retries the failed users. A batch whose worker was
+/// gone is resumed by the worker the request started ([`rules::on_start_without_worker`]).
 pub fn start(req: &Request) -> ApiResult {
     let a: IdArgs = dto::args(req)?;
     let store = req.open_store()?;
     let b = resolve(&store, dto::opt_identity(&a.identity))?;
     let name = &b.name;
     let users_to_start = store.batch_counts(&b.id)?.to_start > 0;
+    if req.worker_replaced() && rules::running(b.status) {
+        // The worker was gone; the request has started a new one (see `revive_worker`).
+        rules::on_start_without_worker(b.status, users_to_start).map_err(|r| refused(r, name))?;
+        if rules::resumed_as_it_stands(b.status) {
+            ensure_worker(req, &format!("the batch {name} waits for a worker"))?;
+            return render_one(req, &store, &b.id);
+        }
+    }
     rules::on_batch_action(&b, BatchAction::Start, users_to_start).map_err(|r| refused(r, name))?;
     // The worker re-queues the same users when it takes up the start; doing it here too shows
     // them Queued at once.

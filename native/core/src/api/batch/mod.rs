@@ -226,16 +226,22 @@ fn read_csv(data: &str, allow_unknown: bool) -> ApiResult<ParsedCsv> {
 
 /// Leaves out rows whose address is already in another batch (Exchange reports them as
 /// validation warnings; two batches must not feed one mailbox at once).
+///
+/// `maildir` is the Maildir root of the batch when it targets the Maildir store: rows whose
+/// directory below it another user (of this file, or of any batch with the same root) already
+/// has are left out too ([`csv_import::drop_shared_maildirs`]).
 fn drop_users_of_other_batches(
     store: &Store,
     this_batch: Option<Uuid>,
+    maildir: Option<&str>,
     rows: Vec<CsvUser>,
     warnings: &mut Vec<ValidationWarning>,
 ) -> ApiResult<Vec<CsvUser>> {
     let batches = store.list_batches(&BatchFilter::default())?;
     let names = dto::batch_names(&batches);
+    let users = store.list_users(&UserFilter::default())?;
     let mut elsewhere: HashMap<String, Uuid> = HashMap::new();
-    for u in store.list_users(&UserFilter::default())? {
+    for u in &users {
         if Some(u.batch_id) != this_batch {
             elsewhere
                 .entry(u.email.to_lowercase())
@@ -259,7 +265,52 @@ fn drop_users_of_other_batches(
         }
     }
     warnings.sort_by_key(|w| w.row_index);
-    Ok(kept)
+    let Some(root) = maildir else {
+        return Ok(kept);
+    };
+    drop_maildir_collisions(store, root, kept, warnings)
+}
+
+/// Leaves out rows whose directory below the Maildir `root` another row of the file or a
+/// user of any batch writing to `root` already has ([`csv_import::drop_shared_maildirs`]).
+fn drop_maildir_collisions(
+    store: &Store,
+    root: &str,
+    kept: Vec<CsvUser>,
+    warnings: &mut Vec<ValidationWarning>,
+) -> ApiResult<Vec<CsvUser>> {
+    let batches = store.list_batches(&BatchFilter::default())?;
+    let names = dto::batch_names(&batches);
+    let users = store.list_users(&UserFilter::default())?;
+    let roots: HashMap<Uuid, Option<String>> = batches
+        .iter()
+        .map(|b| (b.id, maildir_root(store, b)))
+        .collect();
+    let taken: Vec<csv_import::MaildirOwner> = users
+        .iter()
+        .filter(|u| roots.get(&u.batch_id).and_then(Option::as_deref) == Some(root))
+        .map(|u| csv_import::MaildirOwner {
+            email: u.email.clone(),
+            row_index: u.row_index,
+            batch: names
+                .get(&u.batch_id)
+                .cloned()
+                .unwrap_or_else(|| "(unknown)".into()),
+        })
+        .collect();
+    Ok(csv_import::drop_shared_maildirs(kept, &taken, warnings))
+}
+
+/// The Maildir root a batch writes to, `None` when its target is an IMAP server.
+fn maildir_root(store: &Store, b: &BatchRecord) -> Option<String> {
+    if b.target_endpoint_id.is_some() {
+        return None;
+    }
+    Some(b.target_maildir.clone().unwrap_or_else(|| {
+        store::paths::maildir_root(store.home())
+            .display()
+            .to_string()
+    }))
 }
 
 fn warnings_message(n: usize, started: bool) -> String {

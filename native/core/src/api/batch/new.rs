@@ -35,6 +35,7 @@ struct NewArgs {
     allow_unknown_columns_in_csv: Option<bool>,
     bad_item_limit: Option<Value>,
     large_item_limit: Option<Value>,
+    max_message_size: Option<Value>,
     report_interval: Option<u64>,
     #[serde(default)]
     skip_reports: bool,
@@ -44,6 +45,11 @@ struct NewArgs {
     /// `-AdoptPreexisting`: CSV rows naming users of other batches move them here.
     #[serde(default)]
     adopt_preexisting: bool,
+    /// Runs every check and reports what the batch would be (its users and the CSV's
+    /// validation warnings) without writing anything; `sourceEndpoint` may be left out (an
+    /// endpoint the caller has yet to create), which skips the checks that need it.
+    #[serde(default)]
+    validate_only: bool,
 }
 
 /// The scheduling and report arguments, checked the same way for a batch from a CSV and for
@@ -89,7 +95,11 @@ pub fn new(req: &Request) -> ApiResult {
         }
         return super::rebatch::rebatch(req, name, users, schedule(&a)?);
     }
-    let source_id = dto::required(&a.source_endpoint, "sourceEndpoint")?;
+    let source_id = if a.validate_only {
+        dto::opt_identity(&a.source_endpoint)
+    } else {
+        Some(dto::required(&a.source_endpoint, "sourceEndpoint")?)
+    };
     let csv_data = dto::required(&a.csv_data, "csvData")?;
     let Schedule {
         start_after,
@@ -114,6 +124,12 @@ pub fn new(req: &Request) -> ApiResult {
         .map(|v| dto::unlimited("largeItemLimit", v))
         .transpose()?
         .flatten();
+    let max_message_size = a
+        .max_message_size
+        .as_ref()
+        .map(|v| dto::byte_limit("maxMessageSize", v))
+        .transpose()?
+        .flatten();
     let allow_unknown = a.allow_unknown_columns_in_csv.unwrap_or(false);
 
     let store = req.open_store()?;
@@ -136,10 +152,13 @@ pub fn new(req: &Request) -> ApiResult {
             ),
         ));
     }
-    let source = store.get_endpoint(source_id)?.ok_or_else(|| {
-        ApiError::not_found("endpoint", source_id)
-            .with_details(json!({ "identity": source_id, "parameter": "sourceEndpoint" }))
-    })?;
+    let source = match source_id {
+        Some(id) => Some(store.get_endpoint(id)?.ok_or_else(|| {
+            ApiError::not_found("endpoint", id)
+                .with_details(json!({ "identity": id, "parameter": "sourceEndpoint" }))
+        })?),
+        None => None,
+    };
     let target = match dto::opt_identity(&a.target_endpoint) {
         Some(t) => Some(store.get_endpoint(t)?.ok_or_else(|| {
             ApiError::not_found("endpoint", t)
@@ -150,27 +169,59 @@ pub fn new(req: &Request) -> ApiResult {
             None => None,
         },
     };
-    if target.as_ref().is_some_and(|t| t.id == source.id) {
+    if let (Some(t), Some(s)) = (&target, &source)
+        && t.id == s.id
+    {
         return Err(ApiError::invalid(
             "targetEndpoint",
             format!(
                 "the endpoint {} cannot be both the source and the target",
-                source.name
+                s.name
             ),
         ));
     }
 
     let parsed = read_csv(csv_data, allow_unknown)?;
     let mut warnings = parsed.warnings;
-    let (rows, adopted) = if a.adopt_preexisting {
-        super::rebatch::adoptable(&store, &name, source.id, parsed.rows)?
+    let maildir = target.is_none().then(|| {
+        store::paths::maildir_root(store.home())
+            .display()
+            .to_string()
+    });
+    let (rows, adopted) = if let (true, Some(source)) = (a.adopt_preexisting, &source) {
+        let (fresh, adopted) = super::rebatch::adoptable(&store, &name, source.id, parsed.rows)?;
+        // New rows may not take a Maildir directory that a user (adopted ones included, who
+        // keep theirs) or another new row already has.
+        let fresh = match maildir.as_deref() {
+            Some(root) => super::drop_maildir_collisions(&store, root, fresh, &mut warnings)?,
+            None => fresh,
+        };
+        (fresh, adopted)
     } else {
         (
-            drop_users_of_other_batches(&store, None, parsed.rows, &mut warnings)?,
+            drop_users_of_other_batches(
+                &store,
+                None,
+                maildir.as_deref(),
+                parsed.rows,
+                &mut warnings,
+            )?,
             Vec::new(),
         )
     };
 
+    // A batch with validation warnings waits for the admin to review them (docs/compatibility.md
+    // §4.1), even with -AutoStart.
+    let start_now = a.auto_start && warnings.is_empty();
+    if a.validate_only {
+        return Ok(preview(&name, &rows, adopted.len(), &warnings, start_now));
+    }
+    let Some(source) = source else {
+        return Err(ApiError::invalid(
+            "sourceEndpoint",
+            "the parameter sourceEndpoint is required",
+        ));
+    };
     let mut b = BatchRecord::new(name, source.id);
     b.target_endpoint_id = target.as_ref().map(|t| t.id);
     if target.is_none() {
@@ -189,6 +240,7 @@ pub fn new(req: &Request) -> ApiResult {
     b.content_filter = content_filter;
     b.bad_item_limit = bad_item_limit;
     b.large_item_limit = large_item_limit;
+    b.max_message_size = max_message_size;
     b.allow_unknown_columns = allow_unknown;
     b.report_interval_secs = a.report_interval;
     b.skip_reports = a.skip_reports;
@@ -199,9 +251,6 @@ pub fn new(req: &Request) -> ApiResult {
                 .ok()
                 .or_else(|| std::env::var("USERNAME").ok())
         });
-    // A batch with validation warnings waits for the admin to review them (docs/compatibility.md
-    // §4.1), even with -AutoStart.
-    let start_now = a.auto_start && warnings.is_empty();
     let users_to_start = !rows.is_empty() || !adopted.is_empty();
     b.auto_start = start_now;
     if start_now {
@@ -229,4 +278,27 @@ pub fn new(req: &Request) -> ApiResult {
         ensure_worker(req, &format!("the batch {} was created", b.name))?;
     }
     render_one(req, &store, &b.id)
+}
+
+/// What `validateOnly` reports: the batch `name` would take the CSV `rows` (and `adopted`
+/// users of other batches), leave out the rows of `warnings`, and start at once or not.
+fn preview(
+    name: &str,
+    rows: &[store::csv_import::CsvUser],
+    adopted: usize,
+    warnings: &[store::ValidationWarning],
+    start_now: bool,
+) -> Value {
+    let users: Vec<&str> = rows.iter().map(|r| r.email_address.as_str()).collect();
+    json!({
+        "ValidateOnly": true,
+        "Name": name,
+        "Users": users,
+        "UserCount": rows.len() + adopted,
+        "AdoptedCount": adopted,
+        "ValidationWarningCount": warnings.len(),
+        "ValidationWarnings": warnings,
+        "WouldStart": start_now,
+        "Message": (!warnings.is_empty()).then(|| warnings_message(warnings.len(), false)),
+    })
 }

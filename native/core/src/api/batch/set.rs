@@ -37,6 +37,7 @@ struct SetArgs {
     update: bool,
     bad_item_limit: Option<Value>,
     large_item_limit: Option<Value>,
+    max_message_size: Option<Value>,
 }
 
 /// Set-MigrationBatch. Every argument is checked before any change is written.
@@ -110,6 +111,9 @@ pub fn set(req: &Request) -> ApiResult {
     if let Some(v) = &a.large_item_limit {
         u.large_item_limit = Some(dto::unlimited("largeItemLimit", v)?);
     }
+    if let Some(v) = &a.max_message_size {
+        u.max_message_size = Some(dto::byte_limit("maxMessageSize", v)?);
+    }
     if a.sync_now {
         rules::on_batch_action(&b, BatchAction::SyncNow, false).map_err(|r| refused(r, &b.name))?;
         u.requested_action = Some(Some(BatchAction::SyncNow));
@@ -145,7 +149,13 @@ pub fn set(req: &Request) -> ApiResult {
                 None => new_rows.push(r),
             }
         }
-        let new_rows = drop_users_of_other_batches(&store, Some(b.id), new_rows, &mut warnings)?;
+        let new_rows = drop_users_of_other_batches(
+            &store,
+            Some(b.id),
+            super::maildir_root(&store, &b).as_deref(),
+            new_rows,
+            &mut warnings,
+        )?;
         for (id, r) in &updates {
             store.set_user_password(id, &r.password)?;
             store.update_user(

@@ -1,6 +1,7 @@
 //! What the steps of a folder pass share: the user's context, the folder being copied, the
 //! pass's counters, and the small adapters from each layer's errors.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -16,12 +17,15 @@ use super::super::filter::ReceivedFilter;
 use super::super::folders::{FolderPlan, TargetLayout};
 use super::super::retry::RetryBudget;
 use super::super::{Progress, SyncOptions};
+use super::lanes::Lanes;
 use super::window::ByteWindow;
 
 /// Counters of one user's pass, shared by the folder workers.
 #[derive(Debug, Default)]
 pub(in crate::engine) struct Stats {
-    pub total: AtomicU64,
+    /// Messages each folder holds for the pass, by folder id: a folder tried again counts
+    /// once, with its last listing.
+    pub totals: Mutex<HashMap<i64, u64>>,
     pub copied: AtomicU64,
     pub skipped: AtomicU64,
     pub bytes: AtomicU64,
@@ -29,6 +33,18 @@ pub(in crate::engine) struct Stats {
     pub bad_items: AtomicU64,
     pub large_items: AtomicU64,
     pub folder_errors: Mutex<Vec<Error>>,
+}
+
+impl Stats {
+    /// Messages of the pass over all folders.
+    pub fn total(&self) -> u64 {
+        self.totals
+            .lock()
+            // A poisoned map only means a panic mid-insert; the counts are still valid.
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
+    }
 }
 
 /// What every folder pass of a user shares.
@@ -45,6 +61,8 @@ pub(in crate::engine) struct Ctx<'a> {
     pub window: &'a ByteWindow,
     /// The pass's retry budget, shared by its folder workers and the pass itself.
     pub retries: &'a RetryBudget,
+    /// The user's spare target connections, for appending into one folder in parallel.
+    pub lanes: &'a Lanes<'a>,
 }
 
 /// One folder pass: the user's context, the folder, and the ids its rows are kept under.

@@ -3,18 +3,21 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use futures::StreamExt;
 use imapmigration_imap as imap;
 use imapmigration_store::{MessageRow, MessageState};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
 
+use super::super::budget::Reservation;
 use super::super::error::{Error, Side};
 use super::super::flags::FlagSet;
-use super::super::plan::{Ident, body_key, normalize_message_id};
+use super::super::plan::{Ident, crlf_body, normalize_message_id};
 use super::context::{FolderPass, dst_err, st};
+use super::hashes::body_keys;
+use super::lanes::{LANE_GROUP, Lanes, lanes_for};
 use super::listing::{META_BATCH, fetch_meta_uids};
 use super::skipped::{Headers, Refused, record_bad, summary_headers};
-use super::stream::{Commit, FETCH_BATCH, Item, begin_rows, commit, next_group};
+use super::stream::{Commit, Item, begin_rows, commit, next_group};
 use super::target::{FlagPolicy, FlagWork, Located, Siblings, TargetFolder, TargetMessage};
 
 /// APPEND commands in flight on one connection (each may carry many messages with
@@ -49,7 +52,12 @@ impl<'s> ImapFolder<'s> {
     }
 
     /// Target UIDs of unclaimed messages with this identity, in UID order.
-    async fn find(&mut self, ident: &Ident, claimed: &HashSet<u32>) -> Result<Vec<u32>, Error> {
+    async fn find(
+        &mut self,
+        pass: &FolderPass<'_>,
+        ident: &Ident,
+        claimed: &HashSet<u32>,
+    ) -> Result<Vec<u32>, Error> {
         let s = &mut *self.session;
         let cands: Vec<u32> = s
             .uid_search(&search_key(ident))
@@ -79,19 +87,13 @@ impl<'s> ImapFolder<'s> {
                 .map(|m| m.uid)
                 .collect());
         }
-        let uids: Vec<u32> = sized.iter().map(|m| m.uid).collect();
-        let mut hits = Vec::new();
-        for c in uids.chunks(FETCH_BATCH) {
-            let set = imap::UidSet::from_iter(c);
-            let mut stream = std::pin::pin!(s.fetch_bodies(&set));
-            while let Some(b) = stream.next().await {
-                let b = b.map_err(dst_err("fetch messages"))?;
-                if body_key(&b.body) == ident.key {
-                    hits.push(b.uid);
-                }
-            }
-        }
-        Ok(hits)
+        let wanted: Vec<(u32, u64)> = sized.iter().map(|m| (m.uid, u64::from(m.size))).collect();
+        let keys = body_keys(pass.ctx, s, Side::Target, &wanted).await?;
+        Ok(wanted
+            .iter()
+            .filter(|(u, _)| keys.get(u) == Some(&ident.key))
+            .map(|(u, _)| *u)
+            .collect())
     }
 }
 
@@ -122,6 +124,17 @@ impl TargetFolder for ImapFolder<'_> {
         Ok(self.info.exists == 0)
     }
 
+    fn lands_late(&self) -> bool {
+        true
+    }
+
+    async fn refresh(&mut self) -> Result<(), Error> {
+        self.session
+            .noop()
+            .await
+            .map_err(dst_err(format!("check folder {}", self.name)))
+    }
+
     /// A row counts as landed when an unclaimed target message has its msg_key, size and
     /// INTERNALDATE; identical rows need as many messages.
     async fn locate_in_flight(
@@ -148,7 +161,7 @@ impl TargetFolder for ImapFolder<'_> {
         }
         let mut out = Located::default();
         for (ident, want) in by_ident {
-            let mut hits = self.find(&ident, &claimed).await?.into_iter();
+            let mut hits = self.find(pass, &ident, &claimed).await?.into_iter();
             for r in want {
                 match hits.next() {
                     Some(u) => {
@@ -165,19 +178,55 @@ impl TargetFolder for ImapFolder<'_> {
 
     async fn apply_flags(
         &mut self,
-        _pass: &FolderPass<'_>,
+        pass: &FolderPass<'_>,
         work: &FlagWork<'_>,
     ) -> Result<Vec<u32>, Error> {
+        // Rows copied without APPENDUID (a target without UIDPLUS) have no target UID: find
+        // their messages the way rows left in flight are found.
+        let mut found: HashMap<u32, u32> = HashMap::new();
+        let unlocated: Vec<&MessageRow> = work
+            .values()
+            .flatten()
+            .filter(|r| r.dst_uid.is_none())
+            .copied()
+            .collect();
+        if !unlocated.is_empty() {
+            let mut claimed = Siblings::load(pass, self.uid_validity())?.claimed;
+            let mut by_ident: BTreeMap<Ident, Vec<u32>> = BTreeMap::new();
+            for r in unlocated {
+                by_ident
+                    .entry(Ident {
+                        key: r.msg_key.clone(),
+                        size: r.size,
+                        date: r.internal_date,
+                    })
+                    .or_default()
+                    .push(r.src_uid);
+            }
+            for (ident, srcs) in by_ident {
+                let hits = self.find(pass, &ident, &claimed).await?;
+                for (src, uid) in srcs.into_iter().zip(hits) {
+                    claimed.insert(uid);
+                    found.insert(src, uid);
+                }
+            }
+        }
         let mut applied = Vec::new();
         for (d, rs) in work {
-            let located: Vec<&&MessageRow> = rs.iter().filter(|r| r.dst_uid.is_some()).collect();
+            let located: Vec<(u32, u32)> = rs
+                .iter()
+                .filter_map(|r| {
+                    let uid = r.dst_uid.or_else(|| found.get(&r.src_uid).copied())?;
+                    Some((r.src_uid, uid))
+                })
+                .collect();
             if located.len() < rs.len() {
                 tracing::debug!(
                     n = rs.len() - located.len(),
-                    "no target UID known (no UIDPLUS): flags not updated"
+                    "message not found on the target (no UIDPLUS): flags not updated"
                 );
             }
-            let uids: Vec<u32> = located.iter().filter_map(|r| r.dst_uid).collect();
+            let uids: Vec<u32> = located.iter().map(|(_, u)| *u).collect();
             let add: Vec<String> = d.add.iter().map(str::to_string).collect();
             let rm: Vec<String> = d.remove.iter().map(str::to_string).collect();
             for c in uids.chunks(META_BATCH) {
@@ -195,14 +244,14 @@ impl TargetFolder for ImapFolder<'_> {
                         .map_err(dst_err("store flags"))?;
                 }
             }
-            applied.extend(located.iter().map(|r| r.src_uid));
+            applied.extend(located.iter().map(|(src, _)| *src));
         }
         Ok(applied)
     }
 
     async fn inventory(
         &mut self,
-        _pass: &FolderPass<'_>,
+        pass: &FolderPass<'_>,
         siblings: &Siblings,
         want_hash: bool,
     ) -> Result<Vec<TargetMessage<u32>>, Error> {
@@ -220,19 +269,12 @@ impl TargetFolder for ImapFolder<'_> {
             .collect();
         let mut thash: HashMap<u32, String> = HashMap::new();
         if want_hash {
-            let uids: Vec<u32> = tm
+            let wanted: Vec<(u32, u64)> = tm
                 .iter()
                 .filter(|m| m.message_id.is_none())
-                .map(|m| m.uid)
+                .map(|m| (m.uid, u64::from(m.size)))
                 .collect();
-            for c in uids.chunks(FETCH_BATCH) {
-                let set = imap::UidSet::from_iter(c);
-                let mut stream = std::pin::pin!(s.fetch_bodies(&set));
-                while let Some(b) = stream.next().await {
-                    let b = b.map_err(dst_err("fetch messages"))?;
-                    thash.insert(b.uid, body_key(&b.body));
-                }
-            }
+            thash = body_keys(pass.ctx, s, Side::Target, &wanted).await?;
         }
         Ok(tm
             .into_iter()
@@ -268,6 +310,7 @@ impl TargetFolder for ImapFolder<'_> {
         &mut self,
         pass: &FolderPass<'_>,
         rx: mpsc::Receiver<Item>,
+        expected: usize,
     ) -> Result<(), Error> {
         // Nothing below needs the target folder selected; appending to a folder that is not
         // selected spares the server from updating this session's view of it after every
@@ -276,12 +319,46 @@ impl TargetFolder for ImapFolder<'_> {
             .unselect()
             .await
             .map_err(dst_err("unselect folder"))?;
-        write_messages(pass, self.session, &self.name, rx).await
+        let lanes = pass.ctx.lanes;
+        let permits = if Lanes::wanted(self.session.capabilities()) {
+            lanes.take(lanes_for(expected))
+        } else {
+            Vec::new()
+        };
+        let rx = Mutex::new(rx);
+        let halt = CancellationToken::new();
+        let name = self.name.as_str();
+        if permits.is_empty() {
+            let group = pass.ctx.opts.chunk.max(1);
+            return write_messages(pass, self.session, name, &rx, group, &halt).await;
+        }
+        tracing::debug!(extra = permits.len(), "appending over more connections");
+        let (rx, halt) = (&rx, &halt);
+        let main = write_messages(pass, self.session, name, rx, LANE_GROUP, halt);
+        let extra = permits.into_iter().map(|p| async move {
+            // The first lane starts at once; the others join as they log in.
+            let Some((mut s, _permit)) = lanes.open(pass.ctx, p).await else {
+                return Ok(());
+            };
+            let r = write_messages(pass, &mut s, name, rx, LANE_GROUP, halt).await;
+            if r.is_ok() {
+                let _ = s.logout().await;
+            }
+            r
+        });
+        let (first, others) = tokio::join!(main, futures::future::join_all(extra));
+        // The first failure is the one to report; the lanes it stopped say only "halted".
+        first?;
+        others.into_iter().collect::<Result<Vec<()>, Error>>()?;
+        Ok(())
     }
 }
 
 /// A message sent and not yet confirmed.
 struct Sent {
+    /// The message's share of the memory budget: the appender keeps its body until the
+    /// command completes, so the share is released only then.
+    _reserved: Option<Reservation>,
     size: u64,
     flags: String,
     date: i64,
@@ -335,15 +412,35 @@ impl Book {
     }
 }
 
-/// Appends what the reader sends into the unselected folder `name`.
+/// Appends what the reader sends into the unselected folder `name`, taking up to `group`
+/// messages at a time off `rx` (which other connections into the folder may share). Stops
+/// taking messages when `halt` is cancelled, and cancels it when it fails itself.
 async fn write_messages(
     pass: &FolderPass<'_>,
     s: &mut imap::Session,
     name: &str,
-    mut rx: mpsc::Receiver<Item>,
+    rx: &Mutex<mpsc::Receiver<Item>>,
+    group: usize,
+    halt: &CancellationToken,
+) -> Result<(), Error> {
+    let r = write_lane(pass, s, name, rx, group, halt).await;
+    if r.is_err() {
+        halt.cancel();
+    }
+    r
+}
+
+async fn write_lane(
+    pass: &FolderPass<'_>,
+    s: &mut imap::Session,
+    name: &str,
+    rx: &Mutex<mpsc::Receiver<Item>>,
+    group_max: usize,
+    halt: &CancellationToken,
 ) -> Result<(), Error> {
     let ctx = pass.ctx;
     let (window, chunk) = (ctx.window.bytes(), ctx.opts.chunk.max(1));
+    let group_max = group_max.clamp(1, chunk);
     // The appender keeps what is in flight (to send a refused MULTIAPPEND again message by
     // message) after the message's share of the window is released: not a copy but the
     // FETCH's own buffer, so a message is never in memory twice. A quarter of the window lets
@@ -353,7 +450,20 @@ async fn write_messages(
     let mut book = Book::default();
     let mut cancelled = false;
     let mut limit_err = None;
-    'groups: while let Some(group) = next_group(&mut rx, chunk, window).await {
+    loop {
+        if halt.is_cancelled() {
+            break;
+        }
+        // Another lane failing ends this one after what it has sent: those rows are settled.
+        let next = {
+            let mut rx = rx.lock().await;
+            tokio::select! {
+                biased;
+                _ = halt.cancelled() => None,
+                g = next_group(&mut rx, group_max, window) => g,
+            }
+        };
+        let Some(group) = next else { break };
         if ctx.cancel.is_cancelled() {
             cancelled = true;
             break;
@@ -367,26 +477,38 @@ async fn write_messages(
             book.sent.insert(
                 it.uid,
                 Sent {
+                    _reserved: it.reserved,
                     size: it.body.len() as u64,
                     flags: it.flags.to_stored(),
                     date: it.date.timestamp(),
                     headers: summary_headers(&it.body),
                 },
             );
+            // Sent with CRLF line ends (as the row's size says): a target stores them so, or
+            // refuses bare newlines.
+            let body = match crlf_body(&it.body) {
+                Some(b) => bytes::Bytes::from(b),
+                None => it.body,
+            };
             let outs = appender
-                .push_bytes(u64::from(it.uid), it.body, &flags, it.date)
+                .push_bytes(u64::from(it.uid), body, &flags, it.date)
                 .await
                 .map_err(dst_err("append messages"))?;
             if let Err(e) = book.settle(pass, outs) {
                 limit_err = Some(e);
-                break 'groups;
+                break;
             }
+        }
+        if limit_err.is_some() {
+            break;
         }
         // When nothing more is at hand, end the MULTIAPPEND command being filled so its
         // messages complete (and can be committed) without waiting for the source. While
         // messages keep coming, the command goes on: a server commits its mailbox once per
         // command, at a cost that grows with the mailbox.
-        if rx.is_empty() {
+        // A lane waiting on the reader holds the receiver: nothing is at hand then either.
+        let at_hand = rx.try_lock().is_ok_and(|r| !r.is_empty());
+        if !at_hand {
             let outs = appender.flush().await.map_err(dst_err("append messages"))?;
             if let Err(e) = book.settle(pass, outs) {
                 limit_err = Some(e);

@@ -137,11 +137,20 @@ pub(super) async fn fetch_meta_uids(
 ) -> Result<Vec<imap::MessageMeta>, Error> {
     let mut out = Vec::with_capacity(uids.len());
     for c in uids.chunks(META_BATCH) {
-        out.extend(
-            s.fetch_meta(&imap::UidSet::from_iter(c))
-                .await
-                .map_err(|e| Error::imap(side, "fetch message list", e))?,
-        );
+        let got = s
+            .fetch_meta(&imap::UidSet::from_iter(c))
+            .await
+            .map_err(|e| Error::imap(side, "fetch message list", e))?;
+        // A message not asked for would be planned on the server's word alone.
+        let asked: HashSet<u32> = c.iter().copied().collect();
+        if let Some(m) = got.iter().find(|m| !asked.contains(&m.uid)) {
+            return Err(Error::Protocol {
+                side,
+                command: "UID FETCH".into(),
+                detail: format!("it listed uid {}, which was not requested", m.uid),
+            });
+        }
+        out.extend(got);
     }
     Ok(out)
 }

@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use imapmigration_store::{Event, EventLevel, MessageRow, MessageState};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -16,6 +17,41 @@ use super::super::plan::Ident;
 use super::context::{FolderPass, blocking, st};
 use super::stream::{Commit, Item, begin_rows, commit, next_group};
 use super::target::{FlagPolicy, FlagWork, Located, Siblings, TargetFolder, TargetMessage};
+
+/// The lock of one Maildir folder directory, shared by every pass of this process. A blocking
+/// file task goes on after the pass that started it was dropped (an aborted task): a resumed
+/// pass must not scan the folder for rows in flight, nor clear its `tmp/`, while such a
+/// delivery is still renaming files into `cur/`, or it would deliver them a second time.
+fn folder_lock(dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<Mutex<()>>>>> = OnceLock::new();
+    let mut map = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        // A poisoned map only means a panic mid-insert; the entries are still valid.
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(l) = map.get(dir).and_then(Weak::upgrade) {
+        return l;
+    }
+    map.retain(|_, w| w.strong_count() > 0);
+    let l = Arc::new(Mutex::new(()));
+    map.insert(dir.to_path_buf(), Arc::downgrade(&l));
+    l
+}
+
+/// Runs `f` off the async threads holding the lock of folder `dir`.
+async fn locked<T, F>(dir: &Path, f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    let lock = folder_lock(dir);
+    blocking(move || {
+        // Poisoned: a task panicked mid-delivery; the files are what the scan will see.
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+        f()
+    })
+    .await
+}
 
 /// A folder of the user's Maildir, created if missing.
 pub(super) struct MaildirFolder {
@@ -35,6 +71,8 @@ impl MaildirFolder {
         let segs = segs.to_vec();
         let (dir, keywords) = blocking(move || {
             let dir = m.create_folder(&segs)?;
+            let lock = folder_lock(&dir);
+            let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
             m.clean_tmp(&dir)?;
             let kw = Keywords::load(&dir);
             Ok((dir, kw))
@@ -54,6 +92,39 @@ impl MaildirFolder {
         })
     }
 
+    /// A folder whose Maildir++ name is longer than a file name may be is kept under a
+    /// shortened name (`maildir::shortened_dir_name`); the user's report says which, once:
+    /// while the folder holds none of our messages yet.
+    async fn report_short_name(&self, pass: &FolderPass<'_>) {
+        if !super::super::maildir::is_shortened(&pass.plan.target) {
+            return;
+        }
+        let (t, d) = (self.target.clone(), self.dir.clone());
+        let fresh = blocking(move || t.scan(&d).map(|s| s.ours.is_empty()))
+            .await
+            .unwrap_or(true);
+        if !fresh {
+            return;
+        }
+        let on_disk = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let msg = format!(
+            "folder {}: its Maildir++ name is longer than the {} bytes a file name may have; it is stored as {on_disk}, which Dovecot shows as its name",
+            pass.plan.display(),
+            super::super::maildir::NAME_MAX
+        );
+        tracing::warn!("{msg}");
+        let _ = pass.ctx.store.insert_event(&Event::new(
+            Some(pass.ctx.user_id),
+            None,
+            EventLevel::Warning,
+            msg,
+        ));
+    }
+
     fn key(&self, pass: &FolderPass<'_>, uid: u32) -> FileKey {
         FileKey {
             folder_id: pass.folder_id,
@@ -70,7 +141,7 @@ impl MaildirFolder {
     ) -> Result<Vec<String>, Error> {
         let (t, d) = (self.target.clone(), self.dir.clone());
         let mut kw = std::mem::take(&mut self.keywords);
-        let (kw, res) = blocking(move || {
+        let (kw, res) = locked(&self.dir, move || {
             let r = t.deliver(&d, &mut kw, &deliveries);
             drop(permits);
             Ok((kw, r))
@@ -94,9 +165,18 @@ impl TargetFolder for MaildirFolder {
         &self.policy
     }
 
+    /// Deliveries of this process are waited for ([`folder_lock`]); a dead one's cannot land.
+    fn lands_late(&self) -> bool {
+        false
+    }
+
+    async fn refresh(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn is_empty(&mut self) -> Result<bool, Error> {
         let (m, d) = (self.target.clone(), self.dir.clone());
-        let scan = blocking(move || m.scan(&d))
+        let scan = locked(&self.dir, move || m.scan(&d))
             .await
             .map_err(|e| Error::maildir("list", self.dir.clone(), e))?;
         Ok(scan.ours.is_empty() && scan.foreign.is_empty())
@@ -109,7 +189,7 @@ impl TargetFolder for MaildirFolder {
         rows: &[MessageRow],
     ) -> Result<Located, Error> {
         let (t, d) = (self.target.clone(), self.dir.clone());
-        let scan = blocking(move || t.scan(&d))
+        let scan = locked(&self.dir, move || t.scan(&d))
             .await
             .map_err(|e| Error::maildir("list", self.dir.clone(), e))?;
         let mut out = Located::default();
@@ -141,7 +221,7 @@ impl TargetFolder for MaildirFolder {
             .collect();
         let (t, dd) = (self.target.clone(), self.dir.clone());
         let mut kw = std::mem::take(&mut self.keywords);
-        let (kw, done) = blocking(move || {
+        let (kw, done) = locked(&self.dir, move || {
             let scan = t.scan(&dd)?;
             let mut done = Vec::new();
             for (d, keys) in work {
@@ -173,7 +253,7 @@ impl TargetFolder for MaildirFolder {
         want_hash: bool,
     ) -> Result<Vec<TargetMessage<FoundFile>>, Error> {
         let (t, d, kw) = (self.target.clone(), self.dir.clone(), self.keywords.clone());
-        let inv = blocking(move || t.inventory(&d, &kw, want_hash))
+        let inv = locked(&self.dir, move || t.inventory(&d, &kw, want_hash))
             .await
             .map_err(|e| Error::maildir("read", self.dir.clone(), e))?;
         Ok(inv
@@ -221,7 +301,7 @@ impl TargetFolder for MaildirFolder {
             return Ok(());
         }
         let (t, d) = (self.target.clone(), self.dir.clone());
-        blocking(move || {
+        locked(&self.dir, move || {
             for (e, k) in rekeys {
                 match t.rekey(&d, &e, k) {
                     Ok(_) => {}
@@ -239,8 +319,10 @@ impl TargetFolder for MaildirFolder {
         &mut self,
         pass: &FolderPass<'_>,
         mut rx: mpsc::Receiver<Item>,
+        _expected: usize,
     ) -> Result<(), Error> {
         let ctx = pass.ctx;
+        self.report_short_name(pass).await;
         let (window, chunk) = (ctx.window.bytes(), ctx.opts.chunk.max(1));
         let mut dropped_kw: HashSet<String> = HashSet::new();
         while let Some(group) = next_group(&mut rx, chunk, window).await {
@@ -264,6 +346,7 @@ impl TargetFolder for MaildirFolder {
                     date: it.date.timestamp(),
                 });
                 permits.push(it.permit);
+                permits.extend(it.reserved);
             }
             dropped_kw.extend(self.deliver(deliveries, permits).await?);
             commit(ctx, pass.folder_id, &mut pending, &mut sizes)?;

@@ -13,17 +13,23 @@
 //!    writes rows in state 0 per group, appends (pipelined, `imap_target`) or delivers
 //!    (`maildir_target`), and commits state 1 in chunks. Messages over the size limit and
 //!    messages the target refuses are recorded as skipped items (`skipped`).
-//! 6. The folder's UIDVALIDITY and HIGHESTMODSEQ are recorded for the next pass.
+//! 6. The pass is complete only when every message listed for it is confirmed on the target
+//!    or recorded as skipped (`verify::check_complete`); a FETCH that leaves out requested
+//!    messages, sends others or cannot be parsed fails the folder before that (`stream`).
+//! 7. The folder's UIDVALIDITY and HIGHESTMODSEQ are recorded for the next pass.
 //!
 //! The steps that depend on the target kind go through [`target::TargetFolder`], implemented
 //! once per kind; `context` holds what they share.
 
 mod context;
 mod flag_sync;
+mod hashes;
 mod imap_target;
+mod lanes;
 mod listing;
 mod maildir_target;
 mod rebuild;
+mod refused;
 mod skipped;
 mod stream;
 mod target;
@@ -31,7 +37,6 @@ mod verify;
 mod window;
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use imapmigration_imap as imap;
 use imapmigration_store::{FolderRecord, MessageRow, MessageState};
@@ -45,6 +50,8 @@ use maildir_target::MaildirFolder;
 use target::TargetFolder;
 
 pub(super) use context::{Ctx, Stats, blocking};
+pub(super) use lanes::Lanes;
+pub(super) use refused::skip_folder;
 pub(super) use target::Target;
 pub(super) use window::ByteWindow;
 
@@ -66,6 +73,9 @@ pub(super) async fn copy_folder(
         .folder_by_id(folder_id)
         .map_err(st("read folder"))?
         .ok_or_else(|| Error::Internal(format!("folder {folder_id} vanished")))?;
+    if plan.renamed && rec.src_uidvalidity.is_none() {
+        report_rename(ctx, plan, &tname);
+    }
     let sinfo = src
         .examine(&plan.source_name)
         .await
@@ -79,23 +89,47 @@ pub(super) async fn copy_folder(
     };
     match dst {
         Target::Imap(s) => {
+            // A message over the target's APPENDLIMIT is never sent: it is a LargeItem,
+            // planned from the listing like one over -MaxMessageSize.
+            let limit = match (ctx.opts.max_message_size, s.capabilities().append_limit()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let folder = ImapFolder::open(s, &tname).await?;
-            run(&pass, &rec, &sinfo, src, folder).await
+            run(&pass, &rec, &sinfo, src, folder, limit).await
         }
         Target::Maildir(m) => {
             let folder = MaildirFolder::open(m, &plan.target).await?;
-            run(&pass, &rec, &sinfo, src, folder).await
+            run(&pass, &rec, &sinfo, src, folder, ctx.opts.max_message_size).await
         }
     }
 }
 
-/// Steps 2 to 6 on an open target folder.
+/// A folder whose name the target cannot take as it is (`folders::TargetLayout::safe_segment`)
+/// is reported once, on its first pass, naming both names.
+fn report_rename(ctx: &Ctx<'_>, plan: &FolderPlan, tname: &str) {
+    let msg = format!(
+        "folder {:?}: the target cannot take this name as it is (an empty level, or the target's separator {:?} inside a name); it is copied to the folder {tname:?}",
+        plan.display(),
+        ctx.layout.delimiter.to_string(),
+    );
+    tracing::warn!("{msg}");
+    let _ = ctx.store.insert_event(&imapmigration_store::Event::new(
+        Some(ctx.user_id),
+        None,
+        imapmigration_store::EventLevel::Warning,
+        msg,
+    ));
+}
+
+/// Steps 2 to 7 on an open target folder.
 async fn run<F: TargetFolder>(
     pass: &FolderPass<'_>,
     rec: &FolderRecord,
     sinfo: &imap::MailboxInfo,
     src: &mut imap::Session,
     mut dst: F,
+    max_size: Option<u64>,
 ) -> Result<(), Error> {
     let ctx = pass.ctx;
     let src_changed = rec.src_uidvalidity.is_some_and(|v| v != sinfo.uid_validity);
@@ -107,17 +141,14 @@ async fn run<F: TargetFolder>(
     flag_sync::sync_flags(pass, &rows, &listing.flags, &mut dst).await?;
 
     let has_row: HashSet<u32> = rows.iter().map(|r| r.src_uid).collect();
-    let planned = plan_new(
-        &listing.new,
-        |u| has_row.contains(&u),
-        ctx.filter,
-        ctx.opts.max_message_size,
-    );
+    let planned = plan_new(&listing.new, |u| has_row.contains(&u), ctx.filter, max_size);
     let passing = listing.new.len() as u64 - planned.filtered;
     ctx.stats
-        .total
-        .fetch_add(listing.still_there + passing, Ordering::Relaxed);
-    skipped::record_large(pass, src, &planned.too_large).await?;
+        .totals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(pass.folder_id, listing.still_there + passing);
+    skipped::record_large(pass, src, &planned.too_large, max_size.unwrap_or_default()).await?;
 
     let bytes: u64 = planned.copy.iter().map(|m| m.size).sum();
     ctx.progress
@@ -131,6 +162,13 @@ async fn run<F: TargetFolder>(
     if !planned.copy.is_empty() {
         stream::copy_messages(pass, &planned.copy, src, &mut dst).await?;
     }
+    let listed: Vec<u32> = planned
+        .copy
+        .iter()
+        .chain(&planned.too_large)
+        .map(|m| m.uid)
+        .collect();
+    verify::check_complete(pass, &listed)?;
 
     ctx.store
         .folder_set_validity(

@@ -5,17 +5,18 @@
 //! The flags last applied carry over from the old rows where they match, and deliberate skips
 //! stay skipped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use futures::StreamExt;
 use imapmigration_imap as imap;
 use imapmigration_store::{Event, EventLevel, MessageRow, MessageState};
 
-use super::super::error::Error;
-use super::super::plan::{Ident, SourceMeta, body_key, match_with_multiplicity};
+use super::super::budget::memory_budget;
+use super::super::error::{Error, Side};
+use super::super::plan::{Ident, SourceMeta, match_with_multiplicity, normalized_size};
 use super::context::{FolderPass, src_err, st};
+use super::hashes::body_keys;
 use super::listing::list_all;
-use super::stream::FETCH_BATCH;
 use super::target::{Siblings, TargetFolder, TargetMessage};
 
 /// Replaces the folder's rows by what matching the source against the target finds.
@@ -27,7 +28,7 @@ pub(super) async fn rebuild<F: TargetFolder>(
     dst: &mut F,
 ) -> Result<(), Error> {
     let ctx = pass.ctx;
-    let (left, want_hash) = source_identities(pass, sinfo, src).await?;
+    let (mut left, want_hash) = source_identities(pass, sinfo, src).await?;
     // The target: every message not claimed by another source folder sharing it.
     let dst_validity = dst.uid_validity();
     let siblings = Siblings::load(pass, dst_validity)?;
@@ -37,7 +38,10 @@ pub(super) async fn rebuild<F: TargetFolder>(
         .enumerate()
         .map(|(i, m)| (i, m.ident.clone()))
         .collect();
-    let matches = match_with_multiplicity(&left, &right_idx);
+    let mut matches = match_with_multiplicity(&left, &right_idx);
+    if normalize_sizes(pass, src, &mut left, &right_idx, &matches).await? {
+        matches = match_with_multiplicity(&left, &right_idx);
+    }
     let (new_rows, adopted) = rows_from_matches::<F>(dst, old_rows, &left, &right, matches);
     dst.adopt(pass, adopted).await?;
 
@@ -84,20 +88,12 @@ async fn source_identities(
 ) -> Result<(Vec<(u32, Ident)>, bool), Error> {
     let metas: Vec<SourceMeta> = list_all(src, sinfo).await?;
     let max = pass.ctx.opts.max_message_size;
-    let need_hash: Vec<u32> = metas
+    let need_hash: Vec<(u32, u64)> = metas
         .iter()
         .filter(|m| m.message_id.is_none() && max.is_none_or(|x| m.size <= x))
-        .map(|m| m.uid)
+        .map(|m| (m.uid, m.size))
         .collect();
-    let mut hashed: HashMap<u32, String> = HashMap::new();
-    for c in need_hash.chunks(FETCH_BATCH) {
-        let set = imap::UidSet::from_iter(c);
-        let mut stream = std::pin::pin!(src.fetch_bodies(&set));
-        while let Some(b) = stream.next().await {
-            let b = b.map_err(src_err("fetch messages"))?;
-            hashed.insert(b.uid, body_key(&b.body));
-        }
-    }
+    let hashed = body_keys(pass.ctx, src, Side::Source, &need_hash).await?;
     let left = metas
         .iter()
         .map(|m| {
@@ -117,6 +113,66 @@ async fn source_identities(
         })
         .collect();
     Ok((left, !need_hash.is_empty()))
+}
+
+/// A target that stores messages with CRLF reports another size for a message the source
+/// sent with bare LF. Source messages left unmatched whose msg_key and INTERNALDATE are on the
+/// target under another size are fetched, and take their normalized size
+/// ([`normalized_size`]), the one definition the rows use too. Says whether any changed.
+async fn normalize_sizes(
+    pass: &FolderPass<'_>,
+    src: &mut imap::Session,
+    left: &mut [(u32, Ident)],
+    right: &[(usize, Ident)],
+    matches: &[(u32, Option<usize>)],
+) -> Result<bool, Error> {
+    let used: HashSet<usize> = matches.iter().filter_map(|(_, r)| *r).collect();
+    let unmatched_right: HashSet<(&str, i64)> = right
+        .iter()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, id)| (id.key.as_str(), id.date))
+        .collect();
+    let unmatched_left: HashSet<u32> = matches
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(u, _)| *u)
+        .collect();
+    let candidates: Vec<(u32, u64)> = left
+        .iter()
+        .filter(|(u, id)| {
+            unmatched_left.contains(u)
+                && !id.key.starts_with("large:")
+                && unmatched_right.contains(&(id.key.as_str(), id.date))
+        })
+        .map(|(u, id)| (*u, id.size))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(false);
+    }
+    let budget = memory_budget();
+    let mut sizes: HashMap<u32, u64> = HashMap::new();
+    for (uid, size) in candidates {
+        // One at a time, within the memory budget: a rare path, not worth a batch.
+        let _share = tokio::select! {
+            biased;
+            _ = pass.ctx.cancel.cancelled() => return Err(Error::Cancelled),
+            r = budget.reserve(size) => r?,
+        };
+        let set = imap::UidSet::from_iter(&[uid]);
+        let mut stream = std::pin::pin!(src.fetch_bodies(&set));
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(src_err("fetch messages"))?;
+            sizes.insert(b.uid, normalized_size(&b.body));
+        }
+    }
+    let mut changed = false;
+    for (uid, id) in left.iter_mut() {
+        if let Some(n) = sizes.get(uid).filter(|n| **n != id.size) {
+            id.size = *n;
+            changed = true;
+        }
+    }
+    Ok(changed)
 }
 
 /// The new rows from the matches, and the target messages taken as copies.

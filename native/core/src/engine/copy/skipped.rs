@@ -8,14 +8,22 @@ use std::sync::atomic::Ordering;
 use chrono::Utc;
 use imapmigration_imap as imap;
 use imapmigration_store::{MessageRow, MessageState, SkippedItem, SkippedKind};
+use mailparse::MailHeaderMap;
 
 use super::super::error::Error;
 use super::super::plan::SourceMeta;
 use super::context::{FolderPass, rfc3339, st};
 use super::stream::FETCH_BATCH;
 
-/// Subject, sender and Date header of a message.
-pub(super) type Headers = (Option<String>, Option<String>, Option<String>);
+/// What a skipped-items report shows of a message's header: Subject and From with their
+/// encoded words decoded, the To and Cc recipients, and the Date header as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Headers {
+    pub subject: Option<String>,
+    pub sender: Option<String>,
+    pub recipients: Vec<String>,
+    pub date_sent: Option<String>,
+}
 
 /// Records messages over `max_message_size` as LargeItem: rows in state 2, so they are not
 /// reconsidered every pass, and a skipped item each with the headers the report shows.
@@ -23,13 +31,13 @@ pub(super) async fn record_large(
     pass: &FolderPass<'_>,
     src: &mut imap::Session,
     large: &[SourceMeta],
+    max: u64,
 ) -> Result<(), Error> {
     if large.is_empty() {
         return Ok(());
     }
     let headers = large_item_headers(src, large).await;
     let ctx = pass.ctx;
-    let max = ctx.opts.max_message_size.unwrap_or_default();
     let rows: Vec<MessageRow> = large
         .iter()
         .map(|m| MessageRow {
@@ -49,16 +57,17 @@ pub(super) async fn record_large(
         .messages_insert(pass.folder_id, &rows)
         .map_err(st("record skipped messages"))?;
     for m in large {
-        let (subject, sender, date_sent) = headers.get(&m.uid).cloned().unwrap_or_default();
+        let h = headers.get(&m.uid).cloned().unwrap_or_default();
         let item = SkippedItem {
             id: 0,
             user_id: ctx.user_id,
             folder: pass.plan.display(),
             src_uid: Some(m.uid),
             kind: SkippedKind::LargeItem,
-            subject,
-            sender,
-            date_sent,
+            subject: h.subject,
+            sender: h.sender,
+            recipients: h.recipients,
+            date_sent: h.date_sent,
             date_received: Some(rfc3339(m.date)),
             size: Some(m.size),
             reason: format!(
@@ -85,7 +94,7 @@ pub(super) async fn record_large(
 
 /// Subject, sender and sent date of messages too large to copy, for the skipped-items report
 /// (Exchange's SkippedItems show them). A failure here only leaves the report thinner.
-async fn large_item_headers(
+pub(super) async fn large_item_headers(
     src: &mut imap::Session,
     large: &[SourceMeta],
 ) -> HashMap<u32, Headers> {
@@ -93,7 +102,10 @@ async fn large_item_headers(
     let uids: Vec<u32> = large.iter().map(|m| m.uid).collect();
     for c in uids.chunks(FETCH_BATCH) {
         match src
-            .fetch_headers(&imap::UidSet::from_iter(c), &["SUBJECT", "FROM", "DATE"])
+            .fetch_headers(
+                &imap::UidSet::from_iter(c),
+                &["SUBJECT", "FROM", "TO", "CC", "DATE"],
+            )
             .await
         {
             Ok(v) => {
@@ -124,8 +136,22 @@ pub(super) fn record_bad(
     item: Refused,
     refusal: &imap::ServerRefusal,
 ) -> Result<(), Error> {
+    record_bad_because(
+        pass,
+        item,
+        format!("the target refused the message: {refusal}"),
+    )
+}
+
+/// Records a message that cannot be copied as a BadItem with `reason` and enforces
+/// `-BadItemLimit`.
+pub(super) fn record_bad_because(
+    pass: &FolderPass<'_>,
+    item: Refused,
+    reason: String,
+) -> Result<(), Error> {
     let ctx = pass.ctx;
-    let (subject, sender, date_sent) = item.headers;
+    let h = item.headers;
     let inserted = ctx
         .store
         .insert_skipped_item(&SkippedItem {
@@ -134,12 +160,13 @@ pub(super) fn record_bad(
             folder: pass.plan.display(),
             src_uid: Some(item.uid),
             kind: SkippedKind::BadItem,
-            subject,
-            sender,
-            date_sent,
+            subject: h.subject,
+            sender: h.sender,
+            recipients: h.recipients,
+            date_sent: h.date_sent,
             date_received: Some(rfc3339(item.date)),
             size: Some(item.size),
-            reason: format!("the target refused the message: {refusal}"),
+            reason,
             created_at: Utc::now(),
         })
         .map_err(st("record skipped item"))?;
@@ -158,43 +185,49 @@ pub(super) fn record_bad(
     Ok(())
 }
 
-/// Subject, sender and Date header of a message, for skipped-item reports.
+/// The header summary of a message for skipped-item reports, read with a mail parser: folded
+/// lines joined, RFC 2047 encoded words decoded (`=?UTF-8?B?...?=`), To and Cc split into their
+/// addresses. Only the first 64 KiB are looked at; a header that cannot be parsed leaves the
+/// summary empty rather than failing the report.
 pub(super) fn summary_headers(body: &[u8]) -> Headers {
-    let head_end = body
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| body.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(body.len().min(64 * 1024));
-    let text = String::from_utf8_lossy(&body[..head_end.min(64 * 1024)]);
-    let (mut subject, mut from, mut date) = (None, None, None);
-    let mut current: Option<(String, String)> = None;
-    let mut flush = |c: Option<(String, String)>| {
-        if let Some((name, value)) = c {
-            let v = Some(value.trim().to_string());
-            match name.as_str() {
-                "subject" if subject.is_none() => subject = v,
-                "from" if from.is_none() => from = v,
-                "date" if date.is_none() => date = v,
-                _ => {}
-            }
-        }
+    let head = &body[..body.len().min(64 * 1024)];
+    let Ok((headers, _)) = mailparse::parse_headers(head) else {
+        return Headers::default();
     };
-    for line in text.split('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, v)) = current.as_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
+    let first = |name: &str| {
+        headers
+            .get_first_value(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut recipients = Vec::new();
+    for h in headers
+        .get_all_headers("To")
+        .into_iter()
+        .chain(headers.get_all_headers("Cc"))
+    {
+        match mailparse::addrparse_header(h) {
+            Ok(list) => {
+                for addr in list.iter() {
+                    match addr {
+                        mailparse::MailAddr::Single(one) => recipients.push(one.to_string()),
+                        mailparse::MailAddr::Group(g) => {
+                            recipients.extend(g.addrs.iter().map(ToString::to_string));
+                        }
+                    }
+                }
             }
-            continue;
-        }
-        flush(current.take());
-        if let Some((n, v)) = line.split_once(':') {
-            current = Some((n.trim().to_ascii_lowercase(), v.to_string()));
+            // Not an address list a parser accepts: the text as it decodes.
+            Err(_) => recipients.push(h.get_value().trim().to_string()),
         }
     }
-    flush(current.take());
-    (subject, from, date)
+    recipients.retain(|r| !r.is_empty());
+    Headers {
+        subject: first("Subject"),
+        sender: first("From"),
+        recipients,
+        date_sent: first("Date"),
+    }
 }
 
 #[cfg(test)]
@@ -203,11 +236,44 @@ mod tests {
 
     #[test]
     fn summary_headers_unfold() {
-        let (s, f, d) = summary_headers(
+        let h = summary_headers(
             b"From: A <a@x>\r\nSubject: hello\r\n world\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nSubject: no",
         );
-        assert_eq!(s.as_deref(), Some("hello world"));
-        assert_eq!(f.as_deref(), Some("A <a@x>"));
-        assert_eq!(d.as_deref(), Some("Mon, 1 Jan 2024 00:00:00 +0000"));
+        assert_eq!(h.subject.as_deref(), Some("hello world"));
+        assert_eq!(h.sender.as_deref(), Some("A <a@x>"));
+        assert_eq!(
+            h.date_sent.as_deref(),
+            Some("Mon, 1 Jan 2024 00:00:00 +0000")
+        );
+        assert!(h.recipients.is_empty());
+    }
+
+    #[test]
+    fn summary_headers_decode_encoded_words_and_list_recipients() {
+        let h = summary_headers(
+            b"From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.com>\r\n\
+              To: Ann <ann@example.com>, bob@example.com\r\n\
+              Cc: team: carl@example.com, dora@example.com;\r\n\
+              Subject: =?UTF-8?B?UXVhcnRhbHN6YWhsZW4gw5xiZXJzaWNodA==?=\r\n\
+              \r\nbody",
+        );
+        assert_eq!(h.subject.as_deref(), Some("Quartalszahlen \u{dc}bersicht"));
+        assert!(
+            h.sender
+                .as_deref()
+                .is_some_and(|s| s.contains("J\u{fc}rgen M\u{fc}ller")),
+            "{h:?}"
+        );
+        assert_eq!(h.recipients.len(), 4, "{h:?}");
+        assert!(h.recipients[0].contains("ann@example.com"), "{h:?}");
+        assert_eq!(h.recipients[1], "bob@example.com");
+        assert!(h.recipients[3].contains("dora@example.com"), "{h:?}");
+    }
+
+    #[test]
+    fn summary_headers_of_bare_lf_messages() {
+        let h = summary_headers(b"Subject: plain\nTo: x@y.z\n\nbody");
+        assert_eq!(h.subject.as_deref(), Some("plain"));
+        assert_eq!(h.recipients, vec!["x@y.z".to_string()]);
     }
 }

@@ -2,7 +2,7 @@
 //! bounded by the user's byte window; the target folder's writer takes groups off it, writes
 //! their rows in state 0, sends them, and commits state 1 once the target confirmed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use imapmigration_imap as imap;
 use imapmigration_store::{MessageRow, MessageState};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
-use super::super::error::Error;
+use super::super::budget::{Reservation, memory_budget, take};
+use super::super::error::{Error, Side};
 use super::super::flags::FlagSet;
-use super::super::plan::{SourceMeta, body_key};
+use super::super::plan::{SourceMeta, body_key, normalized_size};
 use super::context::{Ctx, FolderPass, src_err, st};
 use super::target::TargetFolder;
 
@@ -32,6 +33,9 @@ pub(super) struct Item {
     pub flags: FlagSet,
     pub key: String,
     pub permit: OwnedSemaphorePermit,
+    /// The message's share of the process's memory budget, reserved before it was fetched;
+    /// held until the target has the message.
+    pub reserved: Option<Reservation>,
 }
 
 /// A row's outcome: (source UID, new state, target UID, flags applied).
@@ -51,52 +55,166 @@ pub(super) async fn copy_messages<F: TargetFolder>(
         .iter()
         .map(|m| (m.uid, m.message_id.as_deref()))
         .collect();
-    let order: Vec<u32> = msgs.iter().map(|m| m.uid).collect();
     let policy = dst.flag_policy().clone();
+    let budget = memory_budget();
 
     let reader = async {
-        for batch in order.chunks(FETCH_BATCH) {
-            let set = imap::UidSet::from_iter(batch);
-            let mut stream = std::pin::pin!(src.fetch_bodies(&set));
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                    n = stream.next() => n,
-                };
-                let Some(fb) = next else { break };
-                let fb = fb.map_err(src_err("fetch messages"))?;
-                let key = match ids.get(&fb.uid) {
-                    Some(Some(id)) => (*id).to_string(),
-                    Some(None) => body_key(&fb.body),
-                    // Not asked for (unsolicited): ignore.
-                    None => continue,
-                };
-                let permit = tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                    p = ctx.window.acquire(fb.body.len()) => p?,
-                };
-                let item = Item {
-                    uid: fb.uid,
-                    flags: policy.restrict(&FlagSet::from_flags(&fb.flags)),
-                    date: fb.internal_date,
-                    body: fb.body,
-                    key,
-                    permit,
-                };
-                if tx.send(item).await.is_err() {
-                    // The writer stopped; its error is the one to report.
-                    return Ok(());
+        for metas in fetch_batches(msgs, |m| m.size, FETCH_BATCH, budget.bytes()) {
+            let batch: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+            let declared: u64 = metas.iter().map(|m| m.size).sum();
+            // The batch's bytes are reserved before anything of it is read, all at once.
+            let mut reserved = Some(tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                r = budget.reserve(declared) => r?,
+            });
+            // What was reserved may be allocated at once for a body, rather than grown.
+            let largest = metas.iter().map(|m| m.size).max().unwrap_or_default();
+            src.reserve_literals_up_to(largest.min(budget.bytes() as u64) as usize);
+            let set = imap::UidSet::from_iter(&batch);
+            let mut answer = FetchAnswer::new(&batch);
+            // The block ends the stream's borrow of the session before its completion is read.
+            {
+                let mut stream = std::pin::pin!(src.fetch_bodies(&set));
+                loop {
+                    let next = tokio::select! {
+                        biased;
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                        n = stream.next() => n,
+                    };
+                    let Some(fb) = next else { break };
+                    let fb = fb.map_err(src_err("fetch messages"))?;
+                    answer.received(fb.uid)?;
+                    let key = match ids.get(&fb.uid) {
+                        Some(Some(id)) => (*id).to_string(),
+                        Some(None) => body_key(&fb.body),
+                        None => return Err(Error::Internal(format!("uid {} unplanned", fb.uid))),
+                    };
+                    let permit = tokio::select! {
+                        biased;
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                        p = ctx.window.acquire(fb.body.len()) => p?,
+                    };
+                    let share = take(&mut reserved, fb.body.len());
+                    let item = Item {
+                        reserved: share,
+                        uid: fb.uid,
+                        flags: policy.restrict(&FlagSet::from_flags(&fb.flags)),
+                        date: fb.internal_date,
+                        body: fb.body,
+                        key,
+                        permit,
+                    };
+                    if tx.send(item).await.is_err() {
+                        // The writer stopped; its error is the one to report.
+                        return Ok(());
+                    }
                 }
             }
+            answer.complete(src.last_completion())?;
         }
         drop(tx);
         Ok(())
     };
-    let (r, w) = tokio::join!(reader, dst.write(pass, rx));
+    let (r, w) = tokio::join!(reader, dst.write(pass, rx, msgs.len()));
     w?;
     r
+}
+
+/// Messages (with their declared sizes, `size`) cut into fetches within a memory budget of
+/// `budget` bytes: at most `count` messages and, unless one message alone is larger, a
+/// quarter of the budget in declared bytes each (a large message is fetched on its own, so
+/// that its reservation does not hold back the small ones around it). Every body fetch uses
+/// it: the copy, and the hashing of bodies for a rebuild or the in-flight check.
+pub(super) fn fetch_batches<T>(
+    msgs: &[T],
+    size: impl Fn(&T) -> u64,
+    count: usize,
+    budget: usize,
+) -> Vec<&[T]> {
+    let bytes = (budget / 4) as u64;
+    let mut out = Vec::new();
+    let (mut start, mut sum) = (0, 0u64);
+    for (i, m) in msgs.iter().enumerate() {
+        if i > start && (i - start >= count || sum + size(m) > bytes) {
+            out.push(&msgs[start..i]);
+            (start, sum) = (i, 0);
+        }
+        sum += size(m);
+    }
+    if start < msgs.len() {
+        out.push(&msgs[start..]);
+    }
+    out
+}
+
+/// What one `UID FETCH ... BODY.PEEK[]` of a batch has answered so far. RFC 3501 §6.4.8: the
+/// server returns each requested message that exists; a message the listing just showed and
+/// the answer leaves out, a UID not asked for, or one sent twice (a second APPEND: a
+/// duplicate) means the answer cannot be trusted. Each is a protocol error of the folder,
+/// tried again on a new connection, never a message quietly not copied.
+struct FetchAnswer<'a> {
+    requested: &'a [u32],
+    seen: HashSet<u32>,
+}
+
+const COMMAND: &str = "UID FETCH BODY.PEEK[]";
+
+impl<'a> FetchAnswer<'a> {
+    fn new(requested: &'a [u32]) -> Self {
+        FetchAnswer {
+            requested,
+            seen: HashSet::with_capacity(requested.len()),
+        }
+    }
+
+    fn received(&mut self, uid: u32) -> Result<(), Error> {
+        let detail = if !self.requested.contains(&uid) {
+            format!("it sent uid {uid}, which was not requested")
+        } else if !self.seen.insert(uid) {
+            format!("it sent uid {uid} twice")
+        } else {
+            return Ok(());
+        };
+        Err(protocol(detail))
+    }
+
+    /// The server completed the command with OK: every requested message must have come.
+    fn complete(&self, server_said: Option<&str>) -> Result<(), Error> {
+        let missing: Vec<u32> = self
+            .requested
+            .iter()
+            .copied()
+            .filter(|u| !self.seen.contains(u))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(protocol(format!(
+            "it completed with OK ({:?}) after {} of {} requested messages; missing uids {}",
+            server_said.unwrap_or_default(),
+            self.seen.len(),
+            self.requested.len(),
+            uid_list(&missing)
+        )))
+    }
+}
+
+fn protocol(detail: String) -> Error {
+    Error::Protocol {
+        side: Side::Source,
+        command: COMMAND.into(),
+        detail,
+    }
+}
+
+/// The first UIDs of `uids`, comma-separated, "..." after 20.
+pub(super) fn uid_list(uids: &[u32]) -> String {
+    let mut s: Vec<String> = uids.iter().take(20).map(u32::to_string).collect();
+    if uids.len() > 20 {
+        s.push("...".into());
+    }
+    s.join(",")
 }
 
 /// Takes the next group of messages: waits for one, then whatever is ready, up to `chunk`
@@ -140,7 +258,8 @@ pub(super) fn begin_rows(group: &[Item]) -> Vec<MessageRow> {
             src_uid: it.uid,
             state: MessageState::InFlight,
             dst_uid: None,
-            size: it.body.len() as u64,
+            // What the target will report when it stores the message with CRLF.
+            size: normalized_size(&it.body),
             internal_date: it.date.timestamp(),
             msg_key: it.key.clone(),
             flags: it.flags.to_stored(),

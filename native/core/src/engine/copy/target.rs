@@ -79,6 +79,15 @@ pub(super) trait TargetFolder {
     /// Whether the folder holds no message at all, ours or anyone's.
     async fn is_empty(&mut self) -> Result<bool, Error>;
 
+    /// Whether a write sent on an earlier connection may still land after that connection is
+    /// gone (an IMAP server executing commands it had received); `verify` then gives such
+    /// rows time before forgetting them. A Maildir delivery of this process is waited for
+    /// instead, and one of a dead process cannot land any more.
+    fn lands_late(&self) -> bool;
+
+    /// Brings the folder's view up to date with what arrived meanwhile (IMAP: NOOP).
+    async fn refresh(&mut self) -> Result<(), Error>;
+
     /// Looks for the messages of rows in state 0 (`rows` is all of the folder's rows).
     async fn locate_in_flight(
         &mut self,
@@ -113,9 +122,14 @@ pub(super) trait TargetFolder {
         adopted: Vec<(Self::Found, u32)>,
     ) -> Result<(), Error>;
 
-    /// Writes the messages the reader sends, recording each row's progress.
-    async fn write(&mut self, pass: &FolderPass<'_>, rx: mpsc::Receiver<Item>)
-    -> Result<(), Error>;
+    /// Writes the messages the reader sends (`expected` of them), recording each row's
+    /// progress.
+    async fn write(
+        &mut self,
+        pass: &FolderPass<'_>,
+        rx: mpsc::Receiver<Item>,
+        expected: usize,
+    ) -> Result<(), Error>;
 }
 
 /// What the other source folders sharing this target folder hold there.

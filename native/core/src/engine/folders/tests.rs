@@ -144,7 +144,9 @@ fn target_with_prefix_and_dot_separator() {
     };
     let plans = plan_folders(&src, &n, None, false, &t);
     assert_eq!(find(&plans, "Sent").target, v(&["INBOX", "Sent"]));
-    assert_eq!(find(&plans, "A/b.c").target, v(&["INBOX", "A", "b.c"]));
+    // The target's separator inside a name cannot stay: the plan carries the safe name.
+    assert_eq!(find(&plans, "A/b.c").target, v(&["INBOX", "A", "b_c"]));
+    assert!(find(&plans, "A/b.c").renamed);
     assert_eq!(t.join(&find(&plans, "A/b.c").target), "INBOX.A.b_c");
 }
 
@@ -269,4 +271,86 @@ fn creation_order_and_groups() {
     assert!(c.contains(&v(&["INBOX", "Sub"])));
     let groups = group_by_target(&plans);
     assert_eq!(groups.len(), plans.len());
+}
+
+fn plans_onto(src: &[Listed], d: char, target: &TargetLayout) -> Vec<FolderPlan> {
+    let n = Namespaces {
+        personal: vec![ns("", d)],
+        ..Default::default()
+    };
+    plan_folders(src, &n, None, false, target)
+}
+
+#[test]
+fn empty_levels_are_kept_apart_and_made_safe() {
+    // A source whose separator is `/` listing `a//b` and `/`: neither merges into `a/b`,
+    // neither is dropped.
+    let src = vec![
+        l("INBOX", '/', None),
+        l("a/b", '/', None),
+        l("a//b", '/', None),
+        l("/", '/', None),
+    ];
+    let plans = plans_onto(&src, '/', &TargetLayout::maildir());
+    assert_eq!(plans.len(), 4);
+    assert_eq!(find(&plans, "a/b").target, v(&["a", "b"]));
+    assert!(!find(&plans, "a/b").renamed);
+    assert_eq!(find(&plans, "a//b").rel, v(&["a", "", "b"]));
+    assert_eq!(find(&plans, "a//b").target, v(&["a", "_", "b"]));
+    assert!(find(&plans, "a//b").renamed);
+    assert_eq!(find(&plans, "/").target, v(&["_", "_"]));
+    assert_eq!(group_by_target(&plans).len(), 4);
+}
+
+#[test]
+fn the_targets_separator_inside_a_name_becomes_an_underscore_on_imap_only() {
+    let src = vec![
+        l("INBOX", '.', None),
+        l("a/b", '.', None),
+        l("a//b", '.', None),
+        l("//", '.', None),
+        l("P.C", '.', None),
+    ];
+    let imap_slash = TargetLayout::from_imap(&[l("INBOX", '/', None)], Some(&ns("", '/')));
+    let plans = plans_onto(&src, '.', &imap_slash);
+    assert_eq!(find(&plans, "a/b").target, v(&["a_b"]));
+    assert_eq!(find(&plans, "a//b").target, v(&["a__b"]));
+    assert_eq!(find(&plans, "//").target, v(&["__"]));
+    assert_eq!(imap_slash.join(&find(&plans, "P.C").target), "P/C");
+    assert!(find(&plans, "a/b").renamed && !find(&plans, "P.C").renamed);
+    // The Maildir target keeps the `/` inside the name (escaped on disk).
+    let plans = plans_onto(&src, '.', &TargetLayout::maildir());
+    assert_eq!(find(&plans, "a/b").target, v(&["a/b"]));
+    assert!(!find(&plans, "a/b").renamed);
+
+    let dot = TargetLayout::from_imap(&[l("INBOX", '.', None)], Some(&ns("", '.')));
+    let src = vec![
+        l("INBOX", '/', None),
+        l("..", '/', None),
+        l(".hidden", '/', None),
+        l("trail.", '/', None),
+    ];
+    let plans = plans_onto(&src, '/', &dot);
+    assert_eq!(dot.join(&find(&plans, "..").target), "__");
+    assert_eq!(dot.join(&find(&plans, ".hidden").target), "_hidden");
+    assert_eq!(dot.join(&find(&plans, "trail.").target), "trail_");
+}
+
+#[test]
+fn a_safe_name_that_meets_a_real_folder_gets_a_stable_tag() {
+    let src = vec![
+        l("INBOX", '.', None),
+        l("a/b", '.', None),
+        l("a_b", '.', None),
+        l("a_b.x", '.', None),
+    ];
+    let imap_slash = TargetLayout::from_imap(&[l("INBOX", '/', None)], Some(&ns("", '/')));
+    let plans = plans_onto(&src, '.', &imap_slash);
+    let tagged = &find(&plans, "a/b").target;
+    assert_eq!(tagged.len(), 1);
+    assert!(tagged[0].starts_with("a_b~") && tagged[0].len() == "a_b~".len() + 8);
+    assert_eq!(find(&plans, "a_b").target, v(&["a_b"]));
+    assert_eq!(group_by_target(&plans).len(), 4);
+    // The same on every pass.
+    assert_eq!(&plans_onto(&src, '.', &imap_slash)[1].target, tagged);
 }

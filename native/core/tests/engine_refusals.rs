@@ -1,0 +1,201 @@
+//! Folder-level failures: a target that refuses one folder (CREATE and SELECT answered
+//! `NO [CANNOT]`, as Cyrus refuses a name) and a source whose message bodies in one folder
+//! cannot be fetched, however often asked. The other folders are copied byte-identically; the
+//! failed folder's messages are skipped items of kind BadItem with the server's words, counted
+//! against `-BadItemLimit`; the user is synced (Failed only past the limit). A refusal about a
+//! character of the name puts the folder under a safe name instead.
+
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+#[path = "engine_support.rs"]
+mod support;
+
+use imapmigration::engine::{self, TargetSpec};
+use imapmigration_imap as imap;
+use imapmigration_store::SkippedKind;
+use imapmigration_testkit::{Dovecot, Refusal, RefusingProxy, SeedFolder, SpecialUseNames};
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+fn mailbox() -> Vec<SeedFolder> {
+    vec![
+        SeedFolder::new(
+            "INBOX",
+            (1..4).map(|i| seed_msg(i, "inbox", &["\\Seen"])).collect(),
+        ),
+        SeedFolder::new(
+            "Projects",
+            (4..8).map(|i| seed_msg(i, "projects", &[])).collect(),
+        ),
+        SeedFolder::new(
+            "Refused",
+            (8..13).map(|i| seed_msg(i, "refused", &[])).collect(),
+        ),
+    ]
+}
+
+fn through(proxy: &RefusingProxy) -> imap::ServerConfig {
+    imap::ServerConfig::new("127.0.0.1", proxy.port(), imap::Security::None)
+}
+
+/// The target's mailbox as it should be: the source's without `dropped`, `renamed` applied.
+#[track_caller]
+fn expect_copied(src: &Dovecot, dst: &Dovecot, dropped: &str, renames: &[(&str, &str)]) {
+    let mut expected = src.snapshot("alice").expect("src").rename_folders(renames);
+    expected.folders.remove(dropped);
+    let expected = expected.without_empty_folders();
+    let actual = dst.snapshot("alice").expect("dst").without_empty_folders();
+    assert!(
+        expected.diff(&actual).is_empty(),
+        "{}",
+        expected.diff(&actual)
+    );
+}
+
+fn skipped(env: &Env) -> Vec<imapmigration_store::SkippedItem> {
+    let uid = uuid::Uuid::parse_str(&env.user_id).expect("uuid");
+    env.store.list_skipped_items(&uid, None).expect("skipped")
+}
+
+fn items_skipped_counter(env: &Env) -> u64 {
+    let uid = uuid::Uuid::parse_str(&env.user_id).expect("uuid");
+    env.store
+        .get_user_by_id(&uid)
+        .expect("user")
+        .expect("user row")
+        .items_skipped
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_the_target_refuses_becomes_skipped_items() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let dst = dovecot(SpecialUseNames::Standard, &["alice"]);
+    src.seed("alice", &mailbox()).expect("seed");
+    let proxy =
+        RefusingProxy::start(dst.imap_addr(), Refusal::Create("Refused".into())).expect("proxy");
+    let env = env();
+    let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+    job.target = TargetSpec::Imap {
+        server: through(&proxy),
+        credentials: creds("alice", PASSWORD),
+    };
+    let out = sync(&env, &job).await;
+    assert_eq!(
+        (out.items_copied, out.items_skipped, out.items_total),
+        (7, 5, 12),
+        "{out:?}"
+    );
+    expect_copied(&src, &dst, "Refused", &[]);
+    let items = skipped(&env);
+    assert_eq!(items.len(), 5, "{items:?}");
+    for i in &items {
+        assert_eq!(i.kind, SkippedKind::BadItem);
+        assert_eq!(i.folder, "Refused");
+        assert!(
+            i.reason.contains("NO [CANNOT]") || i.reason.contains("not permitted"),
+            "{}",
+            i.reason
+        );
+        assert!(
+            i.subject.as_deref().is_some_and(|s| s.contains("refused")),
+            "{i:?}"
+        );
+    }
+    assert_eq!(items_skipped_counter(&env), 5);
+    assert!(proxy.refused() > 0);
+
+    // A rerun copies nothing and reports nothing twice.
+    let again = sync(&env, &job).await;
+    assert_eq!(
+        (again.items_copied, again.items_skipped),
+        (0, 0),
+        "{again:?}"
+    );
+    assert_eq!(skipped(&env).len(), 5);
+
+    // Past the limit the user fails, and says why.
+    let env2 = support::env();
+    let mut job2 = job.clone();
+    job2.user_id = env2.user_id.clone();
+    job2.options.bad_item_limit = Some(4);
+    let dst2 = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let proxy2 =
+        RefusingProxy::start(dst2.imap_addr(), Refusal::Create("Refused".into())).expect("proxy");
+    job2.target = TargetSpec::Imap {
+        server: through(&proxy2),
+        credentials: creds("alice", PASSWORD),
+    };
+    let e = engine::sync_user(
+        &job2,
+        &env2.store,
+        &CancellationToken::new(),
+        &Counting::default(),
+    )
+    .await
+    .expect_err("past the bad item limit");
+    assert!(e.to_string().contains("bad item limit of 4"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_name_refused_for_a_character_is_created_under_a_safe_name() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let dst = dovecot(SpecialUseNames::Standard, &["alice"]);
+    src.seed(
+        "alice",
+        &[
+            SeedFolder::new("INBOX", vec![seed_msg(1, "inbox", &[])]),
+            SeedFolder::new(
+                "v1.2 Notes",
+                (2..5).map(|i| seed_msg(i, "notes", &[])).collect(),
+            ),
+        ],
+    )
+    .expect("seed");
+    let proxy = RefusingProxy::start(dst.imap_addr(), Refusal::Create(".".into())).expect("proxy");
+    let env = env();
+    let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+    job.target = TargetSpec::Imap {
+        server: through(&proxy),
+        credentials: creds("alice", PASSWORD),
+    };
+    let out = sync(&env, &job).await;
+    assert_eq!((out.items_copied, out.items_skipped), (4, 0), "{out:?}");
+    expect_copied(&src, &dst, "", &[("v1.2 Notes", "v1_2 Notes")]);
+    let uid = uuid::Uuid::parse_str(&env.user_id).expect("uuid");
+    let events = env.store.events_for_user(&uid, None).expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.contains("v1.2 Notes") && e.message.contains("v1_2 Notes")),
+        "the rename is reported: {events:?}"
+    );
+    let again = sync(&env, &job).await;
+    assert_eq!(again.items_copied, 0, "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_whose_bodies_cannot_be_fetched_becomes_skipped_items() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let dst = dovecot(SpecialUseNames::Standard, &["alice"]);
+    src.seed("alice", &mailbox()).expect("seed");
+    let proxy = RefusingProxy::start(src.imap_addr(), Refusal::FetchBodies("Refused".into()))
+        .expect("proxy");
+    let env = env();
+    let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+    job.source.server = through(&proxy);
+    let out = sync(&env, &job).await;
+    assert_eq!((out.items_copied, out.items_skipped), (7, 5), "{out:?}");
+    expect_copied(&src, &dst, "Refused", &[]);
+    let items = skipped(&env);
+    assert_eq!(items.len(), 5, "{items:?}");
+    assert!(
+        items.iter().all(|i| i.kind == SkippedKind::BadItem
+            && i.folder == "Refused"
+            && i.reason.contains("SERVERBUG")),
+        "{items:?}"
+    );
+    assert_eq!(items_skipped_counter(&env), 5);
+}
