@@ -350,6 +350,39 @@ fn reachable_server_is_verified_without_login() {
     );
 }
 
+/// A server that accepts connections and never says a word (and keeps them open).
+fn silent_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
+/// Test-MigrationServerAvailability waits as long as `Set-MigrationConfig` says a pass would:
+/// a greeting limit of 1 s set for the state directory ends the check after 1 s, naming it.
+#[test]
+fn the_check_uses_the_stall_limits_set_for_the_state_directory() {
+    let h = Home::new();
+    let port = silent_server();
+    h.ok(json!({"op": "config.set", "greetingTimeout": 1}));
+    let t = h.ok(json!({"op": "endpoint.test", "remoteServer": "127.0.0.1", "port": port, "security": "None"}));
+    assert_eq!(t["Result"], json!("Failed"), "{t}");
+    let m = t["Message"].as_str().unwrap();
+    // Without the setting the check's own cap (15 s) would have ended it.
+    assert!(m.contains("sent no greeting within 1 s"), "{m}");
+    // The same limit holds for the check New-MigrationEndpoint runs.
+    let e = h.err(
+        json!({"op": "endpoint.new", "name": "mute", "remoteServer": "127.0.0.1", "port": port, "security": "None"}),
+        "EndpointUnreachable",
+    );
+    assert!(e["message"].as_str().unwrap().contains("within 1 s"), "{e}");
+}
+
 /// A server that lacks STARTTLS is `Unsupported` for security Tls, in the check and on create:
 /// the same code a migration pass reports for it.
 #[test]

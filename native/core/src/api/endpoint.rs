@@ -18,7 +18,8 @@ use super::dto::{self, is_clear};
 use super::{ApiError, ApiResult, Request, config};
 use crate::{ErrorCode, engine};
 
-/// How long the reachability check waits for each step (connect, handshake, greeting).
+/// How long the reachability check waits at most for each step (connect, handshake, greeting)
+/// unless a limit was set for the state directory (`Set-MigrationConfig -ConnectTimeout`...).
 const PROBE_STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Deserialize, Default)]
@@ -346,7 +347,7 @@ pub fn new(req: &Request) -> ApiResult {
         .with_details(json!({ "identity": name, "parameter": "name" })));
     }
     if !a.skip_verification {
-        verify(&e)?;
+        verify(&e, &store)?;
     }
     store.insert_endpoint(&e)?;
     Ok(dto::endpoint(&e))
@@ -508,7 +509,7 @@ pub fn set(req: &Request) -> ApiResult {
         || e.accept_untrusted != old.accept_untrusted
         || e.ca_file != old.ca_file;
     if connection_changed && !a.skip_verification {
-        verify(&e)?;
+        verify(&e, &store)?;
     }
     let updated = store.update_endpoint(&old.id.to_string(), u)?;
     Ok(dto::endpoint(&updated))
@@ -568,8 +569,9 @@ pub fn test(req: &Request) -> ApiResult {
         ca_file: Option<String>,
     }
     let a: Args = dto::args(req)?;
+    // The state directory's stall limits apply to the check, as to a pass.
+    let store = req.open_store()?;
     let target = if let Some(id) = dto::opt_identity(&a.endpoint) {
-        let store = req.open_store()?;
         store
             .get_endpoint(id)?
             .ok_or_else(|| ApiError::not_found("endpoint", id))?
@@ -599,7 +601,7 @@ pub fn test(req: &Request) -> ApiResult {
         "Security": target.security.as_str(),
         "AcceptUntrustedCertificates": target.accept_untrusted,
     });
-    Ok(match verify(&target) {
+    Ok(match verify(&target, &store) {
         Ok(greeting) => {
             let mut message = format!(
                 "connected to {}:{} ({}) and received the IMAP greeting",
@@ -634,10 +636,11 @@ pub fn test(req: &Request) -> ApiResult {
 /// Connects as the endpoint's security says (TCP, TLS or STARTTLS with the endpoint's certificate
 /// rules) and reads the greeting, without logging in; returns the capabilities the server
 /// advertised. The IMAP layer does the work, so the check trusts exactly what a migration would.
-fn verify(e: &EndpointRecord) -> ApiResult<String> {
-    let cfg = crate::engine::server_config(e);
-    let mut cfg = cfg;
-    cfg.timeouts = cfg.timeouts.at_most(PROBE_STEP_TIMEOUT);
+/// The stall limits are those set for the state directory of `store`, else the defaults capped
+/// at [`PROBE_STEP_TIMEOUT`] ([`engine::server::check_timeouts`]).
+fn verify(e: &EndpointRecord, store: &store::Store) -> ApiResult<String> {
+    let mut cfg = crate::engine::server_config(e);
+    cfg.timeouts = engine::server::check_timeouts(store, PROBE_STEP_TIMEOUT);
     let result = super::runtime().block_on(imapmigration_imap::probe(&cfg));
     match result {
         Ok(caps) => Ok(caps.iter().collect::<Vec<_>>().join(" ")),

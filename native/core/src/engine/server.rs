@@ -166,11 +166,33 @@ fn process_setting(key: &str) -> Option<serde_json::Value> {
         .map(|(_, v)| v.clone())
 }
 
+/// The stall limits of a reachability check (`Test-MigrationServerAvailability`, and the check
+/// New-/Set-MigrationEndpoint run): the defaults capped at `cap`, so that an unconfigured check
+/// answers within it per step, then what was set for the state directory of `store` (stored,
+/// environment, `migrate`'s flags) as for a pass: a limit the admin set applies to the check
+/// too, shorter or longer than the cap.
+pub fn check_timeouts(store: &Store, cap: Duration) -> imap::Timeouts {
+    timeouts_over(
+        imap::Timeouts::default().at_most(cap),
+        |k| store.config_get(k).ok().flatten(),
+        |k| std::env::var(k).ok(),
+    )
+}
+
 fn timeouts_from(
     stored: impl Fn(&str) -> Option<serde_json::Value>,
     var: impl Fn(&str) -> Option<String>,
 ) -> imap::Timeouts {
-    let t = apply_settings(imap::Timeouts::default(), stored);
+    timeouts_over(imap::Timeouts::default(), stored, var)
+}
+
+/// `base` with the stored settings, then the environment's, then the process's applied.
+fn timeouts_over(
+    base: imap::Timeouts,
+    stored: impl Fn(&str) -> Option<serde_json::Value>,
+    var: impl Fn(&str) -> Option<String>,
+) -> imap::Timeouts {
+    let t = apply_settings(base, stored);
     let t = apply_env(t, var);
     apply_settings(t, process_setting)
 }
