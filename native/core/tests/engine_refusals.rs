@@ -174,6 +174,13 @@ async fn a_folder_name_refused_for_a_character_is_created_under_a_safe_name() {
     );
     let again = sync(&env, &job).await;
     assert_eq!(again.items_copied, 0, "{again:?}");
+    // Reported once, on the pass that made the folder, not on every pass after it.
+    let events = env.store.events_for_user(&uid, None).expect("events");
+    let warned = events
+        .iter()
+        .filter(|e| e.message.contains("v1.2 Notes") && e.message.contains("v1_2 Notes"))
+        .count();
+    assert_eq!(warned, 1, "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

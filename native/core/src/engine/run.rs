@@ -198,7 +198,8 @@ async fn run_user(
     tracing::info!(folders = plans.len(), "folders planned");
     let refusals = create_target_folders(job, &mut dst, &plans, &layout, &existing).await?;
     refusals.apply(&mut plans);
-    for (from, to, why) in &refusals.renamed {
+    // Reported on the pass that created the renamed folder, not again on every pass after it.
+    for (from, to, why, _) in refusals.renamed.iter().filter(|r| r.3) {
         let msg = format!(
             "the target refused the folder name {} ({why}); its folder is {} instead",
             layout.join(from),
@@ -328,7 +329,8 @@ struct Refusals {
     refused: HashMap<Vec<String>, String>,
     /// The refusals themselves, taken by the folder they fail when the user fails.
     errors: Mutex<HashMap<Vec<String>, Error>>,
-    renamed: Vec<(Vec<String>, Vec<String>, String)>,
+    /// (from, to, the refusal, whether this pass created `to`).
+    renamed: Vec<(Vec<String>, Vec<String>, String, bool)>,
 }
 
 impl Refusals {
@@ -337,10 +339,10 @@ impl Refusals {
         let best = self
             .renamed
             .iter()
-            .filter(|(from, _, _)| segs.starts_with(from))
-            .max_by_key(|(from, _, _)| from.len());
+            .filter(|(from, ..)| segs.starts_with(from))
+            .max_by_key(|(from, ..)| from.len());
         match best {
-            Some((from, to, _)) => {
+            Some((from, to, ..)) => {
                 let mut out = to.clone();
                 out.extend_from_slice(&segs[from.len()..]);
                 out
@@ -450,10 +452,10 @@ async fn create_target_folders(
                         *l = safe;
                     }
                     let safe_name = layout.join(&to);
-                    let made = existing.contains(&safe_name)
-                        || s.create_special_folder(&safe_name, special).await.is_ok();
+                    let fresh = !existing.contains(&safe_name);
+                    let made = !fresh || s.create_special_folder(&safe_name, special).await.is_ok();
                     if made {
-                        out.renamed.push((segs, to, why));
+                        out.renamed.push((segs, to, why, fresh));
                         continue;
                     }
                     if !s.is_usable() {
