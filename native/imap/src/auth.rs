@@ -36,6 +36,17 @@ pub enum Credentials {
         /// The password; only ever sent over TLS unless the endpoint's security is `None`.
         password: SecretString,
     },
+    /// Master-user login as Dovecot spells it: `LOGIN "<user><separator><admin>" <admin
+    /// password>`, with the `LOGIN` fallbacks. A refusal says what a server without master
+    /// users takes instead (Cyrus: an authorization identity).
+    Master {
+        /// The mailbox to open.
+        user: String,
+        /// What is sent as the login name: `user`, the separator, the master user.
+        login: String,
+        /// The master user's password.
+        password: SecretString,
+    },
     /// SASL PLAIN (RFC 4616). `authzid` is the user to act for; `authcid` the admin logging in.
     Plain {
         /// Authentication identity: whose password this is (the admin or master user).
@@ -62,6 +73,12 @@ impl std::fmt::Debug for Credentials {
                 .field("user", user)
                 .field("password", &"***")
                 .finish(),
+            Credentials::Master { user, login, .. } => f
+                .debug_struct("Master")
+                .field("user", user)
+                .field("login", login)
+                .field("password", &"***")
+                .finish(),
             Credentials::Plain {
                 authcid, authzid, ..
             } => f
@@ -83,7 +100,9 @@ impl Credentials {
     /// The user this login acts as, for messages.
     pub fn user(&self) -> &str {
         match self {
-            Credentials::Login { user, .. } | Credentials::XOAuth2 { user, .. } => user,
+            Credentials::Login { user, .. }
+            | Credentials::Master { user, .. }
+            | Credentials::XOAuth2 { user, .. } => user,
             Credentials::Plain {
                 authcid, authzid, ..
             } => authzid.as_deref().unwrap_or(authcid),
@@ -99,8 +118,9 @@ pub fn master_user_login(
     admin: &str,
     password: SecretString,
 ) -> Credentials {
-    Credentials::Login {
-        user: format!("{user}{separator}{admin}"),
+    Credentials::Master {
+        user: user.to_owned(),
+        login: format!("{user}{separator}{admin}"),
         password,
     }
 }
@@ -150,10 +170,11 @@ mod tests {
     #[test]
     fn master_user_and_debug_redaction() {
         let c = master_user_login("alice", "*", "admin", SecretString::from("adminpass"));
-        let Credentials::Login { user, .. } = &c else {
+        let Credentials::Master { login, .. } = &c else {
             panic!()
         };
-        assert_eq!(user, "alice*admin");
+        assert_eq!(login, "alice*admin");
+        assert_eq!(c.user(), "alice");
         assert!(!format!("{c:?}").contains("adminpass"));
     }
 }

@@ -570,28 +570,34 @@ impl Session {
         }
         let done = match creds {
             Credentials::Login { user, password } => {
-                let quotable = is_quotable(user) && is_quotable(password.expose_secret());
-                if self.caps.has("LOGINDISABLED") || !quotable {
-                    if !self.caps.has_auth("PLAIN") {
-                        return Err(Error::Unsupported {
-                            what: if quotable && cfg.security == Security::None {
-                                "LOGIN in clear text (LOGINDISABLED) nor AUTH=PLAIN: connect \
-                                 with STARTTLS (security Tls) or implicit TLS (security Ssl, \
-                                 usually port 993)"
-                                    .into()
-                            } else if quotable {
-                                "LOGIN here (LOGINDISABLED) nor AUTH=PLAIN".into()
-                            } else {
-                                "AUTH=PLAIN, needed for 8-bit credentials".into()
-                            },
-                        });
-                    }
-                    self.sasl("PLAIN", user, &plain_payload(None, user, password))
-                        .await?
-                } else {
-                    self.login(user, password).await?
-                }
+                self.login_or_plain(cfg, user, password).await?
             }
+            Credentials::Master {
+                user,
+                login,
+                password,
+            } => match self.login_or_plain(cfg, login, password).await {
+                Err(Error::Auth {
+                    user: who,
+                    mechanism,
+                    code,
+                    text,
+                }) => {
+                    return Err(Error::Auth {
+                        user: who,
+                        mechanism,
+                        code,
+                        text: format!(
+                            "{text}; the server took no master-user login for {user} \
+                                 ({login}): Dovecot needs the master user in a master passdb \
+                                 with this separator; a server without master users (Cyrus) \
+                                 takes an authorization identity instead (-TargetLogin \
+                                 AuthorizationId)"
+                        ),
+                    });
+                }
+                r => r?,
+            },
             Credentials::Plain {
                 authcid,
                 authzid,
@@ -626,6 +632,37 @@ impl Session {
             None => self.refresh_capabilities().await?,
         }
         Ok(())
+    }
+
+    /// `LOGIN`, or `AUTHENTICATE PLAIN` where the server disabled LOGIN or a value cannot be
+    /// quoted.
+    async fn login_or_plain(
+        &mut self,
+        cfg: &ServerConfig,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<Tagged> {
+        let quotable = is_quotable(user) && is_quotable(password.expose_secret());
+        if self.caps.has("LOGINDISABLED") || !quotable {
+            if !self.caps.has_auth("PLAIN") {
+                return Err(Error::Unsupported {
+                    what: if quotable && cfg.security == Security::None {
+                        "LOGIN in clear text (LOGINDISABLED) nor AUTH=PLAIN: connect \
+                         with STARTTLS (security Tls) or implicit TLS (security Ssl, \
+                         usually port 993)"
+                            .into()
+                    } else if quotable {
+                        "LOGIN here (LOGINDISABLED) nor AUTH=PLAIN".into()
+                    } else {
+                        "AUTH=PLAIN, needed for 8-bit credentials".into()
+                    },
+                });
+            }
+            self.sasl("PLAIN", user, &plain_payload(None, user, password))
+                .await
+        } else {
+            self.login(user, password).await
+        }
     }
 
     async fn login(&mut self, user: &str, password: &SecretString) -> Result<Tagged> {
