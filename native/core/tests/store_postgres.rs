@@ -1,6 +1,7 @@
 //! A batch run end to end on a PostgreSQL store: the state directory's `store.conf` names a
 //! database in a private cluster, the cmdlets' operations (`api::handle_json`) create and start
-//! a batch of two users, the detached worker copies them from a real Dovecot into the embedded
+//! a batch of two users (warning that no worker is alive, and starting none), the worker
+//! started as on a worker host copies them from a real Dovecot into the embedded
 //! Maildir target, and `batch.get` (Get-MigrationBatch) reports the numbers the store holds. A
 //! second host's worker starts beside the first; one beside a worker of another version does not.
 //! Skipped when PostgreSQL is not installed, unless IMAPMIGRATION_REQUIRE_POSTGRES=1.
@@ -118,10 +119,32 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
     let csv = base64::engine::general_purpose::STANDARD.encode(
         "EmailAddress,UserName,Password\r\nann@contoso.test,ann,pw-ann\r\nbob@contoso.test,bob,pw-bob\r\n",
     );
-    home.ok(
+    // The cmdlet starts no worker against a shared store (the request names the binary, as
+    // the module's do): it says none is alive.
+    let r = home.call(
         "batch.new",
         json!({"name": "PgBatch", "sourceEndpoint": "src", "csvData": csv, "autoStart": true}),
     );
+    assert_eq!(r["ok"], json!(true), "{r}");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("no worker is alive on this PostgreSQL store"),
+        "{r}"
+    );
+    assert_eq!(
+        imapmigration::process::probe(home.path()).expect("probe"),
+        None,
+        "a cmdlet started a worker"
+    );
+    // The worker host's worker (here: the same state directory), as its systemd unit runs it.
+    std::process::Command::new(WORKER)
+        .arg("worker")
+        .arg("--home")
+        .arg(home.path())
+        .arg("--detach")
+        .status()
+        .expect("start the worker");
 
     let deadline = Instant::now() + Duration::from_secs(180);
     let b = loop {
