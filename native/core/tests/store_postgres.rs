@@ -1,7 +1,9 @@
 //! A batch run end to end on a PostgreSQL store: the state directory's `store.conf` names a
 //! database in a private cluster, the cmdlets' operations (`api::handle_json`) create and start
-//! a batch of two users, the detached worker copies them from a real Dovecot into the embedded
-//! Maildir target, and `batch.get` (Get-MigrationBatch) reports the numbers the store holds.
+//! a batch of two users (warning that no worker is alive, and starting none), the worker
+//! started as on a worker host copies them from a real Dovecot into the embedded
+//! Maildir target, and `batch.get` (Get-MigrationBatch) reports the numbers the store holds. A
+//! second host's worker starts beside the first; one beside a worker of another version does not.
 //! Skipped when PostgreSQL is not installed, unless IMAPMIGRATION_REQUIRE_POSTGRES=1.
 
 #![allow(
@@ -117,10 +119,32 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
     let csv = base64::engine::general_purpose::STANDARD.encode(
         "EmailAddress,UserName,Password\r\nann@contoso.test,ann,pw-ann\r\nbob@contoso.test,bob,pw-bob\r\n",
     );
-    home.ok(
+    // The cmdlet starts no worker against a shared store (the request names the binary, as
+    // the module's do): it says none is alive.
+    let r = home.call(
         "batch.new",
         json!({"name": "PgBatch", "sourceEndpoint": "src", "csvData": csv, "autoStart": true}),
     );
+    assert_eq!(r["ok"], json!(true), "{r}");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("no worker is alive on this PostgreSQL store"),
+        "{r}"
+    );
+    assert_eq!(
+        imapmigration::process::probe(home.path()).expect("probe"),
+        None,
+        "a cmdlet started a worker"
+    );
+    // The worker host's worker (here: the same state directory), as its systemd unit runs it.
+    std::process::Command::new(WORKER)
+        .arg("worker")
+        .arg("--home")
+        .arg(home.path())
+        .arg("--detach")
+        .status()
+        .expect("start the worker");
 
     let deadline = Instant::now() + Duration::from_secs(180);
     let b = loop {
@@ -164,7 +188,7 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
     assert!(!home.path().join("state.db").exists());
 
     // A second host's worker on the same store (its own state directory with the same key and
-    // store.conf) refuses to run while the first is alive, naming it, and registers nothing.
+    // store.conf) starts beside the first: users are handed out by leases.
     let running = imapmigration::process::probe(home.path())
         .expect("probe")
         .expect("the first worker runs");
@@ -175,19 +199,52 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
     let lock = imapmigration::process::WorkerLock::try_acquire(other.path())
         .expect("lock")
         .expect("free");
+    let second = imapmigration::worker::Scheduler::new(other.path(), &lock)
+        .expect("a second worker of the same version starts");
+    drop(second);
+    let workers = home.ok("config.get", json!({}))["Workers"].clone();
+    let pids: Vec<u64> = workers
+        .as_array()
+        .map(|w| w.iter().filter_map(|w| w["Pid"].as_u64()).collect())
+        .unwrap_or_default();
+    assert!(pids.contains(&u64::from(running)), "{workers}");
+    assert_eq!(pids.len(), 2, "{workers}");
+    assert!(
+        workers
+            .as_array()
+            .is_some_and(|w| w.iter().all(|w| w["UsersHeld"] == json!(0))),
+        "{workers}"
+    );
+
+    // A live worker of another version on the store: a new worker refuses to start beside
+    // it, naming it and the side to update.
+    let pg_store = imapmigration_store::pg::PgStore::open(
+        other.path(),
+        &imapmigration_store::location::PgLocation::new(
+            &url,
+            imapmigration_store::location::Setting::Env,
+        )
+        .expect("location"),
+    )
+    .expect("open");
+    pg_store
+        .worker_register("old-worker", 4242, "old-host", "0.0.1")
+        .expect("register");
     let err = imapmigration::worker::Scheduler::new(other.path(), &lock)
         .err()
-        .expect("a second worker is refused");
+        .expect("a worker beside another version is refused");
     let text = err.to_string();
     assert!(
-        matches!(err, imapmigration::worker::WorkerError::SharedStoreBusy { pid, .. } if pid == running),
+        matches!(
+            err,
+            imapmigration::worker::WorkerError::SharedStoreOtherVersion { pid: 4242, .. }
+        ),
         "{text}"
     );
-    assert!(text.contains(&format!("pid {running}")), "{text}");
-    let workers = imapmigration_store::Store::open(other.path())
-        .expect("open the shared store")
-        .workers_list()
-        .expect("workers");
-    assert_eq!(workers.len(), 1, "{workers:?}");
-    assert_eq!(workers[0].pid, running);
+    assert!(
+        text.contains("ImapMigration 0.0.1")
+            && text.contains("old-host")
+            && text.contains("update the older side"),
+        "{text}"
+    );
 }

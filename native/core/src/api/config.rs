@@ -115,8 +115,28 @@ fn config_value(store: &Store) -> ApiResult {
 
 /// The registered workers, most recent heartbeat first (`Workers`): a worker writes its row
 /// every few seconds and removes it when it stops; `Alive` is false once the heartbeat is
-/// stale (the worker was killed or hangs).
+/// stale (the worker was killed or hangs). On a PostgreSQL store every worker of every host is
+/// listed, alive by the database's clock, with `UsersHeld`, the users it holds leases on.
 fn workers(store: &Store) -> ApiResult {
+    if let Some(workers) = store.pg_workers(crate::process::liveness::stale_after_secs())? {
+        return Ok(Value::Array(
+            workers
+                .into_iter()
+                .map(|w| {
+                    json!({
+                        "Id": w.id,
+                        "Host": w.host,
+                        "Pid": w.pid,
+                        "Version": w.version,
+                        "StartTime": w.started_at,
+                        "HeartbeatTime": w.heartbeat_at,
+                        "Alive": w.alive,
+                        "UsersHeld": w.users_held,
+                    })
+                })
+                .collect(),
+        ));
+    }
     let now = store::now();
     Ok(Value::Array(
         store

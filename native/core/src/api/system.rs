@@ -43,7 +43,7 @@ pub fn worker_ensure(req: &Request) -> ApiResult {
     let args: EnsureArgs = req.args()?;
     let path = resolve_worker_path(args.worker_path)?;
     let (pid, started) = ensure(req, &path)?;
-    Ok(json!({ "Running": true, "Pid": pid, "Started": started }))
+    Ok(json!({ "Running": pid != 0, "Pid": pid, "Started": started }))
 }
 
 /// Reports whether a worker owns the state directory.
@@ -78,9 +78,14 @@ fn resolve_worker_path(arg: Option<PathBuf>) -> ApiResult<PathBuf> {
     ))
 }
 
-/// Makes sure a worker of our own version runs for the request's home.
+/// Makes sure a worker of our own version runs for the request's home. On a PostgreSQL store
+/// none is started (the workers run on their hosts, see [`shared_store_workers`]): the pid of
+/// a live one, or 0 with a warning when none is alive.
 pub(crate) fn ensure(req: &Request, worker_path: &std::path::Path) -> ApiResult<(u32, bool)> {
     let home = req.home();
+    if let Some(pid) = shared_store_workers(req)? {
+        return Ok((pid, false));
+    }
     if let Ok(Some(pid)) = process::probe(&home) {
         let store = req.open_store()?;
         if let Some(w) = latest_worker(&store)?
@@ -133,6 +138,18 @@ fn worker_path(req: &Request) -> Option<PathBuf> {
 /// here is a warning too.
 pub(crate) fn revive_worker(req: &Request) {
     let home = req.home();
+    if is_shared_store(req) {
+        // Workers of a shared store are started on their hosts; a batch waiting for one is
+        // said in the warning of `shared_store_workers`.
+        if let Ok(store) = req.open_store()
+            && store
+                .batches_needing_attention(store::now())
+                .is_ok_and(|w| !w.is_empty())
+        {
+            let _ = shared_store_workers(req);
+        }
+        return;
+    }
     if !store::paths::db_path(&home).exists() {
         return;
     }
@@ -272,4 +289,45 @@ fn latest_worker(
         .workers_list()?
         .into_iter()
         .max_by_key(|w| w.heartbeat_at))
+}
+
+/// Whether the request's state directory is configured for a PostgreSQL store.
+fn is_shared_store(req: &Request) -> bool {
+    matches!(
+        store::location::StoreLocation::resolve(&req.home()),
+        Ok(store::location::StoreLocation::Postgres(_))
+    )
+}
+
+/// On a PostgreSQL store: `Some(pid)` of the live worker with the latest heartbeat, or
+/// `Some(0)` with a warning when no worker is alive (a cmdlet never starts one against a
+/// shared store: the workers run on their hosts, under systemd). `None` on SQLite.
+fn shared_store_workers(req: &Request) -> ApiResult<Option<u32>> {
+    if !is_shared_store(req) {
+        return Ok(None);
+    }
+    let store = req.open_store()?;
+    let Some(workers) = store.pg_workers(process::liveness::stale_after_secs())? else {
+        return Ok(None);
+    };
+    if let Some(w) = workers.iter().find(|w| w.alive) {
+        return Ok(Some(w.pid));
+    }
+    let last = workers
+        .first()
+        .map(|w| {
+            format!(
+                " (the last one, pid {} on {}, reported at {})",
+                w.pid,
+                w.host,
+                rfc3339(w.heartbeat_at)
+            )
+        })
+        .unwrap_or_default();
+    req.warn(format!(
+        "no worker is alive on this PostgreSQL store{last}; cmdlets do not start workers for a \
+         shared store: start `imapmigration worker` on a worker host (its systemd unit), and the \
+         batches run there"
+    ));
+    Ok(Some(0))
 }

@@ -58,7 +58,16 @@ impl Scheduler {
         // Only users with a pending action: `users_to_run` includes them, and it spares this
         // per-tick pass from reading every user of a large batch.
         let users = self.store.users_to_run(&b.id)?;
-        for u in users.iter().filter(|u| u.requested_action.is_some()) {
+        let pending: Vec<&UserRecord> = users
+            .iter()
+            .filter(|u| u.requested_action.is_some())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // On a shared store, a user another worker runs is that worker's to act on.
+        let elsewhere = self.held_elsewhere(b.id)?;
+        for u in pending.into_iter().filter(|u| !elsewhere.contains(&u.id)) {
             let Some(action) = u.requested_action else {
                 continue;
             };

@@ -20,6 +20,7 @@ mod passes;
 mod record;
 mod reports;
 mod scheduler;
+mod shared;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,21 +59,21 @@ pub enum WorkerError {
         /// The other worker's process id (0 when the lock file does not say).
         pid: u32,
     },
-    /// A live worker (heartbeat younger than the stale limit) is registered on the shared
-    /// PostgreSQL store: this version runs one worker per store, since users are not yet handed
-    /// out by leases, so a second one would copy the same users.
+    /// A live worker of another ImapMigration version is registered on the shared
+    /// PostgreSQL store: workers of one store must be of one version.
     #[error(
-        "another worker (pid {pid} on host {host}) is running on this PostgreSQL store; this \
-         version runs one worker per store: stop that one first, or wait {stale_secs} s after \
-         it stopped"
+        "a worker of ImapMigration {version} (pid {pid} on host {host}) runs on this PostgreSQL \
+         store, and this one is {}: update the older side so every worker of the store is of \
+         one version",
+        crate::VERSION
     )]
-    SharedStoreBusy {
+    SharedStoreOtherVersion {
         /// The other worker's host.
         host: String,
         /// Its process id on that host.
         pid: u32,
-        /// After how many seconds without a heartbeat a worker counts as dead.
-        stale_secs: i64,
+        /// Its version.
+        version: String,
     },
     /// This worker's registration is gone: another worker took the state directory over
     /// (this one was hung and its lock broken). It must stop at once and record nothing.

@@ -23,6 +23,9 @@ pub(super) enum CancelReason {
     Stop,
     Remove,
     Shutdown,
+    /// The user's lease was lost (shared store): another worker takes it over, so the pass
+    /// records nothing.
+    LeaseLost,
 }
 
 /// The result of one user pass.
@@ -39,6 +42,8 @@ pub(super) struct Running {
     pub(super) cancel: CancellationToken,
     pub(super) reason: Option<CancelReason>,
     pub(super) handle: JoinHandle<PassResult>,
+    /// When the pass was started (after its lease was claimed).
+    pub(super) started: Instant,
 }
 
 /// Records progress in the store at most once a second, so statistics move during a pass
@@ -168,6 +173,7 @@ impl Scheduler {
                 cancel,
                 reason: None,
                 handle,
+                started: Instant::now(),
             },
         );
         Ok(())
@@ -197,6 +203,7 @@ impl Scheduler {
             if let Err(e) = self.record(id, &r, result) {
                 tracing::error!(error = %e, "cannot record the outcome of a pass");
             }
+            self.release(&id);
         }
     }
 }

@@ -20,6 +20,12 @@ impl Scheduler {
         r: &Running,
         result: PassResult,
     ) -> Result<(), WorkerError> {
+        // On a shared store the outcome is this worker's to record only while it holds the
+        // user: after a lost lease the user is another worker's.
+        if r.reason == Some(CancelReason::LeaseLost) || !self.holds(&user_id) {
+            tracing::warn!(user = %user_id, "the pass ended after its lease was lost; nothing recorded");
+            return Ok(());
+        }
         let Some(user) = self.store.get_user_by_id(&user_id)? else {
             return Ok(());
         };
@@ -107,6 +113,7 @@ impl Scheduler {
                         self.store.delete_user(&user_id)?;
                     }
                 }
+                CancelReason::LeaseLost => {}
                 CancelReason::Shutdown => {
                     self.store
                         .set_user_status(&user_id, ended(PassEnd::Interrupted), None)?;

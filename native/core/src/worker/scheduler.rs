@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::passes::{CancelReason, Running};
+use super::shared::Shared;
 use super::{DEFAULT_INCREMENTAL_INTERVAL, WorkerError, jobs};
 use crate::engine::Progress;
 use crate::process::{liveness, lock};
@@ -36,6 +37,8 @@ pub struct Scheduler {
     /// Signalled by a pass when it ends, so its outcome is recorded (and the next user started)
     /// at once rather than at the next poll.
     pub(super) done: Arc<tokio::sync::Notify>,
+    /// On a PostgreSQL store: the leases and the heartbeat shared with other workers.
+    pub(super) shared: Option<Shared>,
 }
 
 impl Scheduler {
@@ -43,19 +46,6 @@ impl Scheduler {
     pub fn new(home: &Path, _lock: &lock::WorkerLock) -> Result<Self, WorkerError> {
         let store = Arc::new(Store::open(home)?);
         let now = store::now();
-        // The lock is this host's; on a shared store another host's worker may be running.
-        if store.is_postgres()
-            && let Some(other) = store
-                .workers_list()?
-                .into_iter()
-                .find(|w| liveness::alive(w, now))
-        {
-            return Err(WorkerError::SharedStoreBusy {
-                host: other.host,
-                pid: other.pid,
-                stale_secs: liveness::stale_after_secs(),
-            });
-        }
         let worker = WorkerRecord {
             id: Uuid::new_v4().to_string(),
             pid: std::process::id(),
@@ -64,14 +54,20 @@ impl Scheduler {
             started_at: now,
             heartbeat_at: now,
         };
-        store.worker_heartbeat(&worker)?;
-        // The caller holds the state directory's lock (and on PostgreSQL no other worker is
-        // alive): every other registration is of a worker that died without unregistering
-        // (killed, or the host went down).
-        let stale = store.worker_remove_others(&worker.id)?;
-        if stale > 0 {
-            tracing::info!(stale, "removed the registrations of dead workers");
-        }
+        // The lock is this host's: on a shared store the workers of other hosts run beside
+        // this one, each on the users it holds leases on (`shared`).
+        let shared = if store.is_postgres() {
+            Some(Shared::open(home, &store, &worker)?)
+        } else {
+            store.worker_heartbeat(&worker)?;
+            // The caller holds the state directory's lock: every other registration is of a
+            // worker that died without unregistering (killed, or the host went down).
+            let stale = store.worker_remove_others(&worker.id)?;
+            if stale > 0 {
+                tracing::info!(stale, "removed the registrations of dead workers");
+            }
+            None
+        };
         // One memory budget for every user this worker copies at once.
         crate::engine::configure_memory_budget(&store);
         let max_parallel_users = store
@@ -88,8 +84,13 @@ impl Scheduler {
             sink: None,
             max_parallel_users,
             done: Arc::new(tokio::sync::Notify::new()),
+            shared,
         };
-        s.recover()?;
+        // On a shared store the users a dead worker left are re-queued batch by batch, once
+        // their leases expired (`shared`).
+        if s.shared.is_none() {
+            s.recover()?;
+        }
         Ok(s)
     }
 
@@ -146,7 +147,12 @@ impl Scheduler {
             }
         }
         self.shutdown().await;
-        let _ = self.store.worker_remove(&self.worker.id);
+        match self.shared.as_mut() {
+            Some(shared) => shared.close(&self.worker.id),
+            None => {
+                let _ = self.store.worker_remove(&self.worker.id);
+            }
+        }
         tracing::info!("worker stopped");
         Ok(())
     }
@@ -164,8 +170,7 @@ impl Scheduler {
                 Some(b) => b.status,
                 None => return Ok(BatchStatus::Removing),
             };
-            let busy = self.running.values().any(|r| r.batch_id == batch_id);
-            if !busy && batch::settled(status) {
+            if !self.batch_busy(batch_id) && batch::settled(status) {
                 return Ok(status);
             }
             tokio::select! {
@@ -192,7 +197,10 @@ impl Scheduler {
     /// act on every batch. Fails with [`WorkerError::Replaced`] when another worker took over.
     pub async fn tick(&mut self) -> Result<(), WorkerError> {
         let now = store::now();
-        if now
+        if self.shared.is_some() {
+            // The heartbeat thread beats; here the passes whose leases it lost stop.
+            self.drop_lost_leases();
+        } else if now
             .signed_duration_since(self.worker.heartbeat_at)
             .num_seconds()
             >= liveness::heartbeat_secs()
@@ -213,7 +221,12 @@ impl Scheduler {
         }
         self.reap().await;
         for batch in self.store.list_batches(&BatchFilter::default())? {
-            if let Err(e) = self.handle_batch(batch) {
+            let out = if self.shared.is_some() {
+                self.handle_shared_batch(batch)
+            } else {
+                self.handle_batch(batch)
+            };
+            if let Err(e) = out {
                 tracing::error!(error = %e, "cannot process batch");
             }
         }
@@ -241,17 +254,17 @@ impl Scheduler {
     }
 
     pub(super) fn cancel_batch(&mut self, batch_id: Uuid, reason: CancelReason) {
-        for r in self.running.values_mut().filter(|r| r.batch_id == batch_id) {
+        for r in self
+            .running
+            .values_mut()
+            .filter(|r| r.batch_id == batch_id && r.reason != Some(CancelReason::LeaseLost))
+        {
             r.reason = Some(reason);
             r.cancel.cancel();
         }
     }
 
-    pub(super) fn batch_busy(&self, batch_id: Uuid) -> bool {
-        self.running.values().any(|r| r.batch_id == batch_id)
-    }
-
-    fn handle_batch(&mut self, mut b: BatchRecord) -> Result<(), WorkerError> {
+    pub(super) fn handle_batch(&mut self, mut b: BatchRecord) -> Result<(), WorkerError> {
         let now = store::now();
         if let Some(action) = b.requested_action {
             self.apply_batch_action(&b, action)?;
@@ -389,6 +402,10 @@ impl Scheduler {
                 return Ok(true);
             }
         };
+        if self.shared.is_some() {
+            self.claim_and_start(b, &endpoint, queued)?;
+            return Ok(true);
+        }
         for u in queued {
             let incremental = user::incremental(u.passes);
             let limit = if incremental {
@@ -407,5 +424,49 @@ impl Scheduler {
             self.start_user(b, &u, endpoint.id, incremental)?;
         }
         Ok(true)
+    }
+
+    /// The shared store's [`Self::schedule_users`]: claims, in CSV order, the queued users
+    /// whose kind (initial or incremental) the endpoint's limits leave room for, and starts
+    /// each it gets.
+    fn claim_and_start(
+        &mut self,
+        b: &BatchRecord,
+        endpoint: &store::EndpointRecord,
+        mut queued: Vec<UserRecord>,
+    ) -> Result<(), WorkerError> {
+        while self.running.len() < self.max_parallel_users {
+            let room = |incremental: bool| {
+                let limit = if incremental {
+                    endpoint.max_concurrent_incremental_syncs
+                } else {
+                    endpoint.max_concurrent_migrations
+                } as usize;
+                let same_kind = self
+                    .running
+                    .values()
+                    .filter(|r| r.endpoint_id == endpoint.id && r.incremental == incremental)
+                    .count();
+                same_kind < limit.max(1)
+            };
+            let candidates: Vec<&UserRecord> = queued
+                .iter()
+                .filter(|u| room(user::incremental(u.passes)))
+                .collect();
+            if candidates.is_empty() {
+                break;
+            }
+            let Some(u) = self.claim_one(b, &candidates)? else {
+                break;
+            };
+            queued.retain(|q| q.id != u.id);
+            let incremental = user::incremental(u.passes);
+            self.start_user(b, &u, endpoint.id, incremental)?;
+            if !self.running.contains_key(&u.id) {
+                // The job could not be built: the user failed at once.
+                self.release(&u.id);
+            }
+        }
+        Ok(())
     }
 }

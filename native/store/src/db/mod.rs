@@ -115,6 +115,16 @@ impl Store {
         matches!(self.backend, Backend::Postgres(_))
     }
 
+    /// On a PostgreSQL store, the registered workers with the users each holds
+    /// ([`crate::pg::PgWorker`]), alive while the heartbeat is younger than `lease_secs`;
+    /// `None` on SQLite, which has no leases.
+    pub fn pg_workers(&self, lease_secs: i64) -> Result<Option<Vec<crate::pg::PgWorker>>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pg) => crate::pg::workers_on(pg, lease_secs).map(Some),
+        }
+    }
+
     /// The paths of the state directory that other users could read and that opening made
     /// owner-only ([`paths::secure_state_dir`]); empty when all was in order. The caller warns
     /// the admin with it.

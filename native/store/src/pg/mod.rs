@@ -41,6 +41,9 @@ pub const HEARTBEAT_SECS: i64 = crate::types::WorkerRecord::HEARTBEAT_SECS;
 /// Key of the advisory lock that serialises migrations.
 const MIGRATE_LOCK: i64 = 0x1A4D_1647;
 
+/// First key of the advisory locks of batches ([`PgStore::try_lock_batch`]).
+const BATCH_LOCK_CLASS: i32 = 0x1A4D_1648;
+
 /// The plaintext sealed as `meta.key_check`.
 const KEY_CHECK: &str = "imapmigration key check v1";
 
@@ -207,6 +210,12 @@ impl PgStore {
     /// [`Self::lease_secs`] ahead. Returns how many leases it still holds; a lease that expired
     /// meanwhile (the worker was cut off) is not renewed, since another worker may hold it now.
     pub fn heartbeat(&self, worker: &str) -> Result<u32> {
+        Ok(self.heartbeat_held(worker)?.len() as u32)
+    }
+
+    /// [`Self::heartbeat`], returning the users whose leases it renewed: a user the worker is
+    /// copying and that is not among them is no longer its own.
+    pub fn heartbeat_held(&self, worker: &str) -> Result<Vec<String>> {
         let worker = worker.to_owned();
         let secs = self.lease_secs as f64;
         self.conn.call("record the worker heartbeat", move |c| {
@@ -215,13 +224,70 @@ impl PgStore {
                 "UPDATE workers SET heartbeat_db = now(), heartbeat_at = $2 WHERE id = $1",
                 &[&worker, &db_now_text()],
             )?;
-            let n = tx.execute(
+            let rows = tx.query(
                 "UPDATE users SET lease_expires_at = now() + make_interval(secs => $2) \
-                 WHERE lease_worker = $1 AND lease_expires_at > now()",
+                 WHERE lease_worker = $1 AND lease_expires_at > now() RETURNING id",
                 &[&worker, &secs],
             )?;
             tx.commit()?;
-            Ok(n as u32)
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    /// [`Self::claim_user`] restricted to `candidates`, taken in their order: the scheduler
+    /// names the users its concurrency limits leave room for. The status is checked again in
+    /// the claim, so a user another worker ran meanwhile is not run twice.
+    pub fn claim_user_among(
+        &self,
+        worker: &str,
+        batch_id: &str,
+        candidates: &[String],
+        statuses: &[UserStatus],
+    ) -> Result<Option<Lease>> {
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        self.claim(worker, Some(batch_id), Some(candidates), statuses)
+    }
+
+    /// The unexpired leases on users of `batch_id`: `(user, worker)`.
+    pub fn batch_leases(&self, batch_id: &str) -> Result<Vec<(String, String)>> {
+        let batch = batch_id.to_owned();
+        let rows = self.conn.call("read a batch's leases", move |c| {
+            c.query(
+                "SELECT id, lease_worker FROM users WHERE batch_id = $1 \
+                 AND lease_worker IS NOT NULL AND lease_expires_at > now()",
+                &[&batch],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Takes the batch-level lock of `batch_id` without waiting: the one worker that holds it
+    /// moves the batch's status, handles its requested actions and writes its reports; the
+    /// others leave the batch alone until their next round. A session lock of this
+    /// connection, so a worker that dies or loses the database loses it too. Released by
+    /// [`Self::unlock_batch`].
+    pub fn try_lock_batch(&self, batch_id: &str) -> Result<bool> {
+        let batch = batch_id.to_owned();
+        self.conn.call("lock a batch", move |c| {
+            let row = c.query_one(
+                "SELECT pg_try_advisory_lock($1::int, hashtext($2))",
+                &[&BATCH_LOCK_CLASS, &batch],
+            )?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// Releases the lock [`Self::try_lock_batch`] took.
+    pub fn unlock_batch(&self, batch_id: &str) -> Result<()> {
+        let batch = batch_id.to_owned();
+        self.conn.call("unlock a batch", move |c| {
+            c.query_one(
+                "SELECT pg_advisory_unlock($1::int, hashtext($2))",
+                &[&BATCH_LOCK_CLASS, &batch],
+            )
+            .map(|_| ())
         })
     }
 
@@ -234,8 +300,19 @@ impl PgStore {
         batch_id: Option<&str>,
         statuses: &[UserStatus],
     ) -> Result<Option<Lease>> {
+        self.claim(worker, batch_id, None, statuses)
+    }
+
+    fn claim(
+        &self,
+        worker: &str,
+        batch_id: Option<&str>,
+        candidates: Option<&[String]>,
+        statuses: &[UserStatus],
+    ) -> Result<Option<Lease>> {
         let worker = worker.to_owned();
         let batch = batch_id.map(str::to_owned);
+        let candidates: Option<Vec<String>> = candidates.map(<[String]>::to_vec);
         let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
         let secs = self.lease_secs as f64;
         self.conn.call("claim a user", move |c| {
@@ -244,10 +321,13 @@ impl PgStore {
                 "SELECT id, batch_id, lease_worker, lease_expires_at IS NOT NULL AND lease_expires_at <= now() \
                  FROM users \
                  WHERE status = ANY($1) AND ($2::text IS NULL OR batch_id = $2) \
+                   AND ($3::text[] IS NULL OR id = ANY($3)) \
                    AND (lease_worker IS NULL OR lease_expires_at <= now()) \
-                 ORDER BY batch_id, row_index LIMIT 1 \
+                 ORDER BY batch_id, \
+                   CASE WHEN $3::text[] IS NULL THEN row_index ELSE array_position($3, id) END \
+                 LIMIT 1 \
                  FOR UPDATE SKIP LOCKED",
-                &[&statuses, &batch],
+                &[&statuses, &batch, &candidates],
             )?;
             let Some(row) = row else {
                 tx.commit()?;
@@ -345,31 +425,7 @@ impl PgStore {
 
     /// The registered workers, most recent heartbeat first (`Get-MigrationConfig` `Workers`).
     pub fn workers(&self) -> Result<Vec<PgWorker>> {
-        let secs = self.lease_secs as f64;
-        let rows = self.conn.call("list workers", move |c| {
-            c.query(
-                "SELECT w.id, w.pid, w.host, w.version, w.started_at, \
-                        to_char(w.heartbeat_db AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-                        w.heartbeat_db > now() - make_interval(secs => $1), \
-                        (SELECT count(*) FROM users u WHERE u.lease_worker = w.id AND u.lease_expires_at > now()) \
-                 FROM workers w ORDER BY w.heartbeat_db DESC, w.id",
-                &[&secs],
-            )
-        })?;
-        rows.iter()
-            .map(|r| {
-                Ok(PgWorker {
-                    id: r.get(0),
-                    pid: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                    host: r.get(2),
-                    version: r.get(3),
-                    started_at: parse_ts(r.get(4))?,
-                    heartbeat_at: parse_ts(r.get(5))?,
-                    alive: r.get(6),
-                    users_held: u32::try_from(r.get::<_, i64>(7)).unwrap_or(0),
-                })
-            })
-            .collect()
+        workers_on(&self.conn, self.lease_secs)
     }
 
     /// Every holding of every user, oldest first, from the store's own records.
@@ -422,6 +478,10 @@ pub struct HeartbeatState {
     pub held: u32,
     /// The last beat's error (the database was unreachable), cleared by the next success.
     pub last_error: Option<String>,
+    /// The users whose leases the last successful beat renewed.
+    pub held_users: Vec<String>,
+    /// When the last successful beat began: its renewals run from no earlier than this.
+    pub last_ok: Option<std::time::Instant>,
 }
 
 impl Heartbeat {
@@ -440,14 +500,17 @@ impl Heartbeat {
             .name("imapmigration-heartbeat".into())
             .spawn(move || {
                 loop {
-                    let out = store.heartbeat(&worker);
+                    let began = std::time::Instant::now();
+                    let out = store.heartbeat_held(&worker);
                     {
                         let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
                         match out {
                             Ok(held) => {
                                 s.beats += 1;
-                                s.held = held;
+                                s.held = held.len() as u32;
+                                s.held_users = held;
                                 s.last_error = None;
+                                s.last_ok = Some(began);
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "worker heartbeat failed");
@@ -501,6 +564,36 @@ pub fn overlapping_leases(history: &[LeaseSpan]) -> Vec<(LeaseSpan, LeaseSpan)> 
         }
     }
     out
+}
+
+/// The registered workers on `conn`, most recent heartbeat first; alive while the heartbeat is
+/// younger than `lease_secs`.
+pub(crate) fn workers_on(conn: &PgConn, lease_secs: i64) -> Result<Vec<PgWorker>> {
+    let secs = lease_secs as f64;
+    let rows = conn.call("list workers", move |c| {
+        c.query(
+            "SELECT w.id, w.pid, w.host, w.version, w.started_at, \
+                    to_char(w.heartbeat_db AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+                    w.heartbeat_db > now() - make_interval(secs => $1), \
+                    (SELECT count(*) FROM users u WHERE u.lease_worker = w.id AND u.lease_expires_at > now()) \
+             FROM workers w ORDER BY w.heartbeat_db DESC, w.id",
+            &[&secs],
+        )
+    })?;
+    rows.iter()
+        .map(|r| {
+            Ok(PgWorker {
+                id: r.get(0),
+                pid: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                host: r.get(2),
+                version: r.get(3),
+                started_at: parse_ts(r.get(4))?,
+                heartbeat_at: parse_ts(r.get(5))?,
+                alive: r.get(6),
+                users_held: u32::try_from(r.get::<_, i64>(7)).unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// The migration and the key check, in one transaction, under the migration lock.

@@ -358,3 +358,67 @@ fn the_heartbeat_keeps_leases_ahead_of_expiry() {
     assert!(w.alive);
     assert_eq!(w.users_held, 1);
 }
+
+#[test]
+fn a_claim_among_candidates_takes_their_order_and_rechecks_the_status() {
+    let Some(pg) = Postgres::start_or_skip() else {
+        return;
+    };
+    let loc = location(&pg, "among");
+    let home = tempfile::tempdir().unwrap();
+    let a = PgStore::open(home.path(), &loc).unwrap();
+    let b = PgStore::open(home.path(), &loc).unwrap();
+    seed(&a, "b1", 4);
+    let queued = [UserStatus::Queued];
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // The caller's order, not the CSV's.
+    let got = a
+        .claim_user_among("wa", "b1", &ids(&["b1-u2", "b1-u0"]), &queued)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.user_id, "b1-u2");
+    // A user held by another worker, or no longer in a runnable status, is not claimed.
+    a.execute_raw("UPDATE users SET status = 'Synced' WHERE id = 'b1-u0'")
+        .unwrap();
+    assert_eq!(
+        b.claim_user_among("wb", "b1", &ids(&["b1-u2", "b1-u0"]), &queued)
+            .unwrap(),
+        None
+    );
+    assert_eq!(b.claim_user_among("wb", "b1", &[], &queued).unwrap(), None);
+    let got = b
+        .claim_user_among("wb", "b1", &ids(&["b1-u0", "b1-u3"]), &queued)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.user_id, "b1-u3");
+    // Each beat names what it renewed; a batch's leases say who holds what.
+    assert_eq!(a.heartbeat_held("wa").unwrap(), ["b1-u2"]);
+    let mut leases = a.batch_leases("b1").unwrap();
+    leases.sort();
+    assert_eq!(
+        leases,
+        [
+            ("b1-u2".to_owned(), "wa".to_owned()),
+            ("b1-u3".to_owned(), "wb".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn one_worker_at_a_time_holds_a_batch_lock() {
+    let Some(pg) = Postgres::start_or_skip() else {
+        return;
+    };
+    let loc = location(&pg, "lock");
+    let home = tempfile::tempdir().unwrap();
+    let a = PgStore::open(home.path(), &loc).unwrap();
+    let b = PgStore::open(home.path(), &loc).unwrap();
+    assert!(a.try_lock_batch("b1").unwrap());
+    assert!(!b.try_lock_batch("b1").unwrap(), "two holders of one batch");
+    assert!(b.try_lock_batch("b2").unwrap(), "another batch is free");
+    a.unlock_batch("b1").unwrap();
+    assert!(b.try_lock_batch("b1").unwrap());
+    // A worker that dies (its connection closes) loses the lock.
+    drop(b);
+    assert!(a.try_lock_batch("b1").unwrap());
+}
