@@ -418,6 +418,9 @@ pub struct EndpointRecord {
     /// `-PreserveOrder` (extension): as a target, append into each folder over one connection,
     /// keeping the source's order.
     pub preserve_order: bool,
+    /// `-DisableCompression` (extension): never turn on `COMPRESS=DEFLATE` (RFC 4978) with
+    /// this server, even when it offers it.
+    pub disable_compression: bool,
     /// `-Credentials` user name (targets).
     pub admin_user: Option<String>,
     /// Sealed admin password or OAuth2 client secret; never serialized.
@@ -458,6 +461,7 @@ impl EndpointRecord {
             max_concurrent_incremental_syncs: 20,
             max_connections_per_user: 8,
             preserve_order: false,
+            disable_compression: false,
             admin_user: None,
             admin_secret: None,
             target_login: None,
