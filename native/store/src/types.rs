@@ -296,6 +296,10 @@ string_enum! {
         BadItem => "BadItem",
         /// Exchange's kind for an item the source could not deliver intact.
         CorruptItem => "CorruptItem",
+        /// The target stored the message changed: after APPEND its `RFC822.SIZE` differs from
+        /// the size sent (line ends already CRLF, so not a normalization). The copy stays on
+        /// the target; it counts against `-BadItemLimit` like a BadItem.
+        ChangedItem => "ChangedItem",
     }
 }
 
@@ -614,7 +618,8 @@ pub struct UserRecord {
     pub items_total: u64,
     /// Messages the target confirmed (`SyncedItemCount`), counted from the `messages` table.
     pub items_synced: u64,
-    /// Messages skipped as LargeItem or BadItem (`SkippedItemCount`).
+    /// Messages skipped as LargeItem or BadItem, or changed by the target (ChangedItem)
+    /// (`SkippedItemCount`).
     pub items_skipped: u64,
     /// Estimated bytes to transfer (`EstimatedTotalTransferSize`).
     pub bytes_total: u64,
