@@ -282,6 +282,17 @@ Describe 'Cmdlet arguments' {
             $a.ContainsKey('maxConnectionsPerUser') | Should -BeFalse
         }
 
+        It 'sends -DisableCompression (extension) only when named' {
+            $null = New-MigrationEndpoint -IMAP -Name T -RemoteServer s -SkipVerification
+            (LastCall).Arguments.ContainsKey('disableCompression') | Should -BeFalse
+            $null = New-MigrationEndpoint -IMAP -Name T -RemoteServer s -DisableCompression -SkipVerification
+            (LastCall).Arguments.disableCompression | Should -BeTrue
+            $null = Set-MigrationEndpoint T -DisableCompression $false
+            $a = (LastCall).Arguments
+            $a.ContainsKey('disableCompression') | Should -BeTrue
+            $a.disableCompression | Should -BeFalse
+        }
+
         It 'refuses an authentication method IMAP does not have' {
             { New-MigrationEndpoint -IMAP -Name E -RemoteServer s -Authentication Kerberos } | Should -Throw -ErrorId 'InvalidArgument,New-MigrationEndpoint'
             Should -Invoke -ModuleName ImapMigration Invoke-MigNative -Times 0 -Exactly

@@ -36,7 +36,7 @@ $script:MigPropertyOrder = @{
         # ours
         'Name', 'CaFile', 'HasCredentials', 'AdminUserName', 'TargetLogin', 'MasterUserSeparator',
         'OAuthTokenEndpoint', 'OAuthClientId', 'OAuthScope', 'TargetUserTemplate', 'MaxConnectionsPerUser',
-        'PreserveOrder'
+        'PreserveOrder', 'DisableCompression'
     )
     'ImapMigration.MigrationStatistics'                   = @(
         'Identity', 'TotalCount', 'ActiveCount', 'StoppedCount', 'SyncedCount', 'FinalizedCount', 'FailedCount',

@@ -31,6 +31,8 @@ function New-MigrationEndpoint {
     Extension: connections one user's sync may hold on this server at once. Default 8. On a target without LITERAL+ or MULTIAPPEND (Gmail, Exchange Online) the spare ones append into a folder in parallel.
     .PARAMETER PreserveOrder
     Extension: as a target, append into each folder over one connection, so messages keep the source's order. Off by default.
+    .PARAMETER DisableCompression
+    Extension: never turn on COMPRESS=DEFLATE (RFC 4978) with this server. By default it is used whenever the server offers it (it pays on slow links).
     .PARAMETER AcceptUntrustedCertificates
     Accepts a server certificate that does not validate. Not recommended in production.
     .PARAMETER SkipVerification
@@ -124,6 +126,7 @@ function New-MigrationEndpoint {
         [object]$MaxConcurrentIncrementalSyncs,
         [object]$MaxConnectionsPerUser,
         [switch]$PreserveOrder,
+        [switch]$DisableCompression,
         [switch]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 

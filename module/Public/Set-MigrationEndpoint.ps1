@@ -26,6 +26,8 @@ function Set-MigrationEndpoint {
     Extension: connections one user's sync may hold on this server at once. Default 8.
     .PARAMETER PreserveOrder
     Extension: $true appends into each folder over one connection, keeping the source's order.
+    .PARAMETER DisableCompression
+    Extension: $true never turns on COMPRESS=DEFLATE with this server; $false uses it when offered (the default).
     .PARAMETER AcceptUntrustedCertificates
     $true accepts a server certificate that does not validate; $false requires a valid one.
     .PARAMETER SkipVerification
@@ -96,6 +98,7 @@ function Set-MigrationEndpoint {
         [object]$MaxConcurrentIncrementalSyncs,
         [object]$MaxConnectionsPerUser,
         [ImapMigration.NotGivenWhenNull('PreserveOrder')][bool]$PreserveOrder,
+        [ImapMigration.NotGivenWhenNull('DisableCompression')][bool]$DisableCompression,
         [ImapMigration.NotGivenWhenNull('AcceptUntrustedCertificates')][bool]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 

@@ -51,9 +51,11 @@ impl Strict {
         Strict { dc, proxy }
     }
 
-    /// The proxy's port in clear text: the proxy reads the commands.
+    /// The proxy's port in clear text and uncompressed: the proxy reads the commands.
     fn server(&self) -> imap::ServerConfig {
-        imap::ServerConfig::new("127.0.0.1", self.proxy.port(), imap::Security::None)
+        let mut s = imap::ServerConfig::new("127.0.0.1", self.proxy.port(), imap::Security::None);
+        s.compress = false;
+        s
     }
 
     #[track_caller]
@@ -453,8 +455,11 @@ fn cyrus(separator: char) -> Option<(Cyrus, StrictProxy)> {
     Some((c, proxy))
 }
 
+/// Uncompressed (Cyrus offers COMPRESS=DEFLATE): the proxy reads the commands.
 fn cyrus_server(proxy: &StrictProxy) -> imap::ServerConfig {
-    imap::ServerConfig::new("127.0.0.1", proxy.port(), imap::Security::None)
+    let mut s = imap::ServerConfig::new("127.0.0.1", proxy.port(), imap::Security::None);
+    s.compress = false;
+    s
 }
 
 /// Dovecot to Cyrus (separator `/`): byte-identical with flags and dates, folder names kept

@@ -3,7 +3,8 @@
 //! cannot be fetched, however often asked. The other folders are copied byte-identically; the
 //! failed folder's messages are skipped items of kind BadItem with the server's words, counted
 //! against `-BadItemLimit`; the user is synced (Failed only past the limit). A refusal about a
-//! character of the name puts the folder under a safe name instead.
+//! character of the name puts the folder under a safe name instead. A target that stores a
+//! message changed (another size after APPEND) has it reported as a ChangedItem.
 
 #![allow(
     clippy::expect_used,
@@ -16,7 +17,10 @@ mod support;
 use imapmigration::engine::{self, TargetSpec};
 use imapmigration_imap as imap;
 use imapmigration_store::SkippedKind;
-use imapmigration_testkit::{Dovecot, Refusal, RefusingProxy, SeedFolder, SpecialUseNames};
+use imapmigration_testkit::snapshot::served_sha256;
+use imapmigration_testkit::{
+    CHANGED_HEADER, Dovecot, Refusal, RefusingProxy, SeedFolder, SeedMessage, SpecialUseNames,
+};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -37,8 +41,11 @@ fn mailbox() -> Vec<SeedFolder> {
     ]
 }
 
+/// Uncompressed (Cyrus offers COMPRESS=DEFLATE): the proxy reads the commands.
 fn through(proxy: &RefusingProxy) -> imap::ServerConfig {
-    imap::ServerConfig::new("127.0.0.1", proxy.port(), imap::Security::None)
+    let mut s = imap::ServerConfig::new("127.0.0.1", proxy.port(), imap::Security::None);
+    s.compress = false;
+    s
 }
 
 /// The target's mailbox as it should be: the source's without `dropped`, `renamed` applied.
@@ -205,4 +212,82 @@ async fn a_folder_whose_bodies_cannot_be_fetched_becomes_skipped_items() {
         "{items:?}"
     );
     assert_eq!(items_skipped_counter(&env), 5);
+}
+
+/// Checking what landed: a target that stores one message with a header line added (another
+/// RFC822.SIZE after APPEND) has that message reported as a ChangedItem naming the folder,
+/// the subject and both sizes, counted as a skipped item; a bare-LF message, which the target
+/// stores with CRLF, is no change; every other message is byte-identical on the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_target_changes_is_reported_and_the_others_copy_cleanly() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let dst = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let mut folders = mailbox();
+    let changed = message(40, "changed here");
+    folders[0].messages.push(SeedMessage::new(
+        changed.clone(),
+        &["\\Seen"],
+        T0 + 40 * 3600,
+    ));
+    let bare_lf = b"Message-ID: <lf.41@test.example>\nSubject: bare lf\nFrom: a@example.com\n\nline one\nline two\n".to_vec();
+    folders[1]
+        .messages
+        .push(SeedMessage::new(bare_lf, &[], T0 + 41 * 3600));
+    src.seed("alice", &folders).expect("seed");
+    let proxy = RefusingProxy::start(
+        dst.imap_addr(),
+        Refusal::ChangeAppended("Subject: changed here".into()),
+    )
+    .expect("proxy");
+    let env = env();
+    let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+    job.target = TargetSpec::Imap {
+        server: through(&proxy),
+        credentials: creds("alice", PASSWORD),
+    };
+    let out = sync(&env, &job).await;
+    assert_eq!(proxy.refused(), 1, "the proxy changed one message");
+    assert_eq!((out.items_copied, out.items_skipped), (14, 1), "{out:?}");
+
+    let items = skipped(&env);
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item.kind, SkippedKind::ChangedItem);
+    assert_eq!(item.folder, "INBOX");
+    assert_eq!(item.subject.as_deref(), Some("changed here"));
+    let (sent, stored) = (changed.len(), changed.len() + CHANGED_HEADER.len());
+    assert!(
+        item.reason.contains("changed by the target")
+            && item.reason.contains(&format!("stores {stored} bytes"))
+            && item.reason.contains(&format!("has {sent}")),
+        "{}",
+        item.reason
+    );
+    assert_eq!(items_skipped_counter(&env), 1);
+
+    // Everything else byte-identical: the source's mailbox with just that one message changed.
+    let mut with_header = CHANGED_HEADER.to_vec();
+    with_header.extend_from_slice(&changed);
+    let (was, now) = (served_sha256(&changed), served_sha256(&with_header));
+    let mut expected = src.snapshot("alice").expect("src");
+    let inbox = expected.folders.get_mut("INBOX").expect("inbox");
+    let m = inbox.iter_mut().find(|m| m.sha256 == was).expect("seeded");
+    m.sha256 = now;
+    inbox.sort();
+    let expected = expected.without_empty_folders();
+    let actual = dst.snapshot("alice").expect("dst").without_empty_folders();
+    assert!(
+        expected.diff(&actual).is_empty(),
+        "{}",
+        expected.diff(&actual)
+    );
+
+    // A second pass neither copies nor reports it again.
+    let again = sync(&env, &job).await;
+    assert_eq!(
+        (again.items_copied, again.items_skipped),
+        (0, 0),
+        "{again:?}"
+    );
+    assert_eq!(skipped(&env).len(), 1);
 }

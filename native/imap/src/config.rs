@@ -79,10 +79,14 @@ pub struct ServerConfig {
     pub ca_file: Option<PathBuf>,
     /// Stall limits per phase.
     pub timeouts: Timeouts,
+    /// Turn on `COMPRESS=DEFLATE` (RFC 4978) after login when the server offers it (default
+    /// on; `-DisableCompression`, `--no-compress`, `IMAPMIGRATION_COMPRESS=0` turn it off).
+    pub compress: bool,
 }
 
 impl ServerConfig {
-    /// A config with the default [`Timeouts`], verified TLS, no extra CA.
+    /// A config with the default [`Timeouts`], verified TLS, no extra CA, compression when
+    /// offered.
     pub fn new(host: impl Into<String>, port: u16, security: Security) -> Self {
         ServerConfig {
             host: host.into(),
@@ -91,6 +95,7 @@ impl ServerConfig {
             accept_untrusted: false,
             ca_file: None,
             timeouts: Timeouts::default(),
+            compress: true,
         }
     }
 

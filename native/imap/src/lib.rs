@@ -2,6 +2,7 @@
 //!
 //! Modules, by concern:
 //! - `transport`: TCP/TLS stream, response framing, I/O timeouts (no IMAP semantics)
+//! - `compress`: COMPRESS=DEFLATE (RFC 4978) under the framing
 //! - `response`: classifying one response (imap-proto, plus fallbacks for what it cannot parse)
 //! - `wire`: building command lines from typed arguments (atoms, quoted strings, literals,
 //!   dates, flags); no I/O
@@ -19,6 +20,7 @@
 
 mod append;
 mod auth;
+mod compress;
 mod config;
 mod error;
 mod mailbox;

@@ -206,6 +206,38 @@ impl Session {
         .await
     }
 
+    /// `UID FETCH uids (UID RFC822.SIZE)` (RFC 3501 §6.4.5): the size the server stores of
+    /// each message, as (uid, size), to check what landed after APPEND. An empty set returns
+    /// nothing without asking the server.
+    pub async fn fetch_sizes(&mut self, uids: &UidSet) -> Result<Vec<(u32, u32)>> {
+        let span = self.span.clone();
+        async move {
+            self.require_selected("UID FETCH")?;
+            if uids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let line = format!("UID FETCH {uids} (UID RFC822.SIZE)");
+            let mut out = Vec::new();
+            self.run(&line, "UID FETCH", |m, frame| {
+                refuse_garbled_fetch(m, "UID FETCH")?;
+                if let Msg::Data(Response::Fetch(_, attrs)) = m {
+                    let p = collect(attrs, &[]);
+                    match (p.uid, p.size) {
+                        (Some(uid), Some(size)) => out.push((uid, size)),
+                        (None, Some(_)) => return Err(Error::malformed("UID FETCH", frame)),
+                        // Unsolicited FETCH (e.g. a flag change by another client).
+                        _ => {}
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Selected header fields of messages, without touching their flags:
     /// `UID FETCH uids (UID BODY.PEEK[HEADER.FIELDS (fields)])` (RFC 3501 §6.4.5). Returns
     /// (uid, the raw header lines). Used to describe messages that are not copied.

@@ -260,6 +260,9 @@ async fn log_in(
         Some(creds) => s.authenticate(cfg, creds).await?,
     }
     tracing::debug!(capabilities = ?s.caps, "logged in");
+    if cfg.compress && s.caps.has("COMPRESS=DEFLATE") {
+        s = s.start_compression().await?;
+    }
     Ok(s)
 }
 
@@ -314,6 +317,26 @@ impl Session {
     /// allocated before sending): for a caller that has set that much memory aside.
     pub fn reserve_literals_up_to(&mut self, bytes: usize) {
         self.conn.reserve_literals_up_to(bytes);
+    }
+
+    /// Whether `COMPRESS=DEFLATE` (RFC 4978) is on for this connection.
+    pub fn is_compressed(&self) -> bool {
+        self.conn.is_compressed()
+    }
+
+    /// `COMPRESS DEFLATE` (RFC 4978 §3): on OK both directions are deflated from the next
+    /// byte on. A NO or BAD leaves the connection as it was: compression is an optimization,
+    /// never a reason to fail.
+    async fn start_compression(mut self) -> Result<Session> {
+        let tag = self.send("COMPRESS DEFLATE").await?;
+        let done = self.finish_raw(&tag, |_, _| Ok(())).await?;
+        if done.status != Status::Ok {
+            tracing::info!(reply = %done.text, "server refused COMPRESS DEFLATE; going on uncompressed");
+            return Ok(self);
+        }
+        self.conn = self.conn.into_deflate();
+        tracing::debug!("COMPRESS=DEFLATE on");
+        Ok(self)
     }
 
     /// Whether the connection can still be used (no I/O error, timeout or BYE so far).

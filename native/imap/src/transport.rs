@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use crate::compress::Deflate;
 use crate::error::{Error, Result};
 
 /// Largest single response we buffer (a message body is one response).
@@ -28,11 +29,12 @@ pub(crate) const MAX_LINE: usize = 1 << 20;
 /// that a server announcing a gigabyte does not get it allocated before sending a byte.
 const MAX_RESERVE: usize = 64 << 20;
 
-/// TCP or TLS.
+/// TCP or TLS, either with COMPRESS=DEFLATE over it.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Deflate(Box<Deflate<Stream>>),
 }
 
 impl AsyncRead for Stream {
@@ -44,6 +46,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -57,6 +60,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -64,6 +68,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -71,6 +76,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -421,11 +427,41 @@ impl Conn {
         match self.stream {
             Stream::Plain(s) => Ok(s),
             Stream::Tls(_) => Err(Error::Protocol("connection already uses tls".into())),
+            Stream::Deflate(_) => Err(Error::Protocol("connection is compressed".into())),
         }
     }
 
+    /// The connection with COMPRESS=DEFLATE on (RFC 4978), after the server's OK: bytes
+    /// already buffered after that reply are the start of the server's compressed stream.
+    pub(crate) fn into_deflate(self) -> Conn {
+        let Conn {
+            stream,
+            buf,
+            limits,
+            max_literal,
+            reserve,
+            ..
+        } = self;
+        let mut conn = Conn::new(
+            Stream::Deflate(Box::new(Deflate::with_input(stream, buf.to_vec()))),
+            limits,
+        );
+        conn.max_literal = max_literal;
+        conn.reserve = reserve;
+        conn
+    }
+
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
+        match &self.stream {
+            Stream::Plain(_) => false,
+            Stream::Tls(_) => true,
+            Stream::Deflate(s) => matches!(s.get_ref(), Stream::Tls(_)),
+        }
+    }
+
+    /// Whether COMPRESS=DEFLATE is on.
+    pub(crate) fn is_compressed(&self) -> bool {
+        matches!(self.stream, Stream::Deflate(_))
     }
 
     pub(crate) async fn shutdown(&mut self) {

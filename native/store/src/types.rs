@@ -296,6 +296,10 @@ string_enum! {
         BadItem => "BadItem",
         /// Exchange's kind for an item the source could not deliver intact.
         CorruptItem => "CorruptItem",
+        /// The target stored the message changed: after APPEND its `RFC822.SIZE` differs from
+        /// the size sent (line ends already CRLF, so not a normalization). The copy stays on
+        /// the target; it counts against `-BadItemLimit` like a BadItem.
+        ChangedItem => "ChangedItem",
     }
 }
 
@@ -418,6 +422,9 @@ pub struct EndpointRecord {
     /// `-PreserveOrder` (extension): as a target, append into each folder over one connection,
     /// keeping the source's order.
     pub preserve_order: bool,
+    /// `-DisableCompression` (extension): never turn on `COMPRESS=DEFLATE` (RFC 4978) with
+    /// this server, even when it offers it.
+    pub disable_compression: bool,
     /// `-Credentials` user name (targets).
     pub admin_user: Option<String>,
     /// Sealed admin password or OAuth2 client secret; never serialized.
@@ -458,6 +465,7 @@ impl EndpointRecord {
             max_concurrent_incremental_syncs: 20,
             max_connections_per_user: 8,
             preserve_order: false,
+            disable_compression: false,
             admin_user: None,
             admin_secret: None,
             target_login: None,
@@ -610,7 +618,8 @@ pub struct UserRecord {
     pub items_total: u64,
     /// Messages the target confirmed (`SyncedItemCount`), counted from the `messages` table.
     pub items_synced: u64,
-    /// Messages skipped as LargeItem or BadItem (`SkippedItemCount`).
+    /// Messages skipped as LargeItem or BadItem, or changed by the target (ChangedItem)
+    /// (`SkippedItemCount`).
     pub items_skipped: u64,
     /// Estimated bytes to transfer (`EstimatedTotalTransferSize`).
     pub bytes_total: u64,

@@ -58,7 +58,7 @@ pub use maildir::{MessageRef, SeedFolder, SeedMessage};
 pub use oauth::OAuthServer;
 pub use postgres::{PG_PASSWORD, PG_SUPERUSER, Postgres, postgres_available};
 pub use proxy::{DelayProxy, FaultProxy};
-pub use refuse::{Refusal, RefusingProxy};
+pub use refuse::{CHANGED_HEADER, Refusal, RefusingProxy};
 pub use smtp::{ReceivedMessage, SmtpSink};
 pub use snapshot::{MessageView, Snapshot, maildir_snapshot};
 pub use strict::{StrictProxy, Traffic, Violation};

@@ -118,21 +118,58 @@ fn connect_upstream(upstream: SocketAddr) -> Option<TcpStream> {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Adds a fixed one-way delay to everything passing through, both ways.
+/// Adds a fixed one-way delay to everything passing through, both ways, optionally at a
+/// limited rate; counts the bytes each way.
 pub struct DelayProxy {
     listener: Listener,
     registry: Arc<Registry>,
     connections: Arc<AtomicU64>,
     one_way: Duration,
+    traffic: Arc<Traffic>,
+}
+
+/// Bytes forwarded, per direction.
+#[derive(Default)]
+struct Traffic {
+    to_server: AtomicU64,
+    to_client: AtomicU64,
+}
+
+/// How one direction of a [`DelayProxy`] connection is paced.
+#[derive(Clone, Copy)]
+struct Pace {
+    delay: Duration,
+    /// Bytes per second, each direction of each connection; 0: unlimited.
+    rate: u64,
 }
 
 impl DelayProxy {
     /// Listens on a free port of 127.0.0.1 and forwards to `upstream`.
     pub fn start(upstream: SocketAddr, one_way: Duration) -> Result<DelayProxy> {
+        Self::start_limited(upstream, one_way, 0)
+    }
+
+    /// As [`DelayProxy::start`], and each direction of each connection carries at most
+    /// `bytes_per_sec` (0: no limit): a slow link, where compression pays.
+    pub fn start_limited(
+        upstream: SocketAddr,
+        one_way: Duration,
+        bytes_per_sec: u64,
+    ) -> Result<DelayProxy> {
         let registry = Arc::new(Registry::default());
         let connections = Arc::new(AtomicU64::new(0));
-        let (reg, count) = (Arc::clone(&registry), Arc::clone(&connections));
+        let traffic = Arc::new(Traffic::default());
+        let pace = Pace {
+            delay: one_way,
+            rate: bytes_per_sec,
+        };
+        let (reg, count, tr) = (
+            Arc::clone(&registry),
+            Arc::clone(&connections),
+            Arc::clone(&traffic),
+        );
         let listener = Listener::start("testkit-delay-proxy", move |client| {
+            let tr = Arc::clone(&tr);
             count.fetch_add(1, Ordering::SeqCst);
             let Some(server) = connect_upstream(upstream) else {
                 return;
@@ -148,8 +185,11 @@ impl DelayProxy {
                         (Ok(c), Ok(s)) => (c, s),
                         _ => return,
                     };
-                    let up = std::thread::spawn(move || delayed_pump(client, server, one_way));
-                    delayed_pump(s2, c2, one_way);
+                    let up_tr = Arc::clone(&tr);
+                    let up = std::thread::spawn(move || {
+                        delayed_pump(client, server, pace, &up_tr.to_server)
+                    });
+                    delayed_pump(s2, c2, pace, &tr.to_client);
                     let _ = up.join();
                     reg.remove(id);
                 });
@@ -159,6 +199,7 @@ impl DelayProxy {
             registry,
             connections,
             one_way,
+            traffic,
         })
     }
 
@@ -178,6 +219,14 @@ impl DelayProxy {
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::SeqCst)
     }
+    /// Bytes forwarded from clients to the server so far (all connections).
+    pub fn bytes_to_server(&self) -> u64 {
+        self.traffic.to_server.load(Ordering::SeqCst)
+    }
+    /// Bytes forwarded from the server to clients so far (all connections).
+    pub fn bytes_to_client(&self) -> u64 {
+        self.traffic.to_client.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for DelayProxy {
@@ -187,22 +236,31 @@ impl Drop for DelayProxy {
     }
 }
 
-/// Reads chunks from `from` and writes each to `to` once it is `delay` old, in order. A reader
-/// thread stamps chunks so that a slow writer does not add its own delay on top.
-fn delayed_pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+/// Reads chunks from `from` and writes each to `to` once it is `delay` old, in order, and no
+/// faster than the rate allows. A reader thread stamps chunks so that a slow writer does not
+/// add its own delay on top.
+fn delayed_pump(mut from: TcpStream, mut to: TcpStream, pace: Pace, counted: &AtomicU64) {
+    let delay = pace.delay;
     let (tx, rx) = mpsc::channel::<(Instant, Option<Vec<u8>>)>();
     let mut to_writer = match to.try_clone() {
         Ok(t) => t,
         Err(_) => return,
     };
     let writer = std::thread::spawn(move || {
+        // When the link is free again at the limited rate.
+        let mut free_at = Instant::now();
         for (due, chunk) in rx {
             let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+            let start = if pace.rate > 0 { due.max(free_at) } else { due };
+            if start > now {
+                std::thread::sleep(start - now);
             }
             match chunk {
                 Some(c) => {
+                    if pace.rate > 0 {
+                        free_at = start.max(Instant::now())
+                            + Duration::from_secs_f64(c.len() as f64 / pace.rate as f64);
+                    }
                     if to_writer.write_all(&c).is_err() {
                         break;
                     }
@@ -222,6 +280,7 @@ fn delayed_pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
                 break;
             }
             Ok(n) => {
+                counted.fetch_add(n as u64, Ordering::SeqCst);
                 if tx
                     .send((Instant::now() + delay, Some(buf[..n].to_vec())))
                     .is_err()

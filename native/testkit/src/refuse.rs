@@ -4,9 +4,13 @@
 //!   answered `NO [CANNOT]` (Cyrus refusing a character, a target refusing a name or a quota);
 //! - [`Refusal::FetchBodies`]: `UID FETCH ... BODY.PEEK[]` in a folder whose name contains a
 //!   string is answered `NO [SERVERBUG]` every time (a source that cannot hand out its mail).
+//! - [`Refusal::ChangeAppended`]: an appended message (a non-synchronizing literal) that
+//!   contains a string is stored with a header line added in front, [`CHANGED_HEADER`] (a
+//!   target that rewrites what it is given, under another size).
 //!
 //! Only commands on one line are refused (never one carrying a literal); literals the client
-//! sends are forwarded as they are. Stops listening and closes its connections on drop.
+//! sends are forwarded as they are, but for the change above. Stops listening and closes its
+//! connections on drop.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -24,7 +28,12 @@ pub enum Refusal {
     Create(String),
     /// Message bodies of folders whose name contains the string.
     FetchBodies(String),
+    /// Appended messages containing the string get [`CHANGED_HEADER`] added in front.
+    ChangeAppended(String),
 }
+
+/// The header line [`Refusal::ChangeAppended`] adds to a message.
+pub const CHANGED_HEADER: &[u8] = b"X-Changed-By: testkit-proxy\r\n";
 
 /// The refusing proxy.
 pub struct RefusingProxy {
@@ -87,7 +96,7 @@ impl RefusingProxy {
         self.addr.port()
     }
 
-    /// Commands it answered with a refusal so far.
+    /// Commands it answered with a refusal (or messages it changed) so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::SeqCst)
     }
@@ -147,6 +156,8 @@ fn client_side(
     let mut line: Vec<u8> = Vec::new();
     let mut literal: u64 = 0;
     let mut continued = false;
+    // A non-synchronizing literal held back whole, to be changed: its line and its bytes.
+    let mut held: Option<(Vec<u8>, Vec<u8>)> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = from.read(&mut buf)?;
@@ -158,9 +169,19 @@ fn client_side(
         while !data.is_empty() {
             if literal > 0 {
                 let k = (literal as usize).min(data.len());
-                to.write_all(&data[..k])?;
+                match &mut held {
+                    Some((_, body)) => body.extend_from_slice(&data[..k]),
+                    None => to.write_all(&data[..k])?,
+                }
                 literal -= k as u64;
                 data = &data[k..];
+                if literal == 0
+                    && let Some((head, body)) = held.take()
+                {
+                    let (head, body) = change(head, body, refusal, refused);
+                    to.write_all(&head)?;
+                    to.write_all(&body)?;
+                }
                 continue;
             }
             let Some(end) = data.iter().position(|&b| b == b'\n') else {
@@ -171,7 +192,20 @@ fn client_side(
             data = &data[end + 1..];
             let text = String::from_utf8_lossy(&line).trim_end().to_string();
             if let Some(size) = trailing_literal(&text) {
-                to.write_all(&line)?;
+                let appending = continued
+                    || text
+                        .split(' ')
+                        .nth(1)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("APPEND"));
+                if matches!(refusal, Refusal::ChangeAppended(_))
+                    && appending
+                    && text.ends_with("+}")
+                    && size > 0
+                {
+                    held = Some((std::mem::take(&mut line), Vec::new()));
+                } else {
+                    to.write_all(&line)?;
+                }
                 line.clear();
                 literal = size;
                 continued = true;
@@ -196,6 +230,32 @@ fn client_side(
             line.clear();
         }
     }
+}
+
+/// A held literal as [`Refusal::ChangeAppended`] forwards it: with [`CHANGED_HEADER`] in front
+/// and its announcement grown to match when it contains the string, else as it came.
+fn change(
+    head: Vec<u8>,
+    body: Vec<u8>,
+    refusal: &Refusal,
+    changed: &AtomicU64,
+) -> (Vec<u8>, Vec<u8>) {
+    let Refusal::ChangeAppended(marker) = refusal else {
+        return (head, body);
+    };
+    let found = !marker.is_empty() && body.windows(marker.len()).any(|w| w == marker.as_bytes());
+    let Some(open) = head.iter().rposition(|&b| b == b'{') else {
+        return (head, body);
+    };
+    if !found {
+        return (head, body);
+    }
+    changed.fetch_add(1, Ordering::SeqCst);
+    let mut new_body = CHANGED_HEADER.to_vec();
+    new_body.extend_from_slice(&body);
+    let mut new_head = head[..open].to_vec();
+    new_head.extend_from_slice(format!("{{{}+}}\r\n", new_body.len()).as_bytes());
+    (new_head, new_body)
 }
 
 /// The refusal for one complete command line, if it is refused; tracks the selected folder.

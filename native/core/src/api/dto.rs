@@ -291,6 +291,7 @@ pub fn endpoint(e: &EndpointRecord) -> Value {
         "MaxConcurrentIncrementalSyncs": e.max_concurrent_incremental_syncs,
         "MaxConnectionsPerUser": e.max_connections_per_user,
         "PreserveOrder": e.preserve_order,
+        "DisableCompression": e.disable_compression,
         "MailboxPermission": "Admin",
         "CaFile": e.ca_file,
         "HasCredentials": e.admin_secret.is_some(),

@@ -84,6 +84,10 @@ pub struct MigrateArgs {
     /// (-PreserveOrder).
     #[arg(long)]
     preserve_order: bool,
+    /// Never turn on COMPRESS=DEFLATE, on the source nor on the target (-DisableCompression;
+    /// also IMAPMIGRATION_COMPRESS=0). On by default where a server offers it.
+    #[arg(long)]
+    no_compress: bool,
     /// Seconds connecting may take (Set-MigrationConfig -ConnectTimeout; default 15). The stall
     /// limits given here win over the stored ones and the IMAPMIGRATION_TIMEOUT_* variables.
     #[arg(long, value_name = "SECS")]
@@ -361,6 +365,7 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
         "maxConcurrentIncrementalSyncs".into(),
         json!(a.concurrency.max(1)),
     );
+    src.insert("disableCompression".into(), json!(a.no_compress));
     let mut created = Vec::new();
     if put_endpoint(&home, src)? {
         created.push(src_name.clone());
@@ -374,6 +379,7 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
             json!(a.connections_per_user),
         );
         args.insert("preserveOrder".into(), json!(a.preserve_order));
+        args.insert("disableCompression".into(), json!(a.no_compress));
         if let Some((login, admin, password)) = &p.target_admin {
             args.insert("targetLogin".into(), json!(login));
             args.insert("masterUserSeparator".into(), json!(a.master_separator));

@@ -46,7 +46,7 @@ pub use budget::{
 pub use error::{Error, Side, imap_code};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
 pub use retry::RetryPolicy;
-pub use server::server_config;
+pub use server::{COMPRESS_VAR, compression_allowed, server_config};
 
 /// One user to copy.
 #[derive(Debug, Clone)]

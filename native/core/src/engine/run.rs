@@ -509,7 +509,9 @@ fn count_earlier_skips(
         .map_err(|e| Error::store("read skipped items", e))?;
     for i in items {
         match i.kind {
-            SkippedKind::BadItem => stats.bad_items.fetch_add(1, Ordering::Relaxed),
+            SkippedKind::BadItem | SkippedKind::ChangedItem => {
+                stats.bad_items.fetch_add(1, Ordering::Relaxed)
+            }
             SkippedKind::LargeItem => stats.large_items.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };

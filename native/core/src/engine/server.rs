@@ -7,8 +7,24 @@ use std::time::Duration;
 use imapmigration_imap as imap;
 use imapmigration_store::{EndpointRecord, SecurityMode, Store};
 
+/// The environment variable that turns COMPRESS=DEFLATE off for every endpoint (`0`).
+pub const COMPRESS_VAR: &str = "IMAPMIGRATION_COMPRESS";
+
+/// Whether COMPRESS=DEFLATE may be used with endpoint `e`: not when it has
+/// `-DisableCompression`, nor when `IMAPMIGRATION_COMPRESS` is `0` (or `off`, `false`, `no`).
+pub fn compression_allowed(e: &EndpointRecord, env: Option<&str>) -> bool {
+    let env_off = env.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "off" | "false" | "no"
+        )
+    });
+    !e.disable_compression && !env_off
+}
+
 /// Connection settings of an endpoint: host, port and security as recorded, its certificate
-/// rules, and the stall limits of [`timeouts`].
+/// rules, whether compression may be used ([`compression_allowed`]), and the stall limits of
+/// [`timeouts`].
 pub fn server_config(e: &EndpointRecord) -> imap::ServerConfig {
     let security = match e.security {
         SecurityMode::None => imap::Security::None,
@@ -19,6 +35,7 @@ pub fn server_config(e: &EndpointRecord) -> imap::ServerConfig {
     cfg.accept_untrusted = e.accept_untrusted;
     cfg.ca_file = e.ca_file.as_ref().map(PathBuf::from);
     cfg.timeouts = timeouts();
+    cfg.compress = compression_allowed(e, std::env::var(COMPRESS_VAR).ok().as_deref());
     cfg
 }
 

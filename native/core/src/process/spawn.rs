@@ -26,6 +26,7 @@ use super::lock;
 /// - `IMAPMIGRATION_TIMEOUT_*`, `IMAPMIGRATION_MIN_RATE`, `IMAPMIGRATION_RETRY_*`: the stall
 ///   limits and retry numbers (durations and counts), knobs for tests;
 /// - `IMAPMIGRATION_MEMORY_BUDGET`: the memory budget, when the config does not set one;
+/// - `IMAPMIGRATION_COMPRESS`: `0` turns COMPRESS=DEFLATE off for every endpoint;
 /// - `IMAPMIGRATION_WORKER_HEARTBEAT_SECS`, `IMAPMIGRATION_WORKER_STALE_SECS`: the heartbeat
 ///   and staleness of workers ([`super::liveness`]), knobs for tests.
 pub const WORKER_ENV: &[&str] = &[
@@ -44,6 +45,7 @@ pub const WORKER_ENV: &[&str] = &[
     "IMAPMIGRATION_MIN_RATE",
     "IMAPMIGRATION_RETRY_",
     "IMAPMIGRATION_MEMORY_BUDGET",
+    crate::engine::COMPRESS_VAR,
     super::liveness::HEARTBEAT_ENV,
     super::liveness::STALE_ENV,
 ];

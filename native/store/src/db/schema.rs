@@ -109,5 +109,10 @@ ALTER TABLE endpoints ADD COLUMN max_connections_per_user INTEGER NOT NULL DEFAU
 ALTER TABLE endpoints ADD COLUMN preserve_order INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 5: whether COMPRESS=DEFLATE stays off with an endpoint (`-DisableCompression`).
+const V5: &str = r#"
+ALTER TABLE endpoints ADD COLUMN disable_compression INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4, V5];

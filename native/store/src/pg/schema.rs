@@ -142,5 +142,10 @@ CREATE TABLE leases (
 CREATE INDEX leases_user ON leases(user_id, acquired_at);
 "#;
 
+/// Version 6: `db/schema.rs` V5.
+const V6: &str = r#"
+ALTER TABLE endpoints ADD COLUMN disable_compression BIGINT NOT NULL DEFAULT 0;
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];

@@ -110,12 +110,17 @@ service stats {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
-{capability}}}
+{plugins}{capability}}}
 {extra}
 "#,
             imap = self.imap_port,
             imaps = self.imaps_port,
             extra = opts.extra_config,
+            plugins = if opts.compression {
+                "  mail_plugins = $mail_plugins imap_zlib\n"
+            } else {
+                ""
+            },
             capability = match self.profile.imap_capability() {
                 Some(list) => format!("  imap_capability = {list}\n"),
                 None => String::new(),

@@ -124,6 +124,8 @@ pub struct DovecotOptions {
     /// The capability list advertised (`imap_capability`); [`ServerProfile::Full`] leaves
     /// Dovecot's own.
     pub profile: ServerProfile,
+    /// Load the `imap_zlib` plugin: the server advertises `COMPRESS=DEFLATE` (RFC 4978).
+    pub compression: bool,
     /// Appended verbatim to dovecot.conf.
     pub extra_config: String,
     /// The personal namespace's hierarchy separator (`/`, or `.` as Courier and Cyrus without
@@ -144,6 +146,7 @@ impl Default for DovecotOptions {
             maildir_root: None,
             auth_debug: false,
             profile: ServerProfile::Full,
+            compression: false,
             extra_config: String::new(),
             separator: '/',
         }
@@ -172,6 +175,12 @@ impl DovecotOptions {
     /// Advertises this profile's capability list.
     pub fn profile(mut self, profile: ServerProfile) -> Self {
         self.profile = profile;
+        self
+    }
+
+    /// Offers `COMPRESS=DEFLATE` (Dovecot's `imap_zlib` plugin).
+    pub fn with_compression(mut self) -> Self {
+        self.compression = true;
         self
     }
 

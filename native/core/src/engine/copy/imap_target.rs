@@ -16,7 +16,7 @@ use super::context::{FolderPass, dst_err, st};
 use super::hashes::body_keys;
 use super::lanes::{LANE_GROUP, Lanes, lanes_for};
 use super::listing::{META_BATCH, fetch_meta_uids};
-use super::skipped::{Headers, Refused, record_bad, summary_headers};
+use super::skipped::{Headers, Refused, record_bad, record_changed, summary_headers};
 use super::stream::{Commit, Item, begin_rows, commit, next_group};
 use super::target::{FlagPolicy, FlagWork, Located, Siblings, TargetFolder, TargetMessage};
 
@@ -327,20 +327,23 @@ impl TargetFolder for ImapFolder<'_> {
         };
         let rx = Mutex::new(rx);
         let halt = CancellationToken::new();
+        let landed = std::sync::Mutex::new(Vec::new());
         let name = self.name.as_str();
         if permits.is_empty() {
             let group = pass.ctx.opts.chunk.max(1);
-            return write_messages(pass, self.session, name, &rx, group, &halt).await;
+            write_messages(pass, self.session, name, &rx, group, &halt, &landed).await?;
+            let landed = landed.into_inner().unwrap_or_else(|p| p.into_inner());
+            return check_landed(pass, self.session, name, landed).await;
         }
         tracing::debug!(extra = permits.len(), "appending over more connections");
-        let (rx, halt) = (&rx, &halt);
-        let main = write_messages(pass, self.session, name, rx, LANE_GROUP, halt);
+        let (rx, halt, shared) = (&rx, &halt, &landed);
+        let main = write_messages(pass, self.session, name, rx, LANE_GROUP, halt, shared);
         let extra = permits.into_iter().map(|p| async move {
             // The first lane starts at once; the others join as they log in.
             let Some((mut s, _permit)) = lanes.open(pass.ctx, p).await else {
                 return Ok(());
             };
-            let r = write_messages(pass, &mut s, name, rx, LANE_GROUP, halt).await;
+            let r = write_messages(pass, &mut s, name, rx, LANE_GROUP, halt, shared).await;
             if r.is_ok() {
                 let _ = s.logout().await;
             }
@@ -350,8 +353,72 @@ impl TargetFolder for ImapFolder<'_> {
         // The first failure is the one to report; the lanes it stopped say only "halted".
         first?;
         others.into_iter().collect::<Result<Vec<()>, Error>>()?;
-        Ok(())
+        let landed = landed.into_inner().unwrap_or_else(|p| p.into_inner());
+        check_landed(pass, self.session, name, landed).await
     }
+}
+
+/// A message the target confirmed with its UID (APPENDUID), to check what landed.
+struct Landed {
+    src_uid: u32,
+    dst_uid: u32,
+    /// Bytes sent: the source's message with CRLF line ends.
+    sent: u64,
+    /// The source's size as listed.
+    size: u64,
+    date: i64,
+    headers: Headers,
+}
+
+/// Checks what landed: the target's `RFC822.SIZE` of every message it confirmed with a UID
+/// (UIDPLUS), one `UID FETCH` per 1,000 messages, against the bytes sent. Those are the
+/// source's message with CRLF line ends, the form a target stores a bare-LF message in, so
+/// line-end normalization is no difference; any other difference is a message the server
+/// changed (Cyrus' `munge8bit` rewriting 8-bit headers keeps the size and is not seen here),
+/// reported per item as ChangedItem. The copy stays on the target and stays recorded.
+async fn check_landed(
+    pass: &FolderPass<'_>,
+    s: &mut imap::Session,
+    name: &str,
+    landed: Vec<Landed>,
+) -> Result<(), Error> {
+    if landed.is_empty() {
+        return Ok(());
+    }
+    s.examine(name)
+        .await
+        .map_err(dst_err(format!("examine folder {name}")))?;
+    let mut by_dst: HashMap<u32, Landed> = landed.into_iter().map(|l| (l.dst_uid, l)).collect();
+    let mut uids: Vec<u32> = by_dst.keys().copied().collect();
+    uids.sort_unstable();
+    for c in uids.chunks(META_BATCH) {
+        let got = s
+            .fetch_sizes(&imap::UidSet::from_iter(c))
+            .await
+            .map_err(dst_err("fetch the sizes of appended messages"))?;
+        for (uid, stored) in got {
+            let Some(l) = by_dst.remove(&uid) else {
+                continue;
+            };
+            if u64::from(stored) != l.sent {
+                let item = Refused {
+                    uid: l.src_uid,
+                    size: l.size,
+                    date: l.date,
+                    headers: l.headers,
+                };
+                record_changed(pass, item, l.sent, u64::from(stored))?;
+            }
+        }
+    }
+    if !by_dst.is_empty() {
+        // Expunged meanwhile by someone else: nothing to compare.
+        tracing::warn!(
+            missing = by_dst.len(),
+            "messages the target confirmed are no longer in the folder"
+        );
+    }
+    Ok(())
 }
 
 /// A message sent and not yet confirmed.
@@ -360,6 +427,8 @@ struct Sent {
     /// command completes, so the share is released only then.
     _reserved: Option<Reservation>,
     size: u64,
+    /// Bytes sent (CRLF line ends).
+    sent: u64,
     flags: String,
     date: i64,
     headers: Headers,
@@ -371,6 +440,8 @@ struct Book {
     sent: HashMap<u32, Sent>,
     sizes: HashMap<u32, u64>,
     pending: Vec<Commit>,
+    /// Messages confirmed with a UID, for [`check_landed`].
+    landed: Vec<Landed>,
     /// A temporary refusal: the row stays in state 0 and the folder is tried again.
     retry_later: Option<imap::ServerRefusal>,
 }
@@ -392,6 +463,16 @@ impl Book {
                     self.sizes.insert(uid, info.size);
                     self.pending
                         .push((uid, MessageState::Copied, dst_uid, info.flags));
+                    if let Some(dst_uid) = dst_uid {
+                        self.landed.push(Landed {
+                            src_uid: uid,
+                            dst_uid,
+                            sent: info.sent,
+                            size: info.size,
+                            date: info.date,
+                            headers: info.headers,
+                        });
+                    }
                 }
                 Err(r) if r.is_retryable() => self.retry_later = Some(r),
                 Err(r) => {
@@ -414,7 +495,8 @@ impl Book {
 
 /// Appends what the reader sends into the unselected folder `name`, taking up to `group`
 /// messages at a time off `rx` (which other connections into the folder may share). Stops
-/// taking messages when `halt` is cancelled, and cancels it when it fails itself.
+/// taking messages when `halt` is cancelled, and cancels it when it fails itself. Adds the
+/// messages confirmed with a UID to `landed`.
 async fn write_messages(
     pass: &FolderPass<'_>,
     s: &mut imap::Session,
@@ -422,8 +504,9 @@ async fn write_messages(
     rx: &Mutex<mpsc::Receiver<Item>>,
     group: usize,
     halt: &CancellationToken,
+    landed: &std::sync::Mutex<Vec<Landed>>,
 ) -> Result<(), Error> {
-    let r = write_lane(pass, s, name, rx, group, halt).await;
+    let r = write_lane(pass, s, name, rx, group, halt, landed).await;
     if r.is_err() {
         halt.cancel();
     }
@@ -437,6 +520,7 @@ async fn write_lane(
     rx: &Mutex<mpsc::Receiver<Item>>,
     group_max: usize,
     halt: &CancellationToken,
+    landed: &std::sync::Mutex<Vec<Landed>>,
 ) -> Result<(), Error> {
     let ctx = pass.ctx;
     let (window, chunk) = (ctx.window.bytes(), ctx.opts.chunk.max(1));
@@ -473,23 +557,25 @@ async fn write_lane(
             .map_err(st("begin messages"))?;
         for it in group {
             let flags: Vec<String> = it.flags.iter().map(str::to_string).collect();
-            // Recorded before sending: a fast server's answer can arrive within the push.
-            book.sent.insert(
-                it.uid,
-                Sent {
-                    _reserved: it.reserved,
-                    size: it.body.len() as u64,
-                    flags: it.flags.to_stored(),
-                    date: it.date.timestamp(),
-                    headers: summary_headers(&it.body),
-                },
-            );
+            let (size, headers) = (it.body.len() as u64, summary_headers(&it.body));
             // Sent with CRLF line ends (as the row's size says): a target stores them so, or
             // refuses bare newlines.
             let body = match crlf_body(&it.body) {
                 Some(b) => bytes::Bytes::from(b),
                 None => it.body,
             };
+            // Recorded before sending: a fast server's answer can arrive within the push.
+            book.sent.insert(
+                it.uid,
+                Sent {
+                    _reserved: it.reserved,
+                    size,
+                    sent: body.len() as u64,
+                    flags: it.flags.to_stored(),
+                    date: it.date.timestamp(),
+                    headers,
+                },
+            );
             let outs = appender
                 .push_bytes(u64::from(it.uid), body, &flags, it.date)
                 .await
@@ -527,6 +613,10 @@ async fn write_lane(
         .map_err(dst_err("append messages"))?;
     let r = book.settle(pass, outs);
     commit(ctx, pass.folder_id, &mut book.pending, &mut book.sizes)?;
+    landed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .append(&mut book.landed);
     if let Some(e) = limit_err {
         return Err(e);
     }

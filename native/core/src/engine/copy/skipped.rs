@@ -1,6 +1,8 @@
 //! Items not copied, for the skipped-items report: messages over the size limit (LargeItem,
-//! found while planning) and messages the target refused (BadItem, found while writing). Each
-//! counts against its limit, including those skipped in earlier passes.
+//! found while planning), messages the target refused (BadItem, found while writing) and
+//! messages the target stored changed (ChangedItem, found checking what landed). Each counts
+//! against its limit (ChangedItem against -BadItemLimit), including those skipped in earlier
+//! passes.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -150,6 +152,43 @@ pub(super) fn record_bad_because(
     item: Refused,
     reason: String,
 ) -> Result<(), Error> {
+    record_counted(pass, item, SkippedKind::BadItem, reason)
+}
+
+/// Records a message the target stored changed (ChangedItem): it is on the target, under
+/// another size than the `sent` bytes (CRLF line ends, so a difference that is not line-end
+/// normalization). Counts against `-BadItemLimit`.
+pub(super) fn record_changed(
+    pass: &FolderPass<'_>,
+    item: Refused,
+    sent: u64,
+    stored: u64,
+) -> Result<(), Error> {
+    let source = item.size;
+    let as_sent = if sent == source {
+        String::new()
+    } else {
+        format!(" ({sent} with CRLF line ends, as sent)")
+    };
+    let reason = format!(
+        "changed by the target server: it stores {stored} bytes where the source's message has {source}{as_sent}"
+    );
+    tracing::warn!(
+        uid = item.uid,
+        sent,
+        stored,
+        "the target changed a message on APPEND"
+    );
+    record_counted(pass, item, SkippedKind::ChangedItem, reason)
+}
+
+/// Records a skipped item of `kind` that counts against `-BadItemLimit`, and enforces it.
+fn record_counted(
+    pass: &FolderPass<'_>,
+    item: Refused,
+    kind: SkippedKind,
+    reason: String,
+) -> Result<(), Error> {
     let ctx = pass.ctx;
     let h = item.headers;
     let inserted = ctx
@@ -159,7 +198,7 @@ pub(super) fn record_bad_because(
             user_id: ctx.user_id,
             folder: pass.plan.display(),
             src_uid: Some(item.uid),
-            kind: SkippedKind::BadItem,
+            kind,
             subject: h.subject,
             sender: h.sender,
             recipients: h.recipients,
