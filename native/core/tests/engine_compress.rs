@@ -205,6 +205,16 @@ fn the_environment_knob_turns_compression_off() {
     assert!(!engine::compression_allowed(&disabled, None));
 }
 
+/// The knob reaches a worker the cmdlets start: it is on the list of variables a worker keeps.
+#[test]
+fn the_environment_knob_reaches_the_worker() {
+    assert!(
+        imapmigration::process::WORKER_ENV.contains(&engine::COMPRESS_VAR),
+        "{} is not passed to workers",
+        engine::COMPRESS_VAR
+    );
+}
+
 /// A server that advertises COMPRESS=DEFLATE, then answers `COMPRESS DEFLATE` with NO: the
 /// session goes on uncompressed, not an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,7 +45,7 @@ pub const WORKER_ENV: &[&str] = &[
     "IMAPMIGRATION_MIN_RATE",
     "IMAPMIGRATION_RETRY_",
     "IMAPMIGRATION_MEMORY_BUDGET",
-    crate::engine::COMPRESS_VAR,
+    "IMAPMIGRATION_COMPRESS",
     super::liveness::HEARTBEAT_ENV,
     super::liveness::STALE_ENV,
 ];
