@@ -363,3 +363,57 @@ async fn a_huge_literal_that_trickles_is_a_stall_or_refused_over_the_size_limit(
         &["announced a literal of 1000000000 bytes, more than"],
     );
 }
+
+/// With the default stall limits and the standard retry policy (waits included), how long each
+/// stall mode takes until the user fails, and with what: the figures of the reliability issue
+/// note. All modes run at once (about two minutes), so it is a long-mode test
+/// (`scripts/test --long`). Each must end failed with the phase in its words; the times are
+/// printed, not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long mode: scripts/test --long"]
+async fn default_stall_limits_report_each_mode() {
+    let cases: [(HostileMode, ErrorCode, &str); 5] = [
+        (
+            HostileMode::SilentGreeting,
+            ErrorCode::EndpointUnreachable,
+            "sent no greeting within 30 s",
+        ),
+        (
+            HostileMode::GarbageGreeting,
+            ErrorCode::Protocol,
+            "sent no IMAP greeting",
+        ),
+        (
+            HostileMode::EndlessLine,
+            ErrorCode::Protocol,
+            "line of more than 1048576 bytes",
+        ),
+        (
+            HostileMode::TrickleLine,
+            ErrorCode::EndpointUnreachable,
+            "under the 1024 bytes/s required",
+        ),
+        (
+            HostileMode::HugeLiteral,
+            ErrorCode::EndpointUnreachable,
+            "under the 1024 bytes/s required",
+        ),
+    ];
+    let runs = cases.iter().map(|&(mode, code, words)| async move {
+        let server = HostileImap::start(mode, mailbox()).expect("server");
+        let started = std::time::Instant::now();
+        let r = run_with(server, &RetryPolicy::standard(), |_| {}).await;
+        (mode, code, words, started.elapsed(), r)
+    });
+    for (mode, code, words, took, r) in futures::future::join_all(runs).await {
+        eprintln!(
+            "{mode:?}: failed after {:.1} s, {} connection(s): {}",
+            took.as_secs_f64(),
+            r.connections,
+            r.result
+                .as_ref()
+                .map_or_else(|e| e.to_string(), |_| "synced".into())
+        );
+        assert_stall_failure(&r, code, &[words]);
+    }
+}
