@@ -179,7 +179,7 @@ fn wait_user_status(home: &Home, email: &str, status: &str) {
 }
 
 /// Whether the long mode runs (`scripts/test --long`, or `IMAPMIGRATION_LONG=1`): 10 kill points
-/// instead of 3, and the 60 s target outage.
+/// instead of 3. (The 60 s target outage is an ignored test, which the long mode runs.)
 fn long_mode() -> bool {
     std::env::var("IMAPMIGRATION_LONG").is_ok_and(|v| v == "1")
 }
@@ -920,7 +920,7 @@ fn start_resumes_a_starting_batch_whose_worker_is_gone() {
     );
 }
 
-/// Long mode only (`scripts/test --long`): the IMAP target goes down for 60 s in the middle of
+/// Long mode only (ignored; `scripts/test --long` runs it): the IMAP target goes down for 60 s in the middle of
 /// a run (every connection cut, new ones closed at once) and comes back; the drops are retried
 /// within the 10-minute budget, the run finishes Synced with every message on the target once.
 #[test]
