@@ -553,6 +553,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {selector}: {e}"))
     }
 
+    /// Clicks what `selector` finds and waits until the browser has left the page it was on
+    /// (the old page's root goes stale), so that what is looked for next is on the new page:
+    /// the wizard's steps share class names, and a lookup racing the navigation would find the
+    /// old page's element.
+    async fn follow(&self, selector: &str) {
+        let old = self
+            .c()
+            .find(fantoccini::Locator::Css("html"))
+            .await
+            .unwrap();
+        self.css(selector).await.click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while old.tag_name().await.is_ok() {
+            assert!(Instant::now() < deadline, "{selector} did not load a page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn fill(&self, selector: &str, text: &str) {
         let e = self.css(selector).await;
         e.clear().await.unwrap();
@@ -604,7 +622,7 @@ async fn the_eac_steps_in_headless_chromium() {
     b.screenshot("01-dashboard-empty").await;
 
     // The wizard: the users, the IMAP configuration, Test connection.
-    b.css("a[href='/new']").await.click().await.unwrap();
+    b.follow("a[href='/new']").await;
     b.css("input#csv_file")
         .await
         .send_keys(&csv.display().to_string())
@@ -621,11 +639,7 @@ async fn the_eac_steps_in_headless_chromium() {
     b.fill("#batch_name", "browser1").await;
     b.screenshot("02-wizard").await;
     // Check the users: each row's validation warning before anything is created.
-    b.css("button[name=op][value=preview]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    b.follow("button[name=op][value=preview]").await;
     let preview = b.css("section.preview").await;
     assert_eq!(
         b.css("section.preview p.test-result")
@@ -640,11 +654,7 @@ async fn the_eac_steps_in_headless_chromium() {
     assert!(text.contains("Row 2 (no-at-sign)"), "{text}");
     assert_eq!(w.batch_count(), 0, "a preview creates nothing");
     b.screenshot("02b-wizard-users-checked").await;
-    b.css("button[name=op][value=test]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    b.follow("button[name=op][value=test]").await;
     let result = b.css("p.test-result").await;
     assert_eq!(
         result.attr("data-result").await.unwrap().as_deref(),
@@ -663,21 +673,13 @@ async fn the_eac_steps_in_headless_chromium() {
     b.screenshot("03-wizard-tested").await;
 
     // Create: the batch page shows the bad row; it waits for review, Resume starts it.
-    b.css("button[name=op][value=create]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    b.follow("button[name=op][value=create]").await;
     let warnings = b.css("ul.warnings").await.text().await.unwrap();
     assert!(warnings.contains("Row 2 (no-at-sign)"), "{warnings}");
     let source = b.c().source().await.unwrap();
     assert!(!source.contains("Bad-Row-Secret") && !source.contains("pw-eve"));
     b.screenshot("04-batch-review").await;
-    b.css("form[action='/batches/browser1/action/start'] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    b.follow("form[action='/batches/browser1/action/start'] button").await;
     // The page refreshes itself: the user's row reaches Synced without a reload.
     b.wait_text("#users td.status", "Synced", Duration::from_secs(120))
         .await;
@@ -691,7 +693,7 @@ async fn the_eac_steps_in_headless_chromium() {
     b.screenshot("05-batch-synced").await;
 
     // The user.
-    b.css("#users a").await.click().await.unwrap();
+    b.follow("#users a").await;
     let facts = b.css("dl.facts").await.text().await.unwrap();
     assert!(
         facts.contains("30 synced, 0 skipped, 30 in the source mailbox"),
@@ -719,7 +721,7 @@ async fn the_eac_steps_in_headless_chromium() {
     assert!(report.contains("eve@contoso.test"), "{report}");
 
     // The endpoints page.
-    b.css("a[href='/endpoints']").await.click().await.unwrap();
+    b.follow("a[href='/endpoints']").await;
     let row = b
         .css("tr[data-endpoint=onprem]")
         .await
