@@ -679,7 +679,8 @@ async fn the_eac_steps_in_headless_chromium() {
     let source = b.c().source().await.unwrap();
     assert!(!source.contains("Bad-Row-Secret") && !source.contains("pw-eve"));
     b.screenshot("04-batch-review").await;
-    b.follow("form[action='/batches/browser1/action/start'] button").await;
+    b.follow("form[action='/batches/browser1/action/start'] button")
+        .await;
     // The page refreshes itself: the user's row reaches Synced without a reload.
     b.wait_text("#users td.status", "Synced", Duration::from_secs(120))
         .await;
