@@ -470,10 +470,11 @@ impl Appender<'_> {
             tracing::debug!(tag = %t.tag, "discarding completion of an abandoned command");
             return;
         };
-        if self.session.unterminated.as_deref() == Some(t.tag.as_str()) {
-            // The server ended the command early: nothing more may be added to it.
-            self.session.unterminated = None;
-        }
+        // A completion can come before the command's final CRLF was sent: Dovecot answers NO
+        // as soon as one message of a MULTIAPPEND fails and goes on reading the command (its
+        // non-synchronizing literals cannot be skipped otherwise) up to that CRLF. So the
+        // command stays open to be ended (`unterminated`), and nothing more is added to it:
+        // `push_multi` finds it no longer in flight and ends it before starting the next.
         self.bytes_in_flight -= f.size;
         match t.refusal() {
             Some(r) if f.parts.len() > 1 => {

@@ -28,6 +28,16 @@ struct Cmd {
 /// what it returns. Every received byte is recorded.
 async fn serve(
     greeting: &'static str,
+    on_cmd: impl FnMut(&Cmd) -> Vec<u8> + Send + 'static,
+) -> (u16, Arc<Mutex<Vec<u8>>>) {
+    serve_hooked(greeting, |_, _| Vec::new(), on_cmd).await
+}
+
+/// Like [`serve`], with `on_literal(tag, literal)` called as each literal has been read, before
+/// the command has ended; what it returns is written at once (an early completion).
+async fn serve_hooked(
+    greeting: &'static str,
+    mut on_literal: impl FnMut(&str, &[u8]) -> Vec<u8> + Send + 'static,
     mut on_cmd: impl FnMut(&Cmd) -> Vec<u8> + Send + 'static,
 ) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -62,6 +72,11 @@ async fn serve(
                 let mut buf = vec![0; n];
                 r.read_exact(&mut buf).await.unwrap();
                 rec.lock().unwrap().extend_from_slice(&buf);
+                let tag = text.split(' ').next().unwrap_or("").to_string();
+                let early = on_literal(&tag, &buf);
+                if !early.is_empty() {
+                    w.write_all(&early).await.unwrap();
+                }
                 let mut more = Vec::new();
                 r.read_until(b'\n', &mut more).await.unwrap();
                 rec.lock().unwrap().extend_from_slice(&more);
@@ -385,6 +400,90 @@ async fn refused_multiappend_is_sent_again_one_by_one_and_only_the_bad_message_f
         6,
         "{text}"
     );
+    s.select("INBOX").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_multiappend_refused_before_its_end_is_still_ended_and_its_messages_sent_again() {
+    // As Dovecot does: the tagged NO goes out as soon as one message fails, and the server
+    // goes on reading the command (its literals cannot be skipped otherwise) until the final
+    // CRLF; only then does it read the next command. A client that took the NO for the end
+    // of the command and started the next one without that CRLF would wait for ever.
+    let refused = Arc::new(Mutex::new(String::new()));
+    let early = refused.clone();
+    let (port, seen) = serve_hooked(
+        multi_greeting(),
+        move |tag, lit| {
+            if lit.windows(3).any(|w| w == b"bad") {
+                *early.lock().unwrap() = tag.to_string();
+                return format!("{tag} NO [OVERQUOTA] Quota exceeded\r\n").into_bytes();
+            }
+            Vec::new()
+        },
+        basic(MULTI_CAPS, {
+            let refused = refused.clone();
+            move |c| {
+                if !c.line.starts_with("APPEND") {
+                    return format!("{} BAD unexpected\r\n", c.tag).into_bytes();
+                }
+                if *refused.lock().unwrap() == c.tag {
+                    // Answered already; the rest of the command was read and dropped.
+                    return Vec::new();
+                }
+                let uids: Vec<String> = c
+                    .literals
+                    .iter()
+                    .map(|l| {
+                        let body = String::from_utf8_lossy(l).to_string();
+                        let i: u32 = body.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+                        (100 + i).to_string()
+                    })
+                    .collect();
+                format!("{} OK [APPENDUID 7 {}] done\r\n", c.tag, uids.join(",")).into_bytes()
+            }
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let date = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let mut outcomes = Vec::new();
+    {
+        let mut app = s.appender("INBOX", 1 << 20, 16);
+        for i in 0..5u64 {
+            let kind = if i == 0 { "bad" } else { "good" };
+            let body = format!("Subject: x\r\n\r\n{kind} {i}\r\n");
+            outcomes.extend(app.push(i, body.as_bytes(), &[], date).await.unwrap());
+            if i == 0 {
+                // The NO arrives while the command is still open.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        outcomes.extend(app.finish().await.unwrap());
+    }
+    outcomes.sort_by_key(|o| o.id);
+    let got: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o.id, o.result.clone().ok()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, None),
+            (1, Some(Some(101))),
+            (2, Some(Some(102))),
+            (3, Some(Some(103))),
+            (4, Some(Some(104)))
+        ]
+    );
+    let r = outcomes[0].result.clone().unwrap_err();
+    assert_eq!(r.code.as_deref(), Some("OVERQUOTA"), "{r:?}");
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    // The refused command, ended by its CRLF, then one command with the other four: the NO
+    // answered the only message sent before it.
+    assert_eq!(text.matches(" APPEND ").count(), 2, "{text}");
+    assert!(text.contains("bad 0\r\n\r\n"), "{text}");
     s.select("INBOX").await.unwrap();
 }
 
