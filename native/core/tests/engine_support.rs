@@ -47,6 +47,7 @@ pub struct Env {
 /// A fresh state directory: endpoint `source` (127.0.0.1), batch `batch`, and one user,
 /// alice@example.com with [`PASSWORD`].
 pub fn env() -> Env {
+    trace_if_asked();
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("home")).expect("open store");
     let ep = EndpointRecord::new("source", "127.0.0.1");
@@ -159,6 +160,17 @@ impl Progress for Counting {
     }
     fn skipped(&self, n: u64) {
         self.skipped.fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+/// With `RUST_LOG` set, the engine's log goes to the test's stderr (shown for a failing test),
+/// so a failure seen once under load can be read afterwards.
+fn trace_if_asked() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }
 
