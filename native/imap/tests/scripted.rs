@@ -340,6 +340,12 @@ async fn multiappend_carries_many_messages_per_command_and_maps_appenduid_sets()
     s.select("INBOX").await.unwrap();
 }
 
+/// The number a test body ends with (`... good 3`).
+fn body_number(literal: &[u8]) -> u32 {
+    let body = String::from_utf8_lossy(literal);
+    body.trim_end().rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 #[tokio::test]
 async fn refused_multiappend_is_sent_again_one_by_one_and_only_the_bad_message_fails() {
     let (port, seen) = serve(
@@ -354,8 +360,7 @@ async fn refused_multiappend_is_sent_again_one_by_one_and_only_the_bad_message_f
                 if bad {
                     return format!("{} NO [LIMIT] message too large\r\n", c.tag).into_bytes();
                 }
-                let body = String::from_utf8_lossy(&c.literals[0]).to_string();
-                let i: u32 = body.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+                let i = body_number(&c.literals[0]);
                 return format!("{} OK [APPENDUID 7 {}] done\r\n", c.tag, 100 + i).into_bytes();
             }
             format!("{} BAD unexpected\r\n", c.tag).into_bytes()
@@ -433,11 +438,7 @@ async fn a_multiappend_refused_before_its_end_is_still_ended_and_its_messages_se
                 let uids: Vec<String> = c
                     .literals
                     .iter()
-                    .map(|l| {
-                        let body = String::from_utf8_lossy(l).to_string();
-                        let i: u32 = body.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
-                        (100 + i).to_string()
-                    })
+                    .map(|l| (100 + body_number(l)).to_string())
                     .collect();
                 format!("{} OK [APPENDUID 7 {}] done\r\n", c.tag, uids.join(",")).into_bytes()
             }
