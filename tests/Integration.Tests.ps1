@@ -139,6 +139,24 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
             Should -Throw -ErrorId 'AlreadyExists,New-MigrationEndpoint'
     }
 
+    It 'Set-MigrationConfig -MaildirRoot is where new batches without a target write, and $null reverts it' {
+        { Set-MigrationConfig -MaildirRoot 'relative/maildir' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,Set-MigrationConfig' -ExpectedMessage '*(-MaildirRoot) is not an absolute path*'
+        $shared = Join-Path $Work 'shared-maildir'
+        Set-MigrationConfig -MaildirRoot "$shared/"
+        (Get-MigrationConfig).MaildirRoot | Should -Be $shared
+        $data = [System.Text.Encoding]::UTF8.GetBytes("EmailAddress,UserName,Password`r`nerin@contoso.test,erin,pw`r`n")
+        try {
+            (New-MigrationBatch -Name SharedRoot -SourceEndpoint IMAPonpremises -CSVData $data -ErrorAction Stop).TargetMaildir |
+                Should -Be $shared
+        }
+        finally {
+            Remove-MigrationBatch -Identity SharedRoot -Confirm:$false -ErrorAction SilentlyContinue
+            Set-MigrationConfig -MaildirRoot $null
+        }
+        (Get-MigrationConfig).MaildirRoot | Should -Be (Join-Path $env:IMAPMIGRATION_HOME 'maildir')
+    }
+
     Context 'bad CSV data creates nothing' {
         It 'refuses <Case> with CsvInvalid' -ForEach @(
             @{ Case = 'a missing required column'; Text = "EmailAddress,UserName`r`nalice@contoso.test,alice`r`n" }

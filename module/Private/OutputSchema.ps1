@@ -45,7 +45,7 @@ $script:MigPropertyOrder = @{
     'ImapMigration.MigrationConfig'                       = @(
         'Identity', 'MaxNumberOfBatches', 'MaxConcurrentMigrations', 'Features', 'CanSubmitNewBatch', 'SupportsCutover',
         # ours
-        'DefaultTargetEndpoint', 'SmtpRelay', 'IncrementalSyncIntervalSecs', 'MemoryBudget', 'ConnectTimeout',
+        'DefaultTargetEndpoint', 'SmtpRelay', 'IncrementalSyncIntervalSecs', 'MemoryBudget', 'MaildirRoot', 'ConnectTimeout',
         'GreetingTimeout', 'TlsTimeout', 'LoginTimeout', 'IdleTimeout', 'MinTransferRate', 'Home', 'Workers',
         'ConsoleListen', 'ConsoleCertificate', 'ConsoleKey', 'HasConsolePassword'
     )

@@ -21,6 +21,12 @@ function Set-MigrationConfig {
     users and folders, such as 512MB. Default 256 MB (or IMAPMIGRATION_MEMORY_BUDGET); from 16 MB
     to 4 GB. A larger message waits until it can pass alone. The worker reads it when it starts;
     $null reverts to the default.
+    .PARAMETER MaildirRoot
+    Extension: the directory of the embedded Maildir target of new batches that name no target
+    endpoint (each user's mail under <MaildirRoot>/<address>), an absolute path. Default
+    <state directory>/maildir. On a PostgreSQL store there is no default: give a directory
+    every worker host mounts (NFS or the like), or batches without -TargetEndpoint are refused.
+    Batches keep the directory they were created with; $null reverts to the default.
     .PARAMETER ConnectTimeout
     Extension: how long connecting to an IMAP server may take, in seconds or as a TimeSpan.
     Default 15 seconds; from 1 second to 1 hour. The limits apply to the passes that start after
@@ -86,6 +92,8 @@ function Set-MigrationConfig {
         [object]$MaxConcurrentMigrations,
         [AllowNull()]
         [object]$MemoryBudget,
+        [AllowNull()][AllowEmptyString()]
+        [string]$MaildirRoot,
         [AllowNull()]
         [object]$ConnectTimeout,
         [AllowNull()]
@@ -109,7 +117,7 @@ function Set-MigrationConfig {
         [object]$Partition
     )
 
-    [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @('DefaultTargetEndpoint', 'SmtpRelay', 'MemoryBudget', 'ConnectTimeout', 'GreetingTimeout', 'TlsTimeout', 'LoginTimeout', 'IdleTimeout', 'MinTransferRate', 'ConsoleListen', 'ConsoleCertificate', 'ConsoleKey', 'ConsolePassword'))
+    [ImapMigration.Invocation]::Initialize($PSCmdlet, $ExecutionContext.SessionState, @('DefaultTargetEndpoint', 'SmtpRelay', 'MemoryBudget', 'MaildirRoot', 'ConnectTimeout', 'GreetingTimeout', 'TlsTimeout', 'LoginTimeout', 'IdleTimeout', 'MinTransferRate', 'ConsoleListen', 'ConsoleCertificate', 'ConsoleKey', 'ConsolePassword'))
 
     $arguments = @{}
     if ($PSBoundParameters.ContainsKey('DefaultTargetEndpoint')) {
@@ -149,6 +157,9 @@ function Set-MigrationConfig {
     }
     if ($PSBoundParameters.ContainsKey('MemoryBudget')) {
         $arguments['memoryBudget'] = if ($null -eq $MemoryBudget) { $null } elseif ($MemoryBudget -is [string]) { $MemoryBudget } else { [long]$MemoryBudget }
+    }
+    if ($PSBoundParameters.ContainsKey('MaildirRoot')) {
+        $arguments['maildirRoot'] = if ([string]::IsNullOrWhiteSpace($MaildirRoot)) { $null } else { $MaildirRoot }
     }
     foreach ($name in 'ConnectTimeout', 'GreetingTimeout', 'TlsTimeout', 'LoginTimeout', 'IdleTimeout') {
         if ($PSBoundParameters.ContainsKey($name)) {

@@ -1256,21 +1256,35 @@ fn reports_written_by_the_worker_are_linked() {
     let h = Home::new();
     h.endpoint("src");
     h.batch("b", &csv(&["ann"]));
+    let b = h.ok(json!({"op": "batch.get", "identity": "b"}));
+    assert_eq!(
+        b[0]["Reports"],
+        json!([]),
+        "no report before the first pass"
+    );
+    // As the worker keeps them after a pass.
+    let store = imapmigration_store::Store::open(h.dir.path()).unwrap();
+    let id: uuid::Uuid = b[0]["BatchGuid"].as_str().unwrap().parse().unwrap();
+    let text = "EmailAddress,Status,ItemsMigrated,ItemsSkipped\r\nann@contoso.com,Synced,3,0\r\n";
+    store
+        .reports_put(
+            &id,
+            "b",
+            &[(imapmigration_store::ReportKind::Statistics, text.as_bytes())],
+            &imapmigration_store::now(),
+        )
+        .unwrap();
     let dir = h.dir.path().join("reports").join("b");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("MigrationStatistics.csv"),
-        "EmailAddress,Status,ItemsMigrated,ItemsSkipped\r\n",
-    )
-    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Linked as files of this state directory, copied again from the store when gone.
     let b = h.ok(json!({"op": "batch.get", "identity": "b"}));
     let r = &b[0]["Reports"][0];
-    assert!(
-        r["SuccessUrl"]
-            .as_str()
-            .unwrap()
-            .ends_with("MigrationStatistics.csv")
+    let success = r["SuccessUrl"].as_str().unwrap();
+    assert_eq!(
+        success,
+        dir.join("MigrationStatistics.csv").display().to_string()
     );
+    assert_eq!(std::fs::read_to_string(success).unwrap(), text);
     assert_eq!(r["ErrorUrl"], Value::Null);
     assert!(r["CreationTimeUTC"].is_string());
 }

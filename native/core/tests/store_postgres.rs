@@ -119,6 +119,38 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
     let csv = base64::engine::general_purpose::STANDARD.encode(
         "EmailAddress,UserName,Password\r\nann@contoso.test,ann,pw-ann\r\nbob@contoso.test,bob,pw-bob\r\n",
     );
+    // Without a target endpoint the mail would land in the creating host's own Maildir, which
+    // the worker hosts do not see: refused, naming the settings, and nothing is created.
+    let r = home.call(
+        "batch.new",
+        json!({"name": "PgBatch", "sourceEndpoint": "src", "csvData": csv, "autoStart": true}),
+    );
+    assert_eq!(r["error"]["code"], json!("InvalidArgument"), "{r}");
+    assert_eq!(
+        r["error"]["details"]["parameter"],
+        json!("targetEndpoint"),
+        "{r}"
+    );
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("-TargetEndpoint") && message.contains("-MaildirRoot"),
+        "{message}"
+    );
+    assert_eq!(home.ok("batch.get", json!({})), json!([]));
+    assert_eq!(home.ok("config.get", json!({}))["MaildirRoot"], Value::Null);
+    let r = home.call("config.set", json!({"maildirRoot": "relative/maildir"}));
+    assert_eq!(
+        r["error"]["details"]["setting"],
+        json!("maildirRoot"),
+        "{r}"
+    );
+
+    // The directory every worker host mounts.
+    let shared = tempfile::tempdir().expect("temp dir");
+    let shared_root = shared.path().join("maildir");
+    let config = home.ok("config.set", json!({"maildirRoot": shared_root}));
+    assert_eq!(config["MaildirRoot"], json!(shared_root), "{config}");
+
     // The cmdlet starts no worker against a shared store (the request names the binary, as
     // the module's do): it says none is alive.
     let r = home.call(
@@ -126,6 +158,7 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
         json!({"name": "PgBatch", "sourceEndpoint": "src", "csvData": csv, "autoStart": true}),
     );
     assert_eq!(r["ok"], json!(true), "{r}");
+    assert_eq!(r["result"]["TargetMaildir"], json!(shared_root), "{r}");
     assert!(
         r["warnings"]
             .to_string()
@@ -137,11 +170,18 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
         None,
         "a cmdlet started a worker"
     );
-    // The worker host's worker (here: the same state directory), as its systemd unit runs it.
+    // The worker host's worker (its own state directory with the same key and store.conf), as
+    // its systemd unit runs it.
+    let worker_host = Home {
+        dir: tempfile::tempdir().expect("temp dir"),
+    };
+    for f in ["secret.key", "store.conf"] {
+        std::fs::copy(home.path().join(f), worker_host.path().join(f)).expect("copy");
+    }
     std::process::Command::new(WORKER)
         .arg("worker")
         .arg("--home")
-        .arg(home.path())
+        .arg(worker_host.path())
         .arg("--detach")
         .status()
         .expect("start the worker");
@@ -156,11 +196,16 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
         assert!(
             Instant::now() < deadline,
             "batch still {status}; log:\n{}",
-            home.log_tail()
+            worker_host.log_tail()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(b["Status"], json!("Synced"), "{b}\n{}", home.log_tail());
+    assert_eq!(
+        b["Status"],
+        json!("Synced"),
+        "{b}\n{}",
+        worker_host.log_tail()
+    );
     assert_eq!(b["TotalCount"], json!(2), "{b}");
     assert_eq!(b["SyncedCount"], json!(2), "{b}");
     assert_eq!(b["FailedCount"], json!(0), "{b}");
@@ -172,7 +217,7 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
             .snapshot(user)
             .expect("source")
             .without_empty_folders();
-        let actual = maildir_snapshot(&home.path().join("maildir").join(&email))
+        let actual = maildir_snapshot(&shared_root.join(&email))
             .expect("target")
             .without_empty_folders();
         let diff = expected.diff(&actual);
@@ -184,12 +229,34 @@ fn a_batch_runs_on_a_postgresql_store_and_get_migrationbatch_reports_it() {
             "{s}"
         );
     }
-    // Nothing was kept in a local state database.
-    assert!(!home.path().join("state.db").exists());
+    // Nothing was kept in a local state database, and no host wrote mail of its own.
+    for h in [home.path(), worker_host.path()] {
+        assert!(!h.join("state.db").exists());
+        assert!(!h.join("maildir").exists());
+    }
+    // The reports the worker host wrote reach the admin host through the store, as files of
+    // its own state directory.
+    let report = &b["Reports"][0];
+    let success = report["SuccessUrl"].as_str().expect("a success report");
+    assert!(Path::new(success).starts_with(home.path()), "{report}");
+    let text = std::fs::read_to_string(success).expect("read the report");
+    for (user, ..) in users {
+        assert!(
+            text.contains(&format!("{user}@contoso.test,Synced,")),
+            "{text}"
+        );
+    }
+    let worker_copy = worker_host
+        .path()
+        .join("reports/PgBatch/MigrationStatistics.csv");
+    assert_eq!(
+        std::fs::read_to_string(worker_copy).expect("worker's copy"),
+        text
+    );
 
-    // A second host's worker on the same store (its own state directory with the same key and
-    // store.conf) starts beside the first: users are handed out by leases.
-    let running = imapmigration::process::probe(home.path())
+    // A third host's worker on the same store starts beside the first: users are handed out by
+    // leases.
+    let running = imapmigration::process::probe(worker_host.path())
         .expect("probe")
         .expect("the first worker runs");
     let other = tempfile::tempdir().expect("temp dir");

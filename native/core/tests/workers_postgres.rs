@@ -150,7 +150,7 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
     // Latency on every source round trip, so the large mailbox takes seconds to copy.
     let link = DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(15)).expect("proxy");
 
-    // The admin's state directory: the batch is created here, the mail goes to its Maildir.
+    // The admin's state directory: the batch is created here, the mail goes to its `maildir`.
     let admin = tempfile::tempdir().expect("temp dir");
     std::fs::write(admin.path().join("store.conf"), format!("store = {url}\n")).expect("conf");
     call(
@@ -159,11 +159,12 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
         json!({"name": "src", "remoteServer": "127.0.0.1", "port": link.port(),
                "security": "None", "skipVerification": true}),
     );
-    // Four passes at a time per worker: the users spread over the three.
+    // Four passes at a time per worker: the users spread over the three. The Maildir target
+    // stands for the directory every host mounts.
     call(
         admin.path(),
         "config.set",
-        json!({"maxConcurrentMigrations": 4}),
+        json!({"maxConcurrentMigrations": 4, "maildirRoot": admin.path().join("maildir")}),
     );
     let mut csv = "EmailAddress,UserName,Password\r\n".to_owned();
     for u in std::iter::once(BIG).chain(small.iter().map(String::as_str)) {

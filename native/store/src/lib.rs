@@ -35,7 +35,7 @@ pub mod types;
 
 pub use db::{
     AddedUsers, BatchFilter, BatchUpdate, ConsoleListener, ConsoleTokenKind, EndpointUpdate,
-    SCHEMA_VERSION, Store, SyncCounts, UserCounts, UserFilter, UserUpdate,
+    ReportFiles, ReportKind, SCHEMA_VERSION, Store, SyncCounts, UserCounts, UserFilter, UserUpdate,
 };
 pub use error::{Error, Result};
 pub use secret::{ExposeSecret, Sealed, Sealer, SecretString};

@@ -13,7 +13,10 @@
 //! - `connectTimeout`, `greetingTimeout`, `tlsTimeout`, `loginTimeout`, `idleTimeout`
 //!   (seconds) and `minTransferRate` (bytes per second): the stall limits of every connection
 //!   (`engine::server::TIMEOUT_SETTINGS`; absent = the defaults; the `IMAPMIGRATION_TIMEOUT_*`
-//!   and `IMAPMIGRATION_MIN_RATE` variables override them); read for every pass.
+//!   and `IMAPMIGRATION_MIN_RATE` variables override them); read for every pass;
+//! - `maildirRoot`: the absolute path of the embedded Maildir target's root for new batches
+//!   without a target endpoint (absent = `<home>/maildir` on SQLite; on PostgreSQL there is no
+//!   default, since every worker host must see the same directory, and such a batch is refused).
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -32,6 +35,7 @@ pub(crate) const KEY_DEFAULT_TARGET: &str = "defaultTargetEndpoint";
 pub(crate) const KEY_SMTP_RELAY: &str = "smtpRelay";
 pub(crate) const KEY_INCREMENTAL_INTERVAL: &str = "incrementalSyncIntervalSecs";
 pub(crate) const KEY_MAX_CONCURRENT: &str = "maxConcurrentMigrations";
+pub(crate) const KEY_MAILDIR_ROOT: &str = "maildirRoot";
 
 /// Exchange: incremental syncs once every 24 hours.
 pub(crate) const DEFAULT_INCREMENTAL_INTERVAL_SECS: u64 = 86_400;
@@ -46,6 +50,38 @@ pub(crate) fn default_target_id(store: &Store) -> ApiResult<Option<String>> {
         .config_get(KEY_DEFAULT_TARGET)?
         .and_then(|v| v.as_str().map(str::to_owned))
         .filter(|s| !s.is_empty()))
+}
+
+/// The root of the embedded Maildir target for a new batch without a target endpoint: the
+/// configured `maildirRoot`, else `<home>/maildir` on SQLite. `None` on a PostgreSQL store
+/// without the setting: the workers of other hosts would each write into a directory of their
+/// own, so such a batch has no Maildir target every worker sees.
+pub(crate) fn maildir_root(store: &Store) -> ApiResult<Option<std::path::PathBuf>> {
+    if let Some(root) = store
+        .config_get(KEY_MAILDIR_ROOT)?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|s| !s.is_empty())
+    {
+        return Ok(Some(root.into()));
+    }
+    Ok((!store.is_postgres()).then(|| store::paths::maildir_root(store.home())))
+}
+
+/// Checks a `maildirRoot` value: an absolute path (every worker host resolves it the same way).
+fn check_maildir_root(v: &Value) -> ApiResult<String> {
+    let path = v
+        .as_str()
+        .ok_or_else(|| setting(KEY_MAILDIR_ROOT, "maildirRoot must be a path"))?;
+    if path.contains('\0') || !std::path::Path::new(path).is_absolute() {
+        return Err(setting(
+            KEY_MAILDIR_ROOT,
+            format!(
+                "the Maildir root \"{path}\" (-MaildirRoot) is not an absolute path; give the directory every worker host mounts, e.g. /srv/imapmigration/maildir"
+            ),
+        ));
+    }
+    let trimmed = path.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
 }
 
 fn setting(name: &str, message: impl Into<String>) -> ApiError {
@@ -94,6 +130,7 @@ fn config_value(store: &Store) -> ApiResult {
         "SmtpRelay": smtp,
         "IncrementalSyncIntervalSecs": interval,
         "MemoryBudget": memory_budget,
+        "MaildirRoot": maildir_root(store)?,
         // Seconds (the module shows them as TimeSpans) and bytes per second: the limits in
         // force, stored or default, under the environment's overrides.
         "ConnectTimeout": timeouts.connect.as_secs_f64(),
@@ -181,6 +218,7 @@ struct Args {
     incremental_sync_interval_secs: Option<Value>,
     max_concurrent_migrations: Option<Value>,
     memory_budget: Option<Value>,
+    maildir_root: Option<Value>,
 }
 
 /// Set-MigrationConfig: validates every given setting before writing any.
@@ -265,6 +303,14 @@ pub fn set(req: &Request) -> ApiResult {
                 }
                 writes.push((MEMORY_BUDGET_KEY, Some(json!(bytes))));
             }
+        }
+    }
+
+    if dto::has(req, KEY_MAILDIR_ROOT) {
+        match &a.maildir_root {
+            None | Some(Value::Null) => writes.push((KEY_MAILDIR_ROOT, None)),
+            Some(Value::String(s)) if s.is_empty() => writes.push((KEY_MAILDIR_ROOT, None)),
+            Some(v) => writes.push((KEY_MAILDIR_ROOT, Some(json!(check_maildir_root(v)?)))),
         }
     }
 

@@ -8,7 +8,6 @@
 //! sealed columns are never read by these functions.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::de::DeserializeOwned;
@@ -353,29 +352,23 @@ fn report_lines(events: &[Event]) -> Value {
     )
 }
 
-/// The report links of a batch: the files the worker writes under `reports/<name>/`.
-fn reports(home: &Path, name: &str) -> Value {
-    let dir = store::paths::reports_dir(home, name);
-    let success = dir.join("MigrationStatistics.csv");
-    let errors = dir.join("MigrationErrors.csv");
-    let Ok(meta) = std::fs::metadata(&success) else {
+/// The report links of a batch: its report files in this state directory
+/// (`reports/<name>/`, copied from the store when this host has no current copy).
+fn reports(files: Option<&store::ReportFiles>) -> Value {
+    let Some(f) = files else {
         return json!([]);
     };
-    let created: Option<Timestamp> = meta
-        .modified()
-        .ok()
-        .map(DateTime::<Utc>::from)
-        .map(|t| t.trunc_subsecs_compat());
     json!([{
-        "CreationTimeUTC": ts(&created),
-        "SuccessUrl": success.display().to_string(),
-        "ErrorUrl": errors.is_file().then(|| errors.display().to_string()),
+        "CreationTimeUTC": format_timestamp(&f.created_at),
+        "SuccessUrl": f.statistics.display().to_string(),
+        "ErrorUrl": f.errors.as_ref().map(|e| e.display().to_string()),
     }])
 }
 
 /// Everything [`batch`] needs besides the record.
 pub struct BatchContext<'a> {
-    pub home: &'a Path,
+    /// The batch's report files ([`store::Store::report_files`]).
+    pub reports: Option<&'a store::ReportFiles>,
     pub counts: UserCounts,
     pub source: Option<&'a EndpointRecord>,
     pub target: Option<&'a EndpointRecord>,
@@ -473,7 +466,7 @@ pub fn batch(b: &BatchRecord, cx: &BatchContext<'_>) -> Value {
         "SupportedActions".into(),
         json!(batch::supported_actions(b.status, c.to_start > 0).to_string()),
     );
-    m.insert("Reports".into(), reports(cx.home, &b.name));
+    m.insert("Reports".into(), reports(cx.reports));
     if let Some(events) = cx.report {
         m.insert("Report".into(), report_lines(events));
     }

@@ -155,7 +155,7 @@ impl Scheduler {
             EventLevel::Info,
             format!("batch {} is {}", b.name, status.as_str()),
         );
-        if let Err(e) = reports::write(&self.store, &self.home, b) {
+        if let Err(e) = reports::write(&self.store, b) {
             tracing::warn!(error = %e, "cannot write the batch reports");
         }
         notify::spawn(&self.store, &self.home, b.id);

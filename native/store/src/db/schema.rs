@@ -114,5 +114,8 @@ const V5: &str = r#"
 ALTER TABLE endpoints ADD COLUMN disable_compression INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 6: the batch report files kept in the store (`db/reports.rs`).
+const V6: &str = super::reports::SCHEMA;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4, V5, V6];

@@ -63,6 +63,7 @@ both_backends!(
     batch_stop_stops_each_user_by_its_passes_and_counts_users_to_start,
     a_login_token_is_taken_once_and_only_before_it_expires,
     the_listener_is_recorded_and_cleared,
+    reports_are_kept_and_copied_to_each_reader,
 );
 
 /// The schema version a store of the current backend is at.
@@ -1437,4 +1438,73 @@ fn the_listener_is_recorded_and_cleared() {
     assert_eq!(store.console_listener_get().unwrap(), Some(l));
     store.console_listener_set(None).unwrap();
     assert_eq!(store.console_listener_get().unwrap(), None);
+}
+
+fn reports_are_kept_and_copied_to_each_reader() {
+    let dir = home();
+    let s = open(dir.path());
+    let e = endpoint(&s, "Src");
+    let (b, _) = batch(&s, "Reported", &e, 1);
+    assert_eq!(s.report_files(&b.id, &b.name).expect("none yet"), None);
+
+    let stats = b"EmailAddress,Status\nuser0@contoso.com,Synced\n".as_slice();
+    let errors = b"RowIndex,EmailAddress,ErrorMessage\n".as_slice();
+    let at = now();
+    let files = s
+        .reports_put(
+            &b.id,
+            &b.name,
+            &[
+                (ReportKind::Statistics, stats),
+                (ReportKind::Errors, errors),
+            ],
+            &at,
+        )
+        .expect("put");
+    let local = paths::reports_dir(dir.path(), "Reported");
+    assert_eq!(files.statistics, local.join("MigrationStatistics.csv"));
+    assert_eq!(files.errors, Some(local.join("MigrationErrors.csv")));
+    assert_eq!(files.created_at, at);
+    assert_eq!(std::fs::read(&files.statistics).expect("read"), stats);
+
+    // A local copy that is gone or not the kept one is copied again.
+    std::fs::remove_file(&files.statistics).expect("remove");
+    std::fs::write(local.join("MigrationErrors.csv"), "edited").expect("edit");
+    std::fs::write(local.join(".MigrationErrors.csv.sha256"), "0").expect("edit");
+    assert_eq!(
+        s.report_files(&b.id, &b.name).expect("read"),
+        Some(files.clone())
+    );
+    assert_eq!(std::fs::read(&files.statistics).expect("read"), stats);
+    assert_eq!(
+        std::fs::read(local.join("MigrationErrors.csv")).expect("read"),
+        errors
+    );
+
+    // Replaced reports replace the local copies.
+    let newer = b"EmailAddress,Status\nuser0@contoso.com,Failed\n".as_slice();
+    s.reports_put(&b.id, &b.name, &[(ReportKind::Statistics, newer)], &at)
+        .expect("put again");
+    assert_eq!(std::fs::read(&files.statistics).expect("read"), newer);
+
+    if on_postgres() {
+        // Another host of the same store (its own state directory, the same key) gets the
+        // reports as files of its own.
+        let other = home();
+        std::fs::copy(paths::key_path(dir.path()), paths::key_path(other.path()))
+            .expect("copy key");
+        let o = open(other.path());
+        let theirs = o.report_files(&b.id, &b.name).expect("read").expect("kept");
+        let there = paths::reports_dir(other.path(), "Reported");
+        assert_eq!(theirs.statistics, there.join("MigrationStatistics.csv"));
+        assert_eq!(std::fs::read(&theirs.statistics).expect("read"), newer);
+        assert_eq!(
+            std::fs::read(there.join("MigrationErrors.csv")).expect("read"),
+            errors
+        );
+    }
+
+    assert!(s.delete_batch(&b.id).expect("delete"));
+    assert_eq!(count(&s, "reports"), 0);
+    assert_eq!(s.report_files(&b.id, &b.name).expect("read"), None);
 }

@@ -147,5 +147,16 @@ const V6: &str = r#"
 ALTER TABLE endpoints ADD COLUMN disable_compression BIGINT NOT NULL DEFAULT 0;
 "#;
 
+/// Version 7: `db/reports.rs` SCHEMA, with the contents as BYTEA.
+const V7: &str = r#"
+CREATE TABLE reports (
+  batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  content BYTEA NOT NULL,
+  digest TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (batch_id, kind));
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];

@@ -51,7 +51,7 @@ pub fn start(req: &Request) -> ApiResult {
         rules::on_start_without_worker(b.status, users_to_start).map_err(|r| refused(r, name))?;
         if rules::resumed_as_it_stands(b.status) {
             ensure_worker(req, &format!("the batch {name} waits for a worker"))?;
-            return render_one(req, &store, &b.id);
+            return render_one(&store, &b.id);
         }
     }
     rules::on_batch_action(&b, BatchAction::Start, users_to_start).map_err(|r| refused(r, name))?;
@@ -66,7 +66,7 @@ pub fn start(req: &Request) -> ApiResult {
     )?;
     request(&store, &b, BatchAction::Start, users_to_start)?;
     ensure_worker(req, &format!("the batch {name} was marked for start"))?;
-    render_one(req, &store, &b.id)
+    render_one(&store, &b.id)
 }
 
 /// Stop-MigrationBatch.
@@ -79,7 +79,7 @@ pub fn stop(req: &Request) -> ApiResult {
         req,
         &format!("the batch {} was marked for stopping", b.name),
     )?;
-    render_one(req, &store, &b.id)
+    render_one(&store, &b.id)
 }
 
 /// Complete-MigrationBatch (our extension: a last incremental pass, then Completed). Exchange
@@ -93,7 +93,7 @@ pub fn complete(req: &Request) -> ApiResult {
         req,
         &format!("the batch {} was marked for completion", b.name),
     )?;
-    render_one(req, &store, &b.id)
+    render_one(&store, &b.id)
 }
 
 /// Remove-MigrationBatch. Returns null; the batch shows `Removing` until the worker deleted it.

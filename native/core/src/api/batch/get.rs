@@ -74,7 +74,7 @@ pub fn get(req: &Request) -> ApiResult {
             status,
         })?
     };
-    let r = Renderer::new(req, &store)?;
+    let r = Renderer::new(&store)?;
     let out = batches
         .iter()
         .take(limit.unwrap_or(usize::MAX))

@@ -86,13 +86,12 @@ pub(crate) fn worker_running(req: &Request) -> bool {
 /// Renders batches with their endpoints, counts and scores.
 struct Renderer<'a> {
     store: &'a Store,
-    req: &'a Request,
     endpoints: HashMap<Uuid, EndpointRecord>,
     scores: HashMap<Uuid, &'static str>,
 }
 
 impl<'a> Renderer<'a> {
-    fn new(req: &'a Request, store: &'a Store) -> ApiResult<Self> {
+    fn new(store: &'a Store) -> ApiResult<Self> {
         let endpoints = store
             .list_endpoints(None)?
             .into_iter()
@@ -106,7 +105,6 @@ impl<'a> Renderer<'a> {
         }
         Ok(Self {
             store,
-            req,
             endpoints,
             scores,
         })
@@ -119,9 +117,9 @@ impl<'a> Renderer<'a> {
         } else {
             None
         };
-        let home = self.req.home();
+        let reports = self.store.report_files(&b.id, &b.name)?;
         let cx = dto::BatchContext {
-            home: &home,
+            reports: reports.as_ref(),
             counts,
             source: self.endpoints.get(&b.source_endpoint_id),
             target: b
@@ -135,11 +133,11 @@ impl<'a> Renderer<'a> {
     }
 }
 
-fn render_one(req: &Request, store: &Store, id: &Uuid) -> ApiResult {
+fn render_one(store: &Store, id: &Uuid) -> ApiResult {
     let b = store
         .get_batch_by_id(id)?
         .ok_or_else(|| ApiError::not_found("migration batch", &id.to_string()))?;
-    Renderer::new(req, store)?.render(&b, false)
+    Renderer::new(store)?.render(&b, false)
 }
 
 /// A MultiValuedProperty argument: an array, or one comma-separated string.

@@ -181,13 +181,17 @@ pub fn new(req: &Request) -> ApiResult {
         ));
     }
 
+    let maildir = match &target {
+        Some(_) => None,
+        None => Some(
+            config::maildir_root(&store)?
+                .ok_or_else(no_shared_maildir)?
+                .display()
+                .to_string(),
+        ),
+    };
     let parsed = read_csv(csv_data, allow_unknown)?;
     let mut warnings = parsed.warnings;
-    let maildir = target.is_none().then(|| {
-        store::paths::maildir_root(store.home())
-            .display()
-            .to_string()
-    });
     let (rows, adopted) = if let (true, Some(source)) = (a.adopt_preexisting, &source) {
         let (fresh, adopted) = super::rebatch::adoptable(&store, &name, source.id, parsed.rows)?;
         // New rows may not take a Maildir directory that a user (adopted ones included, who
@@ -224,13 +228,7 @@ pub fn new(req: &Request) -> ApiResult {
     };
     let mut b = BatchRecord::new(name, source.id);
     b.target_endpoint_id = target.as_ref().map(|t| t.id);
-    if target.is_none() {
-        b.target_maildir = Some(
-            store::paths::maildir_root(store.home())
-                .display()
-                .to_string(),
-        );
-    }
+    b.target_maildir = maildir;
     b.start_after = start_after;
     b.complete_after = complete_after;
     b.time_zone = dto::opt_identity(&a.time_zone).map(str::to_owned);
@@ -277,7 +275,7 @@ pub fn new(req: &Request) -> ApiResult {
     if start_now || b.start_after.is_some() {
         ensure_worker(req, &format!("the batch {} was created", b.name))?;
     }
-    render_one(req, &store, &b.id)
+    render_one(&store, &b.id)
 }
 
 /// What `validateOnly` reports: the batch `name` would take the CSV `rows` (and `adopted`
@@ -301,4 +299,17 @@ fn preview(
         "WouldStart": start_now,
         "Message": (!warnings.is_empty()).then(|| warnings_message(warnings.len(), false)),
     })
+}
+
+/// A batch without a target endpoint on a PostgreSQL store with no `maildirRoot` configured:
+/// each worker host would write the mail into a Maildir of its own.
+fn no_shared_maildir() -> ApiError {
+    ApiError::invalid(
+        "targetEndpoint",
+        "this state directory keeps its state in PostgreSQL, shared by worker hosts, and no \
+         Maildir root every worker sees is configured: name a target with -TargetEndpoint, set \
+         one for every batch with Set-MigrationConfig -DefaultTargetEndpoint, or give the shared \
+         Maildir directory with Set-MigrationConfig -MaildirRoot",
+    )
+    .with_details(json!({ "parameter": "targetEndpoint", "setting": config::KEY_MAILDIR_ROOT }))
 }

@@ -165,7 +165,7 @@ pub(super) fn rebatch(req: &Request, name: String, identities: &Value, s: Schedu
     if s.auto_start || b.start_after.is_some() {
         ensure_worker(req, &format!("the batch {} was created", b.name))?;
     }
-    render_one(req, &store, &b.id)
+    render_one(&store, &b.id)
 }
 
 /// The CSV rows of new users, and the users of other batches to adopt with their rows.

@@ -190,5 +190,5 @@ pub fn set(req: &Request) -> ApiResult {
         ensure_worker(req, &format!("the batch {} was changed", b.name))?;
     }
     tracing::debug!(batch = %b.name, added, "batch changed");
-    render_one(req, &store, &b.id)
+    render_one(&store, &b.id)
 }
