@@ -6,12 +6,17 @@
 //! - `many`: 20 such mailboxes (each from its own seed), migrated as one batch.
 //! - `big10k`, `big50k`: one mailbox of 10,000 / 50,000 small (~2 KB) messages in INBOX.
 //! - `big100mb`: one mailbox holding one 100 MB message (a base64 attachment).
+//! - `scale`: 200 mailboxes of 80 small (~2 KB) messages (60 in INBOX, 20 in Archive), one
+//!   batch run by 1, 2 and 4 workers on a PostgreSQL store (see [`crate::scale`]).
 
 use imapmigration_testkit::mail::{self, MailboxSpec as Spec, SizeProfile};
 use imapmigration_testkit::{SeedFolder, SeedMessage};
 
 /// The data set names `--sets` accepts (`big` stands for the three big ones).
-pub const NAMES: &[&str] = &["one", "many", "big10k", "big50k", "big100mb"];
+pub const NAMES: &[&str] = &["one", "many", "big10k", "big50k", "big100mb", "scale"];
+
+/// Mailboxes of the `scale` set.
+pub const SCALE_MAILBOXES: usize = 200;
 
 /// A data set: its mailboxes.
 #[derive(Debug, Clone)]
@@ -63,6 +68,17 @@ impl DataSet {
                 seed: 9,
                 bytes: 100 << 20,
             }],
+            "scale" => (0..SCALE_MAILBOXES as u64)
+                .map(|i| {
+                    MailboxSpec::Generated(Spec {
+                        folders: vec![("INBOX".to_string(), 60), ("Archive".to_string(), 20)],
+                        sizes: SizeProfile::Small,
+                        seed: 1_000 + i,
+                        specials: false,
+                        start_date: mail::START_2024,
+                    })
+                })
+                .collect(),
             _ => return None,
         };
         Some(DataSet {
@@ -99,6 +115,10 @@ mod tests {
             assert!(DataSet::named(n).is_some(), "{n}");
         }
         assert_eq!(DataSet::named("many").map(|s| s.mailboxes.len()), Some(20));
+        assert_eq!(
+            DataSet::named("scale").map(|s| s.mailboxes.len()),
+            Some(SCALE_MAILBOXES)
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use imapmigration_abi_host::NativeLibrary;
 use imapmigration_bench::datasets::DataSet;
 use imapmigration_bench::measure;
 use imapmigration_bench::report::{Row, SetResult};
+use imapmigration_bench::scale::{self, ScaleResult};
 use imapmigration_bench::tools::{Binaries, Contender, Env, PASSWORD, Run, Source, Tool};
 use imapmigration_testkit::{DelayProxy, Dovecot, DovecotOptions, ServerProfile};
 
@@ -22,7 +23,8 @@ struct Args {
     /// One run per tool, data set "one" only, no latency runs.
     #[arg(long)]
     quick: bool,
-    /// Data sets: one, many, big (= big10k,big50k,big100mb), or single big sets.
+    /// Data sets: one, many, big (= big10k,big50k,big100mb), single big sets, or scale (200
+    /// mailboxes run by 1, 2 and 4 workers on PostgreSQL; not in the default).
     #[arg(long, value_delimiter = ',', default_value = "one,many")]
     sets: Vec<String>,
     /// Also run "one" and "many" at 20 ms round-trip time through a delaying proxy.
@@ -118,6 +120,7 @@ fn timeout_for(set: &str, rtt_ms: u32) -> Duration {
         "one" => 180,
         "many" => 900,
         "big10k" | "big100mb" => 300,
+        "scale" => 900,
         _ => 900,
     };
     Duration::from_secs(if rtt_ms > 0 { base * 3 } else { base })
@@ -150,10 +153,12 @@ fn run(mut args: Args) -> Result<bool, String> {
     for s in &sets {
         if DataSet::named(s).is_none() {
             return Err(format!(
-                "unknown data set {s:?} (one, many, big, big10k, big50k, big100mb)"
+                "unknown data set {s:?} (one, many, big, big10k, big50k, big100mb, scale)"
             ));
         }
     }
+    // The scale set runs our worker through the ABI whichever --tools are chosen.
+    let with_scale = sets.iter().any(|s| s == "scale");
     let mut tools: Vec<Tool> = if args.tools.is_empty() {
         Tool::ALL.to_vec()
     } else {
@@ -178,10 +183,10 @@ fn run(mut args: Args) -> Result<bool, String> {
     };
     let mut needed = vec!["imapmig-floor"];
     let mut needed_ours = Vec::new();
-    if tools.iter().any(|t| t.is_ours()) {
+    if tools.iter().any(|t| t.is_ours()) || with_scale {
         needed_ours.push("imapmigration");
     }
-    if tools.contains(&Tool::Worker) {
+    if tools.contains(&Tool::Worker) || with_scale {
         needed_ours.push("libimapmigration.so");
     }
     needed.extend(&needed_ours);
@@ -237,11 +242,14 @@ fn run(mut args: Args) -> Result<bool, String> {
         .in_dir(work.join("dovecot"))
         .profile(args.profile);
     opts.fsync = args.fsync;
+    if with_scale {
+        opts.extra_config.push_str(scale::DOVECOT_LIMITS);
+    }
     let dovecot = Dovecot::start(opts).map_err(|e| e.to_string())?;
     // The two builds' libraries are different files, so each loads as a library of its own
     // (its own runtime and statics) even when they are copies of each other.
     let load_lib = |dir: &std::path::Path| -> Result<Option<NativeLibrary>, String> {
-        if !tools.contains(&Tool::Worker) {
+        if !tools.contains(&Tool::Worker) && !with_scale {
             return Ok(None);
         }
         let path = dir.join("libimapmigration.so");
@@ -320,12 +328,35 @@ fn run(mut args: Args) -> Result<bool, String> {
 
     let started = chrono::Utc::now();
     let mut results: Vec<SetResult> = Vec::new();
+    let mut scale_results: Vec<ScaleResult> = Vec::new();
     let mut all_ours_ok = true;
     for set_name in &sets {
         let Some(set) = DataSet::named(set_name) else {
             continue;
         };
         let sources = seed(&env, &set)?;
+        if set_name == "scale" {
+            warm_up(
+                &env,
+                &sources,
+                env.dovecot.imap_port(),
+                &work,
+                "scale-0-warm",
+                timeout_for(set_name, 0),
+            );
+            if args.baseline_bin.is_some() {
+                println!("bench: scale: --baseline-bin does not apply (the build under test only)");
+            }
+            let result = scale::run(&env, &sources, &work, args.repeat, timeout_for(set_name, 0))?;
+            print!("{}", result.table());
+            all_ours_ok &= result.all_complete();
+            scale_results.push(result);
+            write_json(&args, &started, &versions, &results, &scale_results)?;
+            for s in &sources {
+                let _ = std::fs::remove_dir_all(env.dovecot.dir().join("mail").join(&s.user));
+            }
+            continue;
+        }
         let mut rtts = vec![0];
         if args.latency && matches!(set_name.as_str(), "one" | "many") {
             rtts.push(args.rtt_ms);
@@ -394,22 +425,14 @@ fn run(mut args: Args) -> Result<bool, String> {
                     .filter(|t| !unavailable.iter().any(|(u, _)| u == t))
                     .collect::<Vec<_>>(),
             );
-            // Warm-up (not counted): Dovecot indexes and caches the source on first access.
-            {
-                let w = new_run(
-                    &env,
-                    &sources,
-                    port,
-                    &work,
-                    &format!("{set_name}-{rtt}-warm"),
-                    timeout_for(set_name, rtt),
-                );
-                let o = w.execute(Contender::current(Tool::Floor));
-                w.cleanup();
-                if !o.complete {
-                    println!("bench: warm-up copy incomplete: {}", o.note);
-                }
-            }
+            warm_up(
+                &env,
+                &sources,
+                port,
+                &work,
+                &format!("{set_name}-{rtt}-warm"),
+                timeout_for(set_name, rtt),
+            );
             let mut gave_up: Vec<Contender> = Vec::new();
             for rep in 0..args.repeat.max(1) {
                 // Alternate: each round starts with a different tool.
@@ -427,7 +450,7 @@ fn run(mut args: Args) -> Result<bool, String> {
                     }
                     let tag = format!("{set_name}-{rtt}-{}-r{rep}", contender.slug());
                     let t0 = std::time::Instant::now();
-                    let r = new_run(&env, &sources, port, &work, &tag, timeout);
+                    let r = Run::prepare(&env, &sources, port, &work, &tag, timeout);
                     let o = r.execute(contender);
                     println!(
                         "bench: {set_name:<8} rtt={rtt:<3} run {} {:<16} {:>8.2} s  {:>7.1} MiB  {}",
@@ -473,7 +496,7 @@ fn run(mut args: Args) -> Result<bool, String> {
             result.summarize();
             print!("{}", result.table());
             results.push(result);
-            write_json(&args, &started, &versions, &results)?;
+            write_json(&args, &started, &versions, &results, &scale_results)?;
             drop(proxy);
         }
         for s in &sources {
@@ -487,27 +510,24 @@ fn run(mut args: Args) -> Result<bool, String> {
     Ok(all_ours_ok)
 }
 
-fn new_run<'a>(
-    env: &'a Env,
-    sources: &'a [Source],
+/// A copy that is not counted: Dovecot indexes and caches the source on first access.
+#[allow(
+    clippy::print_stdout,
+    reason = "says when the warm-up copy did not finish"
+)]
+fn warm_up(
+    env: &Env,
+    sources: &[Source],
     port: u16,
     work: &std::path::Path,
     tag: &str,
     timeout: Duration,
-) -> Run<'a> {
-    let targets = (0..sources.len())
-        .map(|i| format!("{tag}-{i:02}@target.bench"))
-        .collect::<Vec<_>>();
-    // One passwd-file update for all: each waits for Dovecot's once-a-second re-read.
-    let users: Vec<(&str, &str)> = targets.iter().map(|t| (t.as_str(), PASSWORD)).collect();
-    let _ = env.dovecot.add_users(&users);
-    Run {
-        env,
-        sources,
-        targets,
-        port,
-        dir: work.join("runs").join(tag),
-        timeout,
+) {
+    let w = Run::prepare(env, sources, port, work, tag, timeout);
+    let o = w.execute(Contender::current(Tool::Floor));
+    w.cleanup();
+    if !o.complete {
+        println!("bench: warm-up copy incomplete: {}", o.note);
     }
 }
 
@@ -563,6 +583,7 @@ fn write_json(
     started: &chrono::DateTime<chrono::Utc>,
     versions: &serde_json::Value,
     results: &[SetResult],
+    scale: &[ScaleResult],
 ) -> Result<(), String> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
@@ -578,6 +599,7 @@ fn write_json(
             "baselineBin": args.baseline_bin.as_ref().map(|p| p.display().to_string()),
         },
         "results": results,
+        "scale": scale,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     let name = format!("results-{}.json", started.format("%Y%m%dT%H%M%SZ"));

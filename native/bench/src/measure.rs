@@ -1,6 +1,7 @@
 //! Running the processes that copy: wall time, peak RSS (GNU time's `%M`, the maximum resident
 //! set size from wait4's rusage), timeouts, and the peak of a long-running process from
-//! `/proc/<pid>/status` (VmHWM).
+//! `/proc/<pid>/status` (VmHWM); CPU time of a process, of a process tree (a server and the
+//! processes it forks) and of the whole machine from `/proc`, in clock ticks.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -181,4 +182,80 @@ pub fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// Clock ticks per second, the unit of the CPU times in `/proc` (`getconf CLK_TCK`; 100 when
+/// that cannot be asked).
+pub fn clock_ticks_per_s() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
+}
+
+/// From `/proc/<pid>/stat`: the parent, the process's own CPU ticks (utime + stime) and those of
+/// the children it has waited for (cutime + cstime).
+fn stat_cpu(pid: u32) -> Option<(u32, u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces and parentheses itself.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state): ppid is field 4, utime..cstime fields 14..17.
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+    let ppid = f.get(1)?.parse().ok()?;
+    Some((ppid, num(11)? + num(12)?, num(13)? + num(14)?))
+}
+
+/// CPU ticks one process has used so far (utime + stime).
+pub fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    stat_cpu(pid).map(|(_, own, _)| own)
+}
+
+/// CPU ticks a process and all its descendants have used so far: each live process's own
+/// time and what its ended children used (they are counted in their parent's cutime and
+/// cstime once it has reaped them, as Dovecot's master does with every `imap` process).
+pub fn tree_cpu_ticks(root: u32) -> u64 {
+    let procs: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| stat_cpu(pid).map(|(ppid, own, waited)| (pid, ppid, own + waited)))
+        .collect();
+    let mut tree = vec![root];
+    let mut total = 0;
+    let mut i = 0;
+    while let Some(&pid) = tree.get(i) {
+        i += 1;
+        for (p, ppid, ticks) in &procs {
+            if *p == pid {
+                total += ticks;
+            } else if *ppid == pid {
+                tree.push(*p);
+            }
+        }
+    }
+    total
+}
+
+/// The machine's CPU ticks so far, summed over its cores: (busy, all), from the `cpu` line of
+/// `/proc/stat` (busy is all but idle and iowait).
+pub fn machine_cpu_ticks() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return None;
+    }
+    let all: u64 = v.iter().sum();
+    Some((all - v[3] - v[4], all))
 }

@@ -271,12 +271,41 @@ impl Outcome {
     }
 }
 
+impl<'a> Run<'a> {
+    /// A run in `<work>/runs/<tag>` with fresh target users `<tag>-NN@target.bench`, one per
+    /// source, added to Dovecot.
+    pub fn prepare(
+        env: &'a Env,
+        sources: &'a [Source],
+        port: u16,
+        work: &Path,
+        tag: &str,
+        timeout: Duration,
+    ) -> Run<'a> {
+        let targets = (0..sources.len())
+            .map(|i| format!("{tag}-{i:02}@target.bench"))
+            .collect::<Vec<_>>();
+        // One passwd-file update for all: each waits for Dovecot's once-a-second re-read.
+        let users: Vec<(&str, &str)> = targets.iter().map(|t| (t.as_str(), PASSWORD)).collect();
+        let _ = env.dovecot.add_users(&users);
+        Run {
+            env,
+            sources,
+            targets,
+            port,
+            dir: work.join("runs").join(tag),
+            timeout,
+        }
+    }
+}
+
 impl Run<'_> {
     fn url(&self) -> String {
         format!("imap://127.0.0.1:{}", self.port)
     }
 
-    fn csv(&self) -> String {
+    /// The batch's CSV: each target address with its source login.
+    pub fn csv(&self) -> String {
         let mut s = String::from("EmailAddress,UserName,Password\n");
         for (src, dst) in self.sources.iter().zip(&self.targets) {
             let _ = writeln!(s, "{dst},{},{PASSWORD}", src.user);
@@ -665,7 +694,10 @@ impl Run<'_> {
         }
     }
 
-    fn check(&self, tool: Tool, out: &mut Outcome) {
+    /// Holds a finished run to the bench's check: every target folder has its source folder's
+    /// message count and, for our tools, the mail is byte-identical (SHA-256, flags and
+    /// INTERNALDATE of every message). A failure clears `out.complete` and says why in `note`.
+    pub fn check(&self, tool: Tool, out: &mut Outcome) {
         // Counts first (cheap, every tool), then content for ours.
         for (src, dst) in self.sources.iter().zip(&self.targets) {
             let got = folder_counts(&self.target_root(tool, dst));

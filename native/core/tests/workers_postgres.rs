@@ -34,6 +34,9 @@ const SMALL_USERS: usize = 29;
 const SMALL_MESSAGES: usize = 4;
 const BIG_MESSAGES: usize = 400;
 const BIG: &str = "big";
+/// The source endpoint's MaxConcurrentMigrations, which holds over all three workers together
+/// (each would run four users at once on its own).
+const ENDPOINT_LIMIT: usize = 3;
 
 /// Workers started by the test, SIGKILLed when it ends however it ends.
 struct Workers(Vec<(PathBuf, Child)>);
@@ -157,7 +160,8 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
         admin.path(),
         "endpoint.new",
         json!({"name": "src", "remoteServer": "127.0.0.1", "port": link.port(),
-               "security": "None", "skipVerification": true}),
+               "security": "None", "skipVerification": true,
+               "maxConcurrentMigrations": ENDPOINT_LIMIT}),
     );
     // Four passes at a time per worker: the users spread over the three. The Maildir target
     // stands for the directory every host mounts.
@@ -318,6 +322,13 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
         big_holders.iter().any(|w| *w != holder.id),
         "no other worker took the large mailbox over: {history:?}"
     );
+    // The endpoint's limit held over all workers: never more users held at once than it
+    // allows (a dead worker's lease counts until it expired), and it was reached.
+    let most = most_held_at_once(&history);
+    assert!(
+        (2..=ENDPOINT_LIMIT).contains(&most),
+        "{most} users held at once: {history:?}"
+    );
     let mut ran: Vec<&str> = history.iter().map(|s| s.worker_id.as_str()).collect();
     ran.sort_unstable();
     ran.dedup();
@@ -349,4 +360,26 @@ fn big_user_id(pg: &Postgres, _url: &str) -> String {
     .expect("psql")
     .trim()
     .to_owned()
+}
+
+/// The largest number of leases held at one moment.
+fn most_held_at_once(history: &[imapmigration_store::pg::LeaseSpan]) -> usize {
+    // Ends sort before starts at the same instant: a lease released and another taken in the
+    // same microsecond were not held together.
+    let mut edges: Vec<(imapmigration_store::Timestamp, i32)> = Vec::new();
+    for s in history {
+        edges.push((s.acquired_at, 1));
+        edges.push((
+            s.ended_at
+                .unwrap_or(imapmigration_store::Timestamp::MAX_UTC),
+            -1,
+        ));
+    }
+    edges.sort();
+    let (mut held, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        held += d;
+        most = most.max(held);
+    }
+    usize::try_from(most).unwrap_or_default()
 }

@@ -456,7 +456,7 @@ impl Scheduler {
             if candidates.is_empty() {
                 break;
             }
-            let Some(u) = self.claim_one(b, &candidates)? else {
+            let Some(u) = self.claim_one(b, endpoint, &candidates)? else {
                 break;
             };
             queued.retain(|q| q.id != u.id);

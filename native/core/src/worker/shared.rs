@@ -22,8 +22,10 @@ use std::time::{Duration, Instant};
 use imapmigration_store::lifecycle::batch::{self, Step};
 use imapmigration_store::lifecycle::user::{self, Event as UserEvent};
 use imapmigration_store::location::StoreLocation;
-use imapmigration_store::pg::{Heartbeat, PgStore};
-use imapmigration_store::{BatchRecord, EventLevel, Store, UserRecord, WorkerRecord};
+use imapmigration_store::pg::{EndpointLimits, Heartbeat, PgStore};
+use imapmigration_store::{
+    BatchRecord, EndpointRecord, EventLevel, Store, UserRecord, WorkerRecord,
+};
 use uuid::Uuid;
 
 use super::WorkerError;
@@ -256,9 +258,12 @@ impl Scheduler {
 
     /// Claims one of `candidates` (in their order) for a pass; `None` when every one was
     /// claimed or run by another worker meanwhile. Returns the user as read after the claim.
+    /// The source endpoint's limits hold over all workers (`EndpointLimits`): a user is
+    /// claimed only while fewer of its kind on that endpoint are held by any worker.
     pub(super) fn claim_one(
         &self,
         b: &BatchRecord,
+        endpoint: &EndpointRecord,
         candidates: &[&UserRecord],
     ) -> Result<Option<UserRecord>, WorkerError> {
         let Some(s) = &self.shared else {
@@ -266,8 +271,18 @@ impl Scheduler {
         };
         let ids: Vec<String> = candidates.iter().map(|u| u.id.to_string()).collect();
         let statuses = user::all_where(user::runnable);
-        let Some(lease) =
-            s.pg.claim_user_among(&self.worker.id, &b.id.to_string(), &ids, &statuses)?
+        let limits = EndpointLimits {
+            endpoint_id: endpoint.id.to_string(),
+            initial: i64::from(endpoint.max_concurrent_migrations),
+            incremental: i64::from(endpoint.max_concurrent_incremental_syncs),
+        };
+        let Some(lease) = s.pg.claim_user_among(
+            &self.worker.id,
+            &b.id.to_string(),
+            &ids,
+            &statuses,
+            Some(&limits),
+        )?
         else {
             return Ok(None);
         };

@@ -44,6 +44,10 @@ const MIGRATE_LOCK: i64 = 0x1A4D_1647;
 /// First key of the advisory locks of batches ([`PgStore::try_lock_batch`]).
 const BATCH_LOCK_CLASS: i32 = 0x1A4D_1648;
 
+/// Key of the advisory locks of source endpoints, taken for the length of a claim so that
+/// claims on one endpoint count its holders one after the other ([`EndpointLimits`]).
+const ENDPOINT_LOCK_CLASS: i32 = 0x1A4D_1649;
+
 /// The plaintext sealed as `meta.key_check`.
 const KEY_CHECK: &str = "imapmigration key check v1";
 
@@ -83,6 +87,20 @@ pub struct PgWorker {
     pub alive: bool,
     /// How many users it holds unexpired leases on.
     pub users_held: u32,
+}
+
+/// The concurrency limits of one source endpoint over all workers of a shared store:
+/// `MaxConcurrentMigrations` (users in their initial sync) and
+/// `MaxConcurrentIncrementalSyncs` (users past their first pass), counted from the unexpired
+/// leases on users of every batch migrating from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointLimits {
+    /// The source endpoint's id.
+    pub endpoint_id: String,
+    /// Users in their initial sync at once.
+    pub initial: i64,
+    /// Users in an incremental sync at once.
+    pub incremental: i64,
 }
 
 /// A user claimed by a worker.
@@ -236,18 +254,21 @@ impl PgStore {
 
     /// [`Self::claim_user`] restricted to `candidates`, taken in their order: the scheduler
     /// names the users its concurrency limits leave room for. The status is checked again in
-    /// the claim, so a user another worker ran meanwhile is not run twice.
+    /// the claim, so a user another worker ran meanwhile is not run twice. With `limits`, a
+    /// user is claimed only while fewer users of its kind (initial or incremental) on that
+    /// source endpoint are held by all workers together than the endpoint allows.
     pub fn claim_user_among(
         &self,
         worker: &str,
         batch_id: &str,
         candidates: &[String],
         statuses: &[UserStatus],
+        limits: Option<&EndpointLimits>,
     ) -> Result<Option<Lease>> {
         if candidates.is_empty() {
             return Ok(None);
         }
-        self.claim(worker, Some(batch_id), Some(candidates), statuses)
+        self.claim(worker, Some(batch_id), Some(candidates), statuses, limits)
     }
 
     /// The unexpired leases on users of `batch_id`: `(user, worker)`.
@@ -300,7 +321,7 @@ impl PgStore {
         batch_id: Option<&str>,
         statuses: &[UserStatus],
     ) -> Result<Option<Lease>> {
-        self.claim(worker, batch_id, None, statuses)
+        self.claim(worker, batch_id, None, statuses, None)
     }
 
     fn claim(
@@ -309,25 +330,52 @@ impl PgStore {
         batch_id: Option<&str>,
         candidates: Option<&[String]>,
         statuses: &[UserStatus],
+        limits: Option<&EndpointLimits>,
     ) -> Result<Option<Lease>> {
         let worker = worker.to_owned();
         let batch = batch_id.map(str::to_owned);
         let candidates: Option<Vec<String>> = candidates.map(<[String]>::to_vec);
         let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
+        let limits = limits.cloned();
         let secs = self.lease_secs as f64;
         self.conn.call("claim a user", move |c| {
+            // READ COMMITTED (the default): each statement below sees what the claims before
+            // this one committed, the endpoint's lock included.
             let mut tx = c.transaction()?;
+            let (initial_room, incremental_room) = match &limits {
+                None => (true, true),
+                Some(l) => {
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
+                        &[&ENDPOINT_LOCK_CLASS, &l.endpoint_id],
+                    )?;
+                    let held = tx.query_one(
+                        "SELECT count(*) FILTER (WHERE u.passes = 0), count(*) FILTER (WHERE u.passes > 0) \
+                         FROM users u JOIN batches b ON b.id = u.batch_id \
+                         WHERE b.source_endpoint_id = $1 AND u.lease_worker IS NOT NULL \
+                           AND u.lease_expires_at > now()",
+                        &[&l.endpoint_id],
+                    )?;
+                    let (initial, incremental): (i64, i64) = (held.get(0), held.get(1));
+                    (initial < l.initial.max(1), incremental < l.incremental.max(1))
+                }
+            };
+            if !initial_room && !incremental_room {
+                tx.commit()?;
+                return Ok(None);
+            }
             let row = tx.query_opt(
                 "SELECT id, batch_id, lease_worker, lease_expires_at IS NOT NULL AND lease_expires_at <= now() \
                  FROM users \
                  WHERE status = ANY($1) AND ($2::text IS NULL OR batch_id = $2) \
                    AND ($3::text[] IS NULL OR id = ANY($3)) \
                    AND (lease_worker IS NULL OR lease_expires_at <= now()) \
+                   AND CASE WHEN passes = 0 THEN $4::boolean ELSE $5::boolean END \
                  ORDER BY batch_id, \
                    CASE WHEN $3::text[] IS NULL THEN row_index ELSE array_position($3, id) END \
                  LIMIT 1 \
                  FOR UPDATE SKIP LOCKED",
-                &[&statuses, &batch, &candidates],
+                &[&statuses, &batch, &candidates, &initial_room, &incremental_room],
             )?;
             let Some(row) = row else {
                 tx.commit()?;

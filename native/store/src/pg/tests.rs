@@ -373,7 +373,7 @@ fn a_claim_among_candidates_takes_their_order_and_rechecks_the_status() {
     let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     // The caller's order, not the CSV's.
     let got = a
-        .claim_user_among("wa", "b1", &ids(&["b1-u2", "b1-u0"]), &queued)
+        .claim_user_among("wa", "b1", &ids(&["b1-u2", "b1-u0"]), &queued, None)
         .unwrap()
         .unwrap();
     assert_eq!(got.user_id, "b1-u2");
@@ -381,13 +381,16 @@ fn a_claim_among_candidates_takes_their_order_and_rechecks_the_status() {
     a.execute_raw("UPDATE users SET status = 'Synced' WHERE id = 'b1-u0'")
         .unwrap();
     assert_eq!(
-        b.claim_user_among("wb", "b1", &ids(&["b1-u2", "b1-u0"]), &queued)
+        b.claim_user_among("wb", "b1", &ids(&["b1-u2", "b1-u0"]), &queued, None)
             .unwrap(),
         None
     );
-    assert_eq!(b.claim_user_among("wb", "b1", &[], &queued).unwrap(), None);
+    assert_eq!(
+        b.claim_user_among("wb", "b1", &[], &queued, None).unwrap(),
+        None
+    );
     let got = b
-        .claim_user_among("wb", "b1", &ids(&["b1-u0", "b1-u3"]), &queued)
+        .claim_user_among("wb", "b1", &ids(&["b1-u0", "b1-u3"]), &queued, None)
         .unwrap()
         .unwrap();
     assert_eq!(got.user_id, "b1-u3");
@@ -421,4 +424,63 @@ fn one_worker_at_a_time_holds_a_batch_lock() {
     // A worker that dies (its connection closes) loses the lock.
     drop(b);
     assert!(a.try_lock_batch("b1").unwrap());
+}
+
+#[test]
+fn claims_keep_an_endpoints_limits_over_all_workers() {
+    let Some(pg) = Postgres::start_or_skip() else {
+        return;
+    };
+    let loc = location(&pg, "limits");
+    let home = tempfile::tempdir().unwrap();
+    let a = PgStore::open(home.path(), &loc).unwrap();
+    let b = PgStore::open(home.path(), &loc).unwrap();
+    // Two batches from one endpoint; b2's users are past their first pass.
+    seed(&a, "b1", 4);
+    a.execute_raw(
+        "INSERT INTO batches (id, name, source_endpoint_id, status, created_at) \
+         VALUES ('b2', 'b2', 'ep-b1', 'Syncing', 'x'); \
+         INSERT INTO users (id, batch_id, email, user_name, password, row_index, status, created_at, passes) \
+         VALUES ('b2-u0', 'b2', 'v0@example.com', 'v0', '\\x00', 0, 'Queued', 'x', 1), \
+                ('b2-u1', 'b2', 'v1@example.com', 'v1', '\\x00', 1, 'Queued', 'x', 1);",
+    )
+    .unwrap();
+    let limits = EndpointLimits {
+        endpoint_id: "ep-b1".into(),
+        initial: 2,
+        incremental: 1,
+    };
+    let queued = [UserStatus::Queued];
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let b1 = ids(&["b1-u0", "b1-u1", "b1-u2", "b1-u3"]);
+    let b2 = ids(&["b2-u0", "b2-u1"]);
+    let claim = |s: &PgStore, w: &str, batch: &str, c: &[String]| {
+        s.claim_user_among(w, batch, c, &queued, Some(&limits))
+            .unwrap()
+            .map(|l| l.user_id)
+    };
+    // Two initial syncs over both workers, then none until one is released.
+    assert_eq!(claim(&a, "wa", "b1", &b1).as_deref(), Some("b1-u0"));
+    assert_eq!(claim(&b, "wb", "b1", &b1).as_deref(), Some("b1-u1"));
+    assert_eq!(claim(&a, "wa", "b1", &b1), None);
+    assert_eq!(claim(&b, "wb", "b1", &b1), None);
+    // Without limits the same claim is taken: the limits are what refused it.
+    assert!(
+        b.claim_user_among("wb", "b1", &b1, &queued, None)
+            .unwrap()
+            .is_some()
+    );
+    b.release("wb", "b1-u2").unwrap();
+    // Incremental syncs have their own limit.
+    assert_eq!(claim(&b, "wb", "b2", &b2).as_deref(), Some("b2-u0"));
+    assert_eq!(claim(&a, "wa", "b2", &b2), None);
+    a.release("wa", "b1-u0").unwrap();
+    assert_eq!(claim(&b, "wb", "b1", &b1).as_deref(), Some("b1-u0"));
+    assert_eq!(claim(&a, "wa", "b1", &b1), None);
+    // An expired lease holds no room.
+    a.execute_raw(
+        "UPDATE users SET lease_expires_at = now() - interval '1 second' WHERE id = 'b2-u0'",
+    )
+    .unwrap();
+    assert_eq!(claim(&a, "wa", "b2", &b2).as_deref(), Some("b2-u0"));
 }
