@@ -247,6 +247,14 @@ impl Postgres {
         .map(|_| ())
     }
 
+    /// Starts a cluster [`Self::stop`] stopped, on the same port.
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.running {
+            return Ok(());
+        }
+        self.pg_start()
+    }
+
     /// Stops the cluster and starts it again on the same port (clients lose their
     /// connections; committed data survives).
     pub fn restart(&mut self) -> Result<()> {
