@@ -29,7 +29,7 @@ use support::{BIG, CLOCKS, Deployment, Shape, call, landed, most_held_at_once};
 const BIG_MESSAGES: usize = 400;
 /// The source endpoint's MaxConcurrentMigrations, which holds over all three workers together
 /// (each would run four users at once on its own).
-const ENDPOINT_LIMIT: usize = 3;
+const ENDPOINT_LIMIT: usize = 6;
 
 #[test]
 fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over() {

@@ -146,12 +146,16 @@ pub fn landed(root: &Path) -> usize {
     n
 }
 
-/// The largest number of leases held at one moment.
+/// The largest number of users held for a pass at one moment (not counting the moments a
+/// worker held a dead worker's user only to queue it again).
 pub fn most_held_at_once(history: &[LeaseSpan]) -> usize {
     // Ends sort before starts at the same instant: a lease released and another taken in the
     // same microsecond were not held together.
     let mut edges: Vec<(imapmigration_store::Timestamp, i32)> = Vec::new();
-    for s in history {
+    for s in history
+        .iter()
+        .filter(|s| s.end_reason.as_deref() != Some("requeued"))
+    {
         edges.push((s.acquired_at, 1));
         edges.push((
             s.ended_at

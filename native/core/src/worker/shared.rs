@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use imapmigration_store::lifecycle::batch::{self, Step};
 use imapmigration_store::lifecycle::user::{self, Event as UserEvent};
 use imapmigration_store::location::StoreLocation;
-use imapmigration_store::pg::{EndpointLimits, Heartbeat, PgStore};
+use imapmigration_store::pg::{EndReason, EndpointLimits, Heartbeat, PgStore};
 use imapmigration_store::{
     BatchRecord, EndpointRecord, EventLevel, Store, UserRecord, WorkerRecord,
 };
@@ -251,7 +251,7 @@ impl Scheduler {
                     format!("{}: resumed after its worker stopped{from}", u.email),
                 );
             }
-            let _ = pg.release(&self.worker.id, &lease.user_id);
+            let _ = pg.release_as(&self.worker.id, &lease.user_id, EndReason::Requeued);
         }
         Ok(())
     }

@@ -126,6 +126,27 @@ pub struct LeaseSpan {
     pub acquired_at: Timestamp,
     /// When it was released or expired (taken over); `None` while held.
     pub ended_at: Option<Timestamp>,
+    /// Why it ended: `released` (a pass ended), `requeued` (held only to put a dead worker's
+    /// user back in the queue), `expired` (taken over after it ran out); `None` while held.
+    pub end_reason: Option<String>,
+}
+
+/// Why a worker gave a user back ([`PgStore::release_as`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The pass ended.
+    Released,
+    /// The user was held only to put it back in the queue (a dead worker's user): no pass ran.
+    Requeued,
+}
+
+impl EndReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Released => "released",
+            Self::Requeued => "requeued",
+        }
+    }
 }
 
 impl PgStore {
@@ -430,7 +451,13 @@ impl PgStore {
 
     /// Gives a user back (its pass ended); returns whether `worker` still held it.
     pub fn release(&self, worker: &str, user_id: &str) -> Result<bool> {
+        self.release_as(worker, user_id, EndReason::Released)
+    }
+
+    /// [`Self::release`] recording why the holding ended.
+    pub fn release_as(&self, worker: &str, user_id: &str, reason: EndReason) -> Result<bool> {
         let (worker, user) = (worker.to_owned(), user_id.to_owned());
+        let reason = reason.as_str();
         self.conn.call("release a user", move |c| {
             let mut tx = c.transaction()?;
             let n = tx.execute(
@@ -440,9 +467,9 @@ impl PgStore {
             )?;
             if n > 0 {
                 tx.execute(
-                    "UPDATE leases SET ended_at = now(), end_reason = 'released' \
+                    "UPDATE leases SET ended_at = now(), end_reason = $3 \
                      WHERE user_id = $1 AND worker_id = $2 AND ended_at IS NULL",
-                    &[&user, &worker],
+                    &[&user, &worker, &reason],
                 )?;
             }
             tx.commit()?;
@@ -482,7 +509,8 @@ impl PgStore {
             c.query(
                 "SELECT user_id, worker_id, \
                         to_char(acquired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-                        to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                        to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+                        end_reason \
                  FROM leases ORDER BY user_id, acquired_at, id",
                 &[],
             )
@@ -494,6 +522,7 @@ impl PgStore {
                     worker_id: r.get(1),
                     acquired_at: parse_ts(r.get(2))?,
                     ended_at: r.get::<_, Option<String>>(3).map(parse_ts).transpose()?,
+                    end_reason: r.get(4),
                 })
             })
             .collect()
