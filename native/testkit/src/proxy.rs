@@ -136,11 +136,38 @@ struct Traffic {
 }
 
 /// How one direction of a [`DelayProxy`] connection is paced.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Pace {
     delay: Duration,
     /// Bytes per second, each direction of each connection; 0: unlimited.
     rate: u64,
+    /// When set, `rate` is the capacity of one link that every connection shares in this
+    /// direction: the instant the link is free again, reserved chunk by chunk.
+    link: Option<Arc<Mutex<Instant>>>,
+}
+
+impl Pace {
+    /// When a chunk of `len` bytes due at `due` may be written, given this connection's own
+    /// `free_at`; moves whichever clock the rate applies to past the chunk.
+    fn slot(&self, due: Instant, len: usize, free_at: &mut Instant) -> Instant {
+        if self.rate == 0 {
+            return due;
+        }
+        let takes = Duration::from_secs_f64(len as f64 / self.rate as f64);
+        match &self.link {
+            Some(link) => {
+                let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
+                let start = due.max(*link).max(Instant::now());
+                *link = start + takes;
+                start
+            }
+            None => {
+                let start = due.max(*free_at);
+                *free_at = start.max(Instant::now()) + takes;
+                start
+            }
+        }
+    }
 }
 
 impl DelayProxy {
@@ -156,13 +183,42 @@ impl DelayProxy {
         one_way: Duration,
         bytes_per_sec: u64,
     ) -> Result<DelayProxy> {
+        Self::start_paced(upstream, one_way, bytes_per_sec, false)
+    }
+
+    /// As [`DelayProxy::start`], over one link of `bytes_per_sec` each way that all connections
+    /// share (as a client's access line is shared by every connection it opens), so a tool that
+    /// opens more connections does not get more bandwidth.
+    pub fn start_shared_link(
+        upstream: SocketAddr,
+        one_way: Duration,
+        bytes_per_sec: u64,
+    ) -> Result<DelayProxy> {
+        Self::start_paced(upstream, one_way, bytes_per_sec, true)
+    }
+
+    fn start_paced(
+        upstream: SocketAddr,
+        one_way: Duration,
+        bytes_per_sec: u64,
+        shared: bool,
+    ) -> Result<DelayProxy> {
         let registry = Arc::new(Registry::default());
         let connections = Arc::new(AtomicU64::new(0));
         let traffic = Arc::new(Traffic::default());
-        let pace = Pace {
-            delay: one_way,
-            rate: bytes_per_sec,
-        };
+        let link = || shared.then(|| Arc::new(Mutex::new(Instant::now())));
+        let (up_pace, down_pace) = (
+            Pace {
+                delay: one_way,
+                rate: bytes_per_sec,
+                link: link(),
+            },
+            Pace {
+                delay: one_way,
+                rate: bytes_per_sec,
+                link: link(),
+            },
+        );
         let (reg, count, tr) = (
             Arc::clone(&registry),
             Arc::clone(&connections),
@@ -178,6 +234,7 @@ impl DelayProxy {
                 return;
             };
             let reg = Arc::clone(&reg);
+            let (up_pace, down_pace) = (up_pace.clone(), down_pace.clone());
             let _ = std::thread::Builder::new()
                 .name("testkit-delay-conn".into())
                 .spawn(move || {
@@ -187,9 +244,9 @@ impl DelayProxy {
                     };
                     let up_tr = Arc::clone(&tr);
                     let up = std::thread::spawn(move || {
-                        delayed_pump(client, server, pace, &up_tr.to_server)
+                        delayed_pump(client, server, up_pace, &up_tr.to_server)
                     });
-                    delayed_pump(s2, c2, pace, &tr.to_client);
+                    delayed_pump(s2, c2, down_pace, &tr.to_client);
                     let _ = up.join();
                     reg.remove(id);
                 });
@@ -250,17 +307,14 @@ fn delayed_pump(mut from: TcpStream, mut to: TcpStream, pace: Pace, counted: &At
         // When the link is free again at the limited rate.
         let mut free_at = Instant::now();
         for (due, chunk) in rx {
+            let len = chunk.as_ref().map_or(0, Vec::len);
+            let start = pace.slot(due, len, &mut free_at);
             let now = Instant::now();
-            let start = if pace.rate > 0 { due.max(free_at) } else { due };
             if start > now {
                 std::thread::sleep(start - now);
             }
             match chunk {
                 Some(c) => {
-                    if pace.rate > 0 {
-                        free_at = start.max(Instant::now())
-                            + Duration::from_secs_f64(c.len() as f64 / pace.rate as f64);
-                    }
                     if to_writer.write_all(&c).is_err() {
                         break;
                     }

@@ -128,3 +128,39 @@ fn fault_proxy_cuts_the_next_connection_after_n_bytes() {
     assert!(matches!(r.read(&mut buf), Ok(0) | Err(_)));
     assert_eq!(p.refused(), 1);
 }
+
+/// Reads `n` bytes of the "big" answer on each of `k` connections at once; the time it took.
+fn download_in_parallel(port: u16, k: usize, n: usize) -> Duration {
+    let t = Instant::now();
+    let handles: Vec<_> = (0..k)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                s.write_all(format!("big {n}\n").as_bytes()).expect("write");
+                let mut got = vec![0u8; n];
+                s.read_exact(&mut got).expect("read");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("download thread");
+    }
+    t.elapsed()
+}
+
+#[test]
+fn a_shared_link_gives_two_connections_the_rate_of_one() {
+    let up = echo_server();
+    // 400 KB at 1 MB/s: 0.4 s on one link of its own, 0.8 s when two share it.
+    let (rate, n) = (1_000_000, 400_000);
+    let own = DelayProxy::start_limited(up, Duration::ZERO, rate).expect("proxy");
+    let apart = download_in_parallel(own.port(), 2, n);
+    let link = DelayProxy::start_shared_link(up, Duration::ZERO, rate).expect("proxy");
+    let shared = download_in_parallel(link.port(), 2, n);
+    assert!(apart >= Duration::from_millis(300), "{apart:?}");
+    assert!(apart < Duration::from_millis(700), "{apart:?}");
+    assert!(shared >= Duration::from_millis(700), "{shared:?}");
+    assert_eq!(link.bytes_to_client(), 2 * n as u64);
+}
