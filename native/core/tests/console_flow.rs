@@ -731,6 +731,21 @@ async fn the_eac_steps_in_headless_chromium() {
         .unwrap();
     assert!(row.contains("127.0.0.1"), "{row}");
     b.screenshot("08-endpoints").await;
+
+    // The settings page: the incremental sync interval changed in the browser is what
+    // Get-MigrationConfig shows.
+    b.follow("a[href='/settings']").await;
+    b.fill("#incremental_hours", "12").await;
+    b.follow("form[action='/settings'] button[type=submit]")
+        .await;
+    b.css("p.notice").await;
+    b.screenshot("09-settings").await;
+    let config = ok(w.home(), "config.get", json!({}));
+    assert_eq!(
+        config["IncrementalSyncIntervalSecs"],
+        json!(43_200),
+        "{config}"
+    );
     if let Some(c) = browser.client.clone() {
         let _ = c.close().await;
     }

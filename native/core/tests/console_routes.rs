@@ -21,6 +21,7 @@ use tower::ServiceExt as _;
 const CSV_PASSWORD: &str = "Csv-Secret-Pa55word";
 const ADMIN_PASSWORD: &str = "Endpoint-Admin-Secret";
 const CONSOLE_PASSWORD: &str = "Console-Pa55word";
+const SMTP_PASSWORD: &str = "Smtp-Relay-Secret-88";
 
 fn call(home: &Path, op: &str, mut args: Value) -> Value {
     args["op"] = json!(op);
@@ -147,6 +148,8 @@ const PAGES: &[&str] = &[
     "/endpoints",
     "/endpoints/src",
     "/new",
+    "/settings",
+    "/settings/saved",
 ];
 
 const ACTIONS: &[&str] = &[
@@ -161,6 +164,7 @@ const ACTIONS: &[&str] = &[
     "/endpoints/src",
     "/endpoints/src/test",
     "/endpoints/src/remove",
+    "/settings",
 ];
 
 #[tokio::test]
@@ -480,7 +484,7 @@ async fn no_secret_in_any_page_and_every_page_carries_the_policy() {
         assert!(!csp.contains("unsafe-inline"));
         assert_eq!(res.headers()[header::REFERRER_POLICY], "no-referrer");
         assert!(!body.contains("<script>"), "{path}: inline script");
-        for secret in [CSV_PASSWORD, ADMIN_PASSWORD] {
+        for secret in [CSV_PASSWORD, ADMIN_PASSWORD, SMTP_PASSWORD] {
             assert!(!body.contains(secret), "{path} shows a password");
         }
     }
@@ -931,4 +935,153 @@ fn html_unescape(s: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn settings_change_only_what_was_edited_and_never_show_the_relay_password() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_state(dir.path());
+    quiet_endpoint(dir.path(), "tgt");
+    let app = imapmigration::console::router(dir.path().to_owned(), false);
+    let (cookie, _) = login(&app, dir.path()).await;
+    let (res, page) = send(&app, get("/settings", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let csrf = csrf_in(&page);
+    let default_root = dir.path().join("maildir").display().to_string();
+    assert_eq!(value_of(&page, "maildir_root"), default_root);
+    assert_eq!(value_of(&page, "incremental_hours"), "24");
+
+    // Saving the page as shown changes nothing: no default is written down as a setting.
+    let form = |fields: &[(&str, &str)]| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("default_target", String::new()),
+            ("maildir_root", default_root.clone()),
+            ("incremental_hours", "24".into()),
+            ("max_concurrent", String::new()),
+            ("smtp_server", String::new()),
+            ("smtp_port", String::new()),
+            ("smtp_security", "Tls".into()),
+            ("smtp_from", String::new()),
+            ("smtp_user", String::new()),
+            ("smtp_password", String::new()),
+        ];
+        for (k, v) in fields {
+            if let Some(e) = f.iter_mut().find(|(n, _)| n == k) {
+                e.1 = (*v).to_owned();
+            } else {
+                f.push((k, (*v).to_owned()));
+            }
+        }
+        f.iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let (res, body) = send(&app, post("/settings", Some(&cookie), &form(&[]))).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(res.headers()[header::LOCATION], "/settings/saved");
+    let store = imapmigration_store::Store::open(dir.path()).unwrap();
+    for key in ["maildirRoot", "incrementalSyncIntervalSecs", "smtpRelay"] {
+        assert_eq!(store.config_get(key).unwrap(), None, "{key} was written");
+    }
+
+    // Edited fields go through Set-MigrationConfig's operation.
+    let edited = form(&[
+        ("default_target", "tgt"),
+        ("incremental_hours", "6"),
+        ("max_concurrent", "12"),
+        ("smtp_server", "smtp.contoso.test"),
+        ("smtp_from", "migration@contoso.test"),
+        ("smtp_user", "relay"),
+        ("smtp_password", SMTP_PASSWORD),
+    ]);
+    let (res, body) = send(&app, post("/settings", Some(&cookie), &edited)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{body}");
+    let c = ok(dir.path(), "config.get", json!({}));
+    assert_eq!(c["DefaultTargetEndpoint"], json!("tgt"), "{c}");
+    assert_eq!(c["IncrementalSyncIntervalSecs"], json!(21_600), "{c}");
+    assert_eq!(c["MaxConcurrentMigrations"], json!(12), "{c}");
+    assert_eq!(c["SmtpRelay"]["Server"], json!("smtp.contoso.test"), "{c}");
+    assert_eq!(c["SmtpRelay"]["Port"], json!(587), "{c}");
+    assert_eq!(c["SmtpRelay"]["HasPassword"], json!(true), "{c}");
+    assert_eq!(store.config_get("maildirRoot").unwrap(), None);
+    let (_, page) = send(&app, get("/settings/saved", Some(&cookie))).await;
+    assert!(page.contains("The settings were saved"), "{page}");
+    assert!(page.contains("a password is stored"), "{page}");
+    assert!(!page.contains(SMTP_PASSWORD));
+    assert_eq!(value_of(&page, "smtp_user"), "relay");
+
+    // A refused value: the api's words, what was typed kept except the password, nothing
+    // written (the interval stays 6 hours).
+    let bad = form(&[
+        ("default_target", "tgt"),
+        ("incremental_hours", "6"),
+        ("max_concurrent", "12"),
+        ("smtp_server", "smtp.contoso.test"),
+        ("smtp_from", "migration@contoso.test"),
+        ("smtp_user", "relay"),
+        ("smtp_password", SMTP_PASSWORD),
+        ("maildir_root", "relative/maildir"),
+    ]);
+    let (res, body) = send(&app, post("/settings", Some(&cookie), &bad)).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("(-MaildirRoot) is not an absolute path"),
+        "{body}"
+    );
+    assert_eq!(value_of(&body, "maildir_root"), "relative/maildir");
+    assert!(!body.contains(SMTP_PASSWORD), "the password is not kept");
+    let (res, body) = send(
+        &app,
+        post(
+            "/settings",
+            Some(&cookie),
+            &form(&[("incremental_hours", "soon")]),
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("&quot;soon&quot; is not a number of hours"),
+        "{body}"
+    );
+    let c = ok(dir.path(), "config.get", json!({}));
+    assert_eq!(c["IncrementalSyncIntervalSecs"], json!(21_600), "{c}");
+    assert_eq!(c["MaildirRoot"], json!(default_root), "{c}");
+
+    // Blank fields clear; "send no mail" removes the relay.
+    let cleared = form(&[
+        ("default_target", ""),
+        ("incremental_hours", "6"),
+        ("smtp_server", "smtp.contoso.test"),
+        ("smtp_from", "migration@contoso.test"),
+        ("smtp_user", "relay"),
+        ("smtp_off", "on"),
+    ]);
+    let (res, body) = send(&app, post("/settings", Some(&cookie), &cleared)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{body}");
+    let c = ok(dir.path(), "config.get", json!({}));
+    assert_eq!(c["DefaultTargetEndpoint"], Value::Null, "{c}");
+    assert_eq!(c["MaxConcurrentMigrations"], json!("Unlimited"), "{c}");
+    assert_eq!(c["SmtpRelay"], Value::Null, "{c}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The `value` of the `<input>` named `name`, unescaped.
+fn value_of(html: &str, name: &str) -> String {
+    let tag = input_of(html, name);
+    let at = tag.find("value=\"").map_or(tag.len(), |i| i + 7);
+    let end = tag[at..].find('"').map_or(at, |j| at + j);
+    html_unescape(&tag[at..end])
 }

@@ -6,7 +6,8 @@
 //!
 //! Modules: `call` (the api from async handlers), `web` (state, templates, security headers,
 //! error pages), `auth` (login, sessions, CSRF, rate limit), `dashboard` (batches and their
-//! actions, reports), `details` (batch and user pages), `endpoints`, `wizard` (new batch).
+//! actions, reports), `details` (batch and user pages), `endpoints`, `wizard` (new batch),
+//! `settings` (Set-MigrationConfig's migration settings).
 //!
 //! Off by default: [`serve`] watches `console.settings` (Set-MigrationConfig -ConsoleListen, or
 //! the worker's `--console`) and binds, rebinds or stops as they change, recording the bound
@@ -18,6 +19,7 @@ mod chart;
 mod dashboard;
 mod details;
 mod endpoints;
+mod settings;
 mod web;
 mod wizard;
 
@@ -148,6 +150,8 @@ pub fn router(home: PathBuf, tls: bool) -> Router {
         .route("/endpoints/{name}/test", post(endpoints::test))
         .route("/endpoints/{name}/remove", post(endpoints::remove))
         .route("/new", get(wizard::page).post(wizard::submit))
+        .route("/settings", get(settings::show).post(settings::save))
+        .route("/settings/saved", get(settings::saved))
         .fallback(web::not_found)
         .layer(axum::middleware::from_fn(web::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(wizard::MAX_UPLOAD))

@@ -47,6 +47,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/endpoint_edit.html"),
     ),
     ("wizard.html", include_str!("templates/wizard.html")),
+    ("settings.html", include_str!("templates/settings.html")),
     ("chart.html", include_str!("templates/chart.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
