@@ -15,8 +15,7 @@ mod support;
 use std::time::Duration;
 
 use imapmigration_store::pg::overlapping_leases;
-use serde_json::json;
-use support::{BIG, Deployment, Shape, call, landed};
+use support::{BIG, Deployment, Shape, landed};
 
 const BIG_MESSAGES: usize = 400;
 
@@ -24,6 +23,7 @@ const BIG_MESSAGES: usize = 400;
 fn workers_resume_a_batch_after_the_database_was_down() {
     let Some(mut d) = Deployment::start(Shape {
         database: "restart",
+        sources: 1,
         small_users: 9,
         big_messages: BIG_MESSAGES,
         workers: 2,
@@ -31,7 +31,7 @@ fn workers_resume_a_batch_after_the_database_was_down() {
     }) else {
         return;
     };
-    call(d.admin(), "batch.start", json!({"identity": "Shared"}));
+    d.start_batches();
     d.wait_until_big_has(40);
 
     // Down for twice the lease (3 s): every lease has run out when it is back.
@@ -49,8 +49,8 @@ fn workers_resume_a_batch_after_the_database_was_down() {
         "the large mailbox was copied before the stop"
     );
 
-    let b = d.wait_for_batch_end(Duration::from_secs(90));
-    d.check_every_user_copied_once(&b);
+    let batches = d.wait_for_batches_end(Duration::from_secs(90));
+    d.check_every_user_copied_once(&batches);
     // The test's own connection was cut too: its first call may fail, then it reconnects.
     let history = d
         .store

@@ -1,10 +1,11 @@
 //! Three worker processes (the real binary, each with a state directory of its own, as on three
-//! hosts: the same `secret.key` and `store.conf`) run one batch of 30 users from a PostgreSQL
-//! store. Users are handed out by leases: every user is copied by one pass, byte-identical;
+//! hosts: the same `secret.key` and `store.conf`) run 60 users from two source servers (a batch
+//! each) on a PostgreSQL store. Users are handed out by leases: every user is copied by one
+//! pass, byte-identical;
 //! the worker copying the large mailbox is SIGKILLed mid-copy, and another takes the user
 //! over once the lease expired and finishes it with no duplicate and no gap; the store's own
-//! lease records show no user ever held by two workers at once, and never more users held at
-//! once than the source endpoint allows.
+//! lease records show no user ever held by two workers at once, and never more users of one
+//! source held at once than its endpoint allows.
 //! Skipped when PostgreSQL is not installed, unless IMAPMIGRATION_REQUIRE_POSTGRES=1.
 
 #![allow(
@@ -27,12 +28,12 @@ use support::{BIG, CLOCKS, Deployment, Shape, call, landed, most_held_at_once};
 
 /// The large mailbox, whose worker is killed.
 const BIG_MESSAGES: usize = 400;
-/// The source endpoint's MaxConcurrentMigrations, which holds over all three workers together
+/// Each source endpoint's MaxConcurrentMigrations, which holds over all three workers together
 /// (each would run four users at once on its own).
-const ENDPOINT_LIMIT: usize = 6;
+const ENDPOINT_LIMIT: usize = 5;
 
 #[test]
-fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over() {
+fn three_workers_share_60_users_of_two_sources_and_one_killed_mid_user_is_taken_over() {
     // SAFETY: the only test of this binary, before it starts any thread; the workers get
     // these short clocks too (heartbeat 1 s, lease and staleness 3 s), and here they are what
     // Get-MigrationConfig's `Alive` uses.
@@ -43,14 +44,15 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
     }
     let Some(mut d) = Deployment::start(Shape {
         database: "workers",
-        small_users: 29,
+        sources: 2,
+        small_users: 59,
         big_messages: BIG_MESSAGES,
         workers: 3,
         endpoint_limit: ENDPOINT_LIMIT,
     }) else {
         return;
     };
-    call(d.admin(), "batch.start", json!({"identity": "Shared"}));
+    d.start_batches();
 
     // The worker copying the large mailbox is killed mid-copy.
     d.wait_until_big_has(40);
@@ -76,8 +78,8 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
         "the large mailbox was copied before the kill"
     );
 
-    let b = d.wait_for_batch_end(Duration::from_secs(45));
-    d.check_every_user_copied_once(&b);
+    let batches = d.wait_for_batches_end(Duration::from_secs(60));
+    d.check_every_user_copied_once(&batches);
 
     // The store's own records: no user held by two workers at once; the large mailbox was
     // held by the killed worker and then by another; the work was spread.
@@ -98,13 +100,22 @@ fn three_workers_share_a_batch_by_leases_and_one_killed_mid_user_is_taken_over()
         big_holders.iter().any(|w| *w != holder.id),
         "no other worker took the large mailbox over: {history:?}"
     );
-    // The endpoint's limit held over all workers: never more users held at once than it
-    // allows (a dead worker's lease counts until it expired), and it was reached.
-    let most = most_held_at_once(&history);
-    assert!(
-        (2..=ENDPOINT_LIMIT).contains(&most),
-        "{most} users held at once: {history:?}"
-    );
+    // Each endpoint's limit held over all workers: never more of its users held at once than
+    // it allows (a dead worker's lease counts until it expired), and it was reached.
+    for s in &d.sources {
+        let ids = d.user_ids_of(&s.batch);
+        let spans: Vec<_> = history
+            .iter()
+            .filter(|h| ids.contains(&h.user_id))
+            .cloned()
+            .collect();
+        let most = most_held_at_once(&spans);
+        assert!(
+            (2..=ENDPOINT_LIMIT).contains(&most),
+            "{most} users of {} held at once: {spans:?}",
+            s.endpoint
+        );
+    }
     let mut ran: Vec<&str> = history.iter().map(|s| s.worker_id.as_str()).collect();
     ran.sort_unstable();
     ran.dedup();

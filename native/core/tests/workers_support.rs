@@ -1,8 +1,8 @@
 //! Shared set-up of the `workers_*` tests: a deployment of several worker processes (the real
 //! binary, each with a state directory of its own, as on separate hosts: the same `secret.key`
-//! and `store.conf`) on one PostgreSQL store, running one batch from a real Dovecot behind a
-//! delaying link into a Maildir target every "host" sees, and the checks that every user was
-//! copied exactly once.
+//! and `store.conf`) on one PostgreSQL store, running a batch from each of one or more real
+//! Dovecot servers behind delaying links into a Maildir target every "host" sees, and the
+//! checks that every user was copied exactly once.
 //!
 //! Included by each `workers_*.rs` with `#[path = "workers_support.rs"] mod support;`; compiled
 //! on its own as well, as an empty test crate.
@@ -44,13 +44,16 @@ pub const CLOCKS: [(&str, &str); 2] = [
 pub struct Shape {
     /// The PostgreSQL database's name.
     pub database: &'static str,
-    /// Users besides [`BIG`].
+    /// Source servers, each with an endpoint and a batch of its own (`Shared0`, `Shared1`...);
+    /// [`BIG`] is on the first.
+    pub sources: usize,
+    /// Users besides [`BIG`], spread over the sources in turn.
     pub small_users: usize,
     /// Messages in [`BIG`]'s INBOX.
     pub big_messages: usize,
     /// Worker processes.
     pub workers: usize,
-    /// The source endpoint's MaxConcurrentMigrations.
+    /// Each source endpoint's MaxConcurrentMigrations.
     pub endpoint_limit: usize,
 }
 
@@ -172,17 +175,27 @@ pub fn most_held_at_once(history: &[LeaseSpan]) -> usize {
     usize::try_from(most).unwrap_or_default()
 }
 
+/// One source server with its endpoint and batch.
+pub struct Source {
+    /// The server.
+    pub dovecot: Dovecot,
+    /// The delaying link the workers reach it through.
+    pub link: DelayProxy,
+    /// Its endpoint's name (`src0`, `src1`...).
+    pub endpoint: String,
+    /// Its batch's name (`Shared0`, `Shared1`...).
+    pub batch: String,
+    /// Its users, in CSV order.
+    pub users: Vec<String>,
+}
+
 /// A running deployment; everything is stopped when it is dropped.
 pub struct Deployment {
     /// What was started.
     pub shape: Shape,
-    /// The small users' names.
-    pub small: Vec<String>,
-    /// The source server.
-    pub dovecot: Dovecot,
-    /// The delaying link the workers reach the source through.
-    pub link: DelayProxy,
-    /// The admin's state directory: the batch is created here, the mail goes to its
+    /// The source servers.
+    pub sources: Vec<Source>,
+    /// The admin's state directory: the batches are created here, the mail goes to its
     /// `maildir`, which stands for the directory every host mounts.
     pub admin: tempfile::TempDir,
     /// The workers' state directories.
@@ -198,61 +211,82 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Starts PostgreSQL, Dovecot with the users seeded, the batch "Shared" (not started) and
-    /// the workers, and waits until every worker registered. `None` when PostgreSQL is not
-    /// installed (and not required).
+    /// Starts PostgreSQL, the sources with their users seeded, their endpoints and batches
+    /// (not started) and the workers, and waits until every worker registered. `None` when
+    /// PostgreSQL is not installed (and not required).
     pub fn start(shape: Shape) -> Option<Deployment> {
         let pg = Postgres::start_or_skip()?;
         let url = pg.create_database(shape.database).expect("create database");
-        let small: Vec<String> = (0..shape.small_users).map(|i| format!("u{i:02}")).collect();
-        let mut options = DovecotOptions::default().user(BIG, "pw");
-        for u in &small {
-            options = options.user(u, "pw");
-        }
-        let dovecot = Dovecot::start(options).expect("dovecot");
-        let big_folders = vec![SeedFolder::new(
-            "INBOX",
-            (0..shape.big_messages)
-                .map(|i| message(BIG, "INBOX", i, 6_000))
-                .collect(),
-        )];
-        dovecot.seed(BIG, &big_folders).expect("seed");
-        for u in &small {
-            let folders = [("INBOX", SMALL_MESSAGES), ("Archive", 2)]
-                .iter()
-                .map(|(f, n)| SeedFolder::new(*f, (0..*n).map(|i| message(u, f, i, 300)).collect()))
-                .collect::<Vec<_>>();
-            dovecot.seed(u, &folders).expect("seed");
-        }
-        // Latency on every source round trip, so the large mailbox takes seconds to copy.
-        let link =
-            DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(15)).expect("proxy");
-
         let admin = tempfile::tempdir().expect("temp dir");
         std::fs::write(admin.path().join("store.conf"), format!("store = {url}\n")).expect("conf");
-        call(
-            admin.path(),
-            "endpoint.new",
-            json!({"name": "src", "remoteServer": "127.0.0.1", "port": link.port(),
-                   "security": "None", "skipVerification": true,
-                   "maxConcurrentMigrations": shape.endpoint_limit}),
-        );
         // Four passes at a time per worker: the users spread over the workers.
         call(
             admin.path(),
             "config.set",
             json!({"maxConcurrentMigrations": 4, "maildirRoot": admin.path().join("maildir")}),
         );
-        let mut csv = "EmailAddress,UserName,Password\r\n".to_owned();
-        for u in std::iter::once(BIG).chain(small.iter().map(String::as_str)) {
-            csv.push_str(&format!("{u}@contoso.test,{u},pw\r\n"));
+        let mut sources = Vec::new();
+        for n in 0..shape.sources.max(1) {
+            let mut users: Vec<String> = (0..shape.small_users)
+                .filter(|i| i % shape.sources.max(1) == n)
+                .map(|i| format!("u{i:02}"))
+                .collect();
+            if n == 0 {
+                users.insert(0, BIG.to_owned());
+            }
+            let mut options = DovecotOptions::default();
+            for u in &users {
+                options = options.user(u, "pw");
+            }
+            let dovecot = Dovecot::start(options).expect("dovecot");
+            for u in &users {
+                let folders = if u == BIG {
+                    vec![SeedFolder::new(
+                        "INBOX",
+                        (0..shape.big_messages)
+                            .map(|i| message(BIG, "INBOX", i, 6_000))
+                            .collect(),
+                    )]
+                } else {
+                    [("INBOX", SMALL_MESSAGES), ("Archive", 2)]
+                        .iter()
+                        .map(|(f, k)| {
+                            SeedFolder::new(*f, (0..*k).map(|i| message(u, f, i, 300)).collect())
+                        })
+                        .collect()
+                };
+                dovecot.seed(u, &folders).expect("seed");
+            }
+            // Latency on every source round trip, so the large mailbox takes seconds to copy.
+            let link =
+                DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(15)).expect("proxy");
+            let endpoint = format!("src{n}");
+            call(
+                admin.path(),
+                "endpoint.new",
+                json!({"name": endpoint, "remoteServer": "127.0.0.1", "port": link.port(),
+                       "security": "None", "skipVerification": true,
+                       "maxConcurrentMigrations": shape.endpoint_limit}),
+            );
+            let mut csv = "EmailAddress,UserName,Password\r\n".to_owned();
+            for u in &users {
+                csv.push_str(&format!("{u}@contoso.test,{u},pw\r\n"));
+            }
+            let csv = base64::engine::general_purpose::STANDARD.encode(csv);
+            let batch = format!("Shared{n}");
+            call(
+                admin.path(),
+                "batch.new",
+                json!({"name": batch, "sourceEndpoint": endpoint, "csvData": csv}),
+            );
+            sources.push(Source {
+                dovecot,
+                link,
+                endpoint,
+                batch,
+                users,
+            });
         }
-        let csv = base64::engine::general_purpose::STANDARD.encode(csv);
-        call(
-            admin.path(),
-            "batch.new",
-            json!({"name": "Shared", "sourceEndpoint": "src", "csvData": csv}),
-        );
 
         // The "hosts": their own state directories with the deployment's key and store.conf.
         let hosts: Vec<tempfile::TempDir> = (0..shape.workers)
@@ -299,9 +333,7 @@ impl Deployment {
         }
         Some(Deployment {
             shape,
-            small,
-            dovecot,
-            link,
+            sources,
             admin,
             hosts,
             workers,
@@ -316,9 +348,11 @@ impl Deployment {
         self.admin.path()
     }
 
-    /// Every user: [`BIG`] first, then the small ones in CSV order.
-    pub fn users(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(BIG).chain(self.small.iter().map(String::as_str))
+    /// Starts every batch, as Start-MigrationBatch does.
+    pub fn start_batches(&self) {
+        for s in &self.sources {
+            call(self.admin(), "batch.start", json!({"identity": s.batch}));
+        }
     }
 
     /// The Maildir mailbox of `user` on the target.
@@ -341,52 +375,61 @@ impl Deployment {
         }
     }
 
-    /// The batch once it stopped running, within `limit`.
-    pub fn wait_for_batch_end(&self, limit: Duration) -> Value {
+    /// Every batch once it stopped running, within `limit`.
+    pub fn wait_for_batches_end(&self, limit: Duration) -> Vec<Value> {
         let deadline = Instant::now() + limit;
-        loop {
-            let b = call(self.admin(), "batch.get", json!({"identity": "Shared"}))[0].clone();
-            let status = b["Status"].as_str().unwrap_or_default().to_owned();
-            if ["Synced", "SyncedWithErrors", "Failed"].contains(&status.as_str()) {
-                return b;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "batch still {status}: {b}\n{}",
-                self.workers.logs()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.sources
+            .iter()
+            .map(|s| {
+                loop {
+                    let b =
+                        call(self.admin(), "batch.get", json!({"identity": s.batch}))[0].clone();
+                    let status = b["Status"].as_str().unwrap_or_default().to_owned();
+                    if ["Synced", "SyncedWithErrors", "Failed"].contains(&status.as_str()) {
+                        break b;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "batch {} still {status}: {b}\n{}",
+                        s.batch,
+                        self.workers.logs()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .collect()
     }
 
-    /// The batch is Synced with every user, each byte-identical with its source, copied by one
-    /// finished pass with nothing twice, and no lease left.
-    pub fn check_every_user_copied_once(&self, b: &Value) {
-        let total = self.shape.small_users + 1;
-        assert_eq!(b["Status"], json!("Synced"), "{b}\n{}", self.workers.logs());
-        assert_eq!(b["TotalCount"], json!(total), "{b}");
-        assert_eq!(b["SyncedCount"], json!(total), "{b}");
-        for u in self.users() {
-            let expected = self
-                .dovecot
-                .snapshot(u)
-                .expect("source")
-                .without_empty_folders();
-            let actual = maildir_snapshot(&self.mailbox(u))
-                .expect("target")
-                .without_empty_folders();
-            let diff = expected.diff(&actual);
-            assert!(diff.is_empty(), "{u}: {diff}");
-            let want = if u == BIG {
-                self.shape.big_messages
-            } else {
-                SMALL_MESSAGES + 2
-            };
-            assert_eq!(
-                landed(&self.mailbox(u)),
-                want,
-                "{u}: duplicates on the target"
-            );
+    /// Every batch is Synced with every user, each byte-identical with its source, copied by
+    /// one finished pass with nothing twice, and no lease left.
+    pub fn check_every_user_copied_once(&self, batches: &[Value]) {
+        for (s, b) in self.sources.iter().zip(batches) {
+            let total = s.users.len();
+            assert_eq!(b["Status"], json!("Synced"), "{b}\n{}", self.workers.logs());
+            assert_eq!(b["TotalCount"], json!(total), "{b}");
+            assert_eq!(b["SyncedCount"], json!(total), "{b}");
+            for u in &s.users {
+                let expected = s
+                    .dovecot
+                    .snapshot(u)
+                    .expect("source")
+                    .without_empty_folders();
+                let actual = maildir_snapshot(&self.mailbox(u))
+                    .expect("target")
+                    .without_empty_folders();
+                let diff = expected.diff(&actual);
+                assert!(diff.is_empty(), "{u}: {diff}");
+                let want = if u == BIG {
+                    self.shape.big_messages
+                } else {
+                    SMALL_MESSAGES + 2
+                };
+                assert_eq!(
+                    landed(&self.mailbox(u)),
+                    want,
+                    "{u}: duplicates on the target"
+                );
+            }
         }
         let passes = self
             .pg
@@ -396,6 +439,22 @@ impl Deployment {
             )
             .expect("psql");
         assert_eq!(passes.trim(), "0", "a user ran more or fewer than one pass");
+    }
+
+    /// The ids of the user rows of `batch`.
+    pub fn user_ids_of(&self, batch: &str) -> Vec<String> {
+        self.pg
+            .psql(
+                self.shape.database,
+                &format!(
+                    "SELECT u.id FROM users u JOIN batches b ON b.id = u.batch_id WHERE b.name = '{batch}'"
+                ),
+            )
+            .expect("psql")
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 
     /// The id of [`BIG`]'s user row.
