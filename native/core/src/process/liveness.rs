@@ -106,16 +106,7 @@ pub fn end_hung_worker(home: &Path, pid: u32, patience: Duration) -> Result<(), 
     if super::probe(home)? != Some(pid) || pid == 0 {
         return Err(EndError::NotTheHolder);
     }
-    let target = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .ok_or(EndError::NotTheHolder)?;
-    rustix::process::kill_process(target, rustix::process::Signal::KILL).map_err(|e| {
-        EndError::Signal {
-            pid,
-            source: e.into(),
-        }
-    })?;
+    kill(pid)?;
     let deadline = Instant::now() + patience;
     while super::probe(home)? == Some(pid) {
         if Instant::now() >= deadline {
@@ -127,6 +118,34 @@ pub fn end_hung_worker(home: &Path, pid: u32, patience: Duration) -> Result<(), 
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
+}
+
+/// SIGKILL to `pid`.
+#[cfg(unix)]
+fn kill(pid: u32) -> Result<(), EndError> {
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or(EndError::NotTheHolder)?;
+    rustix::process::kill_process(target, rustix::process::Signal::KILL).map_err(|e| {
+        EndError::Signal {
+            pid,
+            source: e.into(),
+        }
+    })
+}
+
+/// Elsewhere a hung worker is named, not ended: the Windows equivalent is `TerminateProcess`
+/// on a handle opened with `PROCESS_TERMINATE` (what `Stop-Process -Id <pid> -Force` does).
+#[cfg(not(unix))]
+fn kill(pid: u32) -> Result<(), EndError> {
+    Err(EndError::Signal {
+        pid,
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("end it with Stop-Process -Id {pid} -Force"),
+        ),
+    })
 }
 
 #[cfg(test)]

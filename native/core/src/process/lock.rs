@@ -32,6 +32,7 @@ impl WorkerLock {
         let path = home.join(LOCK_FILE);
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut file = opts.open(&path)?;
         match file.try_lock() {

@@ -17,6 +17,9 @@ pub use spawn::{SpawnError, WORKER_ENV, detach, ensure_worker, worker_env};
 /// the CLI's logs, reports and the embedded Maildir store (which Dovecot then serves as the
 /// state directory's owner, or through a default ACL; see the README). The binary calls it for
 /// `worker` and `migrate`; the library loaded into PowerShell never changes its host's umask.
+/// Windows has no umask: there the state directory's ACL (inherited by what is created in it)
+/// keeps others out, and this does nothing.
 pub fn restrict_umask() {
+    #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }

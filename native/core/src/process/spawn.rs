@@ -27,6 +27,7 @@ use super::lock;
 ///   limits and retry numbers (durations and counts), knobs for tests;
 /// - `IMAPMIGRATION_MEMORY_BUDGET`: the memory budget, when the config does not set one;
 /// - `IMAPMIGRATION_COMPRESS`: `0` turns COMPRESS=DEFLATE off for every endpoint;
+/// - `IMAPMIGRATION_VERIFY_CONTENT`: `1` reads back what is appended to every IMAP target;
 /// - `IMAPMIGRATION_WORKER_HEARTBEAT_SECS`, `IMAPMIGRATION_WORKER_STALE_SECS`: the heartbeat
 ///   and staleness of workers ([`super::liveness`]), knobs for tests.
 pub const WORKER_ENV: &[&str] = &[
