@@ -9,7 +9,7 @@ use clap::Parser;
 use imapmigration_abi_host::NativeLibrary;
 use imapmigration_bench::datasets::DataSet;
 use imapmigration_bench::measure;
-use imapmigration_bench::report::{Row, SetResult};
+use imapmigration_bench::report::{self, Row, SetResult};
 use imapmigration_bench::scale::{self, ScaleResult};
 use imapmigration_bench::tools::{Binaries, Contender, Env, PASSWORD, Run, Source, Tool};
 use imapmigration_testkit::{DelayProxy, Dovecot, DovecotOptions, ServerProfile};
@@ -20,19 +20,26 @@ use imapmigration_testkit::{DelayProxy, Dovecot, DovecotOptions, ServerProfile};
     about = "Benchmark ImapMigration against mbsync, dsync, offlineimap3 and a floor copier"
 )]
 struct Args {
-    /// One run per tool, data set "one" only, no latency runs.
+    /// One run per tool, data set "one" only, no latency or bandwidth runs.
     #[arg(long)]
     quick: bool,
     /// Data sets: one, many, big (= big10k,big50k,big100mb), single big sets, or scale (200
     /// mailboxes run by 1, 2 and 4 workers on PostgreSQL; not in the default).
     #[arg(long, value_delimiter = ',', default_value = "one,many")]
     sets: Vec<String>,
-    /// Also run "one" and "many" at 20 ms round-trip time through a delaying proxy.
+    /// Also run "one" and "many" at added round-trip time through a delaying proxy (20 ms
+    /// unless --rtt-ms says otherwise).
     #[arg(long)]
     latency: bool,
-    /// Added round-trip time for --latency, in milliseconds.
-    #[arg(long, default_value_t = 20)]
-    rtt_ms: u32,
+    /// Added round-trip times for the latency runs, in milliseconds, each a run of its own
+    /// (20,100); giving it implies --latency.
+    #[arg(long, value_delimiter = ',', value_name = "MS")]
+    rtt_ms: Vec<u32>,
+    /// Also run "one" over a link of this rate each way, shared by all connections (10mbit,
+    /// 50mbit; decimal units, several comma-separated), against a second Dovecot that offers
+    /// COMPRESS=DEFLATE: floor, ImapMigration with and without compression, and mbsync.
+    #[arg(long, value_delimiter = ',', value_name = "RATE", value_parser = report::parse_rate)]
+    bandwidth: Vec<u64>,
     /// The capability list the bench's Dovecot advertises (full, gmail, exchange, rev1-uidplus,
     /// rev1): every tool copies against a server that says what Gmail or Exchange Online say.
     #[arg(long, default_value = "full", value_parser = parse_profile)]
@@ -67,6 +74,25 @@ struct Args {
     /// offlineimap3 gives up after this many seconds per run (it is slow; the row says so).
     #[arg(long, default_value_t = 300)]
     offlineimap_timeout: u64,
+}
+
+impl Args {
+    /// Applies what options imply: --quick drops the latency and bandwidth runs, --rtt-ms
+    /// implies --latency, and --latency alone means 20 ms.
+    fn settle(&mut self) {
+        if self.quick {
+            self.sets = vec!["one".into()];
+            self.repeat = 1;
+            self.latency = false;
+            self.rtt_ms.clear();
+            self.bandwidth.clear();
+        }
+        if !self.rtt_ms.is_empty() {
+            self.latency = true;
+        } else if self.latency {
+            self.rtt_ms = vec![20];
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -114,6 +140,50 @@ fn version(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|_| "not installed".into())
 }
 
+/// Tools of the bandwidth-limited runs when --tools does not name others.
+const BANDWIDTH_TOOLS: [Tool; 4] = [Tool::Floor, Tool::Cli, Tool::CliNoCompress, Tool::Mbsync];
+
+/// How the tools reach the server in one section of a data set's runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link {
+    /// Added round-trip time in milliseconds (0: none).
+    rtt_ms: u32,
+    /// The shared link's rate each way in bit/s; `None`: unlimited (and no second Dovecot).
+    bandwidth_bit_s: Option<u64>,
+}
+
+impl Link {
+    /// The part of run tags and target user names that tells sections apart.
+    fn slug(self) -> String {
+        match self.bandwidth_bit_s {
+            Some(b) => format!("{}-bw{}k", self.rtt_ms, b / 1000),
+            None => self.rtt_ms.to_string(),
+        }
+    }
+}
+
+/// The sections a data set runs in: loopback, then each RTT (one and many), then each
+/// bandwidth (one only).
+fn links_for(set: &str, rtts: &[u32], bandwidths: &[u64]) -> Vec<Link> {
+    let mut out = vec![Link {
+        rtt_ms: 0,
+        bandwidth_bit_s: None,
+    }];
+    if matches!(set, "one" | "many") {
+        out.extend(rtts.iter().filter(|r| **r > 0).map(|&rtt_ms| Link {
+            rtt_ms,
+            bandwidth_bit_s: None,
+        }));
+    }
+    if set == "one" {
+        out.extend(bandwidths.iter().map(|&b| Link {
+            rtt_ms: 0,
+            bandwidth_bit_s: Some(b),
+        }));
+    }
+    out
+}
+
 /// Per-run time limit by data set; runs at added latency get three times as long.
 fn timeout_for(set: &str, rtt_ms: u32) -> Duration {
     let base = match set {
@@ -138,11 +208,8 @@ fn parse_profile(name: &str) -> Result<ServerProfile, String> {
     reason = "the bench reports its progress and tables on stdout"
 )]
 fn run(mut args: Args) -> Result<bool, String> {
-    if args.quick {
-        args.sets = vec!["one".into()];
-        args.repeat = 1;
-        args.latency = false;
-    }
+    args.settle();
+    let rtts = args.rtt_ms.clone();
     let mut sets: Vec<String> = Vec::new();
     for s in &args.sets {
         match s.as_str() {
@@ -245,6 +312,18 @@ fn run(mut args: Args) -> Result<bool, String> {
     if with_scale {
         opts.extra_config.push_str(scale::DOVECOT_LIMITS);
     }
+    // The bandwidth runs go to a Dovecot of their own that offers COMPRESS=DEFLATE, so that the
+    // other runs keep the server (and the tools' choices) they always had.
+    let bandwidth_dovecot = if !args.bandwidth.is_empty() && sets.iter().any(|s| s == "one") {
+        let mut o = opts
+            .clone()
+            .in_dir(work.join("dovecot-compress"))
+            .with_compression();
+        o.extra_config.clear();
+        Some(Dovecot::start(o).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let dovecot = Dovecot::start(opts).map_err(|e| e.to_string())?;
     // The two builds' libraries are different files, so each loads as a library of its own
     // (its own runtime and statics) even when they are copies of each other.
@@ -277,19 +356,29 @@ fn run(mut args: Args) -> Result<bool, String> {
         },
         baseline,
     };
+    // Only the build under test runs over the limited link.
+    let bandwidth_env = bandwidth_dovecot.map(|dovecot| Env {
+        dovecot,
+        current: Binaries {
+            dir: bin.clone(),
+            lib: None,
+        },
+        baseline: None,
+    });
     tools.retain(|t| !unavailable.iter().any(|(u, _)| u == t));
     // Every tool as a row, each of ours followed by its baseline twin so that the two run
     // next to each other in every round.
-    let contenders_of = |tools: &[Tool]| -> Vec<Contender> {
+    let contenders_of = |tools: &[Tool], with_baseline: bool| -> Vec<Contender> {
         let mut out = Vec::new();
         for &t in tools {
             out.push(Contender::current(t));
-            if t.is_ours() && env.baseline.is_some() {
+            if t.is_ours() && with_baseline {
                 out.push(Contender::baseline(t));
             }
         }
         out
     };
+    let ticks = measure::clock_ticks_per_s();
 
     let mut versions = serde_json::json!({
         "imapmigration": version(&bin.join("imapmigration").display().to_string(), &["version"]),
@@ -316,7 +405,7 @@ fn run(mut args: Args) -> Result<bool, String> {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
-        contenders_of(&tools)
+        contenders_of(&tools, env.baseline.is_some())
             .iter()
             .map(|c| c.key())
             .collect::<Vec<_>>()
@@ -324,6 +413,17 @@ fn run(mut args: Args) -> Result<bool, String> {
     );
     for (t, why) in &unavailable {
         println!("bench: {} skipped: {why}", t.key());
+    }
+    if let Some(b) = &bandwidth_env {
+        println!(
+            "bench: bandwidth runs: Dovecot with COMPRESS=DEFLATE on 127.0.0.1:{} ({})",
+            b.dovecot.imap_port(),
+            args.bandwidth
+                .iter()
+                .map(|r| report::format_rate(*r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 
     let started = chrono::Utc::now();
@@ -357,44 +457,82 @@ fn run(mut args: Args) -> Result<bool, String> {
             }
             continue;
         }
-        let mut rtts = vec![0];
-        if args.latency && matches!(set_name.as_str(), "one" | "many") {
-            rtts.push(args.rtt_ms);
-        }
-        for &rtt in &rtts {
-            let proxy = if rtt > 0 {
-                Some(
-                    DelayProxy::start(
-                        env.dovecot.imap_addr(),
-                        Duration::from_micros(u64::from(rtt) * 500),
-                    )
-                    .map_err(|e| e.to_string())?,
-                )
-            } else {
-                None
+        let mut bandwidth_sources: Option<Vec<Source>> = None;
+        for link in links_for(set_name, &rtts, &args.bandwidth) {
+            let rtt = link.rtt_ms;
+            let limited = link.bandwidth_bit_s.is_some();
+            // The section's server and mail: the second Dovecot for the limited link.
+            let (senv, ssources) = match (link.bandwidth_bit_s, &bandwidth_env) {
+                (Some(_), Some(benv)) => {
+                    if bandwidth_sources.is_none() {
+                        let seeded = seed(benv, &set)?;
+                        warm_up(
+                            benv,
+                            &seeded,
+                            benv.dovecot.imap_port(),
+                            &work,
+                            &format!("{set_name}-bw-warm"),
+                            timeout_for(set_name, 0),
+                        );
+                        bandwidth_sources = Some(seeded);
+                    }
+                    (benv, bandwidth_sources.as_deref().unwrap_or_default())
+                }
+                _ => (&env, sources.as_slice()),
+            };
+            let one_way = Duration::from_micros(u64::from(rtt) * 500);
+            let proxy = match link.bandwidth_bit_s {
+                Some(bits) => Some(
+                    DelayProxy::start_shared_link(senv.dovecot.imap_addr(), one_way, bits / 8)
+                        .map_err(|e| e.to_string())?,
+                ),
+                None if rtt > 0 => Some(
+                    DelayProxy::start(senv.dovecot.imap_addr(), one_way)
+                        .map_err(|e| e.to_string())?,
+                ),
+                None => None,
             };
             let port = proxy
                 .as_ref()
                 .map(|p| p.port())
-                .unwrap_or(env.dovecot.imap_port());
+                .unwrap_or(senv.dovecot.imap_port());
+            let set_bytes: u64 = ssources.iter().map(|s| s.bytes).sum();
+            let timeout = match link.bandwidth_bit_s {
+                // Both ways carry the set's bytes (FETCH down, APPEND up): four times that.
+                Some(bits) => {
+                    timeout_for(set_name, rtt)
+                        + Duration::from_secs_f64(4.0 * set_bytes as f64 * 8.0 / bits as f64)
+                }
+                None => timeout_for(set_name, rtt),
+            };
+            let asked = |t: Tool| args.tools.iter().any(|k| k == t.key());
             let set_tools: Vec<Tool> = tools
                 .iter()
                 .copied()
-                // offlineimap3 takes minutes where the others take seconds: by default it runs
-                // on "one" at loopback speed only.
-                .filter(|t| {
-                    *t != Tool::Offlineimap
-                        || (set_name == "one" && rtt == 0)
-                        || args.tools.iter().any(|k| k == "offlineimap")
+                .filter(|&t| {
+                    if limited {
+                        return !args.tools.is_empty() || BANDWIDTH_TOOLS.contains(&t);
+                    }
+                    // offlineimap3 takes minutes where the others take seconds: by default it
+                    // runs on "one" at loopback speed only. Without compression offered,
+                    // --no-compress changes nothing: that row runs over the limited link.
+                    match t {
+                        Tool::Offlineimap => (set_name == "one" && rtt == 0) || asked(t),
+                        Tool::CliNoCompress => asked(t),
+                        _ => true,
+                    }
                 })
                 .collect();
+            let with_baseline = senv.baseline.is_some();
             let mut result = SetResult {
                 set: set_name.clone(),
                 rtt_ms: rtt,
-                mailboxes: sources.len(),
-                messages: sources.iter().map(|s| s.messages).sum(),
-                bytes: sources.iter().map(|s| s.bytes).sum(),
-                rows: contenders_of(&Tool::ALL)
+                bandwidth_bit_s: link.bandwidth_bit_s,
+                compression_offered: limited,
+                mailboxes: ssources.len(),
+                messages: ssources.iter().map(|s| s.messages).sum(),
+                bytes: set_bytes,
+                rows: contenders_of(&Tool::ALL, with_baseline)
                     .into_iter()
                     .filter_map(|c| {
                         let t = &c.tool;
@@ -406,11 +544,17 @@ fn run(mut args: Args) -> Result<bool, String> {
                         }
                         if set_tools.contains(t) {
                             Some(Row::new(c))
+                        } else if *t == Tool::CliNoCompress && !limited {
+                            None
                         } else if tools.contains(t) {
                             Some(Row::with_status(
                                 c,
                                 "skipped",
-                                "not run on this data set (ask with --tools)",
+                                if limited {
+                                    "not run over the limited link (ask with --tools)"
+                                } else {
+                                    "not run on this data set (ask with --tools)"
+                                },
                             ))
                         } else {
                             None
@@ -424,15 +568,18 @@ fn run(mut args: Args) -> Result<bool, String> {
                     .copied()
                     .filter(|t| !unavailable.iter().any(|(u, _)| u == t))
                     .collect::<Vec<_>>(),
+                with_baseline,
             );
-            warm_up(
-                &env,
-                &sources,
-                port,
-                &work,
-                &format!("{set_name}-{rtt}-warm"),
-                timeout_for(set_name, rtt),
-            );
+            if !limited {
+                warm_up(
+                    senv,
+                    ssources,
+                    port,
+                    &work,
+                    &format!("{set_name}-{}-warm", link.slug()),
+                    timeout,
+                );
+            }
             let mut gave_up: Vec<Contender> = Vec::new();
             for rep in 0..args.repeat.max(1) {
                 // Alternate: each round starts with a different tool.
@@ -444,20 +591,43 @@ fn run(mut args: Args) -> Result<bool, String> {
                         continue;
                     }
                     let tool = contender.tool;
-                    let mut timeout = timeout_for(set_name, rtt);
+                    let mut timeout = timeout;
                     if tool == Tool::Offlineimap {
                         timeout = timeout.min(Duration::from_secs(args.offlineimap_timeout));
                     }
-                    let tag = format!("{set_name}-{rtt}-{}-r{rep}", contender.slug());
+                    let tag = format!("{set_name}-{}-{}-r{rep}", link.slug(), contender.slug());
                     let t0 = std::time::Instant::now();
-                    let r = Run::prepare(&env, &sources, port, &work, &tag, timeout);
-                    let o = r.execute(contender);
+                    let r = Run::prepare(senv, ssources, port, &work, &tag, timeout);
+                    let wire = || {
+                        proxy
+                            .as_ref()
+                            .map(|p| p.bytes_to_server() + p.bytes_to_client())
+                    };
+                    let server_cpu = || senv.dovecot.master_pid().map(measure::tree_cpu_ticks);
+                    let (cpu0, wire0) = (server_cpu(), wire());
+                    let mut o = r.execute(contender);
+                    // Dovecot's processes of this run log out and are reaped by the master
+                    // (their CPU time moves into its cutime) before the second sample.
+                    std::thread::sleep(Duration::from_millis(200));
+                    let (cpu1, wire1) = (server_cpu(), wire());
+                    o.server_cpu_s = cpu0
+                        .zip(cpu1)
+                        .map(|(a, b)| b.saturating_sub(a) as f64 / ticks as f64);
+                    o.wire_bytes = wire0.zip(wire1).map(|(a, b)| b.saturating_sub(a));
+                    let link_label = match link.bandwidth_bit_s {
+                        Some(b) => report::format_rate(b).replace(' ', ""),
+                        None => format!("rtt={rtt}"),
+                    };
                     println!(
-                        "bench: {set_name:<8} rtt={rtt:<3} run {} {:<16} {:>8.2} s  {:>7.1} MiB  {}",
+                        "bench: {set_name:<8} {link_label:<10} run {} {:<16} {:>8.2} s  {:>7.1} MiB  srv {:>5.2} CPU-s{}  {}",
                         rep + 1,
                         contender.key(),
                         o.wall_s,
                         o.rss_kib as f64 / 1024.0,
+                        o.server_cpu_s.unwrap_or(0.0),
+                        o.wire_bytes
+                            .map(|b| format!("  {:>6.1} MB wire", b as f64 / 1e6))
+                            .unwrap_or_default(),
                         if o.complete {
                             if o.verified == Some(true) {
                                 "ok, byte-identical"
@@ -501,6 +671,11 @@ fn run(mut args: Args) -> Result<bool, String> {
         }
         for s in &sources {
             let _ = std::fs::remove_dir_all(env.dovecot.dir().join("mail").join(&s.user));
+        }
+        if let (Some(benv), Some(bsources)) = (&bandwidth_env, &bandwidth_sources) {
+            for s in bsources {
+                let _ = std::fs::remove_dir_all(benv.dovecot.dir().join("mail").join(&s.user));
+            }
         }
     }
     println!(
@@ -596,6 +771,7 @@ fn write_json(
         "versions": versions,
         "config": {
             "repeat": args.repeat, "fsync": args.fsync, "latency": args.latency, "profile": args.profile.name(), "rttMs": args.rtt_ms,
+            "bandwidthBitS": args.bandwidth,
             "baselineBin": args.baseline_bin.as_ref().map(|p| p.display().to_string()),
         },
         "results": results,
@@ -621,5 +797,45 @@ impl Drop for RemoveOnDrop {
             return;
         }
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_runs_for_one_and_many_bandwidth_runs_for_one_only() {
+        let slugs = |set: &str| -> Vec<String> {
+            links_for(set, &[20, 100], &[10_000_000])
+                .into_iter()
+                .map(Link::slug)
+                .collect()
+        };
+        assert_eq!(slugs("one"), ["0", "20", "100", "0-bw10000k"]);
+        assert_eq!(slugs("many"), ["0", "20", "100"]);
+        assert_eq!(slugs("big10k"), ["0"]);
+        assert_eq!(links_for("one", &[], &[]).len(), 1);
+    }
+
+    #[test]
+    fn rtt_list_implies_latency_and_latency_alone_means_20_ms() {
+        let parse = |argv: &[&str]| {
+            let mut a =
+                Args::parse_from(std::iter::once("imapmig-bench").chain(argv.iter().copied()));
+            a.settle();
+            (a.latency, a.rtt_ms, a.bandwidth)
+        };
+        assert_eq!(parse(&[]), (false, vec![], vec![]));
+        assert_eq!(parse(&["--latency"]), (true, vec![20], vec![]));
+        assert_eq!(
+            parse(&["--rtt-ms", "20,100", "--bandwidth", "10mbit,50mbit"]),
+            (true, vec![20, 100], vec![10_000_000, 50_000_000])
+        );
+        assert_eq!(
+            parse(&["--quick", "--rtt-ms", "100", "--bandwidth", "10mbit"]),
+            (false, vec![], vec![])
+        );
+        assert!(Args::try_parse_from(["imapmig-bench", "--bandwidth", "10"]).is_err());
     }
 }

@@ -657,6 +657,8 @@ fn run_once(lib: &NativeLibrary, pg: &Postgres, r: &Run<'_>, workers: usize, db:
         verified: None,
         note: String::new(),
         check_s: 0.0,
+        server_cpu_s: None,
+        wire_bytes: None,
     };
     r.check(Tool::Worker, &mut copy);
     o.verified = copy.verified;

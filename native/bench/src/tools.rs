@@ -33,6 +33,9 @@ pub enum Tool {
     Floor,
     /// `imapmigration migrate` to the IMAP target.
     Cli,
+    /// `imapmigration migrate --no-compress` to the IMAP target: the same copy without
+    /// COMPRESS=DEFLATE, for the bandwidth-limited runs.
+    CliNoCompress,
     /// A batch created through the C ABI and run by `imapmigration worker`.
     Worker,
     /// `imapmigration migrate` to its Maildir target.
@@ -47,9 +50,10 @@ pub enum Tool {
 
 impl Tool {
     /// Every tool, in the order of the table's rows.
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 8] = [
         Tool::Floor,
         Tool::Cli,
+        Tool::CliNoCompress,
         Tool::Worker,
         Tool::Maildir,
         Tool::Mbsync,
@@ -62,6 +66,7 @@ impl Tool {
         match self {
             Tool::Floor => "floor",
             Tool::Cli => "cli",
+            Tool::CliNoCompress => "cli-nocompress",
             Tool::Worker => "worker",
             Tool::Maildir => "maildir",
             Tool::Mbsync => "mbsync",
@@ -75,6 +80,7 @@ impl Tool {
         match self {
             Tool::Floor => "floor (MULTIAPPEND copier)",
             Tool::Cli => "ImapMigration migrate",
+            Tool::CliNoCompress => "ImapMigration --no-compress",
             Tool::Worker => "ImapMigration worker (ABI)",
             Tool::Maildir => "ImapMigration -> Maildir",
             Tool::Mbsync => "mbsync",
@@ -90,7 +96,10 @@ impl Tool {
 
     /// Ours: an incomplete or wrong result fails the bench.
     pub fn is_ours(self) -> bool {
-        matches!(self, Tool::Cli | Tool::Worker | Tool::Maildir)
+        matches!(
+            self,
+            Tool::Cli | Tool::CliNoCompress | Tool::Worker | Tool::Maildir
+        )
     }
 
     /// Whether the copy ends on the IMAP target (all but the Maildir row).
@@ -254,6 +263,11 @@ pub struct Outcome {
     pub note: String,
     /// Time the check took (not part of wall_s).
     pub check_s: f64,
+    /// CPU seconds the Dovecot serving source and target spent during the run (its master
+    /// process and everything it forked, ended processes included); `None` when not measured.
+    pub server_cpu_s: Option<f64>,
+    /// Bytes through the delaying proxy during the run, both ways; `None` without a proxy.
+    pub wire_bytes: Option<u64>,
 }
 
 impl Outcome {
@@ -267,6 +281,8 @@ impl Outcome {
             verified: None,
             note: note.into(),
             check_s: 0.0,
+            server_cpu_s: None,
+            wire_bytes: None,
         }
     }
 }
@@ -324,8 +340,9 @@ impl Run<'_> {
         };
         let mut out = match tool {
             Tool::Floor => self.floor(),
-            Tool::Cli => self.cli(bins, None),
-            Tool::Maildir => self.cli(bins, Some(self.dir.join("maildir"))),
+            Tool::Cli => self.cli(bins, None, true),
+            Tool::CliNoCompress => self.cli(bins, None, false),
+            Tool::Maildir => self.cli(bins, Some(self.dir.join("maildir")), true),
             Tool::Worker => self.worker(bins),
             Tool::Mbsync => self.mbsync(),
             Tool::Dsync => self.dsync(),
@@ -369,6 +386,8 @@ impl Run<'_> {
             verified: None,
             note,
             check_s: 0.0,
+            server_cpu_s: None,
+            wire_bytes: None,
         }
     }
 
@@ -422,7 +441,7 @@ impl Run<'_> {
         self.run_processes(vec![(cmd, "floor".into())])
     }
 
-    fn cli(&self, bins: &Binaries, maildir: Option<PathBuf>) -> Outcome {
+    fn cli(&self, bins: &Binaries, maildir: Option<PathBuf>, compress: bool) -> Outcome {
         let csv = self.dir.join("users.csv");
         if let Err(e) = std::fs::write(&csv, self.csv()) {
             return Outcome::failed(0.0, format!("cannot write {}: {e}", csv.display()));
@@ -456,8 +475,12 @@ impl Run<'_> {
             "--concurrency",
             &self.sources.len().to_string(),
         ]);
+        if !compress {
+            cmd.arg("--no-compress");
+        }
         cmd.env_remove("IMAPMIGRATION_WORKER")
-            .env_remove("IMAPMIGRATION_HOME");
+            .env_remove("IMAPMIGRATION_HOME")
+            .env_remove("IMAPMIGRATION_COMPRESS");
         self.run_processes(vec![(cmd, "imapmigration".into())])
     }
 
@@ -604,6 +627,8 @@ impl Run<'_> {
             verified: None,
             note,
             check_s: 0.0,
+            server_cpu_s: None,
+            wire_bytes: None,
         }
     }
 
