@@ -293,6 +293,19 @@ Describe 'Cmdlet arguments' {
             $a.disableCompression | Should -BeFalse
         }
 
+        It 'sends -VerifyContent (extension) only when named' {
+            $null = New-MigrationEndpoint -IMAP -Name T -RemoteServer s -SkipVerification
+            (LastCall).Arguments.ContainsKey('verifyContent') | Should -BeFalse
+            $null = New-MigrationEndpoint -IMAP -Name T -RemoteServer s -VerifyContent -SkipVerification
+            (LastCall).Arguments.verifyContent | Should -BeTrue
+            $null = Set-MigrationEndpoint T -VerifyContent $false
+            $a = (LastCall).Arguments
+            $a.ContainsKey('verifyContent') | Should -BeTrue
+            $a.verifyContent | Should -BeFalse
+            $null = Set-MigrationEndpoint T -PreserveOrder $true
+            (LastCall).Arguments.ContainsKey('verifyContent') | Should -BeFalse
+        }
+
         It 'refuses an authentication method IMAP does not have' {
             { New-MigrationEndpoint -IMAP -Name E -RemoteServer s -Authentication Kerberos } | Should -Throw -ErrorId 'InvalidArgument,New-MigrationEndpoint'
             Should -Invoke -ModuleName ImapMigration Invoke-MigNative -Times 0 -Exactly

@@ -134,6 +134,22 @@ Describe 'IMAP migration end to end' -Skip:$Skip {
         (Get-MigrationEndpoint IMAPonpremises | Format-List EndpointType, RemoteServer, Port, Security, Max* | Out-String) | Should -Match 'MaxConcurrentMigrations'
     }
 
+    It 'keeps -VerifyContent (extension) with the endpoint and shows it in Get-MigrationEndpoint' {
+        try {
+            $ep = New-MigrationEndpoint -IMAP -Name VerifiedTarget -RemoteServer 127.0.0.1 -Port $Server.imapsPort -SkipVerification -VerifyContent -ErrorAction Stop
+            $ep.VerifyContent | Should -BeTrue
+            (Get-MigrationEndpoint VerifiedTarget).VerifyContent | Should -BeTrue
+            (Get-MigrationEndpoint IMAPonpremises).VerifyContent | Should -BeFalse
+            Set-MigrationEndpoint VerifiedTarget -VerifyContent $false -ErrorAction Stop
+            (Get-MigrationEndpoint VerifiedTarget).VerifyContent | Should -BeFalse
+            Set-MigrationEndpoint VerifiedTarget -VerifyContent $true -ErrorAction Stop
+            (Get-MigrationEndpoint VerifiedTarget | Format-List VerifyContent | Out-String) | Should -Match 'VerifyContent\s*:\s*True'
+        }
+        finally {
+            Remove-MigrationEndpoint VerifiedTarget -Confirm:$false -ErrorAction SilentlyContinue
+        }
+    }
+
     It 'refuses a duplicate endpoint name with AlreadyExists' {
         { New-MigrationEndpoint -IMAP -Name IMAPonpremises -RemoteServer 127.0.0.1 -Port $Server.imapsPort -SkipVerification -ErrorAction Stop } |
             Should -Throw -ErrorId 'AlreadyExists,New-MigrationEndpoint'

@@ -35,7 +35,7 @@ function ConvertTo-MigEndpointArguments {
         }
         $arguments['authentication'] = $match
     }
-    foreach ($name in 'AcceptUntrustedCertificates', 'SkipVerification', 'PreserveOrder', 'DisableCompression') {
+    foreach ($name in 'AcceptUntrustedCertificates', 'SkipVerification', 'PreserveOrder', 'DisableCompression', 'VerifyContent') {
         if ($BoundParameters.ContainsKey($name)) {
             $arguments[$name.Substring(0, 1).ToLowerInvariant() + $name.Substring(1)] = [bool]$BoundParameters[$name]
         }

@@ -36,7 +36,7 @@ $script:MigPropertyOrder = @{
         # ours
         'Name', 'CaFile', 'HasCredentials', 'AdminUserName', 'TargetLogin', 'MasterUserSeparator',
         'OAuthTokenEndpoint', 'OAuthClientId', 'OAuthScope', 'TargetUserTemplate', 'MaxConnectionsPerUser',
-        'PreserveOrder', 'DisableCompression'
+        'PreserveOrder', 'DisableCompression', 'VerifyContent'
     )
     'ImapMigration.MigrationStatistics'                   = @(
         'Identity', 'TotalCount', 'ActiveCount', 'StoppedCount', 'SyncedCount', 'FinalizedCount', 'FailedCount',

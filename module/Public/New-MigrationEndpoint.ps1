@@ -33,6 +33,8 @@ function New-MigrationEndpoint {
     Extension: as a target, append into each folder over one connection, so messages keep the source's order. Off by default.
     .PARAMETER DisableCompression
     Extension: never turn on COMPRESS=DEFLATE (RFC 4978) with this server. By default it is used whenever the server offers it (it pays on slow links).
+    .PARAMETER VerifyContent
+    Extension: as an IMAP target, read back every message appended into a folder and compare its SHA-256 with the bytes sent; a message the server stored changed (Cyrus' munge8bit rewriting 8-bit header bytes keeps the size) is reported as a skipped item of kind ChangedItem. Off by default: it doubles the traffic with the target. Needs UIDPLUS, as the size check does; a Maildir target needs no such check.
     .PARAMETER AcceptUntrustedCertificates
     Accepts a server certificate that does not validate. Not recommended in production.
     .PARAMETER SkipVerification
@@ -101,6 +103,10 @@ function New-MigrationEndpoint {
     New-MigrationEndpoint -IMAP -Name Target -RemoteServer mail.fabrikam.com -Credentials (Get-Credential admin) -TargetLogin MasterUser
 
     Creates a target IMAP endpoint that logs in as each user through the master user 'admin'.
+    .EXAMPLE
+    New-MigrationEndpoint -IMAP -Name CyrusTarget -RemoteServer cyrus.fabrikam.com -Credentials (Get-Credential cyrusadmin) -TargetLogin AuthorizationId -VerifyContent
+
+    Creates a target endpoint whose copies are read back and compared byte for byte after each folder's appends.
     .OUTPUTS
     ImapMigration.MigrationEndpoint
     #>
@@ -127,6 +133,7 @@ function New-MigrationEndpoint {
         [object]$MaxConnectionsPerUser,
         [switch]$PreserveOrder,
         [switch]$DisableCompression,
+        [switch]$VerifyContent,
         [switch]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 

@@ -28,6 +28,8 @@ function Set-MigrationEndpoint {
     Extension: $true appends into each folder over one connection, keeping the source's order.
     .PARAMETER DisableCompression
     Extension: $true never turns on COMPRESS=DEFLATE with this server; $false uses it when offered (the default).
+    .PARAMETER VerifyContent
+    Extension: $true reads back every message appended to this IMAP target and compares its SHA-256 with the bytes sent (a difference is a ChangedItem); $false checks the stored size only (the default).
     .PARAMETER AcceptUntrustedCertificates
     $true accepts a server certificate that does not validate; $false requires a valid one.
     .PARAMETER SkipVerification
@@ -99,6 +101,7 @@ function Set-MigrationEndpoint {
         [object]$MaxConnectionsPerUser,
         [ImapMigration.NotGivenWhenNull('PreserveOrder')][bool]$PreserveOrder,
         [ImapMigration.NotGivenWhenNull('DisableCompression')][bool]$DisableCompression,
+        [ImapMigration.NotGivenWhenNull('VerifyContent')][bool]$VerifyContent,
         [ImapMigration.NotGivenWhenNull('AcceptUntrustedCertificates')][bool]$AcceptUntrustedCertificates,
         [switch]$SkipVerification,
 

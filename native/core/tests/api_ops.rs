@@ -192,6 +192,27 @@ fn connections_per_user_and_preserve_order_are_kept_with_the_endpoint() {
     assert_eq!(err["details"]["parameter"], json!("maxConnectionsPerUser"));
 }
 
+/// `-VerifyContent` (extension): off unless named, kept with the endpoint, and left alone by
+/// another change.
+#[test]
+fn verify_content_is_kept_with_the_endpoint() {
+    let h = Home::new();
+    let e = h.endpoint("t");
+    assert_eq!(e["VerifyContent"], json!(false));
+    let n = h.ok(
+        json!({"op": "endpoint.new", "name": "v", "remoteServer": "x.test",
+                        "verifyContent": true, "skipVerification": true}),
+    );
+    assert_eq!(n["VerifyContent"], json!(true));
+    h.ok(json!({"op": "endpoint.set", "identity": "t", "verifyContent": true}));
+    h.ok(json!({"op": "endpoint.set", "identity": "t", "maxConcurrentMigrations": 50}));
+    let got = &h.ok(json!({"op": "endpoint.get", "identity": "t"}))[0];
+    assert_eq!(got["VerifyContent"], json!(true));
+    h.ok(json!({"op": "endpoint.set", "identity": "t", "verifyContent": false}));
+    let got = &h.ok(json!({"op": "endpoint.get", "identity": "t"}))[0];
+    assert_eq!(got["VerifyContent"], json!(false));
+}
+
 #[test]
 fn endpoint_get_by_name_guid_unknown_and_type() {
     let h = Home::new();

@@ -4,7 +4,8 @@
 //! failed folder's messages are skipped items of kind BadItem with the server's words, counted
 //! against `-BadItemLimit`; the user is synced (Failed only past the limit). A refusal about a
 //! character of the name puts the folder under a safe name instead. A target that stores a
-//! message changed (another size after APPEND) has it reported as a ChangedItem.
+//! message changed (another size after APPEND) has it reported as a ChangedItem; one that
+//! changes bytes at the same size is reported only with content verification on.
 
 #![allow(
     clippy::expect_used,
@@ -290,4 +291,109 @@ async fn a_message_the_target_changes_is_reported_and_the_others_copy_cleanly() 
         "{again:?}"
     );
     assert_eq!(skipped(&env).len(), 1);
+}
+
+/// Content verification (`-VerifyContent`): a target that overwrites bytes of one message and
+/// keeps its size passes the RFC822.SIZE check, so without verification the copy counts as
+/// clean; with it the message is read back and reported as a ChangedItem naming the folder,
+/// the subject and both SHA-256, counted against `-BadItemLimit`, once. The other messages
+/// (a bare-LF one among them, stored with CRLF) are no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_rewritten_at_the_same_size_is_caught_only_by_content_verification() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    let mut folders = mailbox();
+    let rewritten = message(42, "rewritten here");
+    folders[0].messages.push(SeedMessage::new(
+        rewritten.clone(),
+        &["\\Seen"],
+        T0 + 42 * 3600,
+    ));
+    let bare_lf = b"Message-ID: <lf.43@test.example>\nSubject: bare lf\nFrom: a@example.com\n\nline one\nline two\n".to_vec();
+    folders[1]
+        .messages
+        .push(SeedMessage::new(bare_lf, &[], T0 + 43 * 3600));
+    src.seed("alice", &folders).expect("seed");
+    let marker = "rewritten here";
+    let as_stored = String::from_utf8(rewritten.clone())
+        .expect("ascii")
+        .replacen(marker, &"X".repeat(marker.len()), 1)
+        .into_bytes();
+    let (sent_sha, stored_sha) = (served_sha256(&rewritten), served_sha256(&as_stored));
+
+    let run = |verify: bool, limit: Option<u64>| {
+        let dst = dovecot(SpecialUseNames::Standard, &["alice"]);
+        let proxy = RefusingProxy::start(dst.imap_addr(), Refusal::RewriteAppended(marker.into()))
+            .expect("proxy");
+        let env = env();
+        let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+        job.target = TargetSpec::Imap {
+            server: through(&proxy),
+            credentials: creds("alice", PASSWORD),
+        };
+        job.options.verify_content = verify;
+        job.options.bad_item_limit = limit;
+        (dst, proxy, env, job)
+    };
+
+    // Off (the default): the size matches, nothing is reported.
+    let (_dst, proxy, env, job) = run(false, None);
+    let out = sync(&env, &job).await;
+    assert_eq!(proxy.refused(), 1, "the proxy rewrote one message");
+    assert_eq!((out.items_copied, out.items_skipped), (14, 0), "{out:?}");
+    assert!(skipped(&env).is_empty(), "{:?}", skipped(&env));
+
+    // On: reported, once.
+    let (dst, proxy, env, job) = run(true, None);
+    let out = sync(&env, &job).await;
+    assert_eq!(proxy.refused(), 1, "the proxy rewrote one message");
+    assert_eq!((out.items_copied, out.items_skipped), (14, 1), "{out:?}");
+    let items = skipped(&env);
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item.kind, SkippedKind::ChangedItem);
+    assert_eq!(item.folder, "INBOX");
+    assert_eq!(item.subject.as_deref(), Some("rewritten here"));
+    assert_eq!(
+        item.reason,
+        format!(
+            "changed by the target server: the target stored different bytes (SHA-256 {stored_sha}) than were sent (SHA-256 {sent_sha}), at the same size of {} bytes",
+            rewritten.len()
+        )
+    );
+    assert_eq!(items_skipped_counter(&env), 1);
+    // The copy stays: the source's mailbox with just that message rewritten.
+    let mut expected = src.snapshot("alice").expect("src");
+    let inbox = expected.folders.get_mut("INBOX").expect("inbox");
+    let m = inbox
+        .iter_mut()
+        .find(|m| m.sha256 == sent_sha)
+        .expect("seeded");
+    m.sha256 = stored_sha.clone();
+    inbox.sort();
+    let expected = expected.without_empty_folders();
+    let actual = dst.snapshot("alice").expect("dst").without_empty_folders();
+    assert!(
+        expected.diff(&actual).is_empty(),
+        "{}",
+        expected.diff(&actual)
+    );
+    let again = sync(&env, &job).await;
+    assert_eq!(
+        (again.items_copied, again.items_skipped),
+        (0, 0),
+        "{again:?}"
+    );
+    assert_eq!(skipped(&env).len(), 1);
+
+    // Counted against -BadItemLimit.
+    let (_dst, _proxy, env, job) = run(true, Some(0));
+    let e = engine::sync_user(
+        &job,
+        &env.store,
+        &CancellationToken::new(),
+        &Counting::default(),
+    )
+    .await
+    .expect_err("past the bad item limit");
+    assert!(e.to_string().contains("bad item limit of 0"), "{e}");
 }

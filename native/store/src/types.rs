@@ -425,6 +425,9 @@ pub struct EndpointRecord {
     /// `-DisableCompression` (extension): never turn on `COMPRESS=DEFLATE` (RFC 4978) with
     /// this server, even when it offers it.
     pub disable_compression: bool,
+    /// `-VerifyContent` (extension): as an IMAP target, read back every message appended into
+    /// a folder (`BODY.PEEK[]`) and compare its SHA-256 with the bytes sent.
+    pub verify_content: bool,
     /// `-Credentials` user name (targets).
     pub admin_user: Option<String>,
     /// Sealed admin password or OAuth2 client secret; never serialized.
@@ -466,6 +469,7 @@ impl EndpointRecord {
             max_connections_per_user: 8,
             preserve_order: false,
             disable_compression: false,
+            verify_content: false,
             admin_user: None,
             admin_secret: None,
             target_login: None,

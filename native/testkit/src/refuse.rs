@@ -7,6 +7,9 @@
 //! - [`Refusal::ChangeAppended`]: an appended message (a non-synchronizing literal) that
 //!   contains a string is stored with a header line added in front, [`CHANGED_HEADER`] (a
 //!   target that rewrites what it is given, under another size).
+//! - [`Refusal::RewriteAppended`]: in an appended message that contains a string, the string
+//!   is overwritten with as many `X` (a target that rewrites bytes keeping the size, as Cyrus'
+//!   `munge8bit` does with 8-bit header bytes).
 //!
 //! Only commands on one line are refused (never one carrying a literal); literals the client
 //! sends are forwarded as they are, but for the change above. Stops listening and closes its
@@ -30,6 +33,9 @@ pub enum Refusal {
     FetchBodies(String),
     /// Appended messages containing the string get [`CHANGED_HEADER`] added in front.
     ChangeAppended(String),
+    /// Appended messages containing the string have its first occurrence overwritten with
+    /// `X`, one for each byte: other bytes, the same size.
+    RewriteAppended(String),
 }
 
 /// The header line [`Refusal::ChangeAppended`] adds to a message.
@@ -197,8 +203,10 @@ fn client_side(
                         .split(' ')
                         .nth(1)
                         .is_some_and(|v| v.eq_ignore_ascii_case("APPEND"));
-                if matches!(refusal, Refusal::ChangeAppended(_))
-                    && appending
+                if matches!(
+                    refusal,
+                    Refusal::ChangeAppended(_) | Refusal::RewriteAppended(_)
+                ) && appending
                     && text.ends_with("+}")
                     && size > 0
                 {
@@ -233,15 +241,27 @@ fn client_side(
 }
 
 /// A held literal as [`Refusal::ChangeAppended`] forwards it: with [`CHANGED_HEADER`] in front
-/// and its announcement grown to match when it contains the string, else as it came.
+/// and its announcement grown to match when it contains the string, else as it came. With
+/// [`Refusal::RewriteAppended`], the string overwritten in place.
 fn change(
     head: Vec<u8>,
-    body: Vec<u8>,
+    mut body: Vec<u8>,
     refusal: &Refusal,
     changed: &AtomicU64,
 ) -> (Vec<u8>, Vec<u8>) {
-    let Refusal::ChangeAppended(marker) = refusal else {
-        return (head, body);
+    let marker = match refusal {
+        Refusal::ChangeAppended(m) => m,
+        Refusal::RewriteAppended(m) => {
+            let at = (!m.is_empty())
+                .then(|| body.windows(m.len()).position(|w| w == m.as_bytes()))
+                .flatten();
+            if let Some(at) = at {
+                changed.fetch_add(1, Ordering::SeqCst);
+                body[at..at + m.len()].fill(b'X');
+            }
+            return (head, body);
+        }
+        _ => return (head, body),
     };
     let found = !marker.is_empty() && body.windows(marker.len()).any(|w| w == marker.as_bytes());
     let Some(open) = head.iter().rposition(|&b| b == b'{') else {
@@ -339,5 +359,17 @@ mod tests {
         assert!(judge("a6 EXAMINE INBOX", &f, &mut sel).is_none());
         assert!(judge("a7 UID FETCH 1:3 (UID BODY.PEEK[])", &f, &mut sel).is_none());
         assert_eq!(trailing_literal("a APPEND x {12+}"), Some(12));
+    }
+
+    #[test]
+    fn a_rewrite_keeps_the_size() {
+        let n = AtomicU64::new(0);
+        let r = Refusal::RewriteAppended("here".into());
+        let head = b"a APPEND INBOX {15+}\r\n".to_vec();
+        let (h, b) = change(head.clone(), b"Subject: here\r\n".to_vec(), &r, &n);
+        assert_eq!((h, b), (head.clone(), b"Subject: XXXX\r\n".to_vec()));
+        let (_, b) = change(head, b"Subject: there\r\n".to_vec(), &r, &n);
+        assert_eq!(b, b"Subject: tXXXX\r\n".to_vec());
+        assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 }

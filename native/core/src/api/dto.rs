@@ -291,6 +291,7 @@ pub fn endpoint(e: &EndpointRecord) -> Value {
         "MaxConnectionsPerUser": e.max_connections_per_user,
         "PreserveOrder": e.preserve_order,
         "DisableCompression": e.disable_compression,
+        "VerifyContent": e.verify_content,
         "MailboxPermission": "Admin",
         "CaFile": e.ca_file,
         "HasCredentials": e.admin_secret.is_some(),

@@ -45,6 +45,7 @@ struct EndpointArgs {
     max_connections_per_user: Option<Value>,
     preserve_order: Option<bool>,
     disable_compression: Option<bool>,
+    verify_content: Option<bool>,
     #[serde(default)]
     skip_verification: bool,
     ca_file: Option<String>,
@@ -322,6 +323,7 @@ pub fn new(req: &Request) -> ApiResult {
     }
     e.preserve_order = a.preserve_order.unwrap_or(false);
     e.disable_compression = a.disable_compression.unwrap_or(false);
+    e.verify_content = a.verify_content.unwrap_or(false);
     e.ca_file = dto::opt_identity(&a.ca_file).map(str::to_owned);
     if let Some(c) = &a.credentials {
         (e.admin_user, e.admin_secret) = seal_credentials(&store, c)?;
@@ -457,6 +459,10 @@ pub fn set(req: &Request) -> ApiResult {
     if let Some(b) = a.disable_compression {
         e.disable_compression = b;
         u.disable_compression = Some(b);
+    }
+    if let Some(b) = a.verify_content {
+        e.verify_content = b;
+        u.verify_content = Some(b);
     }
     if a.max_concurrent_incremental_syncs.is_none()
         && e.max_concurrent_incremental_syncs > e.max_concurrent_migrations

@@ -88,6 +88,11 @@ pub struct MigrateArgs {
     /// also IMAPMIGRATION_COMPRESS=0). On by default where a server offers it.
     #[arg(long)]
     no_compress: bool,
+    /// On an IMAP target, read back every message appended and compare its SHA-256 with the
+    /// bytes sent; a difference is reported as a ChangedItem (-VerifyContent; also
+    /// IMAPMIGRATION_VERIFY_CONTENT=1). Off by default: it doubles the target traffic.
+    #[arg(long)]
+    verify_content: bool,
     /// Seconds connecting may take (Set-MigrationConfig -ConnectTimeout; default 15). The stall
     /// limits given here win over the stored ones and the IMAPMIGRATION_TIMEOUT_* variables.
     #[arg(long, value_name = "SECS")]
@@ -380,6 +385,7 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
         );
         args.insert("preserveOrder".into(), json!(a.preserve_order));
         args.insert("disableCompression".into(), json!(a.no_compress));
+        args.insert("verifyContent".into(), json!(a.verify_content));
         if let Some((login, admin, password)) = &p.target_admin {
             args.insert("targetLogin".into(), json!(login));
             args.insert("masterUserSeparator".into(), json!(a.master_separator));

@@ -46,7 +46,9 @@ pub use budget::{
 pub use error::{Error, Side, imap_code};
 pub use filter::{CmpOp, ReceivedClause, ReceivedFilter, parse_content_filter};
 pub use retry::RetryPolicy;
-pub use server::{COMPRESS_VAR, compression_allowed, server_config};
+pub use server::{
+    COMPRESS_VAR, VERIFY_CONTENT_VAR, compression_allowed, content_verification, server_config,
+};
 
 /// One user to copy.
 #[derive(Debug, Clone)]
@@ -137,6 +139,11 @@ pub struct SyncOptions {
     /// `-PreserveOrder`: one connection per folder, so messages land in the order they are
     /// sent. Off by default: appends over several connections do not keep the source's order.
     pub preserve_order: bool,
+    /// `-VerifyContent`: on an IMAP target with UIDPLUS, read back what was appended into
+    /// each folder (`UID FETCH BODY.PEEK[]`) and compare its SHA-256 with the bytes sent; a
+    /// difference is a ChangedItem. Off by default: it doubles what crosses the target link.
+    /// A Maildir target needs no such check (the engine writes the files itself).
+    pub verify_content: bool,
 }
 
 impl Default for SyncOptions {
@@ -155,6 +162,7 @@ impl Default for SyncOptions {
             in_flight_settle: Duration::from_secs(3),
             connections_per_user: 8,
             preserve_order: false,
+            verify_content: false,
         }
     }
 }

@@ -22,6 +22,22 @@ pub fn compression_allowed(e: &EndpointRecord, env: Option<&str>) -> bool {
     !e.disable_compression && !env_off
 }
 
+/// The environment variable that turns content verification on for every IMAP target (`1`).
+pub const VERIFY_CONTENT_VAR: &str = "IMAPMIGRATION_VERIFY_CONTENT";
+
+/// Whether what is appended to target endpoint `e` is read back and compared
+/// ([`SyncOptions::verify_content`](super::SyncOptions)): when it has `-VerifyContent`, or
+/// when `IMAPMIGRATION_VERIFY_CONTENT` is `1` (or `on`, `true`, `yes`).
+pub fn content_verification(e: &EndpointRecord, env: Option<&str>) -> bool {
+    let env_on = env.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "on" | "true" | "yes"
+        )
+    });
+    e.verify_content || env_on
+}
+
 /// Connection settings of an endpoint: host, port and security as recorded, its certificate
 /// rules, whether compression may be used ([`compression_allowed`]), and the stall limits of
 /// [`timeouts`].
@@ -278,6 +294,28 @@ fn apply_env(mut t: imap::Timeouts, var: impl Fn(&str) -> Option<String>) -> ima
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_verification_is_the_endpoints_or_the_environments() {
+        let mut e = EndpointRecord::new("t", "imap.test");
+        assert!(!content_verification(&e, None));
+        for on in ["1", "on", "TRUE", " yes "] {
+            assert!(content_verification(&e, Some(on)), "{on}");
+        }
+        for off in ["0", "", "off", "maybe"] {
+            assert!(!content_verification(&e, Some(off)), "{off}");
+        }
+        e.verify_content = true;
+        assert!(content_verification(&e, None));
+        assert!(
+            content_verification(&e, Some("0")),
+            "the variable only turns it on"
+        );
+        assert!(
+            crate::process::WORKER_ENV.contains(&VERIFY_CONTENT_VAR),
+            "the worker is given the variable"
+        );
+    }
 
     #[test]
     fn timeouts_default_to_the_documented_numbers_and_take_overrides() {

@@ -47,6 +47,7 @@ pub const WORKER_ENV: &[&str] = &[
     "IMAPMIGRATION_RETRY_",
     "IMAPMIGRATION_MEMORY_BUDGET",
     "IMAPMIGRATION_COMPRESS",
+    "IMAPMIGRATION_VERIFY_CONTENT",
     super::liveness::HEARTBEAT_ENV,
     super::liveness::STALE_ENV,
 ];

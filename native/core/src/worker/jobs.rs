@@ -275,10 +275,21 @@ pub fn build(
     };
     // The target's limit: it is the server that counts a user's connections there (each
     // folder worker also holds one on the source, never more than on the target).
-    let (connections_per_user, preserve_order) = match target_endpoint(store, batch)? {
-        Some(t) => (t.max_connections_per_user as usize, t.preserve_order),
-        None => (source_ep.max_connections_per_user as usize, false),
-    };
+    let (connections_per_user, preserve_order, verify_content) =
+        match target_endpoint(store, batch)? {
+            Some(t) => (
+                t.max_connections_per_user as usize,
+                t.preserve_order,
+                crate::engine::content_verification(
+                    &t,
+                    std::env::var(crate::engine::VERIFY_CONTENT_VAR)
+                        .ok()
+                        .as_deref(),
+                ),
+            ),
+            // The Maildir target: the engine writes the files itself, nothing to read back.
+            None => (source_ep.max_connections_per_user as usize, false, false),
+        };
     let options = SyncOptions {
         exclude_folders: batch.exclude_folders.clone(),
         include_folders: batch.include_folders.clone(),
@@ -288,6 +299,7 @@ pub fn build(
         bad_item_limit: batch.bad_item_limit.map(u64::from),
         connections_per_user,
         preserve_order,
+        verify_content,
         // Each folder worker holds one source connection.
         folder_parallelism: SyncOptions::default()
             .folder_parallelism

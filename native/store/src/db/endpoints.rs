@@ -14,7 +14,7 @@ const COLS: &str = "id, name, endpoint_type, remote_server, port, security, auth
     accept_untrusted, ca_file, max_concurrent_migrations, max_concurrent_incremental_syncs, \
     admin_user, admin_secret, target_login, master_user_separator, oauth_token_endpoint, \
     oauth_client_id, oauth_scope, target_user_template, created_at, max_connections_per_user, \
-    preserve_order, disable_compression";
+    preserve_order, disable_compression, verify_content";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EndpointRecord> {
     Ok(EndpointRecord {
@@ -41,6 +41,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EndpointRecord> {
         max_connections_per_user: r.get(20)?,
         preserve_order: r.get(21)?,
         disable_compression: r.get(22)?,
+        verify_content: r.get(23)?,
     })
 }
 
@@ -72,6 +73,8 @@ pub struct EndpointUpdate {
     pub preserve_order: Option<bool>,
     /// Sets [`EndpointRecord::disable_compression`].
     pub disable_compression: Option<bool>,
+    /// Sets [`EndpointRecord::verify_content`].
+    pub verify_content: Option<bool>,
     /// Sets [`EndpointRecord::admin_user`]; `Some(None)` clears it.
     pub admin_user: Option<Option<String>>,
     /// Sets [`EndpointRecord::admin_secret`] (sealed by the caller); `Some(None)` removes it.
@@ -113,6 +116,7 @@ impl EndpointUpdate {
         );
         set(&mut e.preserve_order, self.preserve_order);
         set(&mut e.disable_compression, self.disable_compression);
+        set(&mut e.verify_content, self.verify_content);
         set(&mut e.admin_user, self.admin_user);
         set(&mut e.admin_secret, self.admin_secret);
         set(&mut e.target_login, self.target_login);
@@ -145,7 +149,7 @@ impl Store {
             tx.execute(
                 &format!(
                     "INSERT INTO endpoints ({COLS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
                 ),
                 params![
                     uid(&e.id),
@@ -171,6 +175,7 @@ impl Store {
                     e.max_connections_per_user,
                     e.preserve_order,
                     e.disable_compression,
+                    e.verify_content,
                 ],
             )
             .map_err(|err| unique_violation(err, "endpoint", &e.name, "insert endpoint"))?;
@@ -222,7 +227,7 @@ impl Store {
                  admin_user = ?11, admin_secret = ?12, target_login = ?13, \
                  master_user_separator = ?14, oauth_token_endpoint = ?15, oauth_client_id = ?16, \
                  oauth_scope = ?17, target_user_template = ?18, max_connections_per_user = ?19, \
-                 preserve_order = ?20, disable_compression = ?21 WHERE id = ?1",
+                 preserve_order = ?20, disable_compression = ?21, verify_content = ?22 WHERE id = ?1",
                 params![
                     uid(&e.id),
                     e.name,
@@ -245,6 +250,7 @@ impl Store {
                     e.max_connections_per_user,
                     e.preserve_order,
                     e.disable_compression,
+                    e.verify_content,
                 ],
             )
             .map_err(|err| unique_violation(err, "endpoint", &e.name, "update endpoint"))?;

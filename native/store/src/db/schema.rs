@@ -117,5 +117,11 @@ ALTER TABLE endpoints ADD COLUMN disable_compression INTEGER NOT NULL DEFAULT 0;
 /// Version 6: the batch report files kept in the store (`db/reports.rs`).
 const V6: &str = super::reports::SCHEMA;
 
+/// Version 7: whether the copies appended to an IMAP target are read back and compared with
+/// what was sent (`-VerifyContent`).
+const V7: &str = r#"
+ALTER TABLE endpoints ADD COLUMN verify_content INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, super::console::SCHEMA, V3, V4, V5, V6, V7];

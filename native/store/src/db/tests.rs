@@ -405,11 +405,13 @@ fn endpoint_crud() {
                 port: Some(143),
                 security: Some(SecurityMode::Tls),
                 ca_file: Some(Some("/etc/ca.pem".into())),
+                verify_content: Some(true),
                 ..Default::default()
             },
         )
         .expect("update");
     assert_eq!(updated.port, 143);
+    assert!(updated.verify_content && !e.verify_content);
     assert_eq!(s.get_endpoint("Source").expect("get"), Some(updated));
     assert!(matches!(
         s.update_endpoint(

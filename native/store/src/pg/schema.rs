@@ -158,5 +158,10 @@ CREATE TABLE reports (
   PRIMARY KEY (batch_id, kind));
 "#;
 
+/// Version 8: `db/schema.rs` V7.
+const V8: &str = r#"
+ALTER TABLE endpoints ADD COLUMN verify_content BIGINT NOT NULL DEFAULT 0;
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];

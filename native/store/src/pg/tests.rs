@@ -43,10 +43,10 @@ fn open_migrates_once_and_reopens() {
     drop(a);
     let b = PgStore::open(home.path(), &loc).unwrap();
     assert_eq!(b.schema_version().unwrap(), PG_SCHEMA_VERSION);
-    // Version 3's and 4's columns, version 5's table and version 6's column are there.
+    // Version 3's and 4's columns, version 5's table, version 6's and 8's columns are there.
     b.execute_raw(
         "SELECT recipients FROM skipped_items; SELECT max_connections_per_user, preserve_order, \
-         disable_compression FROM endpoints; SELECT ended_at FROM leases",
+         disable_compression, verify_content FROM endpoints; SELECT ended_at FROM leases",
     )
     .unwrap();
 }

@@ -1,5 +1,6 @@
 //! Body keys (`plan::body_key`) of messages without a Message-ID, read for a rebuild (both
-//! sides) and for the in-flight check on an IMAP target. These bodies are fetched under the
+//! sides) and for the in-flight check on an IMAP target, and of every message appended when
+//! the content is verified (`imap_target::verify_content`). These bodies are fetched under the
 //! same process memory budget as the copy (`engine::budget`): each fetch's declared bytes are
 //! reserved before it is sent, and each body is dropped as soon as it is hashed, so four
 //! folders rebuilt at once hold no more than the budget.

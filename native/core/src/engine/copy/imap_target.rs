@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 use super::super::budget::Reservation;
 use super::super::error::{Error, Side};
 use super::super::flags::FlagSet;
-use super::super::plan::{Ident, crlf_body, normalize_message_id};
+use super::super::plan::{Ident, body_key, crlf_body, normalize_message_id};
 use super::context::{FolderPass, dst_err, st};
 use super::hashes::body_keys;
 use super::lanes::{LANE_GROUP, Lanes, lanes_for};
 use super::listing::{META_BATCH, fetch_meta_uids};
-use super::skipped::{Headers, Refused, record_bad, record_changed, summary_headers};
+use super::skipped::{Change, Headers, Refused, record_bad, record_changed, summary_headers};
 use super::stream::{Commit, Item, begin_rows, commit, next_group};
 use super::target::{FlagPolicy, FlagWork, Located, Siblings, TargetFolder, TargetMessage};
 
@@ -368,6 +368,20 @@ struct Landed {
     size: u64,
     date: i64,
     headers: Headers,
+    /// [`body_key`] of the bytes sent, kept when the content is verified
+    /// ([`SyncOptions::verify_content`](crate::engine::SyncOptions)).
+    digest: Option<String>,
+}
+
+impl Landed {
+    fn item(self) -> Refused {
+        Refused {
+            uid: self.src_uid,
+            size: self.size,
+            date: self.date,
+            headers: self.headers,
+        }
+    }
 }
 
 /// Checks what landed: the target's `RFC822.SIZE` of every message it confirmed with a UID
@@ -376,6 +390,10 @@ struct Landed {
 /// line-end normalization is no difference; any other difference is a message the server
 /// changed (Cyrus' `munge8bit` rewriting 8-bit headers keeps the size and is not seen here),
 /// reported per item as ChangedItem. The copy stays on the target and stays recorded.
+///
+/// With content verification on, the messages whose size matched are then read back
+/// ([`verify_content`]): a target that changes bytes without changing the size is caught
+/// there.
 async fn check_landed(
     pass: &FolderPass<'_>,
     s: &mut imap::Session,
@@ -391,6 +409,7 @@ async fn check_landed(
     let mut by_dst: HashMap<u32, Landed> = landed.into_iter().map(|l| (l.dst_uid, l)).collect();
     let mut uids: Vec<u32> = by_dst.keys().copied().collect();
     uids.sort_unstable();
+    let mut same_size = Vec::new();
     for c in uids.chunks(META_BATCH) {
         let got = s
             .fetch_sizes(&imap::UidSet::from_iter(c))
@@ -401,13 +420,13 @@ async fn check_landed(
                 continue;
             };
             if u64::from(stored) != l.sent {
-                let item = Refused {
-                    uid: l.src_uid,
-                    size: l.size,
-                    date: l.date,
-                    headers: l.headers,
+                let change = Change::Size {
+                    sent: l.sent,
+                    stored: u64::from(stored),
                 };
-                record_changed(pass, item, l.sent, u64::from(stored))?;
+                record_changed(pass, l.item(), change)?;
+            } else if l.digest.is_some() {
+                same_size.push(l);
             }
         }
     }
@@ -416,6 +435,52 @@ async fn check_landed(
         tracing::warn!(
             missing = by_dst.len(),
             "messages the target confirmed are no longer in the folder"
+        );
+    }
+    verify_content(pass, s, same_size).await
+}
+
+/// Content verification: reads back `landed` (in the selected folder, their size already
+/// matched) with `UID FETCH BODY.PEEK[]`, 1,000 messages at a time, each fetch under the
+/// process's memory budget and each body dropped as soon as it is hashed (`hashes::body_keys`),
+/// and compares the SHA-256 of what the target stores with that of the bytes sent (CRLF line
+/// ends, so line-end normalization is no difference). A difference is a ChangedItem (Cyrus'
+/// `munge8bit` rewriting 8-bit header bytes keeps the size and is caught only here).
+async fn verify_content(
+    pass: &FolderPass<'_>,
+    s: &mut imap::Session,
+    landed: Vec<Landed>,
+) -> Result<(), Error> {
+    let mut landed = landed;
+    landed.sort_unstable_by_key(|l| l.dst_uid);
+    let mut unread = 0usize;
+    let mut rest = landed.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<Landed> = rest.by_ref().take(META_BATCH).collect();
+        let wanted: Vec<(u32, u64)> = batch.iter().map(|l| (l.dst_uid, l.sent)).collect();
+        let stored = body_keys(pass.ctx, s, Side::Target, &wanted).await?;
+        for l in batch {
+            let Some(sent) = l.digest.clone() else {
+                continue;
+            };
+            match stored.get(&l.dst_uid) {
+                Some(got) if *got == sent => {}
+                Some(got) => {
+                    let change = Change::Content {
+                        size: l.sent,
+                        sent,
+                        stored: got.clone(),
+                    };
+                    record_changed(pass, l.item(), change)?;
+                }
+                None => unread += 1,
+            }
+        }
+    }
+    if unread > 0 {
+        tracing::warn!(
+            missing = unread,
+            "messages the target confirmed could not be read back to verify them"
         );
     }
     Ok(())
@@ -432,6 +497,8 @@ struct Sent {
     flags: String,
     date: i64,
     headers: Headers,
+    /// [`body_key`] of the bytes sent, when the content is verified.
+    digest: Option<String>,
 }
 
 /// The writer's book of messages in flight and outcomes not yet committed.
@@ -471,6 +538,7 @@ impl Book {
                             size: info.size,
                             date: info.date,
                             headers: info.headers,
+                            digest: info.digest,
                         });
                     }
                 }
@@ -564,6 +632,7 @@ async fn write_lane(
                 Some(b) => bytes::Bytes::from(b),
                 None => it.body,
             };
+            let digest = ctx.opts.verify_content.then(|| body_key(&body));
             // Recorded before sending: a fast server's answer can arrive within the push.
             book.sent.insert(
                 it.uid,
@@ -574,6 +643,7 @@ async fn write_lane(
                     flags: it.flags.to_stored(),
                     date: it.date.timestamp(),
                     headers,
+                    digest,
                 },
             );
             let outs = appender

@@ -155,28 +155,57 @@ pub(super) fn record_bad_because(
     record_counted(pass, item, SkippedKind::BadItem, reason)
 }
 
-/// Records a message the target stored changed (ChangedItem): it is on the target, under
-/// another size than the `sent` bytes (CRLF line ends, so a difference that is not line-end
-/// normalization). Counts against `-BadItemLimit`.
+/// How a message the target stores differs from the bytes sent (the source's message with
+/// CRLF line ends, so never by line-end normalization alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Change {
+    /// Another `RFC822.SIZE` than the `sent` bytes.
+    Size { sent: u64, stored: u64 },
+    /// The same size, other bytes: the SHA-256 (`plan::body_key`, `sha256:<hex>`) of what was
+    /// sent and of what the target returns for `BODY.PEEK[]` (content verification).
+    Content {
+        size: u64,
+        sent: String,
+        stored: String,
+    },
+}
+
+/// The reason a ChangedItem gives: what differed, in bytes or in SHA-256.
+fn change_reason(source: u64, change: &Change) -> String {
+    let as_sent = |sent: u64| {
+        if sent == source {
+            String::new()
+        } else {
+            format!(" ({sent} with CRLF line ends, as sent)")
+        }
+    };
+    match change {
+        Change::Size { sent, stored } => format!(
+            "changed by the target server: it stores {stored} bytes where the source's message has {source}{}",
+            as_sent(*sent)
+        ),
+        Change::Content { size, sent, stored } => {
+            let hex = |k: &str| k.strip_prefix("sha256:").unwrap_or(k).to_string();
+            format!(
+                "changed by the target server: the target stored different bytes (SHA-256 {}) than were sent (SHA-256 {}), at the same size of {size} bytes",
+                hex(stored),
+                hex(sent)
+            )
+        }
+    }
+}
+
+/// Records a message the target stored changed (ChangedItem): it is on the target, other than
+/// the bytes sent as `change` says. Counts against `-BadItemLimit`.
 pub(super) fn record_changed(
     pass: &FolderPass<'_>,
     item: Refused,
-    sent: u64,
-    stored: u64,
+    change: Change,
 ) -> Result<(), Error> {
-    let source = item.size;
-    let as_sent = if sent == source {
-        String::new()
-    } else {
-        format!(" ({sent} with CRLF line ends, as sent)")
-    };
-    let reason = format!(
-        "changed by the target server: it stores {stored} bytes where the source's message has {source}{as_sent}"
-    );
+    let reason = change_reason(item.size, &change);
     tracing::warn!(
         uid = item.uid,
-        sent,
-        stored,
+        ?change,
         "the target changed a message on APPEND"
     );
     record_counted(pass, item, SkippedKind::ChangedItem, reason)
@@ -307,6 +336,33 @@ mod tests {
         assert!(h.recipients[0].contains("ann@example.com"), "{h:?}");
         assert_eq!(h.recipients[1], "bob@example.com");
         assert!(h.recipients[3].contains("dora@example.com"), "{h:?}");
+    }
+
+    #[test]
+    fn a_changed_item_names_what_differed() {
+        let size = change_reason(
+            100,
+            &Change::Size {
+                sent: 102,
+                stored: 130,
+            },
+        );
+        assert_eq!(
+            size,
+            "changed by the target server: it stores 130 bytes where the source's message has 100 (102 with CRLF line ends, as sent)"
+        );
+        let content = change_reason(
+            102,
+            &Change::Content {
+                size: 102,
+                sent: "sha256:aa".into(),
+                stored: "sha256:bb".into(),
+            },
+        );
+        assert_eq!(
+            content,
+            "changed by the target server: the target stored different bytes (SHA-256 bb) than were sent (SHA-256 aa), at the same size of 102 bytes"
+        );
     }
 
     #[test]
