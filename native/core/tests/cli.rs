@@ -142,6 +142,7 @@ fn migrate_to_an_imap_target_with_a_master_user() {
             "master",
             "--target-admin",
             dst.master_user(),
+            "--verify-content",
         ])
         .env("IMAPMIGRATION_TARGET_PASSWORD", dst.master_password())
         .arg("--home")
@@ -160,6 +161,74 @@ fn migrate_to_an_imap_target_with_a_master_user() {
             .without_empty_folders(),
     );
     assert!(diff.is_empty(), "{diff}");
+    // --verify-content is the target endpoint's -VerifyContent; the source's stays off.
+    let store = imapmigration_store::Store::open(&work.path().join("state")).expect("store");
+    let endpoints = store.list_endpoints(None).expect("endpoints");
+    let verified: Vec<(bool, bool)> = endpoints
+        .iter()
+        .map(|e| (e.name.ends_with("-target"), e.verify_content))
+        .collect();
+    assert_eq!(verified.len(), 2, "{verified:?}");
+    assert!(verified.iter().all(|(t, v)| t == v), "{verified:?}");
+}
+
+/// `--verify-content` reaches the pass the worker runs: a target that rewrites one message at
+/// the same size (a proxy overwriting `body 7`) has it reported as a ChangedItem, the run
+/// still exits 0 (skipped items are reported, not failures), and the summary counts it.
+#[test]
+fn migrate_verify_content_reports_a_message_the_target_rewrote() {
+    use imapmigration_testkit::{Refusal, RefusingProxy};
+    let src = Dovecot::start(DovecotOptions::default().user("cy", "pw-cy")).expect("source");
+    let dst = Dovecot::start(DovecotOptions::default().user("cy@contoso.test", "unknown-to-us"))
+        .expect("target");
+    seed(&src, "cy");
+    let proxy = RefusingProxy::start(dst.imap_addr(), Refusal::RewriteAppended("body 7".into()))
+        .expect("proxy");
+    let work = tempfile::tempdir().expect("tmp");
+    let csv = work.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "EmailAddress,UserName,Password\ncy@contoso.test,cy,pw-cy\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["migrate", "--quiet", "--csv"])
+        .arg(&csv)
+        .arg("--source")
+        .arg(format!("imap://127.0.0.1:{}", src.imap_port()))
+        .arg("--target")
+        .arg(format!("imap://127.0.0.1:{}", proxy.port()))
+        .args([
+            "--target-login",
+            "master",
+            "--target-admin",
+            dst.master_user(),
+            "--verify-content",
+        ])
+        .env("IMAPMIGRATION_TARGET_PASSWORD", dst.master_password())
+        .arg("--home")
+        .arg(work.path().join("state"))
+        .output()
+        .expect("run migrate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(proxy.refused(), 1, "the proxy rewrote one message");
+    assert!(stdout.contains("1 skipped"), "{stdout}");
+    let store = imapmigration_store::Store::open(&work.path().join("state")).expect("store");
+    let users = store
+        .list_users(&imapmigration_store::UserFilter::default())
+        .expect("users");
+    assert_eq!(users.len(), 1);
+    let items = store
+        .list_skipped_items(&users[0].id, None)
+        .expect("skipped items");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].kind, imapmigration_store::SkippedKind::ChangedItem);
+    assert_eq!(items[0].subject.as_deref(), Some("cli 7"));
 }
 
 /// A source that cannot be reached fails the pre-check (as Test-MigrationServerAvailability
