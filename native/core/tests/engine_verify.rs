@@ -19,7 +19,8 @@ use imapmigration::engine::TargetSpec;
 use imapmigration_imap as imap;
 use imapmigration_store::SkippedKind;
 use imapmigration_testkit::{
-    Cyrus, CyrusOptions, DelayProxy, SeedFolder, SeedMessage, SpecialUseNames, cyrus_available,
+    Cyrus, CyrusOptions, DelayProxy, Dovecot, DovecotOptions, SeedFolder, SeedMessage,
+    ServerProfile, SpecialUseNames, StrictProxy, cyrus_available,
 };
 use support::*;
 
@@ -228,4 +229,57 @@ async fn content_verification_reads_every_message_back_and_what_it_costs() {
             );
         }
     }
+}
+
+/// A target without UIDPLUS names no UIDs for what was appended, so nothing can be read back:
+/// the copy goes on as without verification, and each folder pass that appended says so once,
+/// as a warning event naming the folder, rather than letting the admin assume it was checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_uidplus_the_copy_is_said_to_be_unverified() {
+    let src = dovecot(SpecialUseNames::Standard, &["alice"]);
+    src.seed("alice", &mailbox()).expect("seed");
+    let dst = Dovecot::start(
+        DovecotOptions::default()
+            .profile(ServerProfile::Imap4rev1)
+            .user("alice", PASSWORD),
+    )
+    .expect("start dovecot");
+    // The strict proxy also takes APPENDUID out of the answers, as such a server sends none.
+    let proxy = StrictProxy::start(dst.imap_addr()).expect("strict proxy");
+    let env = env();
+    let mut job = imap_job(&env, &src, "alice", &dst, "alice");
+    let mut server = imap::ServerConfig::new("127.0.0.1", proxy.port(), imap::Security::None);
+    server.compress = false;
+    job.target = TargetSpec::Imap {
+        server,
+        credentials: creds("alice", PASSWORD),
+    };
+    job.options.verify_content = true;
+    let out = sync(&env, &job).await;
+    assert_eq!((out.items_copied, out.items_skipped), (6, 0), "{out:?}");
+    let uid = uuid::Uuid::parse_str(&env.user_id).expect("uuid");
+    let events = env.store.events_for_user(&uid, None).expect("events");
+    let unverified: Vec<&str> = events
+        .iter()
+        .map(|e| e.message.as_str())
+        .filter(|m| m.contains("not read back to verify"))
+        .collect();
+    assert_eq!(unverified.len(), 2, "one per folder: {events:?}");
+    assert!(
+        unverified
+            .iter()
+            .any(|m| m.contains("\"INBOX\"") && m.contains("the 4 messages")),
+        "{unverified:?}"
+    );
+    let again = sync(&env, &job).await;
+    assert_eq!(again.items_copied, 0, "{again:?}");
+    let events = env.store.events_for_user(&uid, None).expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.message.contains("not read back to verify"))
+            .count(),
+        2,
+        "a pass that appends nothing says nothing"
+    );
 }

@@ -319,6 +319,9 @@ impl TargetFolder for ImapFolder<'_> {
             .unselect()
             .await
             .map_err(dst_err("unselect folder"))?;
+        if pass.ctx.opts.verify_content && !self.session.capabilities().has("UIDPLUS") {
+            report_unverifiable(pass, expected);
+        }
         let lanes = pass.ctx.lanes;
         let permits = if Lanes::wanted(self.session.capabilities()) {
             lanes.take(lanes_for(expected))
@@ -356,6 +359,26 @@ impl TargetFolder for ImapFolder<'_> {
         let landed = landed.into_inner().unwrap_or_else(|p| p.into_inner());
         check_landed(pass, self.session, name, landed).await
     }
+}
+
+/// Content verification reads back messages by the UIDs the target confirmed (APPENDUID); a
+/// target without UIDPLUS names none, so what is appended there is not verified. Said once
+/// per folder pass, as a warning event of the user, rather than left for the admin to assume.
+fn report_unverifiable(pass: &FolderPass<'_>, expected: usize) {
+    let msg = format!(
+        "folder {:?}: the target does not return the UIDs of appended messages (no UIDPLUS), so the {expected} messages copied into it are not read back to verify their content (-VerifyContent)",
+        pass.plan.display()
+    );
+    tracing::warn!("{msg}");
+    let _ = pass
+        .ctx
+        .store
+        .insert_event(&imapmigration_store::Event::new(
+            Some(pass.ctx.user_id),
+            None,
+            imapmigration_store::EventLevel::Warning,
+            msg,
+        ));
 }
 
 /// A message the target confirmed with its UID (APPENDUID), to check what landed.
