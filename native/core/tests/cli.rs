@@ -55,6 +55,8 @@ fn migrate_copies_a_csv_into_a_maildir_and_reports_a_summary() {
     std::fs::write(&csv, "EmailAddress,UserName,Password\r\nann@contoso.test,ann,pw-ann-77\r\nbob@contoso.test,bob,pw-bob-77\r\n").unwrap();
     let target = work.path().join("mail");
     let out = Command::new(BIN)
+        // Every command traced: the log names each command, never its arguments.
+        .env("IMAPMIGRATION_LOG", "trace")
         .args(["migrate", "--quiet", "--name", "CliBatch", "--csv"])
         .arg(&csv)
         .arg("--source")
@@ -73,6 +75,20 @@ fn migrate_copies_a_csv_into_a_maildir_and_reports_a_summary() {
     assert!(
         !stdout.contains("pw-ann-77") && !stderr.contains("pw-ann-77"),
         "a password leaked"
+    );
+    // The run keeps a log in the state directory, as the worker does.
+    let logs: Vec<_> = std::fs::read_dir(work.path().join("state/logs"))
+        .expect("a logs directory")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("migrate."))
+        .collect();
+    assert_eq!(logs.len(), 1, "one migrate log");
+    let log = std::fs::read_to_string(logs[0].path()).unwrap();
+    assert!(log.contains("batch CliBatch started"), "{log}");
+    assert!(log.contains("command=\"LOGIN\""), "{log}");
+    assert!(
+        !log.contains("pw-ann-77") && !log.contains("pw-bob-77"),
+        "a password in the log"
     );
     for u in ["ann", "bob"] {
         let expected = d.snapshot(u).unwrap().without_empty_folders();

@@ -446,6 +446,7 @@ impl Session {
     pub(crate) async fn send(&mut self, line: &str) -> Result<String> {
         self.drain_outstanding().await?;
         let tag = self.new_tag();
+        tracing::trace!(%tag, command = verb(line.as_bytes()), "send");
         self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
             .await?;
         self.outstanding.push(tag.clone());
@@ -503,6 +504,7 @@ impl Session {
         self.drain_outstanding().await?;
         let tag = self.new_tag();
         let segments = cmd.segments(|len| self.caps.allows_non_sync_literal(len));
+        tracing::trace!(%tag, command = verb(segments.first().map_or(&[][..], |s| &s[..])), "send");
         self.outstanding.push(tag.clone());
         let last = segments.len() - 1;
         for (i, seg) in segments.iter().enumerate() {
@@ -759,6 +761,18 @@ fn auth_result(done: Tagged, user: &str, mech: &str, detail: Option<String>) -> 
     })
 }
 
+/// The command's name, for the trace (`UID FETCH`, `LOGIN`): never its arguments, which may be
+/// credentials.
+fn verb(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_ascii_whitespace();
+    match (words.next(), words.next()) {
+        (Some(uid), Some(cmd)) if uid.eq_ignore_ascii_case("UID") => format!("{uid} {cmd}"),
+        (Some(cmd), _) => cmd.to_owned(),
+        (None, _) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,5 +786,16 @@ mod tests {
         );
         assert_eq!(caps(&["IMAP4rev1", "APPENDLIMIT"]).append_limit(), None);
         assert_eq!(caps(&["IMAP4rev1"]).append_limit(), None);
+    }
+
+    #[test]
+    fn the_trace_names_the_command_and_never_its_arguments() {
+        assert_eq!(verb(b"LOGIN alice secret"), "LOGIN");
+        assert_eq!(
+            verb(b"AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="),
+            "AUTHENTICATE"
+        );
+        assert_eq!(verb(b"uid fetch 1:* (FLAGS)"), "uid fetch");
+        assert_eq!(verb(b""), "");
     }
 }

@@ -343,6 +343,8 @@ fn stall_limits(a: &MigrateArgs) -> Result<(), String> {
 fn run(a: MigrateArgs) -> Result<ExitCode, String> {
     stall_limits(&a)?;
     let p = plan(&a)?;
+    // The run's log, as the worker keeps one (IMAPMIGRATION_LOG sets the filter).
+    let _log = imapmigration::worker::init_logging_as(&p.home, "migrate");
     let home = Some(p.home.clone());
     precheck(&home, "source", &p.source, a.starttls, &a)?;
     if let Target::Imap(url) = &p.target {

@@ -227,6 +227,7 @@ mod tests {
             ("PATH", "/usr/bin"),
             ("IMAPMIGRATION_TIMEOUT_IO_MS", "500"),
             ("IMAPMIGRATION_LOG", "debug"),
+            ("IMAPMIGRATION_VERIFY_CONTENT", "1"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         let kept: Vec<String> = worker_env(given)
@@ -241,7 +242,8 @@ mod tests {
                 "LANG",
                 "PATH",
                 "IMAPMIGRATION_TIMEOUT_IO_MS",
-                "IMAPMIGRATION_LOG"
+                "IMAPMIGRATION_LOG",
+                "IMAPMIGRATION_VERIFY_CONTENT"
             ]
         );
     }

@@ -84,12 +84,20 @@ pub enum WorkerError {
 /// Sets up logging into `<home>/logs/worker.log.<date>`, rotated daily, seven files kept, every
 /// line redacted ([`store::redact`]).
 pub fn init_logging(home: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    init_logging_as(home, "worker")
+}
+
+/// [`init_logging`] into `<home>/logs/<prefix>.<date>.log` (`migrate` for the CLI's runs).
+pub fn init_logging_as(
+    home: &Path,
+    prefix: &str,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     let dir = store::paths::logs_dir(home);
     let _ = std::fs::create_dir_all(&dir);
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("worker")
+        .filename_prefix(prefix)
         .filename_suffix("log")
         .max_log_files(7)
         .build(&dir)
