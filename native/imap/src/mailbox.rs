@@ -460,88 +460,120 @@ impl Session {
         folder: &str,
         special: Option<SpecialUse>,
     ) -> Result<()> {
+        let mut results = self.create_folders(&[(folder.to_owned(), special)]).await?;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// [`Self::create_special_folder`] for many folders at once, pipelined: all the CREATEs in
+    /// one round trip, then the plain CREATEs of those whose attribute the server would not
+    /// set, then all the SUBSCRIBEs; three round trips however many folders there are, instead
+    /// of two per folder. Parents go before their children in `folders`, and the server runs
+    /// pipelined commands in order. One result per folder (its refusal, in the server's words);
+    /// the outer error is the connection's.
+    pub async fn create_folders(
+        &mut self,
+        folders: &[(String, Option<SpecialUse>)],
+    ) -> Result<Vec<Result<()>>> {
         let span = self.span.clone();
         async move {
-            let arg = mailbox_arg(folder)?;
-            let special = special.filter(|_| self.capabilities().has("CREATE-SPECIAL-USE"));
-            let mut created = false;
-            if let Some(u) = special {
-                match self
-                    .run(
-                        &format!("CREATE {arg} (USE ({}))", u.as_attribute()),
-                        &format!("CREATE {folder}"),
-                        |_, _| Ok(()),
-                    )
-                    .await
-                {
-                    Ok(_) => created = true,
+            let can_use = self.capabilities().has("CREATE-SPECIAL-USE");
+            let mut results: Vec<Result<()>> = Vec::with_capacity(folders.len());
+            let mut args = Vec::with_capacity(folders.len());
+            for (folder, _) in folders {
+                match mailbox_arg(folder) {
+                    Ok(a) => {
+                        args.push(Some(a));
+                        results.push(Ok(()));
+                    }
+                    Err(e) => {
+                        args.push(None);
+                        results.push(Err(e));
+                    }
+                }
+            }
+            let named: Vec<usize> = (0..folders.len()).filter(|&i| args[i].is_some()).collect();
+            let arg = |i: usize| args[i].as_deref().unwrap_or_default();
+            let special = |i: usize| folders[i].1.filter(|_| can_use);
+            // Round 1: CREATE, with the attribute where the server takes one.
+            let lines: Vec<String> = named
+                .iter()
+                .map(|&i| match special(i) {
+                    Some(u) => format!("CREATE {} (USE ({}))", arg(i), u.as_attribute()),
+                    None => format!("CREATE {}", arg(i)),
+                })
+                .collect();
+            let what: Vec<String> = named
+                .iter()
+                .map(|&i| format!("CREATE {}", folders[i].0))
+                .collect();
+            let mut plain = Vec::new();
+            for (&i, r) in named.iter().zip(self.run_pipelined(&lines, &what).await?) {
+                match r {
+                    Ok(_) => {}
                     Err(Error::No { code, text, .. })
-                        if code
-                            .as_deref()
-                            .is_some_and(|c| c.eq_ignore_ascii_case("USEATTR")) =>
+                        if special(i).is_some()
+                            && code
+                                .as_deref()
+                                .is_some_and(|c| c.eq_ignore_ascii_case("USEATTR")) =>
                     {
                         tracing::info!(
-                            folder,
-                            attribute = u.as_attribute(),
+                            folder = %folders[i].0,
+                            attribute = special(i).map(SpecialUse::as_attribute).unwrap_or_default(),
                             reason = %text,
                             "the target will not set this special-use attribute; creating the folder without it"
                         );
+                        plain.push(i);
                     }
-                    Err(Error::No { code, text, .. })
-                        if code
-                            .as_deref()
-                            .is_some_and(|c| c.eq_ignore_ascii_case("ALREADYEXISTS"))
-                            || (code.is_none()
-                                && text.to_ascii_lowercase().contains("already exists")) =>
-                    {
-                        created = true;
-                        tracing::debug!(folder, "mailbox already exists");
+                    Err(e) if already_exists(&e) => {
+                        tracing::debug!(folder = %folders[i].0, "mailbox already exists");
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => results[i] = Err(e),
                 }
             }
-            let plain = if created {
-                Ok(())
-            } else {
-                self.run(
-                    &format!("CREATE {arg}"),
-                    &format!("CREATE {folder}"),
-                    |_, _| Ok(()),
-                )
-                .await
-                .map(|_| ())
-            };
-            match plain {
-                Ok(()) => {}
-                Err(Error::No { code, text, .. })
-                    if code
-                        .as_deref()
-                        .is_some_and(|c| c.eq_ignore_ascii_case("ALREADYEXISTS"))
-                        || (code.is_none()
-                            && text.to_ascii_lowercase().contains("already exists")) =>
-                {
-                    tracing::debug!(folder, "mailbox already exists");
+            // Round 2: a plain CREATE where the attribute was refused.
+            let lines: Vec<String> = plain.iter().map(|&i| format!("CREATE {}", arg(i))).collect();
+            let what: Vec<String> = plain
+                .iter()
+                .map(|&i| format!("CREATE {}", folders[i].0))
+                .collect();
+            for (&i, r) in plain.iter().zip(self.run_pipelined(&lines, &what).await?) {
+                match r {
+                    Ok(_) => {}
+                    Err(e) if already_exists(&e) => {
+                        tracing::debug!(folder = %folders[i].0, "mailbox already exists");
+                    }
+                    Err(e) => results[i] = Err(e),
                 }
-                Err(e) => return Err(e),
             }
-            if let Err(e) = self
-                .run(
-                    &format!("SUBSCRIBE {arg}"),
-                    &format!("SUBSCRIBE {folder}"),
-                    |_, _| Ok(()),
-                )
-                .await
-            {
-                if !matches!(e, Error::No { .. } | Error::Bad { .. }) {
-                    return Err(e);
+            // Round 3: SUBSCRIBE what exists now; a refused subscription is only a warning.
+            let made: Vec<usize> = named.iter().copied().filter(|&i| results[i].is_ok()).collect();
+            let lines: Vec<String> = made.iter().map(|&i| format!("SUBSCRIBE {}", arg(i))).collect();
+            let what: Vec<String> = made
+                .iter()
+                .map(|&i| format!("SUBSCRIBE {}", folders[i].0))
+                .collect();
+            for (&i, r) in made.iter().zip(self.run_pipelined(&lines, &what).await?) {
+                match r {
+                    Ok(_) => {}
+                    Err(e @ (Error::No { .. } | Error::Bad { .. })) => {
+                        tracing::warn!(folder = %folders[i].0, error = %e, "cannot subscribe mailbox");
+                    }
+                    Err(e) => results[i] = Err(e),
                 }
-                tracing::warn!(folder, error = %e, "cannot subscribe mailbox");
             }
-            Ok(())
+            Ok(results)
         }
         .instrument(span)
         .await
     }
+}
+
+/// A refusal that says the folder is there already (`[ALREADYEXISTS]`, RFC 5530; or the
+/// words, from servers without the code).
+fn already_exists(e: &Error) -> bool {
+    matches!(e, Error::No { code, text, .. }
+        if code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("ALREADYEXISTS"))
+            || (code.is_none() && text.to_ascii_lowercase().contains("already exists")))
 }
 
 #[cfg(test)]

@@ -442,6 +442,65 @@ impl Session {
         Ok(())
     }
 
+    /// Runs `lines` pipelined: all sent at once (one round trip for all of them, not one each),
+    /// then every completion read, in whatever order the server sends them. Each result is
+    /// the command's completion as [`Self::run`] gives it (`what` names them in errors); the
+    /// outer error is the connection's. Untagged data is ignored: for commands that answer
+    /// only with a completion (CREATE, SUBSCRIBE).
+    pub(crate) async fn run_pipelined(
+        &mut self,
+        lines: &[String],
+        what: &[String],
+    ) -> Result<Vec<Result<Tagged>>> {
+        self.drain_outstanding().await?;
+        let mut tags = Vec::with_capacity(lines.len());
+        let mut out = Vec::new();
+        for line in lines {
+            let tag = self.new_tag();
+            tracing::trace!(%tag, command = verb(line.as_bytes()), "send");
+            out.extend_from_slice(tag.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            tags.push(tag);
+        }
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(&[&out]).await?;
+        self.outstanding.extend(tags.iter().cloned());
+        let mut done: Vec<Option<Tagged>> = tags.iter().map(|_| None).collect();
+        while done.iter().any(Option::is_none) {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Tagged(t) => {
+                    self.outstanding.retain(|x| *x != t.tag);
+                    match tags.iter().position(|x| *x == t.tag) {
+                        Some(i) => done[i] = Some(t),
+                        None => {
+                            tracing::debug!(tag = %t.tag, "discarding completion of an abandoned command");
+                        }
+                    }
+                }
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                Msg::Continue(_) => {
+                    return Err(
+                        self.note(Error::Protocol("unexpected continuation request".into()))
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(done
+            .into_iter()
+            .zip(what)
+            .map(|(t, w)| match t {
+                Some(t) => t.into_result(w),
+                None => Err(Error::Protocol(format!("no completion for {w}"))),
+            })
+            .collect())
+    }
+
     /// Sends `tag SP line CRLF` after finishing anything outstanding; returns the tag.
     pub(crate) async fn send(&mut self, line: &str) -> Result<String> {
         self.drain_outstanding().await?;

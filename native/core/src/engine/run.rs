@@ -159,15 +159,28 @@ async fn run_user(
         return Err(Error::Cancelled);
     }
     let opts = &job.options;
-    let mut src = connect(job, Side::Source, budget).await?;
-    let ns = src
-        .namespaces()
-        .await
-        .map_err(|e| Error::imap(Side::Source, "read namespaces", e))?;
-    let src_list = src
-        .list_folders()
-        .await
-        .map_err(|e| Error::imap(Side::Source, "list folders", e))?;
+    // Both sides at once: connecting, logging in and listing are round trips that need not
+    // wait for each other. A source failure is the one reported when both fail.
+    let source_side = async {
+        let mut src = connect(job, Side::Source, budget).await?;
+        let ns = src
+            .namespaces()
+            .await
+            .map_err(|e| Error::imap(Side::Source, "read namespaces", e))?;
+        let list = src
+            .list_folders()
+            .await
+            .map_err(|e| Error::imap(Side::Source, "list folders", e))?;
+        Ok::<_, Error>((src, ns, list))
+    };
+    let target_side = async {
+        let mut dst = connect_dst(job, budget).await?;
+        let layout = target_layout(&mut dst).await?;
+        Ok::<_, Error>((dst, layout))
+    };
+    let (source_side, target_side) = tokio::join!(source_side, target_side);
+    let (src, ns, src_list) = source_side?;
+    let (mut dst, (layout, existing)) = target_side?;
     if src_list.is_empty() {
         // RFC 3501 §5.1: INBOX always exists. An empty answer is a broken one, never a
         // mailbox with nothing to copy.
@@ -178,8 +191,6 @@ async fn run_user(
         });
     }
 
-    let mut dst = connect_dst(job, budget).await?;
-    let (layout, existing) = target_layout(&mut dst).await?;
     let plans = plan_folders(
         &listed(&src_list),
         &namespaces(&ns),
@@ -420,65 +431,104 @@ async fn create_target_folders(
             Ok(out)
         }
         Target::Imap(s) => {
-            for orig in folders_to_create(plans) {
-                let segs = out.remap(&orig);
-                let name = layout.join(&segs);
-                if existing.contains(&name) {
-                    continue;
-                }
+            let special_of = |orig: &Vec<String>| {
                 // A folder created for a mapped role (the target had none) gets its attribute
                 // where the target takes one at CREATE (CREATE-SPECIAL-USE, RFC 6154).
-                let special = plans
+                plans
                     .iter()
-                    .find(|p| p.target == orig && !p.noselect)
+                    .find(|p| &p.target == orig && !p.noselect)
                     .and_then(|p| p.role)
-                    .and_then(special_use_of);
-                let e = match s.create_special_folder(&name, special).await {
-                    Ok(()) => continue,
-                    Err(e) if is_refusal(&e) && s.is_usable() => e,
-                    Err(e) => {
-                        return Err(Error::imap(
-                            Side::Target,
-                            format!("create folder {name}"),
-                            e,
-                        ));
-                    }
-                };
-                let why = e.to_string();
-                let leaf = segs.last().map(String::as_str).unwrap_or_default();
-                if let Some(safe) = safe_segment(leaf) {
-                    let mut to = segs.clone();
-                    if let Some(l) = to.last_mut() {
-                        *l = safe;
-                    }
-                    let safe_name = layout.join(&to);
-                    let fresh = !existing.contains(&safe_name);
-                    let made = !fresh || s.create_special_folder(&safe_name, special).await.is_ok();
-                    if made {
-                        out.renamed.push((segs, to, why, fresh));
-                        continue;
-                    }
-                    if !s.is_usable() {
-                        return Err(Error::imap(
-                            Side::Target,
-                            format!("create folder {safe_name}"),
-                            e,
-                        ));
-                    }
-                }
-                tracing::warn!(folder = %name, error = %why, "the target refused the folder");
-                lock(&out.errors).insert(
-                    segs.clone(),
-                    Error::imap(Side::Target, format!("create folder {name}"), e),
-                );
-                out.refused.insert(
-                    segs,
-                    format!("the target refused to create folder {name}: {why}"),
-                );
+                    .and_then(special_use_of)
+            };
+            let wanted: Vec<(Vec<String>, Option<imap::SpecialUse>)> = folders_to_create(plans)
+                .into_iter()
+                .filter(|orig| !existing.contains(&layout.join(orig)))
+                .map(|orig| {
+                    let special = special_of(&orig);
+                    (orig, special)
+                })
+                .collect();
+            // All at once (a few round trips, not two per folder); what is refused, or sits
+            // under a parent that had to be renamed, is then handled one by one.
+            let batch: Vec<(String, Option<imap::SpecialUse>)> = wanted
+                .iter()
+                .map(|(orig, special)| (layout.join(orig), *special))
+                .collect();
+            let first = s
+                .create_folders(&batch)
+                .await
+                .map_err(|e| Error::imap(Side::Target, "create folders", e))?;
+            for ((orig, special), tried) in wanted.into_iter().zip(first) {
+                let segs = out.remap(&orig);
+                let tried = (segs == orig).then_some(tried);
+                create_one_folder(s, &mut out, segs, special, tried, layout, existing).await?;
             }
             Ok(out)
         }
     }
+}
+
+/// Creates one target folder (`tried`: what the pipelined CREATE already answered for it),
+/// under a safe name when the target refuses one of its characters; a refusal that remains
+/// fails only that folder (`Refusals`).
+async fn create_one_folder(
+    s: &mut imap::Session,
+    out: &mut Refusals,
+    segs: Vec<String>,
+    special: Option<imap::SpecialUse>,
+    tried: Option<Result<(), imap::Error>>,
+    layout: &TargetLayout,
+    existing: &HashSet<String>,
+) -> Result<(), Error> {
+    let name = layout.join(&segs);
+    let result = match tried {
+        Some(r) => r,
+        None if existing.contains(&name) => return Ok(()),
+        None => s.create_special_folder(&name, special).await,
+    };
+    let e = match result {
+        Ok(()) => return Ok(()),
+        Err(e) if is_refusal(&e) && s.is_usable() => e,
+        Err(e) => {
+            return Err(Error::imap(
+                Side::Target,
+                format!("create folder {name}"),
+                e,
+            ));
+        }
+    };
+    let why = e.to_string();
+    let leaf = segs.last().map(String::as_str).unwrap_or_default();
+    if let Some(safe) = safe_segment(leaf) {
+        let mut to = segs.clone();
+        if let Some(l) = to.last_mut() {
+            *l = safe;
+        }
+        let safe_name = layout.join(&to);
+        let fresh = !existing.contains(&safe_name);
+        let made = !fresh || s.create_special_folder(&safe_name, special).await.is_ok();
+        if made {
+            out.renamed.push((segs, to, why, fresh));
+            return Ok(());
+        }
+        if !s.is_usable() {
+            return Err(Error::imap(
+                Side::Target,
+                format!("create folder {safe_name}"),
+                e,
+            ));
+        }
+    }
+    tracing::warn!(folder = %name, error = %why, "the target refused the folder");
+    lock(&out.errors).insert(
+        segs.clone(),
+        Error::imap(Side::Target, format!("create folder {name}"), e),
+    );
+    out.refused.insert(
+        segs,
+        format!("the target refused to create folder {name}: {why}"),
+    );
+    Ok(())
 }
 
 /// The attribute a target folder created for `role` is given; only mapped roles have one.

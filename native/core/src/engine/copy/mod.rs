@@ -76,11 +76,7 @@ pub(super) async fn copy_folder(
     if plan.renamed && rec.src_uidvalidity.is_none() {
         report_rename(ctx, plan, &tname);
     }
-    let sinfo = src
-        .examine(&plan.source_name)
-        .await
-        .map_err(src_err("examine folder"))?;
-    let pass = FolderPass {
+    let pass = |sinfo: &imap::MailboxInfo| FolderPass {
         ctx,
         plan,
         group,
@@ -95,12 +91,22 @@ pub(super) async fn copy_folder(
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let folder = ImapFolder::open(s, &tname).await?;
-            run(&pass, &rec, &sinfo, src, folder, limit).await
+            // Both folders opened at once: two round trips on two connections that need not
+            // wait for each other. The source's failure is the one reported when both fail.
+            let (sinfo, folder) =
+                tokio::join!(src.examine(&plan.source_name), ImapFolder::open(s, &tname));
+            let sinfo = sinfo.map_err(src_err("examine folder"))?;
+            let folder = folder?;
+            run(&pass(&sinfo), &rec, &sinfo, src, folder, limit).await
         }
         Target::Maildir(m) => {
+            let sinfo = src
+                .examine(&plan.source_name)
+                .await
+                .map_err(src_err("examine folder"))?;
             let folder = MaildirFolder::open(m, &plan.target).await?;
-            run(&pass, &rec, &sinfo, src, folder, ctx.opts.max_message_size).await
+            let max = ctx.opts.max_message_size;
+            run(&pass(&sinfo), &rec, &sinfo, src, folder, max).await
         }
     }
 }
