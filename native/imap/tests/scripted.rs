@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use imapmigration_imap::{
-    Credentials, Error, RefusalKind, SearchKey, SecretString, Security, ServerConfig, UidSet,
-    connect,
+    Credentials, Error, RefusalKind, SearchKey, SecretString, Security, ServerConfig, SpecialUse,
+    UidSet, connect,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -911,4 +911,83 @@ async fn a_server_refusing_the_multiappend_it_advertises_gets_single_appends_on_
     // One refused MULTIAPPEND, its five messages again one by one, then the second folder's
     // five one by one: MULTIAPPEND is not tried again on this connection.
     assert_eq!(text.matches(" APPEND ").count(), 11, "{text}");
+}
+
+/// The folders of a pass are created pipelined: the server answers nothing until it has read
+/// every CREATE (a client waiting for each answer would stall here), answers them out of order,
+/// and each folder gets its own outcome: an attribute refused with [USEATTR] is created again
+/// without it, [ALREADYEXISTS] is success, [CANNOT] fails only that folder, which is then not
+/// subscribed.
+#[tokio::test]
+async fn folders_are_created_pipelined_and_each_gets_its_own_answer() {
+    const CAPS: &str = "IMAP4rev1 CREATE-SPECIAL-USE";
+    let mut held: Vec<Cmd> = Vec::new();
+    let mut creates = 0;
+    let (port, seen) = serve(
+        "* OK [CAPABILITY IMAP4rev1 CREATE-SPECIAL-USE] fake ready\r\n",
+        basic(CAPS, move |c| {
+            let verb = c.line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            // Round 1: the four CREATEs; round 2: the plain CREATE of D; round 3: three
+            // SUBSCRIBEs. Nothing is answered before the whole round has arrived.
+            let wait_for = match verb.as_str() {
+                "CREATE" => {
+                    creates += 1;
+                    if creates <= 4 { 4 } else { 1 }
+                }
+                "SUBSCRIBE" => 3,
+                _ => return format!("{} BAD unexpected\r\n", c.tag).into_bytes(),
+            };
+            held.push(Cmd {
+                tag: c.tag.clone(),
+                line: c.line.clone(),
+                literal: None,
+                literals: Vec::new(),
+            });
+            if held.len() < wait_for {
+                return Vec::new();
+            }
+            let mut out = String::new();
+            for h in held.drain(..).rev() {
+                let answer = if h.line.starts_with("SUBSCRIBE") || h.line == "CREATE \"D\"" {
+                    "OK done"
+                } else if h.line.contains("\"A\"") {
+                    "NO [CANNOT] that name is not allowed"
+                } else if h.line.contains("\"B\"") {
+                    "OK created"
+                } else if h.line.contains("\"C\"") {
+                    "NO [ALREADYEXISTS] there already"
+                } else {
+                    "NO [USEATTR] not that attribute"
+                };
+                out.push_str(&format!("{} {answer}\r\n", h.tag));
+            }
+            out.into_bytes()
+        }),
+    )
+    .await;
+    let mut s = connect(&cfg(port, Security::None), &login("a", "b"))
+        .await
+        .unwrap();
+    let folders = [
+        ("A".to_owned(), None),
+        ("B".to_owned(), Some(SpecialUse::Sent)),
+        ("C".to_owned(), None),
+        ("D".to_owned(), Some(SpecialUse::Trash)),
+    ];
+    let results = s.create_folders(&folders).await.unwrap();
+    assert!(
+        matches!(&results[0], Err(Error::No { code: Some(c), .. }) if c == "CANNOT"),
+        "{:?}",
+        results[0]
+    );
+    assert!(results[1..].iter().all(Result::is_ok), "{results:?}");
+    let text = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(text.contains("CREATE \"B\" (USE (\\Sent))"), "{text}");
+    assert!(text.contains("CREATE \"D\" (USE (\\Trash))"), "{text}");
+    assert_eq!(text.matches("CREATE \"D\"\r\n").count(), 1, "{text}");
+    for f in ["B", "C", "D"] {
+        assert!(text.contains(&format!("SUBSCRIBE \"{f}\"")), "{text}");
+    }
+    assert!(!text.contains("SUBSCRIBE \"A\""), "{text}");
+    assert!(s.is_usable());
 }
