@@ -74,6 +74,22 @@ fn signal(which: &str, pid: u32) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether every thread of `pid` is stopped (state `T` in `/proc/<pid>/task/*/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.trim_start().chars().next())
+            })
+            .is_some_and(|state| state == 'T' || state == 't')
+    })
+}
+
 fn message(folder: &str, i: usize) -> SeedMessage {
     let mut body = format!(
         "Message-ID: <{i}.{folder}@hung.test>\r\nDate: Mon, 2 Mar 2026 10:{:02}:00 +0000\r\nFrom: s{i}@example.test\r\nTo: una@example.test\r\nSubject: {folder} {i}\r\n\r\n",
@@ -144,6 +160,13 @@ fn a_hung_worker_is_named_ended_and_replaced_and_nothing_is_copied_twice() {
     }
     let hung = home.worker_pid().expect("a worker runs");
     assert!(signal("-STOP", hung), "SIGSTOP {hung}");
+    // The kernel stops each thread as it next runs: under load a thread can still finish what
+    // it was doing after `kill` returned. Counted once every thread is stopped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(hung) {
+        assert!(Instant::now() < deadline, "{hung} did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let stopped_at = landed(&mailbox);
     assert!(stopped_at < 1500, "the copy finished before the stop");
 
