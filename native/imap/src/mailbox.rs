@@ -1,9 +1,7 @@
 //! Mailbox commands: NAMESPACE (RFC 2342), LIST with SPECIAL-USE (RFC 6154), EXAMINE and
 //! SELECT with CONDSTORE (RFC 7162 §3.1), CREATE and SUBSCRIBE.
 
-use std::collections::HashMap;
-
-use imap_proto::{MailboxDatum, NameAttribute, Response, ResponseCode, StatusAttribute};
+use imap_proto::{MailboxDatum, NameAttribute, Response, ResponseCode};
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
@@ -127,9 +125,6 @@ pub struct Folder {
     pub special_use: Option<SpecialUse>,
     /// `\Noselect` or `\NonExistent`: a hierarchy node holding no messages.
     pub noselect: bool,
-    /// How many messages it holds, where the server answers LIST with STATUS (LIST-STATUS,
-    /// RFC 5819); `None` elsewhere.
-    pub messages: Option<u32>,
 }
 
 /// The state of a selected or examined mailbox (RFC 3501 §6.3.1, §7.1).
@@ -284,36 +279,13 @@ impl Session {
         let span = self.span.clone();
         async move {
             let special = self.capabilities().has("SPECIAL-USE");
-            let extended = self.capabilities().has("LIST-EXTENDED");
-            // With LIST-STATUS the same round trip says how many messages each folder holds
-            // (the engine copies the largest first).
-            let status = extended && self.capabilities().has("LIST-STATUS");
-            let line = match (special && extended, status) {
-                (true, true) => "LIST \"\" \"*\" RETURN (SPECIAL-USE CHILDREN STATUS (MESSAGES))",
-                (true, false) => "LIST \"\" \"*\" RETURN (SPECIAL-USE CHILDREN)",
-                (false, true) => "LIST \"\" \"*\" RETURN (STATUS (MESSAGES))",
-                (false, false) => "LIST \"\" \"*\"",
+            let line = if special && self.capabilities().has("LIST-EXTENDED") {
+                "LIST \"\" \"*\" RETURN (SPECIAL-USE CHILDREN)"
+            } else {
+                "LIST \"\" \"*\""
             };
             let mut folders = Vec::new();
-            let mut counts: HashMap<String, u32> = HashMap::new();
             self.run(line, "LIST", |m, frame| {
-                if let Msg::Data(Response::MailboxData(MailboxDatum::Status { mailbox, status })) =
-                    m
-                {
-                    let quoted = format!("\"{mailbox}\"");
-                    let wire = if frame.windows(quoted.len()).any(|w| w == quoted.as_bytes()) {
-                        unescape_quoted(mailbox)
-                    } else {
-                        mailbox.to_string()
-                    };
-                    if let Some(n) = status.iter().find_map(|a| match a {
-                        StatusAttribute::Messages(n) => Some(*n),
-                        _ => None,
-                    }) {
-                        counts.insert(wire, n);
-                    }
-                    return Ok(());
-                }
                 // A LIST line that cannot be parsed is a folder we would silently not copy.
                 if let Msg::Unparsed(raw) = m
                     && unparsed_name(raw).is_some_and(|n| n == "LIST" || n == "XLIST")
@@ -351,15 +323,11 @@ impl Session {
                         attributes,
                         special_use,
                         noselect,
-                        messages: None,
                     });
                 }
                 Ok(())
             })
             .await?;
-            for f in &mut folders {
-                f.messages = counts.get(&f.raw).copied();
-            }
             Ok(folders)
         }
         .instrument(span)

@@ -227,21 +227,8 @@ async fn run_user(
         .into_iter()
         .filter(|g| g.iter().any(|p| !p.noselect))
         .collect();
-    // INBOX first: it is what users look at. Then the largest, where the source said how
-    // large (LIST-STATUS): the folder that finishes last sets the pass's time, so the big ones
-    // start early and the small ones fill in; without counts the listing's order stays.
-    let counts: HashMap<&str, u64> = src_list
-        .iter()
-        .filter_map(|f| f.messages.map(|n| (f.name.as_str(), u64::from(n))))
-        .collect();
-    groups.sort_by_key(|g| {
-        let inbox = g.iter().any(|p| p.rel == ["INBOX"]);
-        let messages: u64 = g
-            .iter()
-            .filter_map(|p| counts.get(p.source_name.as_str()))
-            .sum();
-        (!inbox, std::cmp::Reverse(messages))
-    });
+    // INBOX first: it is what users look at.
+    groups.sort_by_key(|g| !g.iter().any(|p| p.rel == ["INBOX"]));
     let queue = Mutex::new(groups.into_iter().collect::<VecDeque<_>>());
     let stop = cancel.child_token();
     let window = ByteWindow::new(opts.window_bytes);
