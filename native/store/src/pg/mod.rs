@@ -361,7 +361,9 @@ impl PgStore {
         let secs = self.lease_secs as f64;
         self.conn.call("claim a user", move |c| {
             // READ COMMITTED (the default): each statement below sees what the claims before
-            // this one committed, the endpoint's lock included.
+            // this one committed, the endpoint's lock included. The times are the clock's at
+            // each statement, not the transaction's start (`now()`), which comes before the
+            // wait for the endpoint's lock: a lease is recorded as taken when it was.
             let mut tx = c.transaction()?;
             let (initial_room, incremental_room) = match &limits {
                 None => (true, true),
@@ -371,10 +373,10 @@ impl PgStore {
                         &[&ENDPOINT_LOCK_CLASS, &l.endpoint_id],
                     )?;
                     let held = tx.query_one(
-                        "SELECT count(*) FILTER (WHERE u.passes = 0), count(*) FILTER (WHERE u.passes > 0) \
+                        "SELECT count(*) FILTER (WHERE NOT u.lease_incremental), count(*) FILTER (WHERE u.lease_incremental) \
                          FROM users u JOIN batches b ON b.id = u.batch_id \
                          WHERE b.source_endpoint_id = $1 AND u.lease_worker IS NOT NULL \
-                           AND u.lease_expires_at > now()",
+                           AND u.lease_expires_at > clock_timestamp()",
                         &[&l.endpoint_id],
                     )?;
                     let (initial, incremental): (i64, i64) = (held.get(0), held.get(1));
@@ -386,11 +388,11 @@ impl PgStore {
                 return Ok(None);
             }
             let row = tx.query_opt(
-                "SELECT id, batch_id, lease_worker, lease_expires_at IS NOT NULL AND lease_expires_at <= now() \
+                "SELECT id, batch_id, lease_worker, lease_expires_at IS NOT NULL AND lease_expires_at <= clock_timestamp() \
                  FROM users \
                  WHERE status = ANY($1) AND ($2::text IS NULL OR batch_id = $2) \
                    AND ($3::text[] IS NULL OR id = ANY($3)) \
-                   AND (lease_worker IS NULL OR lease_expires_at <= now()) \
+                   AND (lease_worker IS NULL OR lease_expires_at <= clock_timestamp()) \
                    AND CASE WHEN passes = 0 THEN $4::boolean ELSE $5::boolean END \
                  ORDER BY batch_id, \
                    CASE WHEN $3::text[] IS NULL THEN row_index ELSE array_position($3, id) END \
@@ -417,13 +419,13 @@ impl PgStore {
                 )?;
             }
             tx.execute(
-                "UPDATE users SET lease_worker = $2, lease_expires_at = now() + make_interval(secs => $3) \
-                 WHERE id = $1",
+                "UPDATE users SET lease_worker = $2, lease_expires_at = clock_timestamp() + make_interval(secs => $3), \
+                 lease_incremental = passes > 0 WHERE id = $1",
                 &[&user_id, &worker, &secs],
             )?;
             tx.execute(
                 "INSERT INTO leases (user_id, worker_id, acquired_at, took_over_from) \
-                 VALUES ($1, $2, now(), $3)",
+                 VALUES ($1, $2, clock_timestamp(), $3)",
                 &[&user_id, &worker, &took_over_from],
             )?;
             tx.commit()?;

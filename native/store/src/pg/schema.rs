@@ -163,5 +163,12 @@ const V8: &str = r#"
 ALTER TABLE endpoints ADD COLUMN verify_content BIGINT NOT NULL DEFAULT 0;
 "#;
 
+/// Version 9: whether a user's lease was taken for an incremental sync (`passes > 0` when it
+/// was claimed). An endpoint's limits count holdings by this kind: the pass's outcome raises
+/// `passes` while the lease is still held, and the holding must not change kind then.
+const V9: &str = r#"
+ALTER TABLE users ADD COLUMN lease_incremental BOOLEAN NOT NULL DEFAULT false;
+"#;
+
 /// Every migration, in order; `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];

@@ -464,6 +464,13 @@ fn claims_keep_an_endpoints_limits_over_all_workers() {
     assert_eq!(claim(&b, "wb", "b1", &b1).as_deref(), Some("b1-u1"));
     assert_eq!(claim(&a, "wa", "b1", &b1), None);
     assert_eq!(claim(&b, "wb", "b1", &b1), None);
+    // A pass's outcome raises `passes` while its lease is held: the holding stays an initial
+    // one and still takes the room.
+    a.execute_raw("UPDATE users SET passes = 1 WHERE id = 'b1-u0'")
+        .unwrap();
+    assert_eq!(claim(&a, "wa", "b1", &b1), None);
+    a.execute_raw("UPDATE users SET passes = 0 WHERE id = 'b1-u0'")
+        .unwrap();
     // Without limits the same claim is taken: the limits are what refused it.
     assert!(
         b.claim_user_among("wb", "b1", &b1, &queued, None)
