@@ -96,13 +96,19 @@ fn write_local(path: &Path, content: &[u8], digest: &str) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
+    // A name of this writer's own: the worker and a cmdlet reading the batch may write the
+    // same report at once, and each must rename a file it wrote whole.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(io("write a report", &tmp))?;
     f.write_all(content).map_err(io("write a report", &tmp))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io("write a report", path))?;
     let stamp = digest_file(path);
-    std::fs::write(&stamp, digest).map_err(io("write a report", &stamp))
+    let stamp_tmp = dir.join(format!(".{name}.{}.{n}.sha256.tmp", std::process::id()));
+    std::fs::write(&stamp_tmp, digest).map_err(io("write a report", &stamp_tmp))?;
+    std::fs::rename(&stamp_tmp, &stamp).map_err(io("write a report", &stamp))
 }
 
 impl Store {
