@@ -443,25 +443,7 @@ fn skipped_items_and_the_transfer_estimate_agree_in_every_report() {
     );
 }
 
-/// Files in the `cur/` directories under `root`: the messages that landed on a Maildir target.
-fn landed(root: &std::path::Path) -> usize {
-    let mut n = 0;
-    let mut dirs = vec![root.to_owned()];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if d.file_name().is_some_and(|f| f == "cur") {
-                n += 1;
-            }
-        }
-    }
-    n
-}
+use imapmigration_testkit::landed_in_maildir as landed;
 
 /// A CSV file of `rows` (EmailAddress, UserName, Password[, UserRoot]).
 fn csv_file(dir: &std::path::Path, rows: &[&str]) -> std::path::PathBuf {

@@ -102,22 +102,7 @@ fn message(folder: &str, i: usize) -> SeedMessage {
     SeedMessage::new(body, &["\\Seen"], 1_767_000_000 + (i as i64) * 60)
 }
 
-/// Files in the `cur/` directories under `root`: what landed on the Maildir target.
-fn landed(root: &Path) -> usize {
-    let mut n = 0;
-    let mut dirs = vec![root.to_owned()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if d.file_name().is_some_and(|f| f == "cur") {
-                n += 1;
-            }
-        }
-    }
-    n
-}
+use imapmigration_testkit::landed_in_maildir as landed;
 
 #[test]
 fn a_hung_worker_is_named_ended_and_replaced_and_nothing_is_copied_twice() {

@@ -132,22 +132,7 @@ pub fn message(user: &str, folder: &str, i: usize, size: usize) -> SeedMessage {
     SeedMessage::new(body, flags, 1_767_000_000 + (i as i64) * 60)
 }
 
-/// Files in the `cur/` directories under `root`: what landed on the Maildir target.
-pub fn landed(root: &Path) -> usize {
-    let mut n = 0;
-    let mut dirs = vec![root.to_owned()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if d.file_name().is_some_and(|f| f == "cur") {
-                n += 1;
-            }
-        }
-    }
-    n
-}
+pub use imapmigration_testkit::landed_in_maildir as landed;
 
 /// The largest number of users held for a pass at one moment (not counting the moments a
 /// worker held a dead worker's user only to queue it again).

@@ -54,7 +54,7 @@ pub use dovecot::{
 };
 pub use error::{Error, Result};
 pub use hostile::{HostileImap, HostileMode};
-pub use maildir::{MessageRef, SeedFolder, SeedMessage};
+pub use maildir::{MessageRef, SeedFolder, SeedMessage, landed_in_maildir};
 pub use oauth::OAuthServer;
 pub use postgres::{PG_PASSWORD, PG_SUPERUSER, Postgres, postgres_available};
 pub use proxy::{DelayProxy, FaultProxy};

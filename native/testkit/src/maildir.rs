@@ -89,6 +89,24 @@ pub enum MessageRef {
 // ---------------------------------------------------------------------------------------------
 // Folder names
 
+/// Files in the `cur/` directories under `root`: the messages that landed in a Maildir++
+/// mailbox (what a copy delivered; `new/` and `tmp/` are not counted). 0 for a missing root.
+pub fn landed_in_maildir(root: &Path) -> usize {
+    let mut n = 0;
+    let mut dirs = vec![root.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if d.file_name().is_some_and(|f| f == "cur") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// Encodes a name in modified UTF-7 (RFC 3501 §5.1.3).
 pub fn encode_mutf7(name: &str) -> String {
     let mut out = String::new();
