@@ -101,7 +101,8 @@ pub struct Appender<'a> {
 impl Session {
     /// A pipelined appender into `folder`. At most `window_msgs` commands and about
     /// `window_bytes` of literal data are in flight at once (one message always may be).
-    /// With MULTIAPPEND and LITERAL+ a command carries up to MULTIAPPEND_MAX_MESSAGES messages.
+    /// With MULTIAPPEND and LITERAL+ a command carries up to MULTIAPPEND_MAX_MESSAGES messages
+    /// and a quarter of `window_bytes`.
     pub fn appender(
         &mut self,
         folder: &str,
@@ -294,8 +295,12 @@ impl Appender<'_> {
         done: &mut Vec<AppendOutcome>,
     ) -> Result<()> {
         if let Some(tag) = &self.session.unterminated {
+            // A command holds at most a quarter of the window, so that the next ones stream
+            // while its completion is on the way back: one command the size of the window
+            // would leave the link idle for a round trip after each.
+            let cap = MULTI_MAX_BYTES.min(self.window_bytes / 4).max(1);
             let full = self.in_flight.get(tag).is_none_or(|f| {
-                f.parts.len() >= MULTIAPPEND_MAX_MESSAGES || f.size + body.len() > MULTI_MAX_BYTES
+                f.parts.len() >= MULTIAPPEND_MAX_MESSAGES || f.size + body.len() > cap
             });
             if full || self.bytes_in_flight + body.len() > self.window_bytes {
                 self.close_open().await?;

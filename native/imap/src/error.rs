@@ -149,6 +149,12 @@ fn secs(d: &Duration) -> String {
 }
 
 impl Error {
+    /// Whether the server answered the command with a refusal (`NO`, `BAD`), rather than the
+    /// connection failing on the way.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::No { .. } | Error::Bad { .. })
+    }
+
     /// Whether retrying later (on a new connection) may succeed: connection drops, timeouts,
     /// `BYE`, and refusals the server marks as temporary (`[UNAVAILABLE]`, `[INUSE]` from
     /// RFC 5530, `[THROTTLED]`, or Exchange Online's "Suggested Backoff Time").

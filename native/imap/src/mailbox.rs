@@ -1,12 +1,14 @@
 //! Mailbox commands: NAMESPACE (RFC 2342), LIST with SPECIAL-USE (RFC 6154), EXAMINE and
 //! SELECT with CONDSTORE (RFC 7162 §3.1), CREATE and SUBSCRIBE.
 
+use std::collections::HashSet;
+
 use imap_proto::{MailboxDatum, NameAttribute, Response, ResponseCode};
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::mutf7;
-use crate::response::{Msg, parse_namespace, unparsed_name};
+use crate::response::{Msg, Tagged, parse_namespace, unparsed_name};
 use crate::session::Session;
 use crate::wire::{is_recent, is_valid_flag, mailbox_arg};
 
@@ -217,6 +219,65 @@ fn decode_name(raw: &str) -> String {
     }
 }
 
+fn namespaces_of([p, o, s]: [Vec<crate::response::RawNamespace>; 3]) -> Namespaces {
+    let conv = |v: Vec<crate::response::RawNamespace>| {
+        v.into_iter()
+            .map(|n| Namespace {
+                prefix: decode_name(&n.prefix),
+                delimiter: n.delimiter,
+            })
+            .collect()
+    };
+    Namespaces {
+        personal: conv(p),
+        other: conv(o),
+        shared: conv(s),
+    }
+}
+
+/// The folder of one LIST response, or None for other data. `special`: the server has
+/// SPECIAL-USE (else roles are guessed from top-level names).
+fn list_entry(m: &Msg<'_>, frame: &[u8], special: bool) -> Result<Option<Folder>> {
+    // A LIST line that cannot be parsed is a folder we would silently not copy.
+    if let Msg::Unparsed(raw) = m
+        && unparsed_name(raw).is_some_and(|n| n == "LIST" || n == "XLIST")
+    {
+        return Err(Error::malformed("LIST", raw));
+    }
+    let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m else {
+        return Ok(None);
+    };
+    let raw = if name_was_quoted(frame) {
+        unescape_quoted(&l.name)
+    } else {
+        l.name.to_string()
+    };
+    let attributes: Vec<String> = l.name_attributes.iter().map(attribute_name).collect();
+    let delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
+    let name = decode_name(&raw);
+    let mut special_use = attributes
+        .iter()
+        .find_map(|a| SpecialUse::from_attribute(a));
+    if special_use.is_none() && !special {
+        let leaf = match delimiter {
+            Some(d) => name.rsplit(d).next().unwrap_or(&name),
+            None => &name,
+        };
+        special_use = SpecialUse::guess_from_name(leaf);
+    }
+    let noselect = attributes
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent"));
+    Ok(Some(Folder {
+        name,
+        raw,
+        delimiter,
+        attributes,
+        special_use,
+        noselect,
+    }))
+}
+
 impl Session {
     /// NAMESPACE (RFC 2342). Without the capability: one personal namespace with an empty
     /// prefix and the delimiter from `LIST "" ""`.
@@ -234,41 +295,90 @@ impl Session {
                     Ok(())
                 })
                 .await?;
-                if let Some([p, o, s]) = found {
-                    let conv = |v: Vec<crate::response::RawNamespace>| {
-                        v.into_iter()
-                            .map(|n| Namespace {
-                                prefix: decode_name(&n.prefix),
-                                delimiter: n.delimiter,
-                            })
-                            .collect()
-                    };
-                    return Ok(Namespaces {
-                        personal: conv(p),
-                        other: conv(o),
-                        shared: conv(s),
-                    });
+                if let Some(ns) = found {
+                    return Ok(namespaces_of(ns));
                 }
                 tracing::warn!("server advertised NAMESPACE but sent no parseable reply");
             }
-            let mut delimiter = None;
-            self.run("LIST \"\" \"\"", "LIST", |m, _| {
-                if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
-                    delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
-                }
-                Ok(())
-            })
-            .await?;
-            Ok(Namespaces {
-                personal: vec![Namespace {
-                    prefix: String::new(),
-                    delimiter,
-                }],
-                ..Namespaces::default()
-            })
+            self.namespace_from_list().await
         }
         .instrument(span)
         .await
+    }
+
+    /// [`Session::namespaces`] and [`Session::list_folders`] sent together: one round trip for
+    /// both where the server has NAMESPACE. Either refused fails both.
+    pub async fn namespaces_and_folders(&mut self) -> Result<(Namespaces, Vec<Folder>)> {
+        if !self.capabilities().has("NAMESPACE") {
+            let ns = self.namespaces().await?;
+            return Ok((ns, self.list_folders().await?));
+        }
+        let span = self.span.clone();
+        async move {
+            let special = self.capabilities().has("SPECIAL-USE");
+            let tags = [
+                self.send("NAMESPACE").await?,
+                self.send_behind(self.list_line()).await?,
+            ];
+            let mut found = None;
+            let mut folders = Vec::new();
+            let done = self
+                .finish_each(&tags, |m, frame| {
+                    if let Msg::Unparsed(raw) = m
+                        && let Some(ns) = parse_namespace(raw)
+                    {
+                        found = Some(ns);
+                        return Ok(());
+                    }
+                    if let Some(f) = list_entry(m, frame, special)? {
+                        folders.push(f);
+                    }
+                    Ok(())
+                })
+                .await?;
+            let [ns_done, list_done] = <[Tagged; 2]>::try_from(done).map_err(|_| {
+                Error::Protocol("NAMESPACE and LIST: a completion is missing".into())
+            })?;
+            ns_done.into_result("NAMESPACE")?;
+            list_done.into_result("LIST")?;
+            let ns = match found {
+                Some(ns) => namespaces_of(ns),
+                None => {
+                    tracing::warn!("server advertised NAMESPACE but sent no parseable reply");
+                    self.namespace_from_list().await?
+                }
+            };
+            Ok((ns, folders))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One personal namespace with an empty prefix and the delimiter from `LIST "" ""`.
+    async fn namespace_from_list(&mut self) -> Result<Namespaces> {
+        let mut delimiter = None;
+        self.run("LIST \"\" \"\"", "LIST", |m, _| {
+            if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
+                delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(Namespaces {
+            personal: vec![Namespace {
+                prefix: String::new(),
+                delimiter,
+            }],
+            ..Namespaces::default()
+        })
+    }
+
+    fn list_line(&self) -> &'static str {
+        if self.capabilities().has("SPECIAL-USE") && self.capabilities().has("LIST-EXTENDED") {
+            "LIST \"\" \"*\" RETURN (SPECIAL-USE CHILDREN)"
+        } else {
+            "LIST \"\" \"*\""
+        }
     }
 
     /// All mailboxes (`LIST "" "*"`, with `RETURN (SPECIAL-USE CHILDREN)` when the server has both
@@ -279,51 +389,11 @@ impl Session {
         let span = self.span.clone();
         async move {
             let special = self.capabilities().has("SPECIAL-USE");
-            let line = if special && self.capabilities().has("LIST-EXTENDED") {
-                "LIST \"\" \"*\" RETURN (SPECIAL-USE CHILDREN)"
-            } else {
-                "LIST \"\" \"*\""
-            };
+            let line = self.list_line();
             let mut folders = Vec::new();
             self.run(line, "LIST", |m, frame| {
-                // A LIST line that cannot be parsed is a folder we would silently not copy.
-                if let Msg::Unparsed(raw) = m
-                    && unparsed_name(raw).is_some_and(|n| n == "LIST" || n == "XLIST")
-                {
-                    return Err(Error::malformed("LIST", raw));
-                }
-                if let Msg::Data(Response::MailboxData(MailboxDatum::List(l))) = m {
-                    let raw = if name_was_quoted(frame) {
-                        unescape_quoted(&l.name)
-                    } else {
-                        l.name.to_string()
-                    };
-                    let attributes: Vec<String> =
-                        l.name_attributes.iter().map(attribute_name).collect();
-                    let delimiter = l.delimiter.as_ref().and_then(|d| d.chars().next());
-                    let name = decode_name(&raw);
-                    let mut special_use = attributes
-                        .iter()
-                        .find_map(|a| SpecialUse::from_attribute(a));
-                    if special_use.is_none() && !special {
-                        let leaf = match delimiter {
-                            Some(d) => name.rsplit(d).next().unwrap_or(&name),
-                            None => &name,
-                        };
-                        special_use = SpecialUse::guess_from_name(leaf);
-                    }
-                    let noselect = attributes.iter().any(|a| {
-                        a.eq_ignore_ascii_case("\\Noselect")
-                            || a.eq_ignore_ascii_case("\\NonExistent")
-                    });
-                    folders.push(Folder {
-                        name,
-                        raw,
-                        delimiter,
-                        attributes,
-                        special_use,
-                        noselect,
-                    });
+                if let Some(f) = list_entry(m, frame, special)? {
+                    folders.push(f);
                 }
                 Ok(())
             })
@@ -362,13 +432,36 @@ impl Session {
         .await
     }
 
+    /// Sends EXAMINE `folder` ahead ([`Session::prefetch`]), so that commands for the folder
+    /// can be sent right behind it; [`Session::examine`] then reads its answer.
+    pub async fn prefetch_examine(&mut self, folder: &str) -> Result<()> {
+        let line = self.open_line("EXAMINE", folder)?;
+        // What the server has selected is unknown until the answer is read.
+        self.selected = None;
+        self.prefetch(line).await
+    }
+
+    /// Sends SELECT `folder` ahead ([`Session::prefetch`]): behind the last commands for the
+    /// folder selected now, so that the next folder opens without a round trip of its own;
+    /// [`Session::select`] then reads its answer. Nothing else may be sent for the folder
+    /// selected now.
+    pub async fn prefetch_select(&mut self, folder: &str) -> Result<()> {
+        let line = self.open_line("SELECT", folder)?;
+        self.prefetch(line).await
+    }
+
+    fn open_line(&self, verb: &str, folder: &str) -> Result<String> {
+        let mut line = format!("{verb} {}", mailbox_arg(folder)?);
+        if self.capabilities().has("CONDSTORE") {
+            line.push_str(" (CONDSTORE)");
+        }
+        Ok(line)
+    }
+
     async fn open(&mut self, verb: &str, folder: &str) -> Result<MailboxInfo> {
         let span = tracing::info_span!(parent: &self.span, "mailbox", folder = %folder);
         async move {
-            let mut line = format!("{verb} {}", mailbox_arg(folder)?);
-            if self.capabilities().has("CONDSTORE") {
-                line.push_str(" (CONDSTORE)");
-            }
+            let line = self.open_line(verb, folder)?;
             let what = format!("{verb} {folder}");
             self.selected = None;
             let mut info = MailboxInfo::default();
@@ -464,10 +557,11 @@ impl Session {
         results.pop().unwrap_or(Ok(()))
     }
 
-    /// [`Self::create_special_folder`] for many folders at once, pipelined: all the CREATEs in
-    /// one round trip, then the plain CREATEs of those whose attribute the server would not
-    /// set, then all the SUBSCRIBEs; three round trips however many folders there are, instead
-    /// of two per folder. Parents go before their children in `folders`, and the server runs
+    /// [`Self::create_special_folder`] for many folders at once, pipelined: every CREATE with
+    /// its SUBSCRIBE in one round trip; then, only where needed, the plain CREATEs of those
+    /// whose attribute the server would not set, and one more round for their subscriptions
+    /// and to unsubscribe the names the server refused to create. One round trip however many
+    /// folders there are, instead of two per folder. Parents go before their children in `folders`, and the server runs
     /// pipelined commands in order. One result per folder (its refusal, in the server's words);
     /// the outer error is the connection's.
     pub async fn create_folders(
@@ -494,21 +588,41 @@ impl Session {
             let named: Vec<usize> = (0..folders.len()).filter(|&i| args[i].is_some()).collect();
             let arg = |i: usize| args[i].as_deref().unwrap_or_default();
             let special = |i: usize| folders[i].1.filter(|_| can_use);
-            // Round 1: CREATE, with the attribute where the server takes one.
-            let lines: Vec<String> = named
-                .iter()
-                .map(|&i| match special(i) {
+            // Round 1: CREATE, with the attribute where the server takes one, each followed by
+            // its SUBSCRIBE (a refused subscription is only a warning): one round trip.
+            let mut lines = Vec::with_capacity(named.len() * 2);
+            let mut what = Vec::with_capacity(named.len() * 2);
+            for &i in &named {
+                lines.push(match special(i) {
                     Some(u) => format!("CREATE {} (USE ({}))", arg(i), u.as_attribute()),
                     None => format!("CREATE {}", arg(i)),
-                })
-                .collect();
-            let what: Vec<String> = named
-                .iter()
-                .map(|&i| format!("CREATE {}", folders[i].0))
-                .collect();
+                });
+                what.push(format!("CREATE {}", folders[i].0));
+                lines.push(format!("SUBSCRIBE {}", arg(i)));
+                what.push(format!("SUBSCRIBE {}", folders[i].0));
+            }
+            let mut answers = self.run_pipelined(&lines, &what).await?.into_iter();
             let mut plain = Vec::new();
-            for (&i, r) in named.iter().zip(self.run_pipelined(&lines, &what).await?) {
-                match r {
+            // Folders whose SUBSCRIBE failed (subscribed again once created without the
+            // attribute), and folders subscribed although their CREATE was refused.
+            let mut unsubscribed = HashSet::new();
+            let mut undo = Vec::new();
+            for &i in &named {
+                let (Some(created), Some(subscribed)) = (answers.next(), answers.next()) else {
+                    break;
+                };
+                let subscribed = match subscribed {
+                    Err(e) if !e.is_refusal() => {
+                        results[i] = Err(e);
+                        continue;
+                    }
+                    Err(e) => {
+                        unsubscribed.insert(i);
+                        Err(e)
+                    }
+                    Ok(t) => Ok(t),
+                };
+                match created {
                     Ok(_) => {}
                     Err(Error::No { code, text, .. })
                         if special(i).is_some()
@@ -523,40 +637,67 @@ impl Session {
                             "the target will not set this special-use attribute; creating the folder without it"
                         );
                         plain.push(i);
+                        continue;
                     }
                     Err(e) if already_exists(&e) => {
                         tracing::debug!(folder = %folders[i].0, "mailbox already exists");
                     }
-                    Err(e) => results[i] = Err(e),
+                    Err(e) => {
+                        results[i] = Err(e);
+                        if !unsubscribed.contains(&i) {
+                            undo.push(i);
+                        }
+                        continue;
+                    }
+                }
+                if let Err(e) = subscribed {
+                    tracing::warn!(folder = %folders[i].0, error = %e, "cannot subscribe mailbox");
                 }
             }
-            // Round 2: a plain CREATE where the attribute was refused.
+            // Round 2, only where needed: a plain CREATE where the attribute was refused.
             let lines: Vec<String> = plain.iter().map(|&i| format!("CREATE {}", arg(i))).collect();
             let what: Vec<String> = plain
                 .iter()
                 .map(|&i| format!("CREATE {}", folders[i].0))
                 .collect();
+            let mut resubscribe = Vec::new();
             for (&i, r) in plain.iter().zip(self.run_pipelined(&lines, &what).await?) {
                 match r {
                     Ok(_) => {}
                     Err(e) if already_exists(&e) => {
                         tracing::debug!(folder = %folders[i].0, "mailbox already exists");
                     }
-                    Err(e) => results[i] = Err(e),
+                    Err(e) => {
+                        results[i] = Err(e);
+                        if !unsubscribed.contains(&i) {
+                            undo.push(i);
+                        }
+                        continue;
+                    }
+                }
+                if unsubscribed.contains(&i) {
+                    resubscribe.push(i);
                 }
             }
-            // Round 3: SUBSCRIBE what exists now; a refused subscription is only a warning.
-            let made: Vec<usize> = named.iter().copied().filter(|&i| results[i].is_ok()).collect();
-            let lines: Vec<String> = made.iter().map(|&i| format!("SUBSCRIBE {}", arg(i))).collect();
-            let what: Vec<String> = made
-                .iter()
-                .map(|&i| format!("SUBSCRIBE {}", folders[i].0))
-                .collect();
-            for (&i, r) in made.iter().zip(self.run_pipelined(&lines, &what).await?) {
+            // Round 3, only where needed: SUBSCRIBE what exists only now, UNSUBSCRIBE what
+            // the target refused to create (a server that lets one subscribe a name that
+            // does not exist, as Dovecot does, would keep it).
+            let mut lines: Vec<String> = Vec::new();
+            let mut what: Vec<String> = Vec::new();
+            for &i in &resubscribe {
+                lines.push(format!("SUBSCRIBE {}", arg(i)));
+                what.push(format!("SUBSCRIBE {}", folders[i].0));
+            }
+            for &i in &undo {
+                lines.push(format!("UNSUBSCRIBE {}", arg(i)));
+                what.push(format!("UNSUBSCRIBE {}", folders[i].0));
+            }
+            let order = resubscribe.iter().chain(&undo);
+            for (&i, r) in order.zip(self.run_pipelined(&lines, &what).await?) {
                 match r {
                     Ok(_) => {}
-                    Err(e @ (Error::No { .. } | Error::Bad { .. })) => {
-                        tracing::warn!(folder = %folders[i].0, error = %e, "cannot subscribe mailbox");
+                    Err(e) if e.is_refusal() => {
+                        tracing::warn!(folder = %folders[i].0, error = %e, "cannot change the subscription of mailbox");
                     }
                     Err(e) => results[i] = Err(e),
                 }

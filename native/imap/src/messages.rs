@@ -145,6 +145,61 @@ fn collect(attrs: &[AttributeValue<'_>], frame: &[u8]) -> Parts {
     p
 }
 
+/// What body fetches in flight answered next ([`Session::next_body_of`]).
+#[derive(Debug)]
+pub enum BodyEvent {
+    /// One message.
+    Body(FetchedBody),
+    /// The command `tag` completed with OK; `text` is the server's, with its response code in
+    /// brackets when it sent one.
+    Done {
+        /// The completed command's tag.
+        tag: String,
+        /// The server's completion text.
+        text: String,
+    },
+}
+
+/// The message in a FETCH response to a body fetch, or None for an unsolicited FETCH (a flag
+/// change by another client).
+fn fetched_body(
+    attrs: &[imap_proto::AttributeValue<'_>],
+    frame: &Bytes,
+) -> Result<Option<FetchedBody>> {
+    let p = collect(attrs, frame);
+    let (Some(uid), Some((start, end))) = (p.uid, p.body) else {
+        if p.body.is_some() {
+            // A message without a usable UID: it could not be told apart from the others, nor
+            // recorded.
+            return Err(Error::malformed("UID FETCH BODY.PEEK[]", frame));
+        }
+        return Ok(None);
+    };
+    let date = p
+        .date
+        .ok_or_else(|| Error::Protocol(format!("FETCH of uid {uid} lacks INTERNALDATE")))?;
+    Ok(Some(FetchedBody {
+        uid,
+        body: frame.slice(start..end),
+        internal_date: parse_internal_date(&date)?,
+        flags: p.flags.unwrap_or_default(),
+    }))
+}
+
+fn meta_line(uids: &UidSet) -> String {
+    format!(
+        "UID FETCH {uids} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+    )
+}
+
+fn sizes_line(uids: &UidSet) -> String {
+    format!("UID FETCH {uids} (UID RFC822.SIZE)")
+}
+
+fn bodies_line(uids: &UidSet) -> String {
+    format!("UID FETCH {uids} (UID FLAGS INTERNALDATE BODY.PEEK[])")
+}
+
 impl Session {
     fn require_selected(&self, what: &str) -> Result<()> {
         if self.selected.is_none() {
@@ -153,6 +208,72 @@ impl Session {
             )));
         }
         Ok(())
+    }
+
+    /// Sends [`Session::fetch_meta`] of `uids` ahead ([`Session::prefetch`]), behind an
+    /// EXAMINE sent ahead for instance; `fetch_meta` with the same set reads its answer.
+    pub async fn prefetch_fetch_meta(&mut self, uids: &UidSet) -> Result<()> {
+        match uids.is_empty() {
+            true => Ok(()),
+            false => self.prefetch(meta_line(uids)).await,
+        }
+    }
+
+    /// Sends [`Session::fetch_sizes`] of `uids` ahead ([`Session::prefetch`]).
+    pub async fn prefetch_fetch_sizes(&mut self, uids: &UidSet) -> Result<()> {
+        match uids.is_empty() {
+            true => Ok(()),
+            false => self.prefetch(sizes_line(uids)).await,
+        }
+    }
+
+    /// Sends `UID FETCH uids (UID FLAGS INTERNALDATE BODY.PEEK[])` and returns its tag, for
+    /// [`Session::next_body_of`] to read; with `behind`, right behind body fetches of the
+    /// caller's still in flight (the next batch asked for while one streams, so that the
+    /// server never waits a round trip for it), else after finishing anything outstanding.
+    /// Servers may run such fetches at once and interleave their answers (Dovecot does):
+    /// each message says its UID, and `next_body_of` names the command each completion ends.
+    pub async fn send_fetch_bodies(&mut self, uids: &UidSet, behind: bool) -> Result<String> {
+        self.require_selected("UID FETCH")?;
+        if uids.is_empty() {
+            return Err(Error::InvalidInput("a body fetch of no message".into()));
+        }
+        let line = bodies_line(uids);
+        match behind {
+            true => self.send_behind(&line).await,
+            false => self.send(&line).await,
+        }
+    }
+
+    /// The next answer to the body fetches `tags` ([`Session::send_fetch_bodies`]): a
+    /// message, or the completion of one of them. A completion with NO or BAD is an error.
+    pub async fn next_body_of(&mut self, tags: &[String]) -> Result<BodyEvent> {
+        loop {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Tagged(t) => {
+                    self.outstanding.retain(|x| *x != t.tag);
+                    if tags.contains(&t.tag) {
+                        let text = match &t.code {
+                            Some(c) => format!("[{c}] {}", t.text),
+                            None => t.text.clone(),
+                        };
+                        self.last_completion = Some(text.clone());
+                        let tag = t.tag.clone();
+                        t.into_result("UID FETCH BODY.PEEK[]")?;
+                        return Ok(BodyEvent::Done { tag, text });
+                    }
+                }
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
+                m @ Msg::Unparsed(_) => refuse_garbled_fetch(&m, "UID FETCH BODY.PEEK[]")?,
+                Msg::Data(Response::Fetch(_, attrs)) => {
+                    if let Some(b) = fetched_body(&attrs, &frame)? {
+                        return Ok(BodyEvent::Body(b));
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// `UID FETCH uids (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`.
@@ -164,9 +285,7 @@ impl Session {
             if uids.is_empty() {
                 return Ok(Vec::new());
             }
-            let line = format!(
-                "UID FETCH {uids} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
-            );
+            let line = meta_line(uids);
             let mut out = Vec::new();
             let mut bad = None;
             self.run(&line, "UID FETCH", |m, frame| {
@@ -216,7 +335,7 @@ impl Session {
             if uids.is_empty() {
                 return Ok(Vec::new());
             }
-            let line = format!("UID FETCH {uids} (UID RFC822.SIZE)");
+            let line = sizes_line(uids);
             let mut out = Vec::new();
             self.run(&line, "UID FETCH", |m, frame| {
                 refuse_garbled_fetch(m, "UID FETCH")?;
@@ -328,9 +447,7 @@ impl Session {
         }
         let start = match self.require_selected("UID FETCH") {
             Ok(()) if uids.is_empty() => State::Done,
-            Ok(()) => State::Start(format!(
-                "UID FETCH {uids} (UID FLAGS INTERNALDATE BODY.PEEK[])"
-            )),
+            Ok(()) => State::Start(bodies_line(uids)),
             Err(e) => {
                 return futures::stream::once(async { Err(e) }).left_stream();
             }
@@ -370,25 +487,9 @@ impl Session {
                 Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
                 m @ Msg::Unparsed(_) => refuse_garbled_fetch(&m, "UID FETCH BODY.PEEK[]")?,
                 Msg::Data(Response::Fetch(_, attrs)) => {
-                    let p = collect(&attrs, &frame);
-                    let (Some(uid), Some((start, end))) = (p.uid, p.body) else {
-                        if p.body.is_some() {
-                            // A message without a usable UID: it could not be told apart
-                            // from the others, nor recorded.
-                            return Err(Error::malformed("UID FETCH BODY.PEEK[]", &frame));
-                        }
-                        // Unsolicited FETCH (e.g. a flag change by another client).
-                        continue;
-                    };
-                    let date = p.date.ok_or_else(|| {
-                        Error::Protocol(format!("FETCH of uid {uid} lacks INTERNALDATE"))
-                    })?;
-                    return Ok(Some(FetchedBody {
-                        uid,
-                        body: frame.slice(start..end),
-                        internal_date: parse_internal_date(&date)?,
-                        flags: p.flags.unwrap_or_default(),
-                    }));
+                    if let Some(b) = fetched_body(&attrs, &frame)? {
+                        return Ok(Some(b));
+                    }
                 }
                 _ => {}
             }

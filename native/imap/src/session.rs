@@ -1,7 +1,8 @@
 //! Connecting, logging in, and the command/response loop every command uses.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -72,14 +73,18 @@ pub struct Session {
     next_tag: u64,
     /// Tags sent whose completion we have not read yet (a dropped stream or appender).
     pub(crate) outstanding: Vec<String>,
+    /// Commands sent ahead of the call that reads their answer ([`Session::prefetch`]), in the
+    /// order sent: (tag, command line).
+    ahead: VecDeque<(String, String)>,
     /// A MULTIAPPEND command whose final CRLF has not been sent (RFC 3502): the appender
     /// keeps adding messages to it. Any other command terminates it first.
     pub(crate) unterminated: Option<String>,
     /// The server advertised MULTIAPPEND and refused a command of several messages for a
     /// reason none of them explains: this connection appends one message per command.
     pub(crate) multiappend_refused: bool,
-    /// Why the connection cannot be used any more.
-    broken: Option<String>,
+    /// Why the connection cannot be used any more, and whether it was the connection that
+    /// failed (I/O, a stall, BYE) rather than the server breaking the protocol.
+    broken: Option<(String, bool)>,
     /// The text of the last tagged completion of a streamed FETCH, for callers that find its
     /// answer wanting and report the server's words.
     pub(crate) last_completion: Option<String>,
@@ -111,7 +116,10 @@ pub async fn probe(cfg: &ServerConfig) -> Result<Capabilities> {
         .instrument(span)
         .await?;
     let caps = s.caps.clone();
-    let _ = s.logout().await;
+    // The answer to LOGOUT tells nothing more: not waited for (a round trip on a far server).
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+    });
     Ok(caps)
 }
 
@@ -182,6 +190,7 @@ async fn connect_inner(
         caps: Capabilities::default(),
         next_tag: 0,
         outstanding: Vec::new(),
+        ahead: VecDeque::new(),
         unterminated: None,
         multiappend_refused: false,
         broken: None,
@@ -244,6 +253,7 @@ async fn log_in(
             caps: Capabilities::default(),
             next_tag: 100,
             outstanding: Vec::new(),
+            ahead: VecDeque::new(),
             unterminated: None,
             multiappend_refused: false,
             broken: None,
@@ -378,7 +388,12 @@ impl Session {
 
     fn check_usable(&self) -> Result<()> {
         match &self.broken {
-            Some(why) => Err(Error::Protocol(format!("connection is unusable: {why}"))),
+            // Reported as what broke it: a dropped connection is tried again like any other.
+            Some((why, true)) => Err(Error::Io {
+                action: "using the connection again".into(),
+                source: std::io::Error::new(std::io::ErrorKind::NotConnected, why.clone()),
+            }),
+            Some((why, false)) => Err(Error::Protocol(format!("connection is unusable: {why}"))),
             None => Ok(()),
         }
     }
@@ -396,7 +411,7 @@ impl Session {
             Error::Io { .. } | Error::Timeout { .. } | Error::Bye { .. } | Error::Protocol(_)
         ) && self.broken.is_none()
         {
-            self.broken = Some(e.to_string());
+            self.broken = Some((e.to_string(), !matches!(e, Error::Protocol(_))));
         }
         e
     }
@@ -427,10 +442,13 @@ impl Session {
         Ok(())
     }
 
-    /// Reads and discards the rest of commands whose reader went away.
+    /// Reads and discards the rest of commands whose reader went away, and of commands sent
+    /// ahead that no call took.
     pub(crate) async fn drain_outstanding(&mut self) -> Result<()> {
         self.check_usable()?;
         self.terminate_append().await?;
+        let skipped: Vec<_> = self.ahead.drain(..).collect();
+        self.forget_ahead(&skipped);
         while !self.outstanding.is_empty() {
             let frame = self.read_frame().await?;
             match classify(&frame) {
@@ -469,6 +487,23 @@ impl Session {
         }
         self.write(&[&out]).await?;
         self.outstanding.extend(tags.iter().cloned());
+        let done = self.finish_each(&tags, |_, _| Ok(())).await?;
+        Ok(done
+            .into_iter()
+            .zip(what)
+            .map(|(t, w)| t.into_result(w))
+            .collect())
+    }
+
+    /// Reads until every command of `tags` has completed, in whatever order the server
+    /// completes them, handing all untagged data to `on_data` (commands sent together may
+    /// interleave their answers, so `on_data` tells them apart by kind). The completions are
+    /// returned in the order of `tags`, as they are (OK, NO or BAD); BYE and EOF are errors.
+    pub(crate) async fn finish_each(
+        &mut self,
+        tags: &[String],
+        mut on_data: impl FnMut(&Msg<'_>, &[u8]) -> Result<()>,
+    ) -> Result<Vec<Tagged>> {
         let mut done: Vec<Option<Tagged>> = tags.iter().map(|_| None).collect();
         while done.iter().any(Option::is_none) {
             let frame = self.read_frame().await?;
@@ -488,21 +523,91 @@ impl Session {
                         self.note(Error::Protocol("unexpected continuation request".into()))
                     );
                 }
+                msg => on_data(&msg, &frame)?,
+            }
+        }
+        Ok(done.into_iter().flatten().collect())
+    }
+
+    /// Sends `line` now, behind whatever was sent ahead before it, without waiting for any
+    /// answer: the call that would send the same line next ([`Self::send`]) reads its answer
+    /// instead, so a command that depends on the one before it (a FETCH right after EXAMINE)
+    /// costs no round trip of its own. A server never runs a command that selects a mailbox
+    /// at the same time as others (RFC 3501 §5.5), so the answers of an EXAMINE and of one
+    /// command behind it are read in turn; two FETCHes may run at once and interleave
+    /// (Dovecot's do), so no more than one follows an EXAMINE this way. A call that sends
+    /// anything else first reads and discards what was sent ahead: a hint, never a change of
+    /// what the calls do.
+    pub(crate) async fn prefetch(&mut self, line: String) -> Result<()> {
+        if self.ahead.iter().any(|(_, l)| *l == line) {
+            // Already on its way (sent ahead by the pass before, say).
+            return self.check_usable();
+        }
+        if self.ahead.is_empty() {
+            self.drain_outstanding().await?;
+        } else {
+            self.check_usable()?;
+        }
+        let tag = self.new_tag();
+        tracing::trace!(%tag, command = verb(line.as_bytes()), "send ahead");
+        self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
+            .await?;
+        self.outstanding.push(tag.clone());
+        self.ahead.push_back((tag, line));
+        Ok(())
+    }
+
+    /// Commands sent ahead that no call took: an EXAMINE or SELECT among them may have
+    /// changed the selected mailbox, so none is known to be selected any more.
+    fn forget_ahead(&mut self, skipped: &[(String, String)]) {
+        if skipped
+            .iter()
+            .any(|(_, l)| l.starts_with("EXAMINE ") || l.starts_with("SELECT "))
+        {
+            self.selected = None;
+        }
+    }
+
+    /// Sends `line` right behind commands of the caller's still in flight, without reading
+    /// anything; the caller reads the answers of all of them.
+    pub(crate) async fn send_behind(&mut self, line: &str) -> Result<String> {
+        self.check_usable()?;
+        let tag = self.new_tag();
+        tracing::trace!(%tag, command = verb(line.as_bytes()), "send behind");
+        self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
+            .await?;
+        self.outstanding.push(tag.clone());
+        Ok(tag)
+    }
+
+    /// Reads and discards the answers of commands sent before `tag` that are still
+    /// outstanding (a stream dropped before its end), so that what is read next is `tag`'s.
+    async fn drain_before(&mut self, tag: &str) -> Result<()> {
+        while self.outstanding.first().is_some_and(|t| t != tag) {
+            let frame = self.read_frame().await?;
+            match classify(&frame) {
+                Msg::Tagged(t) => self.outstanding.retain(|x| *x != t.tag),
+                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
                 _ => {}
             }
         }
-        Ok(done
-            .into_iter()
-            .zip(what)
-            .map(|(t, w)| match t {
-                Some(t) => t.into_result(w),
-                None => Err(Error::Protocol(format!("no completion for {w}"))),
-            })
-            .collect())
+        Ok(())
     }
 
-    /// Sends `tag SP line CRLF` after finishing anything outstanding; returns the tag.
+    /// Sends `tag SP line CRLF` after finishing anything outstanding; returns the tag. When
+    /// the same line was sent ahead ([`Self::prefetch`]), its tag is returned instead and
+    /// nothing is sent; what was sent ahead before it is read and discarded.
     pub(crate) async fn send(&mut self, line: &str) -> Result<String> {
+        if let Some(i) = self.ahead.iter().position(|(_, l)| l == line) {
+            self.check_usable()?;
+            // What was sent ahead of it and not taken is read and discarded first.
+            let skipped: Vec<_> = self.ahead.drain(..i).collect();
+            self.forget_ahead(&skipped);
+            if let Some((tag, _)) = self.ahead.pop_front() {
+                self.drain_before(&tag).await?;
+                return Ok(tag);
+            }
+        }
         self.drain_outstanding().await?;
         let tag = self.new_tag();
         tracing::trace!(%tag, command = verb(line.as_bytes()), "send");

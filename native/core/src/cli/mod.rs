@@ -346,10 +346,20 @@ fn run(a: MigrateArgs) -> Result<ExitCode, String> {
     // The run's log, as the worker keeps one (IMAPMIGRATION_LOG sets the filter).
     let _log = imapmigration::worker::init_logging_as(&p.home, "migrate");
     let home = Some(p.home.clone());
-    precheck(&home, "source", &p.source, a.starttls, &a)?;
-    if let Target::Imap(url) = &p.target {
-        precheck(&home, "target", url, a.target_starttls, &a)?;
-    }
+    // Both servers checked at once; the source's failure is the one reported.
+    let (source, target) = std::thread::scope(|scope| {
+        let target = scope.spawn(|| match &p.target {
+            Target::Imap(url) => precheck(&home, "target", url, a.target_starttls, &a),
+            _ => Ok(()),
+        });
+        let source = precheck(&home, "source", &p.source, a.starttls, &a);
+        let target = target
+            .join()
+            .unwrap_or_else(|_| Err("the target check stopped unexpectedly".into()));
+        (source, target)
+    });
+    source?;
+    target?;
 
     let lock = WorkerLock::acquire_within(&p.home, std::time::Duration::from_secs(1))
         .map_err(|e| format!("cannot take the worker lock: {e}"))?

@@ -122,6 +122,14 @@ impl MemoryBudget {
             .await
             .map_err(|_| Error::Internal("memory budget closed".into()))
     }
+
+    /// Takes `size` bytes (at most the whole budget) if they are free now, else nothing: for
+    /// work that can as well wait for its turn (a batch fetched ahead), never holding part of
+    /// the budget while waiting for more.
+    pub fn try_reserve(&self, size: u64) -> Option<Reservation> {
+        let want = size.clamp(1, self.bytes as u64) as u32;
+        self.sem.clone().try_acquire_many_owned(want).ok()
+    }
 }
 
 /// Splits a message's share off a batch's reservation: `size` bytes, or what is left.

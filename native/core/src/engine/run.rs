@@ -163,12 +163,8 @@ async fn run_user(
     // wait for each other. A source failure is the one reported when both fail.
     let source_side = async {
         let mut src = connect(job, Side::Source, budget).await?;
-        let ns = src
-            .namespaces()
-            .await
-            .map_err(|e| Error::imap(Side::Source, "read namespaces", e))?;
-        let list = src
-            .list_folders()
+        let (ns, list) = src
+            .namespaces_and_folders()
             .await
             .map_err(|e| Error::imap(Side::Source, "list folders", e))?;
         Ok::<_, Error>((src, ns, list))
@@ -207,7 +203,21 @@ async fn run_user(
         FolderSelection::parse(&opts.include_folders, &opts.exclude_folders, src_delim)?;
     let mut plans = selection.apply(plans);
     tracing::info!(folders = plans.len(), "folders planned");
-    let refusals = create_target_folders(job, &mut dst, &plans, &layout, &existing).await?;
+    // The other folder workers' connections are opened while the folders are created: their
+    // greetings and logins are round trips that need not wait for it.
+    let per_user = opts.connections_per_user.max(1);
+    let wanted = worker_count(opts, per_user, count_groups(&plans));
+    let (refusals, mut spare) = tokio::join!(
+        create_target_folders(job, &mut dst, &plans, &layout, &existing),
+        futures::future::join_all((1..wanted).map(|_| connect_pair(job, budget))),
+    );
+    let refusals = match refusals {
+        Ok(r) => r,
+        Err(e) => {
+            spare.into_iter().for_each(|(s, d)| close_later(s, d));
+            return Err(e);
+        }
+    };
     refusals.apply(&mut plans);
     // Reported on the pass that created the renamed folder, not again on every pass after it.
     for (from, to, why, _) in refusals.renamed.iter().filter(|r| r.3) {
@@ -234,12 +244,10 @@ async fn run_user(
     let window = ByteWindow::new(opts.window_bytes);
     // Each folder worker holds one target connection; the user's connection limit bounds
     // them too, and what it leaves spare appends into folders in parallel (`copy::lanes`).
-    let per_user = opts.connections_per_user.max(1);
-    let n = opts
-        .folder_parallelism
-        .clamp(1, 8)
-        .min(per_user)
-        .min(queue_len(&queue).max(1));
+    let n = worker_count(opts, per_user, queue_len(&queue));
+    for (s, d) in spare.drain(n.saturating_sub(1)..) {
+        close_later(s, d);
+    }
     let lanes = Lanes::new(job, per_user - n);
     let ctx = Ctx {
         user_id,
@@ -256,10 +264,10 @@ async fn run_user(
     };
     let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     let pending = Pending::default();
-    let mut first = Some((src, dst));
+    let mut conns_for = std::iter::once((Some(src), Some(dst))).chain(spare);
     let mut workers = Vec::with_capacity(n);
     for i in 0..n {
-        let conns = first.take();
+        let conns = conns_for.next().unwrap_or((None, None));
         let ctx = &ctx;
         let queue = &queue;
         let errors = &errors;
@@ -319,12 +327,8 @@ async fn target_layout(dst: &mut Target) -> Result<(TargetLayout, HashSet<String
         Target::Maildir(_) => return Ok((TargetLayout::maildir(), HashSet::new())),
         Target::Imap(s) => s,
     };
-    let tns = s
-        .namespaces()
-        .await
-        .map_err(|e| Error::imap(Side::Target, "read namespaces", e))?;
-    let tl = s
-        .list_folders()
+    let (tns, tl) = s
+        .namespaces_and_folders()
         .await
         .map_err(|e| Error::imap(Side::Target, "list folders", e))?;
     let tns = namespaces(&tns);
@@ -614,19 +618,40 @@ async fn worker(
     job: &UserJob,
     ctx: &Ctx<'_>,
     queue: &Mutex<VecDeque<Vec<FolderPlan>>>,
-    conns: Option<(imap::Session, Target)>,
+    conns: (Option<imap::Session>, Option<Target>),
     refusals: &Refusals,
     pending: &Pending,
 ) -> Result<(), Error> {
-    let (mut src, mut dst) = match conns {
-        Some((s, d)) => (Some(s), Some(d)),
-        None => (None, None),
+    let (mut src, mut dst) = conns;
+    let r = work_queue(job, ctx, queue, &mut src, &mut dst, refusals, pending).await;
+    close_later(src, dst);
+    r
+}
+
+/// Takes folder groups off `queue` until it is empty, on the worker's connections.
+async fn work_queue(
+    job: &UserJob,
+    ctx: &Ctx<'_>,
+    queue: &Mutex<VecDeque<Vec<FolderPlan>>>,
+    src: &mut Option<imap::Session>,
+    dst: &mut Option<Target>,
+    refusals: &Refusals,
+    pending: &Pending,
+) -> Result<(), Error> {
+    let up = Upcoming {
+        queue,
+        refused: &refusals.refused,
+        rest: Mutex::new(Vec::new()),
+        taken: Mutex::new(None),
     };
     loop {
-        let Some(group) = lock(queue).pop_front() else {
+        let taken = lock(&up.taken).take();
+        let Some(group) = taken.or_else(|| lock(queue).pop_front()) else {
             break;
         };
-        for plan in group.iter().filter(|p| !p.noselect) {
+        let plans: Vec<&FolderPlan> = group.iter().filter(|p| !p.noselect).collect();
+        for (k, &plan) in plans.iter().enumerate() {
+            *lock(&up.rest) = plans[k + 1..].iter().map(|p| (*p).clone()).collect();
             if let Some(why) = refusals.refused.get(&plan.target) {
                 lock(&pending.failed).push((plan.clone(), group.clone(), why.clone(), None));
                 continue;
@@ -636,7 +661,7 @@ async fn worker(
                 if ctx.cancel.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
-                let res = copy_on(job, ctx, plan, &group, &mut src, &mut dst)
+                let res = copy_on(job, ctx, plan, &group, src, dst, &up)
                     .await
                     .map_err(|e| e.in_folder(&plan.display()));
                 let Err(e) = res else {
@@ -644,8 +669,8 @@ async fn worker(
                     break;
                 };
                 // The connections may be mid-command: whatever comes next starts on fresh ones.
-                src = None;
-                dst = None;
+                *src = None;
+                *dst = None;
                 let run = FolderFailures::next(failures, std::time::Instant::now());
                 failures = Some(run);
                 if let Some(r) = ctx.retries.retry(&e, Some(run)) {
@@ -670,13 +695,94 @@ async fn worker(
             }
         }
     }
-    if let Some(s) = src {
-        let _ = s.logout().await;
-    }
-    if let Some(Target::Imap(d)) = dst {
-        let _ = d.logout().await;
-    }
     Ok(())
+}
+
+/// What a worker copies next (`copy::NextHint`): the rest of its group, else the next group,
+/// taken off the queue when a pass asks (it is then this worker's).
+struct Upcoming<'q> {
+    queue: &'q Mutex<VecDeque<Vec<FolderPlan>>>,
+    refused: &'q HashMap<Vec<String>, String>,
+    /// The plans of the current group after the one being copied.
+    rest: Mutex<Vec<FolderPlan>>,
+    /// The next group, once taken off the queue.
+    taken: Mutex<Option<Vec<FolderPlan>>>,
+}
+
+impl copy::NextHint for Upcoming<'_> {
+    fn next_folder(&self) -> Option<FolderPlan> {
+        let copied = |p: &&FolderPlan| !p.noselect && !self.refused.contains_key(&p.target);
+        if let Some(p) = lock(&self.rest).iter().find(copied) {
+            return Some(p.clone());
+        }
+        let mut taken = lock(&self.taken);
+        if taken.is_none() {
+            *taken = lock(self.queue).pop_front();
+        }
+        taken.as_ref()?.iter().find(copied).cloned()
+    }
+}
+
+/// Folder workers for `groups` folder groups: `folder_parallelism` (1 to 8), within the
+/// user's connection limit.
+fn worker_count(opts: &super::SyncOptions, per_user: usize, groups: usize) -> usize {
+    opts.folder_parallelism
+        .clamp(1, 8)
+        .min(per_user)
+        .min(groups.max(1))
+}
+
+/// The folder groups a worker would take among `plans` (as `run_user` forms its queue).
+fn count_groups(plans: &[FolderPlan]) -> usize {
+    group_by_target(plans)
+        .iter()
+        .filter(|g| g.iter().any(|p| !p.noselect))
+        .count()
+}
+
+/// A source and a target connection for a folder worker, opened at once. One that cannot be
+/// opened is left to the worker, which connects again and reports or retries the failure as
+/// for any folder.
+async fn connect_pair(
+    job: &UserJob,
+    budget: &RetryBudget,
+) -> (Option<imap::Session>, Option<Target>) {
+    let (s, d) = tokio::join!(connect(job, Side::Source, budget), connect_dst(job, budget));
+    let keep = |side: Side, e: Error| {
+        tracing::debug!(?side, error = %e, "early connection failed; the worker connects again");
+    };
+    (
+        s.map_err(|e| keep(Side::Source, e)).ok(),
+        d.map_err(|e| keep(Side::Target, e)).ok(),
+    )
+}
+
+/// Logs out of connections that are done with, without waiting for the servers' answers:
+/// nothing of the pass depends on them, and at a long round trip they would add one to it.
+fn close_later(src: Option<imap::Session>, dst: Option<Target>) {
+    let dst = match dst {
+        Some(Target::Imap(d)) => Some(d),
+        _ => None,
+    };
+    if src.is_none() && dst.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let logout = async {
+            let s = async {
+                if let Some(s) = src {
+                    let _ = s.logout().await;
+                }
+            };
+            let d = async {
+                if let Some(d) = dst {
+                    let _ = d.logout().await;
+                }
+            };
+            tokio::join!(s, d);
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), logout).await;
+    });
 }
 
 /// One attempt at a folder, connecting first where the connections are gone or broken.
@@ -687,17 +793,47 @@ async fn copy_on(
     group: &[FolderPlan],
     src: &mut Option<imap::Session>,
     dst: &mut Option<Target>,
+    hint: &dyn copy::NextHint,
 ) -> Result<(), Error> {
-    if src.as_ref().is_none_or(|s| !s.is_usable()) {
-        *src = Some(connect(job, Side::Source, ctx.retries).await?);
-    }
-    if dst.as_ref().is_none_or(|d| !d.is_usable()) {
-        *dst = Some(connect_dst(job, ctx.retries).await?);
+    // Both at once where both are needed; the source's failure is the one reported.
+    let need_src = src.as_ref().is_none_or(|s| !s.is_usable());
+    let need_dst = dst.as_ref().is_none_or(|d| !d.is_usable());
+    let (s, d) = tokio::join!(
+        async {
+            match need_src {
+                true => Some(connect(job, Side::Source, ctx.retries).await),
+                false => None,
+            }
+        },
+        async {
+            match need_dst {
+                true => Some(connect_dst(job, ctx.retries).await),
+                false => None,
+            }
+        },
+    );
+    match (s.transpose(), d.transpose()) {
+        (Err(e), d) => {
+            close_later(None, d.ok().flatten());
+            return Err(e);
+        }
+        (Ok(s), Err(e)) => {
+            close_later(s, None);
+            return Err(e);
+        }
+        (Ok(s), Ok(d)) => {
+            if let Some(s) = s {
+                *src = Some(s);
+            }
+            if let Some(d) = d {
+                *dst = Some(d);
+            }
+        }
     }
     let (Some(s), Some(d)) = (src.as_mut(), dst.as_mut()) else {
         return Err(Error::Internal("connections missing after connect".into()));
     };
-    copy::copy_folder(ctx, plan, group, s, d)
+    copy::copy_folder(ctx, plan, group, s, d, hint)
         .instrument(tracing::info_span!("folder", name = %plan.display()))
         .await
 }

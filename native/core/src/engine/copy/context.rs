@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use imapmigration_imap as imap;
@@ -74,6 +74,59 @@ pub(super) struct FolderPass<'a> {
     pub folder_id: i64,
     /// The source folder's UIDVALIDITY as EXAMINEd for this pass.
     pub src_validity: u32,
+    /// What the worker copies after this folder, when it says so (`next_folder`).
+    pub hint: Option<&'a dyn NextHint>,
+    pub next: OnceLock<Option<NextFolder>>,
+}
+
+/// Tells a folder pass which folder its worker copies next, taking it off the queue if need
+/// be: asked once the pass has no more use for its source connection.
+pub(in crate::engine) trait NextHint: Sync {
+    fn next_folder(&self) -> Option<FolderPlan>;
+}
+
+/// The folder a worker copies next, whose first commands a pass sends ahead at its end: its
+/// EXAMINE (with the listing of a first pass) on the source, its SELECT behind the size check
+/// on the target. A round trip or two per folder at a long round-trip time.
+pub(super) struct NextFolder {
+    pub source: String,
+    pub target: String,
+    /// No pass of it has been recorded: its listing is every message.
+    pub first_pass: bool,
+}
+
+impl FolderPass<'_> {
+    /// The folder the worker copies next, if known (asked of the hint once).
+    pub fn next_folder(&self) -> Option<&NextFolder> {
+        self.next
+            .get_or_init(|| {
+                let plan = self.hint?.next_folder()?;
+                let recorded = self
+                    .ctx
+                    .store
+                    .folders_for_user(&self.ctx.user_id)
+                    .ok()?
+                    .into_iter()
+                    .find(|r| r.source_name == plan.source_name);
+                Some(NextFolder {
+                    target: self.ctx.layout.join(&plan.target),
+                    first_pass: recorded.is_none_or(|r| r.src_uidvalidity.is_none()),
+                    source: plan.source_name,
+                })
+            })
+            .as_ref()
+    }
+
+    /// Sends the next folder's EXAMINE (and a first pass's listing) ahead on the source, which
+    /// this pass is done with; a failure to send shows when that folder opens.
+    pub async fn source_done(&self, src: &mut imap::Session) {
+        let Some(next) = self.next_folder() else {
+            return;
+        };
+        if src.prefetch_examine(&next.source).await.is_ok() && next.first_pass {
+            let _ = src.prefetch_fetch_meta(&imap::UidSet::all()).await;
+        }
+    }
 }
 
 /// Runs blocking file I/O off the async threads.

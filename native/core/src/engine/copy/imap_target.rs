@@ -2,6 +2,7 @@
 //! (MULTIAPPEND where offered), searched for rows left in flight, flags changed with UID STORE.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use imapmigration_imap as imap;
 use imapmigration_store::{MessageRow, MessageState};
@@ -343,12 +344,17 @@ impl TargetFolder for ImapFolder<'_> {
         let main = write_messages(pass, self.session, name, rx, LANE_GROUP, halt, shared);
         let extra = permits.into_iter().map(|p| async move {
             // The first lane starts at once; the others join as they log in.
-            let Some((mut s, _permit)) = lanes.open(pass.ctx, p).await else {
+            let Some((mut s, permit)) = lanes.open(pass.ctx, p).await else {
                 return Ok(());
             };
             let r = write_messages(pass, &mut s, name, rx, LANE_GROUP, halt, shared).await;
             if r.is_ok() {
-                let _ = s.logout().await;
+                // Not waited for: the folder's check need not wait a round trip for it. The
+                // lane's room is given back once the server has answered.
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), s.logout()).await;
+                    drop(permit);
+                });
             }
             r
         });
@@ -426,12 +432,28 @@ async fn check_landed(
     if landed.is_empty() {
         return Ok(());
     }
-    s.examine(name)
-        .await
-        .map_err(dst_err(format!("examine folder {name}")))?;
     let mut by_dst: HashMap<u32, Landed> = landed.into_iter().map(|l| (l.dst_uid, l)).collect();
     let mut uids: Vec<u32> = by_dst.keys().copied().collect();
     uids.sort_unstable();
+    // The (first) sizes asked for right behind EXAMINE: one round trip for the check, not two.
+    // The next folder's SELECT goes right behind them when nothing else is sent for this one.
+    let last = uids.len() <= META_BATCH && !pass.ctx.opts.verify_content;
+    let ahead = async {
+        s.prefetch_examine(name).await?;
+        if let Some(c) = uids.chunks(META_BATCH).next() {
+            s.prefetch_fetch_sizes(&imap::UidSet::from_iter(c)).await?;
+        }
+        if last && let Some(next) = pass.next_folder() {
+            s.prefetch_select(&next.target).await?;
+        }
+        Ok::<_, imap::Error>(())
+    };
+    ahead
+        .await
+        .map_err(dst_err(format!("examine folder {name}")))?;
+    s.examine(name)
+        .await
+        .map_err(dst_err(format!("examine folder {name}")))?;
     let mut same_size = Vec::new();
     for c in uids.chunks(META_BATCH) {
         let got = s
@@ -618,10 +640,12 @@ async fn write_lane(
     let group_max = group_max.clamp(1, chunk);
     // The appender keeps what is in flight (to send a refused MULTIAPPEND again message by
     // message) after the message's share of the window is released: not a copy but the
-    // FETCH's own buffer, so a message is never in memory twice. A quarter of the window lets
-    // MULTIAPPEND commands grow large (Dovecot's cost per command grows with the folder, so
-    // fewer commands keep a 50,000-message folder linear) while the total stays near the window.
-    let mut appender = s.appender(name, (window / 4).max(1), APPEND_WINDOW);
+    // FETCH's own buffer, so a message is never in memory twice, and each still holds its share
+    // of the process's memory budget. Up to a window in flight, in MULTIAPPEND commands of a
+    // quarter of it: large commands (Dovecot's cost per command grows with the folder, so
+    // fewer commands keep a 50,000-message folder linear), several of them on the way at once
+    // so that a long round trip does not stop the stream after each.
+    let mut appender = s.appender(name, window.max(1), APPEND_WINDOW);
     let mut book = Book::default();
     let mut cancelled = false;
     let mut limit_err = None;

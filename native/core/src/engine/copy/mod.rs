@@ -49,7 +49,7 @@ use imap_target::ImapFolder;
 use maildir_target::MaildirFolder;
 use target::TargetFolder;
 
-pub(super) use context::{Ctx, Stats, blocking};
+pub(super) use context::{Ctx, NextHint, Stats, blocking};
 pub(super) use lanes::Lanes;
 pub(super) use refused::skip_folder;
 pub(super) use target::Target;
@@ -62,6 +62,7 @@ pub(super) async fn copy_folder(
     group: &[FolderPlan],
     src: &mut imap::Session,
     dst: &mut Target,
+    hint: &dyn NextHint,
 ) -> Result<(), Error> {
     let tname = ctx.layout.join(&plan.target);
     let folder_id = ctx
@@ -76,12 +77,24 @@ pub(super) async fn copy_folder(
     if plan.renamed && rec.src_uidvalidity.is_none() {
         report_rename(ctx, plan, &tname);
     }
+    // The source's listing of a first pass asked for right behind its EXAMINE (a later pass
+    // lists against its rows): one round trip for both.
+    src.prefetch_examine(&plan.source_name)
+        .await
+        .map_err(src_err("examine folder"))?;
+    if rec.src_uidvalidity.is_none() {
+        src.prefetch_fetch_meta(&imap::UidSet::all())
+            .await
+            .map_err(src_err("fetch message list"))?;
+    }
     let pass = |sinfo: &imap::MailboxInfo| FolderPass {
         ctx,
         plan,
         group,
         folder_id,
         src_validity: sinfo.uid_validity,
+        hint: Some(hint),
+        next: std::sync::OnceLock::new(),
     };
     match dst {
         Target::Imap(s) => {
@@ -165,7 +178,9 @@ async fn run<F: TargetFolder>(
         filtered = planned.filtered,
         "copying"
     );
-    if !planned.copy.is_empty() {
+    if planned.copy.is_empty() {
+        pass.source_done(src).await;
+    } else {
         stream::copy_messages(pass, &planned.copy, src, &mut dst).await?;
     }
     let listed: Vec<u32> = planned

@@ -5,6 +5,7 @@
 //! folders. The folder's pass is then complete in the one sense that counts: every message the
 //! source lists for it is either on the target or a skipped item (`verify::check_complete`).
 
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 use imapmigration_imap as imap;
@@ -59,6 +60,8 @@ pub(in crate::engine) async fn skip_folder(
         group,
         folder_id,
         src_validity: sinfo.uid_validity,
+        hint: None,
+        next: OnceLock::new(),
     };
     let mut rows = ctx
         .store

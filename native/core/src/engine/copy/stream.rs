@@ -2,13 +2,12 @@
 //! bounded by the user's byte window; the target folder's writer takes groups off it, writes
 //! their rows in state 0, sends them, and commits state 1 once the target confirmed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
-use futures::StreamExt;
 use imapmigration_imap as imap;
 use imapmigration_store::{MessageRow, MessageState};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -59,61 +58,100 @@ pub(super) async fn copy_messages<F: TargetFolder>(
     let budget = memory_budget();
 
     let reader = async {
-        for metas in fetch_batches(msgs, |m| m.size, FETCH_BATCH, budget.bytes()) {
-            let batch: Vec<u32> = metas.iter().map(|m| m.uid).collect();
-            let declared: u64 = metas.iter().map(|m| m.size).sum();
-            // The batch's bytes are reserved before anything of it is read, all at once.
-            let mut reserved = Some(tokio::select! {
+        let batches = fetch_batches(msgs, |m| m.size, FETCH_BATCH, budget.bytes());
+        // Batches asked for and not yet completed, oldest first: at most two, so that the
+        // server goes on streaming the next while the last messages of one are read.
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut next = batches.iter().peekable();
+        loop {
+            while in_flight.len() < MAX_IN_FLIGHT
+                && let Some(metas) = next.peek()
+            {
+                let declared: u64 = metas.iter().map(|m| m.size).sum();
+                // A batch's bytes are reserved before anything of it is read, all at once.
+                // The one behind another only when its bytes are free now: waiting for them
+                // while a batch is unread could hold up every folder of the process.
+                let reserved = match in_flight.is_empty() {
+                    true => tokio::select! {
+                        biased;
+                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                        r = budget.reserve(declared) => r?,
+                    },
+                    false => match budget.try_reserve(declared) {
+                        Some(r) => r,
+                        None => break,
+                    },
+                };
+                let batch: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+                let set = imap::UidSet::from_iter(&batch);
+                let tag = src
+                    .send_fetch_bodies(&set, !in_flight.is_empty())
+                    .await
+                    .map_err(src_err("fetch messages"))?;
+                // What was reserved may be allocated at once for a body, rather than grown.
+                let largest = metas.iter().map(|m| m.size).max().unwrap_or_default();
+                src.reserve_literals_up_to(largest.min(budget.bytes() as u64) as usize);
+                in_flight.push_back(InFlight {
+                    tag,
+                    answer: FetchAnswer::new(batch),
+                    reserved: Some(reserved),
+                });
+                next.next();
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let tags: Vec<String> = in_flight.iter().map(|b| b.tag.clone()).collect();
+            let event = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                r = budget.reserve(declared) => r?,
-            });
-            // What was reserved may be allocated at once for a body, rather than grown.
-            let largest = metas.iter().map(|m| m.size).max().unwrap_or_default();
-            src.reserve_literals_up_to(largest.min(budget.bytes() as u64) as usize);
-            let set = imap::UidSet::from_iter(&batch);
-            let mut answer = FetchAnswer::new(&batch);
-            // The block ends the stream's borrow of the session before its completion is read.
-            {
-                let mut stream = std::pin::pin!(src.fetch_bodies(&set));
-                loop {
-                    let next = tokio::select! {
-                        biased;
-                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                        n = stream.next() => n,
-                    };
-                    let Some(fb) = next else { break };
-                    let fb = fb.map_err(src_err("fetch messages"))?;
-                    answer.received(fb.uid)?;
-                    let key = match ids.get(&fb.uid) {
-                        Some(Some(id)) => (*id).to_string(),
-                        Some(None) => body_key(&fb.body),
-                        None => return Err(Error::Internal(format!("uid {} unplanned", fb.uid))),
-                    };
-                    let permit = tokio::select! {
-                        biased;
-                        _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
-                        p = ctx.window.acquire(fb.body.len()) => p?,
-                    };
-                    let share = take(&mut reserved, fb.body.len());
-                    let item = Item {
-                        reserved: share,
-                        uid: fb.uid,
-                        flags: policy.restrict(&FlagSet::from_flags(&fb.flags)),
-                        date: fb.internal_date,
-                        body: fb.body,
-                        key,
-                        permit,
-                    };
-                    if tx.send(item).await.is_err() {
-                        // The writer stopped; its error is the one to report.
-                        return Ok(());
+                e = src.next_body_of(&tags) => e.map_err(src_err("fetch messages"))?,
+            };
+            let fb = match event {
+                imap::BodyEvent::Done { tag, text } => {
+                    if let Some(i) = in_flight.iter().position(|b| b.tag == tag) {
+                        in_flight[i].answer.complete(Some(&text))?;
+                        in_flight.remove(i);
                     }
+                    continue;
                 }
+                imap::BodyEvent::Body(fb) => fb,
+            };
+            // Answers of fetches in flight together may interleave: the UID says whose it is.
+            let Some(b) = in_flight.iter_mut().find(|b| b.answer.asked(fb.uid)) else {
+                return Err(protocol(format!(
+                    "it sent uid {}, which was not requested",
+                    fb.uid
+                )));
+            };
+            b.answer.received(fb.uid)?;
+            let key = match ids.get(&fb.uid) {
+                Some(Some(id)) => (*id).to_string(),
+                Some(None) => body_key(&fb.body),
+                None => return Err(Error::Internal(format!("uid {} unplanned", fb.uid))),
+            };
+            let share = take(&mut b.reserved, fb.body.len());
+            let permit = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled),
+                p = ctx.window.acquire(fb.body.len()) => p?,
+            };
+            let item = Item {
+                reserved: share,
+                uid: fb.uid,
+                flags: policy.restrict(&FlagSet::from_flags(&fb.flags)),
+                date: fb.internal_date,
+                body: fb.body,
+                key,
+                permit,
+            };
+            if tx.send(item).await.is_err() {
+                // The writer stopped; its error is the one to report.
+                return Ok(());
             }
-            answer.complete(src.last_completion())?;
         }
         drop(tx);
+        pass.source_done(src).await;
         Ok(())
     };
     let (r, w) = tokio::join!(reader, dst.write(pass, rx, msgs.len()));
@@ -148,28 +186,46 @@ pub(super) fn fetch_batches<T>(
     out
 }
 
+/// Body fetches in flight at once on the source connection.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// A batch's body fetch sent and not yet completed.
+struct InFlight {
+    tag: String,
+    answer: FetchAnswer,
+    /// What is left of the batch's share of the memory budget.
+    reserved: Option<Reservation>,
+}
+
 /// What one `UID FETCH ... BODY.PEEK[]` of a batch has answered so far. RFC 3501 §6.4.8: the
 /// server returns each requested message that exists; a message the listing just showed and
 /// the answer leaves out, a UID not asked for, or one sent twice (a second APPEND: a
 /// duplicate) means the answer cannot be trusted. Each is a protocol error of the folder,
 /// tried again on a new connection, never a message quietly not copied.
-struct FetchAnswer<'a> {
-    requested: &'a [u32],
+struct FetchAnswer {
+    requested: Vec<u32>,
+    wanted: HashSet<u32>,
     seen: HashSet<u32>,
 }
 
 const COMMAND: &str = "UID FETCH BODY.PEEK[]";
 
-impl<'a> FetchAnswer<'a> {
-    fn new(requested: &'a [u32]) -> Self {
+impl FetchAnswer {
+    fn new(requested: Vec<u32>) -> Self {
         FetchAnswer {
-            requested,
+            wanted: requested.iter().copied().collect(),
             seen: HashSet::with_capacity(requested.len()),
+            requested,
         }
     }
 
+    /// Whether this fetch asked for `uid`.
+    fn asked(&self, uid: u32) -> bool {
+        self.wanted.contains(&uid)
+    }
+
     fn received(&mut self, uid: u32) -> Result<(), Error> {
-        let detail = if !self.requested.contains(&uid) {
+        let detail = if !self.wanted.contains(&uid) {
             format!("it sent uid {uid}, which was not requested")
         } else if !self.seen.insert(uid) {
             format!("it sent uid {uid} twice")
