@@ -90,6 +90,8 @@ pub struct Session {
     pub(crate) last_completion: Option<String>,
     pub(crate) span: Span,
     pub(crate) selected: Option<String>,
+    /// How long the greeting took once the connection was up ([`Session::greeting_wait`]).
+    greeting_wait: Duration,
 }
 
 /// Opens a connection, secures it as `cfg.security` says, and logs in (RFC 3501 §6.2).
@@ -197,8 +199,11 @@ async fn connect_inner(
         last_completion: None,
         span,
         selected: None,
+        greeting_wait: Duration::ZERO,
     };
+    let up = std::time::Instant::now();
     let greeted = tokio::time::timeout(t.greeting, s.read_greeting()).await;
+    s.greeting_wait = up.elapsed();
     let preauth = match greeted {
         Ok(r) => r.map_err(|e| greeting_error(cfg, e))?,
         Err(_) => {
@@ -244,7 +249,12 @@ async fn log_in(
         }
         s.run("STARTTLS", "STARTTLS", |_, _| Ok(())).await?;
         let tc = tls_config.ok_or_else(|| Error::Protocol("tls config missing".into()))?;
-        let Session { conn, span, .. } = s;
+        let Session {
+            conn,
+            span,
+            greeting_wait,
+            ..
+        } = s;
         let limits = conn.limits();
         let tcp = conn.into_plain()?;
         let stream = tls_handshake(cfg, tc, tcp).await?;
@@ -260,6 +270,7 @@ async fn log_in(
             last_completion: None,
             span,
             selected: None,
+            greeting_wait,
         };
         // RFC 3501 §6.2.1: capabilities before STARTTLS must be discarded.
         s.refresh_capabilities().await?;
@@ -310,6 +321,13 @@ async fn tls_handshake(
 }
 
 impl Session {
+    /// How long the server's greeting took once the connection was up (TCP, or the TLS
+    /// handshake of implicit TLS): about one round trip, since a server greets as it accepts.
+    /// A far server is worth more connections at once (`engine`'s folder workers).
+    pub fn greeting_wait(&self) -> Duration {
+        self.greeting_wait
+    }
+
     /// Capabilities as advertised after login.
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps

@@ -490,7 +490,10 @@ async fn a_connection_cut_mid_fetch_is_a_retryable_error_and_pipelining_survives
     assert!(!s.is_usable());
     // Used again, it says what broke it: a dropped connection, tried again like any other.
     let err = s.uid_search(&SearchKey::All).await.unwrap_err();
-    assert!(matches!(err, Error::Io { .. }) && err.is_retryable(), "{err}");
+    assert!(
+        matches!(err, Error::Io { .. }) && err.is_retryable(),
+        "{err}"
+    );
 
     // 20 ms round trip: 60 pipelined APPENDs complete, with APPENDUIDs, through the delay.
     let slow = DelayProxy::start(d.imap_addr(), Duration::from_millis(10)).unwrap();

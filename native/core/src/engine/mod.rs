@@ -122,6 +122,10 @@ pub struct SyncOptions {
     /// Folders copied at once, each over its own source and target connection (default 3;
     /// servers cap connections per user, Dovecot at 10).
     pub folder_parallelism: usize,
+    /// Folders copied at once when a server is far (its greeting took [`FAR_SERVER`] or more,
+    /// about a round trip): each folder waits a few round trips of its own (open, first
+    /// messages, last confirmation), which more folders at once hide (default 5).
+    pub far_folder_parallelism: usize,
     /// Messages per state transaction (default 256).
     pub chunk: usize,
     /// Maildir target only: fsync each message file and its directory (default off; the
@@ -146,6 +150,10 @@ pub struct SyncOptions {
     pub verify_content: bool,
 }
 
+/// A server whose greeting takes this long after connecting is far: a WAN round trip, not a
+/// LAN's (`SyncOptions::far_folder_parallelism`).
+pub const FAR_SERVER: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
@@ -157,6 +165,7 @@ impl Default for SyncOptions {
             bad_item_limit: None,
             window_bytes: 16 * 1024 * 1024,
             folder_parallelism: 3,
+            far_folder_parallelism: 5,
             chunk: 256,
             fsync: false,
             in_flight_settle: Duration::from_secs(3),

@@ -206,7 +206,18 @@ async fn run_user(
     // The other folder workers' connections are opened while the folders are created: their
     // greetings and logins are round trips that need not wait for it.
     let per_user = opts.connections_per_user.max(1);
-    let wanted = worker_count(opts, per_user, count_groups(&plans));
+    let far = [Some(src.greeting_wait()), dst.greeting_wait()]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or_default()
+        >= super::FAR_SERVER;
+    let parallelism = match far {
+        true => opts.far_folder_parallelism.max(opts.folder_parallelism),
+        false => opts.folder_parallelism,
+    };
+    tracing::debug!(far, parallelism, "folders at once");
+    let wanted = worker_count(parallelism, per_user, count_groups(&plans));
     let (refusals, mut spare) = tokio::join!(
         create_target_folders(job, &mut dst, &plans, &layout, &existing),
         futures::future::join_all((1..wanted).map(|_| connect_pair(job, budget))),
@@ -244,7 +255,7 @@ async fn run_user(
     let window = ByteWindow::new(opts.window_bytes);
     // Each folder worker holds one target connection; the user's connection limit bounds
     // them too, and what it leaves spare appends into folders in parallel (`copy::lanes`).
-    let n = worker_count(opts, per_user, queue_len(&queue));
+    let n = worker_count(parallelism, per_user, queue_len(&queue));
     for (s, d) in spare.drain(n.saturating_sub(1)..) {
         close_later(s, d);
     }
@@ -723,13 +734,10 @@ impl copy::NextHint for Upcoming<'_> {
     }
 }
 
-/// Folder workers for `groups` folder groups: `folder_parallelism` (1 to 8), within the
-/// user's connection limit.
-fn worker_count(opts: &super::SyncOptions, per_user: usize, groups: usize) -> usize {
-    opts.folder_parallelism
-        .clamp(1, 8)
-        .min(per_user)
-        .min(groups.max(1))
+/// Folder workers for `groups` folder groups: `parallelism` (1 to 8), within the user's
+/// connection limit.
+fn worker_count(parallelism: usize, per_user: usize, groups: usize) -> usize {
+    parallelism.clamp(1, 8).min(per_user).min(groups.max(1))
 }
 
 /// The folder groups a worker would take among `plans` (as `run_user` forms its queue).

@@ -305,6 +305,10 @@ pub fn build(
             .folder_parallelism
             .min(source_ep.max_connections_per_user as usize)
             .max(1),
+        far_folder_parallelism: SyncOptions::default()
+            .far_folder_parallelism
+            .min(source_ep.max_connections_per_user as usize)
+            .max(1),
         ..SyncOptions::default()
     };
     Ok(UserJob {

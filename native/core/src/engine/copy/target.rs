@@ -23,6 +23,15 @@ pub(in crate::engine) enum Target {
 }
 
 impl Target {
+    /// How long an IMAP target's greeting took (`imap::Session::greeting_wait`); none for a
+    /// Maildir.
+    pub fn greeting_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            Target::Imap(s) => Some(s.greeting_wait()),
+            Target::Maildir(_) => None,
+        }
+    }
+
     pub fn is_usable(&self) -> bool {
         match self {
             Target::Imap(s) => s.is_usable(),
