@@ -242,9 +242,14 @@ impl Deployment {
                 };
                 dovecot.seed(u, &folders).expect("seed");
             }
-            // Latency on every source round trip, so the large mailbox takes seconds to copy.
-            let link =
-                DelayProxy::start(dovecot.imap_addr(), Duration::from_millis(15)).expect("proxy");
+            // Latency on every source round trip and 1 MB/s per connection, so that the large
+            // mailbox (2.4 MB) takes seconds to copy however few round trips the copy waits for.
+            let link = DelayProxy::start_limited(
+                dovecot.imap_addr(),
+                Duration::from_millis(15),
+                1_000_000,
+            )
+            .expect("proxy");
             let endpoint = format!("src{n}");
             call(
                 admin.path(),

@@ -563,14 +563,8 @@ impl Session {
         }
         if self.ahead.is_empty() {
             self.drain_outstanding().await?;
-        } else {
-            self.check_usable()?;
         }
-        let tag = self.new_tag();
-        tracing::trace!(%tag, command = verb(line.as_bytes()), "send ahead");
-        self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
-            .await?;
-        self.outstanding.push(tag.clone());
+        let tag = self.send_behind(&line).await?;
         self.ahead.push_back((tag, line));
         Ok(())
     }
