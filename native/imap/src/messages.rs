@@ -247,18 +247,17 @@ impl Session {
 
     /// The next answer to the body fetches `tags` ([`Session::send_fetch_bodies`]): a
     /// message, or the completion of one of them. A completion with NO or BAD is an error.
-    pub async fn next_body_of(&mut self, tags: &[String]) -> Result<BodyEvent> {
+    pub async fn next_body_of<T: AsRef<str>>(&mut self, tags: &[T]) -> Result<BodyEvent> {
         loop {
             let frame = self.read_frame().await?;
             match classify(&frame) {
                 Msg::Tagged(t) => {
                     self.outstanding.retain(|x| *x != t.tag);
-                    if tags.contains(&t.tag) {
+                    if tags.iter().any(|x| x.as_ref() == t.tag) {
                         let text = match &t.code {
                             Some(c) => format!("[{c}] {}", t.text),
                             None => t.text.clone(),
                         };
-                        self.last_completion = Some(text.clone());
                         let tag = t.tag.clone();
                         t.into_result("UID FETCH BODY.PEEK[]")?;
                         return Ok(BodyEvent::Done { tag, text });
@@ -471,28 +470,9 @@ impl Session {
     }
 
     async fn next_body(&mut self, tag: &str) -> Result<Option<FetchedBody>> {
-        loop {
-            let frame = self.read_frame().await?;
-            match classify(&frame) {
-                Msg::Tagged(t) => {
-                    self.outstanding.retain(|x| *x != t.tag);
-                    if t.tag == tag {
-                        self.last_completion = Some(match &t.code {
-                            Some(c) => format!("[{c}] {}", t.text),
-                            None => t.text.clone(),
-                        });
-                        return t.into_result("UID FETCH BODY.PEEK[]").map(|_| None);
-                    }
-                }
-                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
-                m @ Msg::Unparsed(_) => refuse_garbled_fetch(&m, "UID FETCH BODY.PEEK[]")?,
-                Msg::Data(Response::Fetch(_, attrs)) => {
-                    if let Some(b) = fetched_body(&attrs, &frame)? {
-                        return Ok(Some(b));
-                    }
-                }
-                _ => {}
-            }
+        match self.next_body_of(&[tag]).await? {
+            BodyEvent::Body(b) => Ok(Some(b)),
+            BodyEvent::Done { .. } => Ok(None),
         }
     }
 

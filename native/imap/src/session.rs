@@ -85,9 +85,6 @@ pub struct Session {
     /// Why the connection cannot be used any more, and whether it was the connection that
     /// failed (I/O, a stall, BYE) rather than the server breaking the protocol.
     broken: Option<(String, bool)>,
-    /// The text of the last tagged completion of a streamed FETCH, for callers that find its
-    /// answer wanting and report the server's words.
-    pub(crate) last_completion: Option<String>,
     pub(crate) span: Span,
     pub(crate) selected: Option<String>,
     /// How long the greeting took once the connection was up ([`Session::greeting_wait`]).
@@ -196,7 +193,6 @@ async fn connect_inner(
         unterminated: None,
         multiappend_refused: false,
         broken: None,
-        last_completion: None,
         span,
         selected: None,
         greeting_wait: Duration::ZERO,
@@ -267,7 +263,6 @@ async fn log_in(
             unterminated: None,
             multiappend_refused: false,
             broken: None,
-            last_completion: None,
             span,
             selected: None,
             greeting_wait,
@@ -416,12 +411,6 @@ impl Session {
         }
     }
 
-    /// The server's text completing the last [`Session::fetch_bodies`] stream that ran to its
-    /// end (`Fetch completed.`), with its response code in brackets when it sent one.
-    pub fn last_completion(&self) -> Option<&str> {
-        self.last_completion.as_deref()
-    }
-
     /// Records that the connection is dead after `e`, if `e` means that.
     pub(crate) fn note(&mut self, e: Error) -> Error {
         if matches!(
@@ -467,7 +456,17 @@ impl Session {
         self.terminate_append().await?;
         let skipped: Vec<_> = self.ahead.drain(..).collect();
         self.forget_ahead(&skipped);
-        while !self.outstanding.is_empty() {
+        self.discard_answers_before(None).await
+    }
+
+    /// Reads and discards the answers of outstanding commands sent before `tag` (all of them
+    /// without one), so that what is read next is `tag`'s.
+    async fn discard_answers_before(&mut self, tag: Option<&str>) -> Result<()> {
+        while self
+            .outstanding
+            .first()
+            .is_some_and(|t| Some(t.as_str()) != tag)
+        {
             let frame = self.read_frame().await?;
             match classify(&frame) {
                 Msg::Tagged(t) => self.outstanding.retain(|x| *x != t.tag),
@@ -584,26 +583,18 @@ impl Session {
     /// anything; the caller reads the answers of all of them.
     pub(crate) async fn send_behind(&mut self, line: &str) -> Result<String> {
         self.check_usable()?;
+        self.write_command(line, "send behind").await
+    }
+
+    /// Writes `tag SP line CRLF` under a new tag, outstanding until its completion is read;
+    /// `how` names the send in the trace.
+    async fn write_command(&mut self, line: &str, how: &'static str) -> Result<String> {
         let tag = self.new_tag();
-        tracing::trace!(%tag, command = verb(line.as_bytes()), "send behind");
+        tracing::trace!(%tag, command = verb(line.as_bytes()), "{how}");
         self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
             .await?;
         self.outstanding.push(tag.clone());
         Ok(tag)
-    }
-
-    /// Reads and discards the answers of commands sent before `tag` that are still
-    /// outstanding (a stream dropped before its end), so that what is read next is `tag`'s.
-    async fn drain_before(&mut self, tag: &str) -> Result<()> {
-        while self.outstanding.first().is_some_and(|t| t != tag) {
-            let frame = self.read_frame().await?;
-            match classify(&frame) {
-                Msg::Tagged(t) => self.outstanding.retain(|x| *x != t.tag),
-                Msg::Bye { code, text } => return Err(self.note(Error::Bye { code, text })),
-                _ => {}
-            }
-        }
-        Ok(())
     }
 
     /// Sends `tag SP line CRLF` after finishing anything outstanding; returns the tag. When
@@ -616,17 +607,12 @@ impl Session {
             let skipped: Vec<_> = self.ahead.drain(..i).collect();
             self.forget_ahead(&skipped);
             if let Some((tag, _)) = self.ahead.pop_front() {
-                self.drain_before(&tag).await?;
+                self.discard_answers_before(Some(&tag)).await?;
                 return Ok(tag);
             }
         }
         self.drain_outstanding().await?;
-        let tag = self.new_tag();
-        tracing::trace!(%tag, command = verb(line.as_bytes()), "send");
-        self.write(&[tag.as_bytes(), b" ", line.as_bytes(), b"\r\n"])
-            .await?;
-        self.outstanding.push(tag.clone());
-        Ok(tag)
+        self.write_command(line, "send").await
     }
 
     /// Reads until the completion of `tag`, handing untagged data to `on_data`. The

@@ -217,7 +217,7 @@ async fn run_user(
         false => opts.folder_parallelism,
     };
     tracing::debug!(far, parallelism, "folders at once");
-    let wanted = worker_count(parallelism, per_user, count_groups(&plans));
+    let wanted = worker_count(parallelism, per_user, copy_groups(&plans).len());
     let (refusals, mut spare) = tokio::join!(
         create_target_folders(job, &mut dst, &plans, &layout, &existing),
         futures::future::join_all((1..wanted).map(|_| connect_pair(job, budget))),
@@ -244,13 +244,7 @@ async fn run_user(
     let stats = Stats::default();
     count_earlier_skips(job, user_id, store, &stats)?;
     let folders_total = plans.len() as u64;
-    let mut groups: Vec<Vec<FolderPlan>> = group_by_target(&plans)
-        .into_iter()
-        .filter(|g| g.iter().any(|p| !p.noselect))
-        .collect();
-    // INBOX first: it is what users look at.
-    groups.sort_by_key(|g| !g.iter().any(|p| p.rel == ["INBOX"]));
-    let queue = Mutex::new(groups.into_iter().collect::<VecDeque<_>>());
+    let queue = Mutex::new(copy_groups(&plans));
     let stop = cancel.child_token();
     let window = ByteWindow::new(opts.window_bytes);
     // Each folder worker holds one target connection; the user's connection limit bounds
@@ -740,12 +734,16 @@ fn worker_count(parallelism: usize, per_user: usize, groups: usize) -> usize {
     parallelism.clamp(1, 8).min(per_user).min(groups.max(1))
 }
 
-/// The folder groups a worker would take among `plans` (as `run_user` forms its queue).
-fn count_groups(plans: &[FolderPlan]) -> usize {
-    group_by_target(plans)
-        .iter()
+/// The folder groups the workers take, in the order they take them: those sharing a target
+/// folder together, those with nothing to copy (only `\Noselect`) left out, INBOX first (it
+/// is what users look at).
+fn copy_groups(plans: &[FolderPlan]) -> VecDeque<Vec<FolderPlan>> {
+    let mut groups: Vec<Vec<FolderPlan>> = group_by_target(plans)
+        .into_iter()
         .filter(|g| g.iter().any(|p| !p.noselect))
-        .count()
+        .collect();
+    groups.sort_by_key(|g| !g.iter().any(|p| p.rel == ["INBOX"]));
+    groups.into()
 }
 
 /// A source and a target connection for a folder worker, opened at once. One that cannot be

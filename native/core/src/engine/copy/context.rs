@@ -120,13 +120,24 @@ impl FolderPass<'_> {
     /// Sends the next folder's EXAMINE (and a first pass's listing) ahead on the source, which
     /// this pass is done with; a failure to send shows when that folder opens.
     pub async fn source_done(&self, src: &mut imap::Session) {
-        let Some(next) = self.next_folder() else {
-            return;
-        };
-        if src.prefetch_examine(&next.source).await.is_ok() && next.first_pass {
-            let _ = src.prefetch_fetch_meta(&imap::UidSet::all()).await;
+        if let Some(next) = self.next_folder() {
+            let _ = send_opening(src, &next.source, next.first_pass).await;
         }
     }
+}
+
+/// Sends a source folder's EXAMINE ahead, and on its `first_pass` the listing of every message
+/// right behind it (a later pass lists against its rows): one round trip for both.
+pub(super) async fn send_opening(
+    src: &mut imap::Session,
+    folder: &str,
+    first_pass: bool,
+) -> imap::Result<()> {
+    src.prefetch_examine(folder).await?;
+    if first_pass {
+        src.prefetch_fetch_meta(&imap::UidSet::all()).await?;
+    }
+    Ok(())
 }
 
 /// Runs blocking file I/O off the async threads.

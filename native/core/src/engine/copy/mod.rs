@@ -44,7 +44,7 @@ use imapmigration_store::{FolderRecord, MessageRow, MessageState};
 use super::error::Error;
 use super::folders::FolderPlan;
 use super::plan::plan_new;
-use context::{FolderPass, src_err, st};
+use context::{FolderPass, send_opening, src_err, st};
 use imap_target::ImapFolder;
 use maildir_target::MaildirFolder;
 use target::TargetFolder;
@@ -77,16 +77,10 @@ pub(super) async fn copy_folder(
     if plan.renamed && rec.src_uidvalidity.is_none() {
         report_rename(ctx, plan, &tname);
     }
-    // The source's listing of a first pass asked for right behind its EXAMINE (a later pass
-    // lists against its rows): one round trip for both.
-    src.prefetch_examine(&plan.source_name)
+    // Already on its way when the pass before asked for it (`FolderPass::source_done`).
+    send_opening(src, &plan.source_name, rec.src_uidvalidity.is_none())
         .await
         .map_err(src_err("examine folder"))?;
-    if rec.src_uidvalidity.is_none() {
-        src.prefetch_fetch_meta(&imap::UidSet::all())
-            .await
-            .map_err(src_err("fetch message list"))?;
-    }
     let pass = |sinfo: &imap::MailboxInfo| FolderPass {
         ctx,
         plan,
