@@ -43,7 +43,7 @@ pub use error::{Error, RefusalKind, Result, ServerRefusal};
 pub use mailbox::{
     Folder, MailboxInfo, Namespace, Namespaces, SpecialUse, filter_flags_for_target,
 };
-pub use messages::{BodyEvent, FetchedBody, FlagOp, MessageMeta};
+pub use messages::{BodyEvent, FetchedBody, FlagOp, MessageMeta, StoredSize};
 pub use oauth::ClientCredentialsTokens;
 pub use search::SearchKey;
 pub use secret::{ExposeSecret, SecretString};

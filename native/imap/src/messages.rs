@@ -46,6 +46,18 @@ pub struct FetchedBody {
     pub flags: Vec<String>,
 }
 
+/// What the server stores of a message it holds ([`Session::fetch_sizes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSize {
+    /// The message's UID in the selected mailbox.
+    pub uid: u32,
+    /// `RFC822.SIZE` in octets.
+    pub size: u32,
+    /// `DIGEST.SHA1` as 40 lowercase hex digits: the SHA-1 of the bytes the server stores,
+    /// asked for where it advertises `DIGEST=SHA1` (Cyrus IMAP). `None` elsewhere.
+    pub sha1: Option<String>,
+}
+
 /// How `uid_store_flags` changes flags (RFC 3501 §6.4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagOp {
@@ -192,8 +204,80 @@ fn meta_line(uids: &UidSet) -> String {
     )
 }
 
-fn sizes_line(uids: &UidSet) -> String {
-    format!("UID FETCH {uids} (UID RFC822.SIZE)")
+fn sizes_line(uids: &UidSet, digest: bool) -> String {
+    match digest {
+        true => format!("UID FETCH {uids} (UID RFC822.SIZE DIGEST.SHA1)"),
+        false => format!("UID FETCH {uids} (UID RFC822.SIZE)"),
+    }
+}
+
+/// The items of a one-line FETCH response that imap-proto cannot parse (it knows no
+/// `DIGEST.SHA1`): `* 7 FETCH (UID 7 DIGEST.SHA1 5d35... RFC822.SIZE 52)` gives
+/// `[("UID", "7"), ("DIGEST.SHA1", "5d35..."), ("RFC822.SIZE", "52")]`, names in upper case.
+/// A parenthesized value (FLAGS) or a quoted one is kept whole; `None` for anything else: a
+/// literal, unbalanced parentheses, another response.
+fn simple_fetch_items(frame: &[u8]) -> Option<Vec<(String, String)>> {
+    let line = std::str::from_utf8(frame)
+        .ok()?
+        .trim_end_matches(['\r', '\n']);
+    let rest = line.strip_prefix("* ")?;
+    let (seq, rest) = rest.split_once(' ')?;
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (name, rest) = rest.split_once(' ')?;
+    if !name.eq_ignore_ascii_case("FETCH") || rest.contains('{') {
+        return None;
+    }
+    let inner = rest.trim_end().strip_prefix('(')?.strip_suffix(')')?;
+    let mut tokens = Vec::new();
+    let mut chars = inner.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c == ' ' {
+            chars.next();
+            continue;
+        }
+        let mut depth = 0i32;
+        let mut quoted = false;
+        let mut end = inner.len();
+        while let Some(&(i, c)) = chars.peek() {
+            match c {
+                '"' => quoted = !quoted,
+                '\\' if quoted => {
+                    chars.next();
+                }
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                ' ' if !quoted && depth == 0 => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+            if depth < 0 {
+                return None;
+            }
+            chars.next();
+        }
+        if depth != 0 || quoted {
+            return None;
+        }
+        tokens.push(&inner[start..end]);
+    }
+    if tokens.len() % 2 != 0 {
+        return None;
+    }
+    Some(
+        tokens
+            .chunks(2)
+            .map(|p| (p[0].to_ascii_uppercase(), p[1].to_string()))
+            .collect(),
+    )
+}
+
+/// A `DIGEST.SHA1` value: 40 hex digits, returned in lower case.
+fn sha1_hex(v: &str) -> Option<String> {
+    (v.len() == 40 && v.bytes().all(|b| b.is_ascii_hexdigit())).then(|| v.to_ascii_lowercase())
 }
 
 fn bodies_line(uids: &UidSet) -> String {
@@ -223,8 +307,16 @@ impl Session {
     pub async fn prefetch_fetch_sizes(&mut self, uids: &UidSet) -> Result<()> {
         match uids.is_empty() {
             true => Ok(()),
-            false => self.prefetch(sizes_line(uids)).await,
+            false => {
+                let line = sizes_line(uids, self.offers_sha1_digest());
+                self.prefetch(line).await
+            }
         }
+    }
+
+    /// Whether the server offers the `DIGEST.SHA1` fetch item (capability `DIGEST=SHA1`).
+    pub fn offers_sha1_digest(&self) -> bool {
+        self.capabilities().has("DIGEST=SHA1")
     }
 
     /// Sends `UID FETCH uids (UID FLAGS INTERNALDATE BODY.PEEK[])` and returns its tag, for
@@ -325,27 +417,49 @@ impl Session {
     }
 
     /// `UID FETCH uids (UID RFC822.SIZE)` (RFC 3501 §6.4.5): the size the server stores of
-    /// each message, as (uid, size), to check what landed after APPEND. An empty set returns
-    /// nothing without asking the server.
-    pub async fn fetch_sizes(&mut self, uids: &UidSet) -> Result<Vec<(u32, u32)>> {
+    /// each message, to check what landed after APPEND; with `DIGEST.SHA1` too where the
+    /// server offers it ([`Session::offers_sha1_digest`]), the SHA-1 of what it stores, so a
+    /// change that keeps the size is seen without reading the message back. An empty set
+    /// returns nothing without asking the server.
+    pub async fn fetch_sizes(&mut self, uids: &UidSet) -> Result<Vec<StoredSize>> {
         let span = self.span.clone();
         async move {
             self.require_selected("UID FETCH")?;
             if uids.is_empty() {
                 return Ok(Vec::new());
             }
-            let line = sizes_line(uids);
+            let digest = self.offers_sha1_digest();
+            let line = sizes_line(uids, digest);
             let mut out = Vec::new();
             self.run(&line, "UID FETCH", |m, frame| {
                 refuse_garbled_fetch(m, "UID FETCH")?;
-                if let Msg::Data(Response::Fetch(_, attrs)) = m {
-                    let p = collect(attrs, &[]);
-                    match (p.uid, p.size) {
-                        (Some(uid), Some(size)) => out.push((uid, size)),
-                        (None, Some(_)) => return Err(Error::malformed("UID FETCH", frame)),
-                        // Unsolicited FETCH (e.g. a flag change by another client).
-                        _ => {}
+                let Msg::Data(Response::Fetch(_, attrs)) = m else {
+                    return Ok(());
+                };
+                let p = collect(attrs, &[]);
+                let (uid, size) = (p.uid, p.size);
+                // imap-proto reads DIGEST.SHA1 as an item it does not know and drops its
+                // value: the digest is taken from the line itself.
+                let unknown = attrs.iter().any(|a| matches!(a, AttributeValue::Unknown));
+                let sha1 = match (digest && unknown, uid.and(size)) {
+                    (true, Some(_)) => {
+                        let items = simple_fetch_items(frame)
+                            .ok_or_else(|| Error::malformed("UID FETCH", frame))?;
+                        match items.iter().find(|(k, _)| k == "DIGEST.SHA1") {
+                            Some((_, v)) if v.eq_ignore_ascii_case("NIL") => None,
+                            Some((_, v)) => Some(
+                                sha1_hex(v).ok_or_else(|| Error::malformed("UID FETCH", frame))?,
+                            ),
+                            None => None,
+                        }
                     }
+                    _ => None,
+                };
+                match (uid, size) {
+                    (Some(uid), Some(size)) => out.push(StoredSize { uid, size, sha1 }),
+                    (None, Some(_)) => return Err(Error::malformed("UID FETCH", frame)),
+                    // Unsolicited FETCH (e.g. a flag change by another client).
+                    _ => {}
                 }
                 Ok(())
             })
@@ -547,6 +661,56 @@ mod tests {
         );
         assert_eq!(message_id_from_header(b"\r\n"), None);
         assert_eq!(message_id_from_header(b"Message-ID: \r\n\r\n"), None);
+    }
+
+    #[test]
+    fn digest_fetch_items_are_read_in_any_order_and_odd_lines_are_refused() {
+        let cyrus = b"* 1 FETCH (UID 1 DIGEST.SHA1 5D35aab503701a7a323fd4d58a016d5e35d7efd9 RFC822.SIZE 52)\r\n";
+        // imap-proto drops the value of an item it does not know.
+        let Msg::Data(Response::Fetch(_, attrs)) = classify(cyrus) else {
+            panic!("not a FETCH")
+        };
+        assert!(matches!(attrs[1], AttributeValue::Unknown));
+        let items = simple_fetch_items(cyrus).unwrap();
+        assert_eq!(
+            items,
+            [
+                ("UID".to_string(), "1".to_string()),
+                (
+                    "DIGEST.SHA1".into(),
+                    "5D35aab503701a7a323fd4d58a016d5e35d7efd9".into()
+                ),
+                ("RFC822.SIZE".into(), "52".into()),
+            ]
+        );
+        assert_eq!(
+            sha1_hex(&items[1].1).as_deref(),
+            Some("5d35aab503701a7a323fd4d58a016d5e35d7efd9")
+        );
+        assert_eq!(sha1_hex("5d35"), None);
+        assert_eq!(sha1_hex(&"g".repeat(40)), None);
+        // A flag list (another client's change reported in the same line) is one value.
+        let flags = simple_fetch_items(
+            b"* 2 FETCH (FLAGS (\\Seen \\Answered) UID 9 RFC822.SIZE 3 DIGEST.SHA1 NIL)\r\n",
+        )
+        .unwrap();
+        assert_eq!(flags[0].1, "(\\Seen \\Answered)");
+        assert_eq!(flags[1], ("UID".into(), "9".into()));
+        assert_eq!(flags[3].1, "NIL");
+        // A literal, an odd item count, unbalanced parentheses or another response: none.
+        assert_eq!(
+            simple_fetch_items(b"* 1 FETCH (UID 1 BODY[] {3}\r\nabc)\r\n"),
+            None
+        );
+        assert_eq!(
+            simple_fetch_items(b"* 1 FETCH (UID 1 RFC822.SIZE)\r\n"),
+            None
+        );
+        assert_eq!(
+            simple_fetch_items(b"* 1 FETCH (UID (1 RFC822.SIZE 2)\r\n"),
+            None
+        );
+        assert_eq!(simple_fetch_items(b"* 1 EXISTS\r\n"), None);
     }
 
     #[test]

@@ -400,6 +400,8 @@ struct Landed {
     /// [`body_key`] of the bytes sent, kept when the content is verified
     /// ([`SyncOptions::verify_content`](crate::engine::SyncOptions)).
     digest: Option<String>,
+    /// SHA-1 (hex) of the bytes sent, kept where the target offers `DIGEST.SHA1`.
+    sha1: Option<String>,
 }
 
 impl Landed {
@@ -414,15 +416,17 @@ impl Landed {
 }
 
 /// Checks what landed: the target's `RFC822.SIZE` of every message it confirmed with a UID
-/// (UIDPLUS), one `UID FETCH` per 1,000 messages, against the bytes sent. Those are the
-/// source's message with CRLF line ends, the form a target stores a bare-LF message in, so
-/// line-end normalization is no difference; any other difference is a message the server
-/// changed (Cyrus' `munge8bit` rewriting 8-bit headers keeps the size and is not seen here),
-/// reported per item as ChangedItem. The copy stays on the target and stays recorded.
+/// (UIDPLUS), one `UID FETCH` per 1,000 messages, against the bytes sent; where the target
+/// offers `DIGEST.SHA1` (Cyrus), the same fetch also returns the SHA-1 of what it stores,
+/// compared with that of the bytes sent. Those are the source's message with CRLF line ends,
+/// the form a target stores a bare-LF message in, so line-end normalization is no difference;
+/// any other difference is a message the server changed (Cyrus' `munge8bit` rewriting 8-bit
+/// headers keeps the size: only the digest sees it), reported per item as ChangedItem. The
+/// copy stays on the target and stays recorded.
 ///
-/// With content verification on, the messages whose size matched are then read back
-/// ([`verify_content`]): a target that changes bytes without changing the size is caught
-/// there.
+/// With content verification on, the messages whose size (and digest) matched are then read
+/// back ([`verify_content`]): a target that changes bytes without changing the size, and
+/// offers no digest, is caught there.
 async fn check_landed(
     pass: &FolderPass<'_>,
     s: &mut imap::Session,
@@ -460,14 +464,24 @@ async fn check_landed(
             .fetch_sizes(&imap::UidSet::from_iter(c))
             .await
             .map_err(dst_err("fetch the sizes of appended messages"))?;
-        for (uid, stored) in got {
-            let Some(l) = by_dst.remove(&uid) else {
+        for stored in got {
+            let Some(l) = by_dst.remove(&stored.uid) else {
                 continue;
             };
-            if u64::from(stored) != l.sent {
+            if u64::from(stored.size) != l.sent {
                 let change = Change::Size {
                     sent: l.sent,
-                    stored: u64::from(stored),
+                    stored: u64::from(stored.size),
+                };
+                record_changed(pass, l.item(), change)?;
+            } else if let (Some(sent), Some(got)) = (&l.sha1, &stored.sha1)
+                && sent != got
+            {
+                let change = Change::Content {
+                    algorithm: "SHA-1",
+                    size: l.sent,
+                    sent: sent.clone(),
+                    stored: got.clone(),
                 };
                 record_changed(pass, l.item(), change)?;
             } else if l.digest.is_some() {
@@ -512,6 +526,7 @@ async fn verify_content(
                 Some(got) if *got == sent => {}
                 Some(got) => {
                     let change = Change::Content {
+                        algorithm: "SHA-256",
                         size: l.sent,
                         sent,
                         stored: got.clone(),
@@ -531,6 +546,12 @@ async fn verify_content(
     Ok(())
 }
 
+/// The SHA-1 of `body` in lower-case hex, as a target's `DIGEST.SHA1` gives it.
+fn sha1_hex(body: &[u8]) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(body))
+}
+
 /// A message sent and not yet confirmed.
 struct Sent {
     /// The message's share of the memory budget: the appender keeps its body until the
@@ -544,6 +565,8 @@ struct Sent {
     headers: Headers,
     /// [`body_key`] of the bytes sent, when the content is verified.
     digest: Option<String>,
+    /// SHA-1 (hex) of the bytes sent, where the target offers `DIGEST.SHA1`.
+    sha1: Option<String>,
 }
 
 /// The writer's book of messages in flight and outcomes not yet committed.
@@ -584,6 +607,7 @@ impl Book {
                             date: info.date,
                             headers: info.headers,
                             digest: info.digest,
+                            sha1: info.sha1,
                         });
                     }
                 }
@@ -645,6 +669,9 @@ async fn write_lane(
     // quarter of it: large commands (Dovecot's cost per command grows with the folder, so
     // fewer commands keep a 50,000-message folder linear), several of them on the way at once
     // so that a long round trip does not stop the stream after each.
+    let sha1_of = s
+        .offers_sha1_digest()
+        .then_some(sha1_hex as fn(&[u8]) -> String);
     let mut appender = s.appender(name, window.max(1), APPEND_WINDOW);
     let mut book = Book::default();
     let mut cancelled = false;
@@ -680,6 +707,7 @@ async fn write_lane(
                 None => it.body,
             };
             let digest = ctx.opts.verify_content.then(|| body_key(&body));
+            let sha1 = sha1_of.map(|f| f(&body));
             // Recorded before sending: a fast server's answer can arrive within the push.
             book.sent.insert(
                 it.uid,
@@ -691,6 +719,7 @@ async fn write_lane(
                     date: it.date.timestamp(),
                     headers,
                     digest,
+                    sha1,
                 },
             );
             let outs = appender

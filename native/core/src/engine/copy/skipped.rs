@@ -161,9 +161,11 @@ pub(super) fn record_bad_because(
 pub(super) enum Change {
     /// Another `RFC822.SIZE` than the `sent` bytes.
     Size { sent: u64, stored: u64 },
-    /// The same size, other bytes: the SHA-256 (`plan::body_key`, `sha256:<hex>`) of what was
-    /// sent and of what the target returns for `BODY.PEEK[]` (content verification).
+    /// The same size, other bytes: the digests of what was sent and of what the target
+    /// stores, in `algorithm`: SHA-256 (`plan::body_key`, `sha256:<hex>`) of what it returns
+    /// for `BODY.PEEK[]` (content verification), or SHA-1 (hex) from its `DIGEST.SHA1`.
     Content {
+        algorithm: &'static str,
         size: u64,
         sent: String,
         stored: String,
@@ -184,10 +186,15 @@ fn change_reason(source: u64, change: &Change) -> String {
             "changed by the target server: it stores {stored} bytes where the source's message has {source}{}",
             as_sent(*sent)
         ),
-        Change::Content { size, sent, stored } => {
+        Change::Content {
+            algorithm,
+            size,
+            sent,
+            stored,
+        } => {
             let hex = |k: &str| k.strip_prefix("sha256:").unwrap_or(k).to_string();
             format!(
-                "changed by the target server: the target stored different bytes (SHA-256 {}) than were sent (SHA-256 {}), at the same size of {size} bytes",
+                "changed by the target server: the target stored different bytes ({algorithm} {}) than were sent ({algorithm} {}), at the same size of {size} bytes",
                 hex(stored),
                 hex(sent)
             )
@@ -354,6 +361,7 @@ mod tests {
         let content = change_reason(
             102,
             &Change::Content {
+                algorithm: "SHA-256",
                 size: 102,
                 sent: "sha256:aa".into(),
                 stored: "sha256:bb".into(),
@@ -362,6 +370,19 @@ mod tests {
         assert_eq!(
             content,
             "changed by the target server: the target stored different bytes (SHA-256 bb) than were sent (SHA-256 aa), at the same size of 102 bytes"
+        );
+        let digest = change_reason(
+            52,
+            &Change::Content {
+                algorithm: "SHA-1",
+                size: 52,
+                sent: "b608".into(),
+                stored: "5d35".into(),
+            },
+        );
+        assert_eq!(
+            digest,
+            "changed by the target server: the target stored different bytes (SHA-1 5d35) than were sent (SHA-1 b608), at the same size of 52 bytes"
         );
     }
 
